@@ -1,0 +1,129 @@
+//! Small building blocks shared by the pages.
+
+use crate::ApiError;
+use leptos::prelude::*;
+
+/// An error in words: a heading for its kind and the message as the server gave it.
+#[component]
+pub fn ErrorPanel(error: ApiError) -> impl IntoView {
+    view! {
+        <div class="error-panel" role="alert" data-status=error.status()>
+            <strong>{error.title()}</strong>
+            <p>{error.message().to_string()}</p>
+        </div>
+    }
+}
+
+/// A coloured status word. `tone` is one of ok, busy, idle, bad.
+#[component]
+pub fn Badge(#[prop(into)] text: String, tone: &'static str) -> impl IntoView {
+    view! { <span class=format!("badge badge-{tone}")>{text}</span> }
+}
+
+/// A button that asks before it acts: the first click shows the question with
+/// a confirm and a cancel button; only the confirm runs `on_confirm`.
+#[component]
+pub fn ConfirmButton(
+    #[prop(into)] label: String,
+    #[prop(into)] question: String,
+    on_confirm: Callback<()>,
+    #[prop(into)] pending: Signal<bool>,
+    #[prop(optional)] danger: bool,
+) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    let label = StoredValue::new(label);
+    let question = StoredValue::new(question);
+    let confirm_class = if danger { "btn btn-danger" } else { "btn btn-primary" };
+    view! {
+        <Show
+            when=move || asking.get()
+            fallback=move || {
+                view! {
+                    <button
+                        class="btn"
+                        disabled=move || pending.get()
+                        on:click=move |_| asking.set(true)
+                    >
+                        {move || if pending.get() { "Working…".to_string() } else { label.get_value() }}
+                    </button>
+                }
+            }
+        >
+            <span class="confirm" role="group">
+                <span class="confirm-question">{question.get_value()}</span>
+                <button
+                    class=confirm_class
+                    on:click=move |_| {
+                        asking.set(false);
+                        on_confirm.run(());
+                    }
+                >
+                    {format!("Yes, {}", label.get_value().to_lowercase())}
+                </button>
+                <button class="btn" on:click=move |_| asking.set(false)>
+                    "Cancel"
+                </button>
+            </span>
+        </Show>
+    }
+}
+
+/// The page's title row.
+#[component]
+pub fn PageHeader(#[prop(into)] title: String, #[prop(optional)] children: Option<Children>) -> impl IntoView {
+    view! {
+        <leptos_meta::Title text=title.clone()/>
+        <div class="page-header">
+            <h1>{title}</h1>
+            <div class="page-actions">{children.map(|c| c())}</div>
+        </div>
+    }
+}
+
+#[component]
+pub fn Loading(#[prop(into, default = "Loading…".to_string())] text: String) -> impl IntoView {
+    view! { <p class="loading" aria-busy="true">{text}</p> }
+}
+
+/// "2026-11-22T03:14:05.123Z" → "2026-11-22 03:14 UTC"; other text is shown as it is.
+pub fn short_time(rfc3339: &str) -> String {
+    let bytes = rfc3339.as_bytes();
+    let looks_like_utc = rfc3339.len() >= 16
+        && bytes[4] == b'-'
+        && bytes[10] == b'T'
+        && bytes[13] == b':'
+        && rfc3339.ends_with('Z');
+    if looks_like_utc {
+        format!("{} {} UTC", &rfc3339[..10], &rfc3339[11..16])
+    } else {
+        rfc3339.to_string()
+    }
+}
+
+pub fn or_dash(value: Option<String>) -> String {
+    value.filter(|v| !v.is_empty()).unwrap_or_else(|| "—".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_time_trims_seconds_and_marks_utc() {
+        assert_eq!(short_time("2026-11-22T03:14:05.123Z"), "2026-11-22 03:14 UTC");
+        assert_eq!(short_time("2026-11-22T03:14:05Z"), "2026-11-22 03:14 UTC");
+    }
+
+    #[test]
+    fn short_time_leaves_other_text_alone() {
+        assert_eq!(short_time("yesterday"), "yesterday");
+        assert_eq!(short_time("2026-11-22T03:14:05+02:00"), "2026-11-22T03:14:05+02:00");
+    }
+
+    #[test]
+    fn or_dash_replaces_missing_and_empty() {
+        assert_eq!(or_dash(None), "—");
+        assert_eq!(or_dash(Some(String::new())), "—");
+        assert_eq!(or_dash(Some("x".into())), "x");
+    }
+}

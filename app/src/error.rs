@@ -1,0 +1,146 @@
+//! The error every server function returns. Each variant is one HTTP status,
+//! so the browser, the API and the tests see the same classification.
+
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", content = "message")]
+pub enum ApiError {
+    /// 503: the backend this call needs is not set up (for example no AWS
+    /// credentials or region). The message says what to configure.
+    #[error("{0}")]
+    NotConfigured(String),
+    /// 400: the request was refused by our validation or AWS's.
+    #[error("{0}")]
+    Invalid(String),
+    /// 403: AWS said the caller may not do this.
+    #[error("{0}")]
+    AccessDenied(String),
+    /// 404: no such resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the resource is in a state that does not allow this change.
+    #[error("{0}")]
+    Conflict(String),
+    /// 429: AWS throttled the call even after the SDK's retries.
+    #[error("{0}")]
+    Throttled(String),
+    /// 502: AWS could not be reached or answered with an error we do not
+    /// classify; the message carries AWS's own words.
+    #[error("{0}")]
+    Upstream(String),
+    /// 500: a fault of ours. Details go to the server log, not the client.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Invalid(_) => 400,
+            ApiError::AccessDenied(_) => 403,
+            ApiError::NotFound(_) => 404,
+            ApiError::Conflict(_) => 409,
+            ApiError::Throttled(_) => 429,
+            ApiError::Internal(_) => 500,
+            ApiError::Upstream(_) => 502,
+            ApiError::NotConfigured(_) => 503,
+        }
+    }
+
+    /// A short heading for the error panel.
+    pub fn title(&self) -> &'static str {
+        match self {
+            ApiError::NotConfigured(_) => "Not configured",
+            ApiError::Invalid(_) => "Invalid request",
+            ApiError::AccessDenied(_) => "Access denied",
+            ApiError::NotFound(_) => "Not found",
+            ApiError::Conflict(_) => "Not possible in this state",
+            ApiError::Throttled(_) => "AWS is throttling requests",
+            ApiError::Upstream(_) => "AWS error",
+            ApiError::Internal(_) => "Internal error",
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            ApiError::NotConfigured(m)
+            | ApiError::Invalid(m)
+            | ApiError::AccessDenied(m)
+            | ApiError::NotFound(m)
+            | ApiError::Conflict(m)
+            | ApiError::Throttled(m)
+            | ApiError::Upstream(m)
+            | ApiError::Internal(m) => m,
+        }
+    }
+}
+
+impl FromServerFnError for ApiError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(m) | ServerFnErrorErr::Deserialization(m) => {
+                ApiError::Invalid(format!("malformed request: {m}"))
+            }
+            ServerFnErrorErr::Request(m) => {
+                ApiError::Upstream(format!("could not reach the Sagedeck server: {m}"))
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Fetches a service the server put into the request context.
+#[cfg(feature = "ssr")]
+pub fn service<T: Clone + Send + Sync + 'static>() -> Result<T, ApiError> {
+    leptos::prelude::use_context::<T>().ok_or_else(|| {
+        ApiError::Internal(format!(
+            "service {} is not registered in the server",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_its_own_status() {
+        let all = [
+            ApiError::NotConfigured(String::new()),
+            ApiError::Invalid(String::new()),
+            ApiError::AccessDenied(String::new()),
+            ApiError::NotFound(String::new()),
+            ApiError::Conflict(String::new()),
+            ApiError::Throttled(String::new()),
+            ApiError::Upstream(String::new()),
+            ApiError::Internal(String::new()),
+        ];
+        let mut codes: Vec<u16> = all.iter().map(ApiError::status).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+    }
+
+    #[test]
+    fn serialises_with_kind_and_message() {
+        let json = serde_json::to_string(&ApiError::Conflict("busy".into())).unwrap();
+        assert_eq!(json, r#"{"kind":"Conflict","message":"busy"}"#);
+        let back: ApiError = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, ApiError::Conflict("busy".into()));
+    }
+
+    #[test]
+    fn malformed_arguments_are_invalid_requests() {
+        let err = ApiError::from_server_fn_error(ServerFnErrorErr::Args("missing field `name`".into()));
+        assert_eq!(err.status(), 400);
+        assert!(err.message().contains("missing field"));
+    }
+}

@@ -1,0 +1,24 @@
+//! Sagedeck's user interface: pages, components, the types shared by browser
+//! and server, and the server-function declarations.
+//!
+//! This crate compiles twice: to wasm with the `hydrate` feature, and into the
+//! server with `ssr`. Server functions here only *declare* the calls; their
+//! bodies ask a service trait (from context) that the `server` crate
+//! implements, so the AWS SDK, sqlx and tch never reach the wasm build.
+
+pub mod components;
+pub mod error;
+pub mod notebooks;
+pub mod overview;
+pub mod planned;
+pub mod shell;
+
+pub use error::ApiError;
+pub use shell::{shell, App};
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

@@ -1,0 +1,133 @@
+//! Which notebook statuses allow which change, and what a valid name is.
+//! Checked before any AWS call so the user gets a precise message instead of
+//! SageMaker's generic ValidationException.
+
+use crate::ApiError;
+
+/// A notebook's status as SageMaker reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotebookStatus {
+    Pending,
+    InService,
+    Stopping,
+    Stopped,
+    Failed,
+    Deleting,
+    Updating,
+    Other(String),
+}
+
+impl NotebookStatus {
+    pub fn parse(status: &str) -> Self {
+        match status {
+            "Pending" => Self::Pending,
+            "InService" => Self::InService,
+            "Stopping" => Self::Stopping,
+            "Stopped" => Self::Stopped,
+            "Failed" => Self::Failed,
+            "Deleting" => Self::Deleting,
+            "Updating" => Self::Updating,
+            other => Self::Other(other.to_string()),
+        }
+    }
+
+    /// A notebook bills while it is in these states.
+    pub fn is_billing(&self) -> bool {
+        matches!(self, Self::Pending | Self::InService | Self::Updating)
+    }
+
+    /// The colour family of its badge.
+    pub fn tone(&self) -> &'static str {
+        match self {
+            Self::InService => "ok",
+            Self::Pending | Self::Stopping | Self::Updating | Self::Deleting => "busy",
+            Self::Stopped => "idle",
+            Self::Failed => "bad",
+            Self::Other(_) => "idle",
+        }
+    }
+}
+
+/// SageMaker starts only notebooks that are Stopped or Failed.
+pub fn can_start(status: &NotebookStatus) -> Result<(), String> {
+    match status {
+        NotebookStatus::Stopped | NotebookStatus::Failed => Ok(()),
+        NotebookStatus::InService => Err("it is already running (InService)".into()),
+        other => Err(format!("it is {other:?}; wait until it is Stopped")),
+    }
+}
+
+/// SageMaker stops only notebooks that are InService.
+pub fn can_stop(status: &NotebookStatus) -> Result<(), String> {
+    match status {
+        NotebookStatus::InService => Ok(()),
+        NotebookStatus::Stopped => Err("it is already Stopped".into()),
+        other => Err(format!("it is {other:?}; only an InService notebook can be stopped")),
+    }
+}
+
+/// SageMaker's rule for notebook instance names: 1-63 characters, letters,
+/// digits and hyphens, starting and ending with a letter or digit.
+pub fn validate_name(name: &str) -> Result<&str, ApiError> {
+    let name = name.trim();
+    let bad = |why: &str| Err(ApiError::Invalid(format!("notebook name {name:?} {why}")));
+    if name.is_empty() {
+        return Err(ApiError::Invalid("a notebook name is required".into()));
+    }
+    if name.len() > 63 {
+        return bad("is longer than 63 characters");
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return bad("may contain only letters, digits and hyphens");
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return bad("must start and end with a letter or digit");
+    }
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_is_allowed_only_from_stopped_or_failed() {
+        assert!(can_start(&NotebookStatus::Stopped).is_ok());
+        assert!(can_start(&NotebookStatus::Failed).is_ok());
+        for s in ["InService", "Pending", "Stopping", "Updating", "Deleting"] {
+            assert!(can_start(&NotebookStatus::parse(s)).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn stop_is_allowed_only_in_service() {
+        assert!(can_stop(&NotebookStatus::InService).is_ok());
+        let err = can_stop(&NotebookStatus::Stopped).unwrap_err();
+        assert!(err.contains("already Stopped"));
+        assert!(can_stop(&NotebookStatus::Pending).is_err());
+    }
+
+    #[test]
+    fn unknown_statuses_survive_parsing() {
+        assert_eq!(NotebookStatus::parse("Hibernating"), NotebookStatus::Other("Hibernating".into()));
+        assert_eq!(NotebookStatus::parse("Hibernating").tone(), "idle");
+    }
+
+    #[test]
+    fn billing_states() {
+        assert!(NotebookStatus::InService.is_billing());
+        assert!(!NotebookStatus::Stopped.is_billing());
+    }
+
+    #[test]
+    fn names_follow_sagemaker_rules() {
+        assert_eq!(validate_name(" my-notebook-1 ").unwrap(), "my-notebook-1");
+        assert!(validate_name("").is_err());
+        assert!(validate_name("-leading").is_err());
+        assert!(validate_name("trailing-").is_err());
+        assert!(validate_name("under_score").is_err());
+        assert!(validate_name("../etc/passwd").is_err());
+        assert!(validate_name(&"a".repeat(64)).is_err());
+        assert!(validate_name(&"a".repeat(63)).is_ok());
+    }
+}

@@ -1,0 +1,95 @@
+//! Notebook instances: the types the page shows, the rules for what may be
+//! started or stopped, the price table, and the server functions.
+
+pub mod lifecycle;
+mod page;
+pub mod pricing;
+
+pub use page::{NotebookDetailPage, NotebooksPage};
+
+use crate::ApiError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// One row of the notebook list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotebookSummary {
+    pub name: String,
+    /// SageMaker's status word: Pending, InService, Stopping, Stopped, Failed, Deleting, Updating.
+    pub status: String,
+    pub instance_type: String,
+    /// On-demand price estimate from [`pricing::hourly_usd`]; `None` for types not in the table.
+    pub hourly_usd: Option<f64>,
+    /// RFC 3339, UTC.
+    pub created_at: Option<String>,
+    pub last_modified_at: Option<String>,
+    pub url: Option<String>,
+}
+
+/// Everything DescribeNotebookInstance tells about one notebook.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotebookDetail {
+    pub summary: NotebookSummary,
+    pub arn: Option<String>,
+    pub role_arn: Option<String>,
+    pub volume_size_gb: Option<i32>,
+    pub subnet_id: Option<String>,
+    pub security_groups: Vec<String>,
+    pub direct_internet_access: Option<String>,
+    pub root_access: Option<String>,
+    pub lifecycle_config: Option<String>,
+    pub platform_identifier: Option<String>,
+    pub default_code_repository: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub failure_reason: Option<String>,
+}
+
+/// What a start or stop did: the status before, and the notebook as AWS
+/// describes it right after the call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotebookChange {
+    pub name: String,
+    pub action: String,
+    pub status_before: String,
+    pub after: NotebookDetail,
+}
+
+/// The server's side of the notebook calls (AWS adapter in the `server` crate).
+#[cfg(feature = "ssr")]
+#[async_trait::async_trait]
+pub trait NotebookService: Send + Sync {
+    async fn list(&self) -> Result<Vec<NotebookSummary>, ApiError>;
+    async fn describe(&self, name: &str) -> Result<NotebookDetail, ApiError>;
+    async fn start(&self, name: &str) -> Result<NotebookChange, ApiError>;
+    async fn stop(&self, name: &str) -> Result<NotebookChange, ApiError>;
+}
+
+#[cfg(feature = "ssr")]
+pub type Notebooks = std::sync::Arc<dyn NotebookService>;
+
+#[server(endpoint = "notebooks/list")]
+pub async fn list_notebooks() -> Result<Vec<NotebookSummary>, ApiError> {
+    use crate::error::service;
+    service::<Notebooks>()?.list().await
+}
+
+#[server(endpoint = "notebooks/describe")]
+pub async fn describe_notebook(name: String) -> Result<NotebookDetail, ApiError> {
+    use crate::error::service;
+    let name = lifecycle::validate_name(&name)?;
+    service::<Notebooks>()?.describe(name).await
+}
+
+#[server(endpoint = "notebooks/start")]
+pub async fn start_notebook(name: String) -> Result<NotebookChange, ApiError> {
+    use crate::error::service;
+    let name = lifecycle::validate_name(&name)?;
+    service::<Notebooks>()?.start(name).await
+}
+
+#[server(endpoint = "notebooks/stop")]
+pub async fn stop_notebook(name: String) -> Result<NotebookChange, ApiError> {
+    use crate::error::service;
+    let name = lifecycle::validate_name(&name)?;
+    service::<Notebooks>()?.stop(name).await
+}

@@ -1,0 +1,89 @@
+//! Pages whose backends are not built yet. They say so plainly and list what
+//! is coming, instead of showing empty tables that look like real data.
+
+use crate::components::PageHeader;
+use leptos::prelude::*;
+
+#[component]
+fn Planned(title: &'static str, summary: &'static str, coming: &'static [&'static str]) -> impl IntoView {
+    view! {
+        <PageHeader title=title/>
+        <div class="planned" data-planned="true">
+            <p><strong>"Not built yet."</strong>" "{summary}</p>
+            <p>"This page will:"</p>
+            <ul>{coming.iter().map(|c| view! { <li>{*c}</li> }).collect_view()}</ul>
+        </div>
+    }
+}
+
+#[component]
+pub fn TrainingPage() -> impl IntoView {
+    view! {
+        <Planned
+            title="Training"
+            summary="Training jobs cannot be launched or listed from Sagedeck yet."
+            coming=&[
+                "launch SageMaker training jobs on one or several instances, with hyperparameters and tuning jobs",
+                "train the same image classifier locally with the embedded libtorch worker, with progress, logs and checkpoints",
+                "follow each host's CloudWatch logs and keep the job history in SQLite",
+            ]
+        />
+    }
+}
+
+#[component]
+pub fn EndpointsPage() -> impl IntoView {
+    view! {
+        <Planned
+            title="Endpoints"
+            summary="Endpoints cannot be deployed or invoked from Sagedeck yet."
+            coming=&[
+                "deploy, list and delete local and SageMaker endpoints",
+                "test-invoke an endpoint with a dropped image and show the top classes and the latency",
+                "chart Invocations, ModelLatency and OverheadLatency",
+            ]
+        />
+    }
+}
+
+#[component]
+pub fn ScalingPage() -> impl IntoView {
+    view! {
+        <Planned
+            title="Scaling"
+            summary="Endpoint auto-scaling cannot be edited from Sagedeck yet."
+            coming=&[
+                "edit min and max instances, the target invocations per instance and both cooldowns, with validation",
+                "simulate what a policy would do before it is applied",
+            ]
+        />
+    }
+}
+
+#[component]
+pub fn LambdaPage() -> impl IntoView {
+    view! {
+        <Planned
+            title="Lambda"
+            summary="Lambda functions cannot be managed from Sagedeck yet."
+            coming=&[
+                "set reserved and provisioned concurrency, with validation",
+                "create the function that fronts an endpoint, with a least-privilege role, and test-invoke it",
+            ]
+        />
+    }
+}
+
+#[component]
+pub fn IamPage() -> impl IntoView {
+    view! {
+        <Planned
+            title="IAM"
+            summary="The IAM risk review is not built yet."
+            coming=&[
+                "audit the roles of the ML stack: FullAccess policies, wildcards, PassRole, trust policies, unused roles",
+                "show each finding at its place in the policy and propose a least-privilege fix",
+            ]
+        />
+    }
+}

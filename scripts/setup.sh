@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Installs what Sagedeck needs and is missing; every step checks first, so
+# running it again is quick and changes nothing.
+#
+#   scripts/setup.sh        what the console needs to build and run
+#   scripts/setup.sh test   ... plus moto, Chromium and the browser driver
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$SAGEDECK_ROOT"
+want="${1:-run}"
+
+CARGO_LEPTOS_VERSION=0.3.10   # later versions need a newer rustc than 1.95
+TORCH_VERSION=2.13.0          # the libtorch that tch 0.26 is written for
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
+}
+
+step "Rust toolchain"
+command -v cargo >/dev/null || fail "cargo is not installed" "install Rust with rustup (https://rustup.rs), then run this again"
+note "$(rustc --version)"
+
+step "wasm32-unknown-unknown target (the browser half of the app)"
+if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  note "present"
+else
+  rustup target add wasm32-unknown-unknown ||
+    fail "rustup could not add the wasm32 target" "check that rustup can reach static.rust-lang.org, then run this again"
+fi
+
+step "cargo-leptos $CARGO_LEPTOS_VERSION (builds server and wasm together)"
+if cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
+  note "present"
+else
+  note "building it from crates.io: about 25 minutes on 2 cores, once per machine"
+  (cd "$HOME" && env -u CARGO_TARGET_DIR cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked) ||
+    fail "cargo install cargo-leptos failed" "read the compiler error above; a C compiler (gcc) and pkg-config must be installed"
+fi
+
+# cargo-leptos calls the wasm-bindgen CLI, whose version must equal the
+# wasm-bindgen library in Cargo.lock; it would otherwise try a download.
+wb_version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
+step "wasm-bindgen-cli $wb_version (matches Cargo.lock)"
+if wasm-bindgen --version 2>/dev/null | grep -q " $wb_version\$"; then
+  note "present"
+else
+  note "building it from crates.io: about 4 minutes"
+  (cd "$HOME" && env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --version "$wb_version" --force) ||
+    fail "cargo install wasm-bindgen-cli failed" "read the compiler error above"
+fi
+
+step "Python environment .venv with PyTorch $TORCH_VERSION (libtorch for the local runtime)"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv ||
+    fail "python3 -m venv failed" "install Python 3.9+ with its venv module (Debian: apt-get install python3-venv)"
+fi
+if .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+  note "torch $TORCH_VERSION present"
+else
+  note "installing torch==$TORCH_VERSION from PyPI (a large download)"
+  .venv/bin/pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" ||
+    fail "pip could not install torch==$TORCH_VERSION" "check that PyPI is reachable and there is ~5 GB of free disk"
+fi
+
+if [ "$want" = test ]; then
+  step "moto[server] (a local AWS for the integration tests)"
+  if [ -x .venv/bin/moto_server ]; then
+    note "present"
+  else
+    .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]" ||
+      fail "pip could not install moto[server]" "check that PyPI is reachable"
+  fi
+
+  step "Chromium (the browser test drives Debian's build)"
+  if command -v chromium >/dev/null || [ -x /usr/bin/chromium ]; then
+    note "$(chromium --version 2>/dev/null || echo present)"
+  else
+    { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } ||
+      fail "could not install chromium" "install Debian's chromium package (apt-get install chromium) as root, or set CHROMIUM to a Chromium binary"
+  fi
+
+  step "Browser driver (playwright-core, without its own browser download)"
+  command -v node >/dev/null || fail "node is not installed" "install Node.js 18+ (Debian: apt-get install nodejs npm)"
+  if [ -d tests/browser/node_modules/playwright-core ]; then
+    note "present"
+  else
+    (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent) ||
+      fail "npm ci failed in tests/browser" "check that the npm registry is reachable"
+  fi
+fi
+
+step "Setup complete"

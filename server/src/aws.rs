@@ -1,0 +1,237 @@
+//! Reaching AWS: one `SdkConfig` from the standard chain, the identity check
+//! for the Overview, and the translation of SDK errors into words.
+
+use crate::config::AwsMode;
+use app::overview::AwsStatus;
+use app::ApiError;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_sagemaker::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a successful identity answer is reused, so page loads do not
+/// each cost an STS call.
+const IDENTITY_TTL: Duration = Duration::from_secs(60);
+
+/// AWS as this process found it at start-up.
+pub struct Aws {
+    /// `Ok` when a region and credentials were found; `Err` says why not.
+    config: Result<SdkConfig, String>,
+    identity: Mutex<Option<(Instant, AwsStatus)>>,
+}
+
+impl Aws {
+    /// Loads the standard chain (environment, shared config and credentials
+    /// files, SSO, web identity, container and instance metadata) and checks
+    /// that it yields a region and credentials. Never fails: a console without
+    /// AWS still runs and says why.
+    pub async fn connect(mode: AwsMode) -> Self {
+        let config = match mode {
+            AwsMode::Off => Err("AWS is turned off (--aws off / SAGEDECK_AWS=off).".to_string()),
+            AwsMode::Auto => load().await,
+        };
+        match &config {
+            Ok(c) => tracing::info!(region = ?c.region(), endpoint = ?c.endpoint_url(), "AWS configured"),
+            Err(reason) => tracing::info!(%reason, "AWS: not configured"),
+        }
+        Self { config, identity: Mutex::new(None) }
+    }
+
+    pub fn sdk_config(&self) -> Result<&SdkConfig, ApiError> {
+        self.config.as_ref().map_err(|reason| {
+            ApiError::NotConfigured(format!(
+                "AWS is not configured: {reason} This page needs an AWS account (or AWS_ENDPOINT_URL pointing at a test endpoint)."
+            ))
+        })
+    }
+
+    /// Live (with account and region), not configured, or unreachable.
+    pub async fn status(&self) -> AwsStatus {
+        let config = match &self.config {
+            Ok(c) => c,
+            Err(reason) => return AwsStatus::NotConfigured { reason: reason.clone() },
+        };
+        if let Some((at, status)) = self.identity.lock().expect("identity cache").clone() {
+            if at.elapsed() < IDENTITY_TTL {
+                return status;
+            }
+        }
+        let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+        let endpoint = config.endpoint_url().map(str::to_string);
+        let sts = aws_sdk_sts::Client::new(config);
+        let status = match sts.get_caller_identity().send().await {
+            Ok(id) => AwsStatus::Live {
+                account: id.account().unwrap_or_default().to_string(),
+                arn: id.arn().unwrap_or_default().to_string(),
+                region,
+                endpoint,
+            },
+            Err(e) => AwsStatus::Unreachable {
+                region,
+                endpoint,
+                reason: from_sdk("STS GetCallerIdentity", e).message().to_string(),
+            },
+        };
+        if status.is_live() {
+            *self.identity.lock().expect("identity cache") = Some((Instant::now(), status.clone()));
+        }
+        status
+    }
+}
+
+async fn load() -> Result<SdkConfig, String> {
+    // One rustls client with ring for every service (see Cargo.toml for why
+    // not the SDK's default TLS stack).
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        // Adaptive mode slows our own request rate when AWS throttles,
+        // instead of retrying into the same limit.
+        .retry_config(RetryConfig::adaptive().with_max_attempts(4))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(20))
+                .operation_timeout(Duration::from_secs(60))
+                .build(),
+        )
+        .load()
+        .await;
+    if config.region().is_none() {
+        return Err(
+            "no AWS region found. Set AWS_REGION, or a region in your profile (~/.aws/config).".to_string(),
+        );
+    }
+    let Some(provider) = config.credentials_provider() else {
+        return Err("no credentials provider is available.".to_string());
+    };
+    use aws_credential_types::provider::ProvideCredentials;
+    match tokio::time::timeout(Duration::from_secs(10), provider.provide_credentials()).await {
+        Err(_) => Err("looking for AWS credentials took longer than 10 s.".to_string()),
+        Ok(Err(e)) => Err(format!(
+            "no AWS credentials found in the standard chain (environment, profile, SSO, web identity, container, instance metadata): {e}."
+        )),
+        Ok(Ok(_)) => Ok(config),
+    }
+}
+
+/// Turns an SDK error into words, keeping AWS's own message.
+pub fn from_sdk<E, R>(operation: &str, err: SdkError<E, R>) -> ApiError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let error = match &err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            classify(operation, e.code(), e.message())
+        }
+        SdkError::TimeoutError(_) => ApiError::Upstream(format!("{operation}: AWS did not answer in time.")),
+        SdkError::DispatchFailure(_) => ApiError::Upstream(format!(
+            "{operation}: could not reach AWS ({}).",
+            DisplayErrorContext(&err)
+        )),
+        SdkError::ResponseError(_) => ApiError::Upstream(format!(
+            "{operation}: AWS sent an answer Sagedeck could not read ({}).",
+            DisplayErrorContext(&err)
+        )),
+        _ => ApiError::Internal(format!("{operation}: {}", DisplayErrorContext(&err))),
+    };
+    tracing::warn!(operation, error = %DisplayErrorContext(&err), "AWS call failed");
+    error
+}
+
+/// Classifies an AWS error code. Codes differ per service (SageMaker says
+/// ThrottlingException, IAM says Throttling), so each family lists them all.
+pub fn classify(operation: &str, code: Option<&str>, message: Option<&str>) -> ApiError {
+    let code_str = code.unwrap_or("UnknownError");
+    let text = match message {
+        Some(m) if !m.is_empty() => format!("{operation}: {m} ({code_str})"),
+        _ => format!("{operation}: AWS answered {code_str}"),
+    };
+    let message = message.unwrap_or_default();
+    match code_str {
+        "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded"
+        | "SlowDown" | "ProvisionedThroughputExceededException" => ApiError::Throttled(format!(
+            "{text}. AWS is limiting the request rate; Sagedeck already retried. Wait a moment and try again."
+        )),
+        "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" | "UnrecognizedClientException"
+        | "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken" | "ExpiredTokenException"
+        | "InvalidSignatureException" | "MissingAuthenticationToken" => ApiError::AccessDenied(text),
+        "ResourceNotFound" | "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" => {
+            ApiError::NotFound(text)
+        }
+        // SageMaker reports missing notebooks and jobs as a ValidationException.
+        "ValidationException" | "ValidationError"
+            if message.contains("RecordNotFound") || message.contains("does not exist") || message.contains("Could not find") =>
+        {
+            ApiError::NotFound(text)
+        }
+        "ValidationException" | "ValidationError" | "InvalidParameterValueException" | "InvalidInput"
+        | "MalformedPolicyDocument" => ApiError::Invalid(text),
+        "ResourceInUse" | "ConflictException" | "ResourceConflictException" | "ResourceLimitExceeded"
+        | "LimitExceeded" | "LimitExceededException" => ApiError::Conflict(text),
+        _ => ApiError::Upstream(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_codes_of_every_service_become_429() {
+        for code in ["ThrottlingException", "Throttling", "TooManyRequestsException"] {
+            let e = classify("ListNotebookInstances", Some(code), Some("Rate exceeded"));
+            assert_eq!(e.status(), 429, "{code}");
+            assert!(e.message().contains("Rate exceeded"));
+            assert!(e.message().contains("try again"));
+        }
+    }
+
+    #[test]
+    fn access_denied_keeps_aws_words() {
+        let e = classify(
+            "StopNotebookInstance",
+            Some("AccessDeniedException"),
+            Some("User: arn:aws:iam::1:user/x is not authorized to perform: sagemaker:StopNotebookInstance"),
+        );
+        assert_eq!(e.status(), 403);
+        assert!(e.message().starts_with("StopNotebookInstance: User:"));
+        assert!(e.message().ends_with("(AccessDeniedException)"));
+    }
+
+    #[test]
+    fn sagemaker_record_not_found_is_404_other_validation_is_400() {
+        let e = classify("DescribeNotebookInstance", Some("ValidationException"), Some("RecordNotFound"));
+        assert_eq!(e.status(), 404);
+        let e = classify("StopNotebookInstance", Some("ValidationException"), Some("Status (Stopped) not in ([InService])"));
+        assert_eq!(e.status(), 400);
+    }
+
+    #[test]
+    fn unknown_codes_are_upstream_errors_with_the_code() {
+        let e = classify("X", Some("InternalFailure"), None);
+        assert_eq!(e.status(), 502);
+        assert_eq!(e.message(), "X: AWS answered InternalFailure");
+        let e = classify("X", None, None);
+        assert!(e.message().contains("UnknownError"));
+    }
+
+    #[tokio::test]
+    async fn off_mode_is_not_configured_and_says_why() {
+        let aws = Aws::connect(AwsMode::Off).await;
+        match aws.status().await {
+            AwsStatus::NotConfigured { reason } => assert!(reason.contains("--aws off")),
+            other => panic!("expected NotConfigured, got {other:?}"),
+        }
+        let err = aws.sdk_config().unwrap_err();
+        assert_eq!(err.status(), 503);
+    }
+}

@@ -1,0 +1,83 @@
+//! The axum router: Leptos pages and server functions, static files, health.
+
+use app::notebooks::Notebooks;
+use app::ApiError;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use app::overview::Status;
+use app::{shell, App};
+use axum::extract::FromRef;
+use axum::routing::get;
+use axum::{Json, Router};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::trace::TraceLayer;
+
+/// What every request can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos: LeptosOptions,
+    pub services: Services,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+/// The implementations behind the server functions, put into each request's
+/// Leptos context.
+#[derive(Clone)]
+pub struct Services {
+    pub status: Status,
+    pub notebooks: Notebooks,
+}
+
+impl Services {
+    fn provide(&self) {
+        provide_context(self.status.clone());
+        provide_context(self.notebooks.clone());
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let services = state.services.clone();
+    let for_errors = state.services.clone();
+    let options = state.leptos.clone();
+    Router::new()
+        .route("/healthz", get(healthz))
+        .leptos_routes_with_context(&state, routes, move || services.provide(), move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            move || for_errors.provide(),
+            shell,
+        ))
+        .layer(middleware::from_fn(api_error_status))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// Server-function errors leave the framework as 500 whatever they are; this
+/// gives each the status its [`ApiError`] variant stands for (404, 409, 503…),
+/// including errors raised before our code runs, such as malformed arguments.
+async fn api_error_status(req: Request<Body>, next: Next) -> Response {
+    let is_api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    if !is_api || res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    // Error bodies are a few hundred bytes; the cap only guards the buffer.
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    if let Ok(err) = serde_json::from_slice::<ApiError>(&bytes) {
+        parts.status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}

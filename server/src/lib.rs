@@ -1,0 +1,86 @@
+//! The `sagedeck` server: configuration, the SQLite store, the AWS adapters,
+//! the local runtime and the HTTP router. `main.rs` only parses flags and
+//! calls [`serve`].
+
+pub mod aws;
+pub mod config;
+pub mod http;
+pub mod journal;
+pub mod local;
+pub mod notebooks;
+pub mod overview;
+pub mod store;
+
+use config::ServeArgs;
+use std::sync::Arc;
+
+/// Starts the console and runs until SIGINT or SIGTERM.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    args.check_bind().map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", args.data_dir.display()))?;
+
+    let database = args.database_url();
+    let pool = store::open(&database).await?;
+    tracing::info!(%database, "store open (WAL, migrations applied)");
+
+    let aws = Arc::new(aws::Aws::connect(args.aws).await);
+    let journal = journal::Journal::new(pool.clone());
+
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.bind))?;
+    let addr = listener.local_addr()?;
+
+    let services = http::Services {
+        status: Arc::new(overview::ConsoleStatus {
+            listen: addr.to_string(),
+            data_dir: args.data_dir.display().to_string(),
+            database: database.clone(),
+            pool: pool.clone(),
+            aws: aws.clone(),
+            journal: journal.clone(),
+        }),
+        notebooks: Arc::new(notebooks::AwsNotebooks::new(aws.clone(), journal.clone())),
+    };
+    let leptos = leptos::prelude::LeptosOptions::builder()
+        .output_name("sagedeck")
+        .site_root(args.site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    if !args.site_root.join("pkg").join("sagedeck.js").exists() {
+        tracing::warn!(
+            site_root = %args.site_root.display(),
+            "the built site (pkg/sagedeck.js) is missing: pages render but will not become interactive. Build with `cargo leptos build`."
+        );
+    }
+    let app = http::router(http::AppState { leptos, services });
+
+    // Tests and scripts read this line to learn the port when binding to :0.
+    println!("sagedeck listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    pool.close().await;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

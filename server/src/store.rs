@@ -1,0 +1,63 @@
+//! The SQLite store: one pool, WAL mode, migrations applied at start-up.
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub async fn open(url: &str) -> anyhow::Result<SqlitePool> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| anyhow::anyhow!("invalid database URL {url:?}: {e}"))?
+        .create_if_missing(true)
+        // WAL lets the pages read while a writer commits, and survives a crash
+        // without losing committed transactions.
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database {url:?}: {e}"))?;
+    sqlx::migrate!("../migrations")
+        .run(&pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot apply migrations to {url:?}: {e}"))?;
+    Ok(pool)
+}
+
+/// Facts about the open database for the Overview.
+pub async fn facts(pool: &SqlitePool) -> sqlx::Result<(String, String, i64)> {
+    let version: String = sqlx::query_scalar("SELECT sqlite_version()").fetch_one(pool).await?;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(pool).await?;
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
+        .fetch_one(pool)
+        .await?;
+    Ok((version, mode, applied))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_in_wal_mode_with_migrations() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let pool = open(&url).await.unwrap();
+        let (version, mode, applied) = facts(&pool).await.unwrap();
+        assert!(version.starts_with('3'));
+        assert_eq!(mode, "wal");
+        assert!(applied >= 1);
+        // Opening again applies nothing twice.
+        pool.close().await;
+        let again = open(&url).await.unwrap();
+        assert_eq!(facts(&again).await.unwrap().2, applied);
+    }
+
+    #[tokio::test]
+    async fn a_bad_url_is_a_clear_error() {
+        let err = open("postgres://nope").await.unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+}

@@ -1,0 +1,104 @@
+//! The Notebooks page's server side against a real moto server.
+
+use sagedeck_tests::{App, AwsSetup, Moto};
+
+#[tokio::test]
+async fn overview_names_the_moto_account() {
+    let moto = Moto::start();
+    let app = App::spawn(AwsSetup::Moto(&moto));
+    let (status, report) = app.call("overview/status", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(report["aws"]["state"], "Live", "{report}");
+    assert_eq!(report["aws"]["account"], "123456789012");
+    assert_eq!(report["aws"]["region"], "us-east-1");
+    assert_eq!(report["aws"]["endpoint"], moto.url.as_str());
+}
+
+#[tokio::test]
+async fn lists_stops_and_starts_a_notebook_and_journals_each_change() {
+    let moto = Moto::start();
+    let name = moto.create_notebook("dog-breeds-nb", "ml.t3.medium").await;
+    moto.create_notebook("other-nb", "ml.m5.xlarge").await;
+    let app = App::spawn(AwsSetup::Moto(&moto));
+
+    let (status, list) = app.call("notebooks/list", &[]).await;
+    assert_eq!(status, 200, "{list}");
+    let rows = list.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let nb = rows.iter().find(|r| r["name"] == name.as_str()).expect("created notebook listed");
+    assert_eq!(nb["status"], "InService");
+    assert_eq!(nb["instance_type"], "ml.t3.medium");
+    assert_eq!(nb["hourly_usd"], 0.05);
+    assert!(nb["created_at"].as_str().unwrap().ends_with('Z'));
+
+    let (status, detail) = app.call("notebooks/describe", &[("name", &name)]).await;
+    assert_eq!(status, 200, "{detail}");
+    assert!(detail["arn"].as_str().unwrap().contains(":notebook-instance/dog-breeds-nb"));
+    assert_eq!(detail["volume_size_gb"], 5);
+
+    let (status, change) = app.call("notebooks/stop", &[("name", &name)]).await;
+    assert_eq!(status, 200, "{change}");
+    assert_eq!(change["status_before"], "InService");
+    assert_eq!(change["after"]["summary"]["status"], "Stopped");
+
+    // Stopping twice is refused before AWS is asked, in words.
+    let (status, err) = app.call("notebooks/stop", &[("name", &name)]).await;
+    assert_eq!(status, 409, "{err}");
+    assert!(err["message"].as_str().unwrap().contains("already Stopped"));
+
+    let (status, change) = app.call("notebooks/start", &[("name", &name)]).await;
+    assert_eq!(status, 200, "{change}");
+    assert_eq!(change["status_before"], "Stopped");
+    assert_eq!(change["after"]["summary"]["status"], "InService");
+
+    let (status, journal) = app.call("journal/recent", &[("limit", "10")]).await;
+    assert_eq!(status, 200);
+    let entries: Vec<(String, String, String)> = journal
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["outcome"].as_str().unwrap().to_string(),
+                e["after"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            ("notebook.start".to_string(), "ok".to_string(), "InService".to_string()),
+            ("notebook.stop".to_string(), "failed".to_string(), String::new()),
+            ("notebook.stop".to_string(), "ok".to_string(), "Stopped".to_string()),
+        ]
+    );
+    assert!(journal[0]["target"] == name.as_str());
+}
+
+#[tokio::test]
+async fn an_unknown_notebook_is_404() {
+    let moto = Moto::start();
+    let app = App::spawn(AwsSetup::Moto(&moto));
+    let (status, err) = app.call("notebooks/describe", &[("name", "no-such-notebook")]).await;
+    assert_eq!(status, 404, "{err}");
+    assert!(err["message"].as_str().unwrap().contains("DescribeNotebookInstance"));
+    let (status, _) = app.call("notebooks/stop", &[("name", "no-such-notebook")]).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn an_unreachable_aws_is_a_readable_error_not_a_crash() {
+    let app = App::spawn(AwsSetup::Unreachable);
+    let (status, err) = app.call("notebooks/list", &[]).await;
+    assert_eq!(status, 502, "{err}");
+    let message = err["message"].as_str().unwrap();
+    assert!(message.contains("could not reach AWS"), "{message}");
+    let (_, report) = app.call("overview/status", &[]).await;
+    assert_eq!(report["aws"]["state"], "Unreachable", "{report}");
+    let (status, html) = app.get("/notebooks").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("could not reach AWS"), "the page shows the error in words");
+    let (status, _) = app.get("/healthz").await;
+    assert_eq!(status, 200, "the server stays up");
+}

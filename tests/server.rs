@@ -1,0 +1,140 @@
+//! The console on the embedded default: no AWS account at all.
+
+use sagedeck_tests::{App, AwsSetup};
+
+const PAGES: &[(&str, &str)] = &[
+    ("/", "Overview"),
+    ("/notebooks", "Notebooks"),
+    ("/training", "Training"),
+    ("/endpoints", "Endpoints"),
+    ("/scaling", "Scaling"),
+    ("/lambda", "Lambda"),
+    ("/iam", "IAM"),
+];
+
+#[tokio::test]
+async fn every_page_renders_with_the_navigation() {
+    let app = App::spawn(AwsSetup::None);
+    for (path, heading) in PAGES {
+        let (status, body) = app.get(path).await;
+        assert_eq!(status, 200, "{path}");
+        // Leptos leaves `<!>` hydration markers between text nodes.
+        let body = body.replace("<!>", "");
+        assert!(body.contains(&format!("<h1>{heading}</h1>")), "{path} lacks its heading");
+        for (_, label) in PAGES {
+            assert!(body.contains(label), "{path} lacks the nav entry {label}");
+        }
+        assert!(body.contains("/pkg/sagedeck.js") || body.contains("sagedeck"), "{path} loads no app script");
+    }
+}
+
+#[tokio::test]
+async fn pages_not_built_yet_say_so() {
+    let app = App::spawn(AwsSetup::None);
+    for path in ["/training", "/endpoints", "/scaling", "/lambda", "/iam"] {
+        let (_, body) = app.get(path).await;
+        assert!(body.contains("Not built yet."), "{path} does not say it is not built");
+    }
+    let (_, body) = app.get("/notebooks").await;
+    assert!(!body.contains("Not built yet."));
+}
+
+#[tokio::test]
+async fn overview_reports_local_runtime_store_and_aws_not_configured() {
+    let app = App::spawn(AwsSetup::None);
+    let (status, report) = app.call("overview/status", &[]).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["aws"]["state"], "NotConfigured");
+    let reason = report["aws"]["reason"].as_str().unwrap();
+    assert!(reason.contains("region"), "reason should name what is missing: {reason}");
+    assert_eq!(report["store"]["journal_mode"], "wal");
+    assert!(report["store"]["migrations_applied"].as_i64().unwrap() >= 1);
+    assert!(report["local"]["self_check"]["Ok"].as_f64().is_some(), "libtorch self-check: {}", report["local"]);
+    assert!(report["listen"].as_str().unwrap().starts_with("127.0.0.1:"));
+
+    let (_, html) = app.get("/").await;
+    assert!(html.contains("AWS: not configured"), "the header chip says AWS is not configured");
+    assert!(html.contains("Local runtime"));
+}
+
+#[tokio::test]
+async fn the_database_lives_in_the_data_dir_in_wal_mode() {
+    let app = App::spawn(AwsSetup::None);
+    let db = app.data_dir.path().join("sagedeck.db");
+    assert!(db.exists(), "{} was not created", db.display());
+    // WAL mode keeps a -wal file beside the database while it is open.
+    assert!(app.data_dir.path().join("sagedeck.db-wal").exists());
+}
+
+#[tokio::test]
+async fn aws_pages_without_aws_answer_503_with_the_reason() {
+    let app = App::spawn(AwsSetup::None);
+    let (status, err) = app.call("notebooks/list", &[]).await;
+    assert_eq!(status, 503, "{err}");
+    assert_eq!(err["kind"], "NotConfigured");
+    assert!(err["message"].as_str().unwrap().contains("AWS is not configured"));
+    let (_, html) = app.get("/notebooks").await;
+    assert!(html.contains("AWS is not configured"), "the page shows the reason in words");
+}
+
+#[tokio::test]
+async fn aws_can_be_turned_off_explicitly() {
+    let app = App::spawn_with(AwsSetup::None, &["--aws", "off"]);
+    let (_, report) = app.call("overview/status", &[]).await;
+    assert!(report["aws"]["reason"].as_str().unwrap().contains("turned off"));
+}
+
+#[tokio::test]
+async fn bad_input_gets_400_with_a_message_and_the_server_stays_up() {
+    let app = App::spawn(AwsSetup::None);
+    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        ("notebooks/describe", &[("name", "../../etc/passwd")], "letters, digits and hyphens"),
+        ("notebooks/stop", &[("name", "-bad-")], "start and end"),
+        ("notebooks/start", &[("name", "")], "required"),
+        ("notebooks/describe", &[], "malformed request"),
+        ("journal/recent", &[("limit", "0")], "limit must be"),
+        ("journal/recent", &[("limit", "many")], "malformed request"),
+    ];
+    for (endpoint, form, needle) in cases {
+        let (status, err) = app.call(endpoint, form).await;
+        assert_eq!(status, 400, "{endpoint} {form:?}: {err}");
+        let message = err["message"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{endpoint} {form:?}: {message}");
+    }
+    let (status, _) = app.get("/healthz").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn unknown_pages_are_404_and_health_answers() {
+    let app = App::spawn(AwsSetup::None);
+    let (status, body) = app.get("/no-such-page").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("Page not found"));
+    let (status, body) = app.get("/healthz").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"ok\""));
+}
+
+#[test]
+fn refuses_to_listen_beyond_loopback() {
+    let out = std::process::Command::new(sagedeck_tests::server_binary())
+        .args(["--bind", "0.0.0.0:0", "--aws", "off"])
+        .arg("--data-dir")
+        .arg(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no sign-in"), "{stderr}");
+}
+
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    let app = App::spawn(AwsSetup::None);
+    let (status, _) = app.get("/").await;
+    assert_eq!(status, 200);
+    let (exit, log) = app.terminate();
+    assert!(exit.success(), "exit status {exit:?}; log:\n{log}");
+    assert!(log.contains("stopped cleanly"), "{log}");
+}

@@ -1,0 +1,272 @@
+//! The test harness: starts the real `sagedeck` binary on 127.0.0.1:0 with a
+//! fresh data directory, and a real moto server for AWS, and talks to both
+//! over HTTP. Nothing here reaches into the server's private state.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use serde_json::{json, Value};
+
+/// The repository root (this crate lives in `tests/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The `sagedeck` binary that `cargo leptos build` made: SAGEDECK_BIN, or
+/// the one beside this test executable's profile folder.
+pub fn server_binary() -> PathBuf {
+    if let Ok(bin) = std::env::var("SAGEDECK_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    // <target>/debug/deps/<test>-<hash> → <target>/debug/sagedeck
+    let bin = exe.parent().unwrap().parent().unwrap().join("sagedeck");
+    assert!(
+        bin.exists(),
+        "{} is missing: build the console first (`cargo leptos build`, or run scripts/test.sh)",
+        bin.display()
+    );
+    bin
+}
+
+pub fn site_root() -> PathBuf {
+    std::env::var("SAGEDECK_SITE_ROOT").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target/site"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A moto server on a free loopback port, killed on drop.
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let venv = repo_root().join(".venv/bin/moto_server");
+        let program = if venv.exists() { venv } else { PathBuf::from("moto_server") };
+        let port = free_port();
+        let child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} ({e}); run scripts/setup.sh test", program.display()));
+        let moto = Moto { child, url: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return moto;
+            }
+            assert!(Instant::now() < deadline, "moto_server did not open port {port} within 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// An SDK config for the test's own calls to moto (seeding data).
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(http)
+            .endpoint_url(&self.url)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sagemaker::config::Credentials::new("testing", "testing", None, None, "tests"))
+            .load()
+            .await
+    }
+
+    /// Creates a notebook instance in moto and returns its name.
+    pub async fn create_notebook(&self, name: &str, instance_type: &str) -> String {
+        let sm = aws_sdk_sagemaker::Client::new(&self.sdk_config().await);
+        sm.create_notebook_instance()
+            .notebook_instance_name(name)
+            .instance_type(instance_type.into())
+            .role_arn("arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole")
+            .volume_size_in_gb(5)
+            .send()
+            .await
+            .expect("moto CreateNotebookInstance");
+        name.to_string()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where the console finds AWS.
+pub enum AwsSetup<'a> {
+    /// No credentials, no region, no config files: the embedded default.
+    None,
+    /// The standard chain pointed at a moto server through AWS_ENDPOINT_URL.
+    Moto(&'a Moto),
+    /// Credentials and a region, but an endpoint where nothing listens.
+    Unreachable,
+}
+
+/// A running `sagedeck` with its own data directory, stopped on drop.
+pub struct App {
+    child: Option<Child>,
+    pub url: String,
+    pub data_dir: tempfile::TempDir,
+    log_path: PathBuf,
+    http: reqwest::Client,
+}
+
+/// Puts the child in a clean AWS environment: nothing from the developer's
+/// machine (profiles, keys, instance metadata) can leak into a test.
+pub fn clean_aws_env(cmd: &mut Command, aws: &AwsSetup<'_>) {
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AWS_") {
+            cmd.env_remove(key);
+        }
+    }
+    let nowhere = "/nonexistent/sagedeck-tests";
+    cmd.env("AWS_CONFIG_FILE", nowhere)
+        .env("AWS_SHARED_CREDENTIALS_FILE", nowhere)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let endpoint = match aws {
+        AwsSetup::None => return,
+        AwsSetup::Moto(moto) => moto.url.clone(),
+        AwsSetup::Unreachable => format!("http://127.0.0.1:{}", free_port()),
+    };
+    cmd.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1");
+}
+
+impl App {
+    pub fn spawn(aws: AwsSetup<'_>) -> App {
+        Self::spawn_with(aws, &[])
+    }
+
+    pub fn spawn_with(aws: AwsSetup<'_>, extra_args: &[&str]) -> App {
+        let data_dir = tempfile::tempdir().unwrap();
+        let log_path = data_dir.path().join("server.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut cmd = Command::new(server_binary());
+        cmd.arg("--bind")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .arg("--site-root")
+            .arg(site_root())
+            .args(extra_args)
+            .env("SAGEDECK_LOG", "info,sagedeck=debug")
+            .stdout(Stdio::piped())
+            .stderr(log);
+        clean_aws_env(&mut cmd, &aws);
+        let mut child = cmd.spawn().expect("start sagedeck");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("sagedeck listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("sagedeck did not start within 60 s; its log:\n{}", std::fs::read_to_string(&log_path).unwrap_or_default());
+            }
+        };
+        App { child: Some(child), url, data_dir, log_path, http: reqwest::Client::new() }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// GET a page; returns status and body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let res = self.http.get(format!("{}{path}", self.url)).send().await.expect("GET");
+        let status = res.status().as_u16();
+        (status, res.text().await.unwrap())
+    }
+
+    /// Calls a server function the way the browser does (form-encoded POST,
+    /// JSON answer); returns status and the decoded JSON.
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}/api/{endpoint}", self.url))
+            .header("accept", "application/json")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_encode(form))
+            .send()
+            .await
+            .expect("POST");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text));
+        (status, value)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let mut child = self.child.take().unwrap();
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return (status, self.log());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("sagedeck did not stop within 20 s of SIGTERM; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn form_encode(pairs: &[(&str, &str)]) -> String {
+    fn enc(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                b' ' => "+".to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+    pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn form_encoding_escapes_reserved_characters() {
+        assert_eq!(super::form_encode(&[("name", "a b&c/d")]), "name=a+b%26c%2Fd");
+    }
+}
