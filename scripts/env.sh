@@ -27,7 +27,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sag
 # run with AWS_EC2_METADATA_DISABLED=false.
 export AWS_EC2_METADATA_DISABLED="${AWS_EC2_METADATA_DISABLED:-true}"
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step prints the seconds since this shell started, so a log shows where
+# the time went (docs/build-times.md is made from such logs).
+step() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
 note() { printf '    %s\n' "$*"; }
 fail() {
   printf '\nFAILED: %s\n  What to do: %s\n' "$1" "$2" >&2

@@ -13,3 +13,4 @@ cargo leptos build || fail "the build failed" "read the compiler error above"
 
 step "Running the tests (cargo test --workspace)"
 cargo test --workspace --no-fail-fast "$@"
+step "All tests passed"
