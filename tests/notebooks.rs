@@ -95,10 +95,25 @@ async fn an_unreachable_aws_is_a_readable_error_not_a_crash() {
     let message = err["message"].as_str().unwrap();
     assert!(message.contains("could not reach AWS"), "{message}");
     let (_, report) = app.call("overview/status", &[]).await;
-    assert_eq!(report["aws"]["state"], "Unreachable", "{report}");
+    assert_eq!(report["aws"]["state"], "Unavailable", "{report}");
     let (status, html) = app.get("/notebooks").await;
     assert_eq!(status, 200);
     assert!(html.contains("could not reach AWS"), "the page shows the error in words");
     let (status, _) = app.get("/healthz").await;
     assert_eq!(status, 200, "the server stays up");
+}
+
+#[tokio::test]
+async fn refused_credentials_are_403_in_words() {
+    let moto = Moto::start_checking_credentials();
+    let app = App::spawn(AwsSetup::Moto(&moto));
+    let (status, err) = app.call("notebooks/list", &[]).await;
+    assert_eq!(status, 403, "{err}");
+    assert_eq!(err["kind"], "AccessDenied");
+    assert!(err["message"].as_str().unwrap().contains("ListNotebookInstances"), "{err}");
+    let (_, report) = app.call("overview/status", &[]).await;
+    assert_eq!(report["aws"]["state"], "Unavailable", "{report}");
+    assert!(report["aws"]["reason"].as_str().unwrap().contains("403"), "{report}");
+    let (_, html) = app.get("/notebooks").await;
+    assert!(html.contains("Access denied"), "the page names the kind of error");
 }

@@ -110,7 +110,7 @@ fn TopbarChips(report: BackendsReport) -> impl IntoView {
     let aws_class = match report.aws {
         AwsStatus::Live { .. } => "chip chip-ok",
         AwsStatus::NotConfigured { .. } => "chip",
-        AwsStatus::Unreachable { .. } => "chip chip-bad",
+        AwsStatus::Unavailable { .. } => "chip chip-bad",
     };
     view! {
         <span class="chip chip-ok" title="The embedded runtime is always on">"Local runtime"</span>

@@ -8,6 +8,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sagemaker::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use std::sync::Mutex;
@@ -20,8 +21,26 @@ const IDENTITY_TTL: Duration = Duration::from_secs(60);
 /// AWS as this process found it at start-up.
 pub struct Aws {
     /// `Ok` when a region and credentials were found; `Err` says why not.
-    config: Result<SdkConfig, String>,
+    clients: Result<Clients, String>,
     identity: Mutex<Option<(Instant, AwsStatus)>>,
+}
+
+/// One client per service, all built from the same `SdkConfig` and so sharing
+/// its HTTP connection pool, retry and time-out settings.
+pub struct Clients {
+    pub config: SdkConfig,
+    pub sts: aws_sdk_sts::Client,
+    pub sagemaker: aws_sdk_sagemaker::Client,
+}
+
+impl Clients {
+    fn new(config: SdkConfig) -> Self {
+        Self {
+            sts: aws_sdk_sts::Client::new(&config),
+            sagemaker: aws_sdk_sagemaker::Client::new(&config),
+            config,
+        }
+    }
 }
 
 impl Aws {
@@ -38,20 +57,22 @@ impl Aws {
             Ok(c) => tracing::info!(region = ?c.region(), endpoint = ?c.endpoint_url(), "AWS configured"),
             Err(reason) => tracing::info!(%reason, "AWS: not configured"),
         }
-        Self { config, identity: Mutex::new(None) }
+        Self { clients: config.map(Clients::new), identity: Mutex::new(None) }
     }
 
-    pub fn sdk_config(&self) -> Result<&SdkConfig, ApiError> {
-        self.config.as_ref().map_err(|reason| {
+    /// The clients, or a 503 that says what to configure.
+    pub fn clients(&self) -> Result<&Clients, ApiError> {
+        self.clients.as_ref().map_err(|reason| {
             ApiError::NotConfigured(format!(
                 "AWS is not configured: {reason} This page needs an AWS account (or AWS_ENDPOINT_URL pointing at a test endpoint)."
             ))
         })
     }
 
-    /// Live (with account and region), not configured, or unreachable.
+    /// Live (with account and region), not configured, or unavailable (the
+    /// identity call failed: network, credentials refused, throttled).
     pub async fn status(&self) -> AwsStatus {
-        let config = match &self.config {
+        let clients = match &self.clients {
             Ok(c) => c,
             Err(reason) => return AwsStatus::NotConfigured { reason: reason.clone() },
         };
@@ -60,17 +81,16 @@ impl Aws {
                 return status;
             }
         }
-        let region = config.region().map(|r| r.to_string()).unwrap_or_default();
-        let endpoint = config.endpoint_url().map(str::to_string);
-        let sts = aws_sdk_sts::Client::new(config);
-        let status = match sts.get_caller_identity().send().await {
+        let region = clients.config.region().map(|r| r.to_string()).unwrap_or_default();
+        let endpoint = clients.config.endpoint_url().map(str::to_string);
+        let status = match clients.sts.get_caller_identity().send().await {
             Ok(id) => AwsStatus::Live {
                 account: id.account().unwrap_or_default().to_string(),
                 arn: id.arn().unwrap_or_default().to_string(),
                 region,
                 endpoint,
             },
-            Err(e) => AwsStatus::Unreachable {
+            Err(e) => AwsStatus::Unavailable {
                 region,
                 endpoint,
                 reason: from_sdk("STS GetCallerIdentity", e).message().to_string(),
@@ -122,21 +142,29 @@ async fn load() -> Result<SdkConfig, String> {
 }
 
 /// Turns an SDK error into words, keeping AWS's own message.
-pub fn from_sdk<E, R>(operation: &str, err: SdkError<E, R>) -> ApiError
+pub fn from_sdk<E>(operation: &str, err: SdkError<E, HttpResponse>) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let error = match &err {
         SdkError::ServiceError(service) => {
             let e = service.err();
-            classify(operation, e.code(), e.message())
+            classify(operation, e.code(), e.message(), service.raw().status().as_u16())
         }
         SdkError::TimeoutError(_) => ApiError::Upstream(format!("{operation}: AWS did not answer in time.")),
         SdkError::DispatchFailure(_) => ApiError::Upstream(format!(
             "{operation}: could not reach AWS ({}).",
             DisplayErrorContext(&err)
         )),
+        // An error body the SDK could not parse (moto answers JSON services
+        // with XML when it refuses credentials): the HTTP status still says
+        // what kind of error it was.
+        SdkError::ResponseError(response) if response.raw().status().as_u16() >= 400 => classify(
+            operation,
+            None,
+            Some("AWS refused the request and its error body could not be read"),
+            response.raw().status().as_u16(),
+        ),
         SdkError::ResponseError(_) => ApiError::Upstream(format!(
             "{operation}: AWS sent an answer Sagedeck could not read ({}).",
             DisplayErrorContext(&err)
@@ -147,20 +175,36 @@ where
     error
 }
 
-/// Classifies an AWS error code. Codes differ per service (SageMaker says
-/// ThrottlingException, IAM says Throttling), so each family lists them all.
-pub fn classify(operation: &str, code: Option<&str>, message: Option<&str>) -> ApiError {
-    let code_str = code.unwrap_or("UnknownError");
-    let text = match message {
-        Some(m) if !m.is_empty() => format!("{operation}: {m} ({code_str})"),
-        _ => format!("{operation}: AWS answered {code_str}"),
+/// Classifies an AWS error by its code, or by the HTTP status when the answer
+/// carried no code Sagedeck could read. Codes differ per service (SageMaker
+/// says ThrottlingException, IAM says Throttling), so each family lists them.
+pub fn classify(operation: &str, code: Option<&str>, message: Option<&str>, http_status: u16) -> ApiError {
+    let message = message.filter(|m| !m.is_empty());
+    let text = match (code, message) {
+        (Some(c), Some(m)) => format!("{operation}: {m} ({c})"),
+        (Some(c), None) => format!("{operation}: AWS answered {c}"),
+        (None, Some(m)) => format!("{operation}: {m} (HTTP {http_status})"),
+        (None, None) => format!("{operation}: AWS answered HTTP {http_status} without an error code"),
+    };
+    let throttled = |text: String| {
+        ApiError::Throttled(format!(
+            "{text}. AWS is limiting the request rate; Sagedeck already retried. Wait a moment and try again."
+        ))
+    };
+    let Some(code) = code else {
+        return match http_status {
+            401 | 403 => ApiError::AccessDenied(text),
+            404 => ApiError::NotFound(text),
+            409 => ApiError::Conflict(text),
+            429 => throttled(text),
+            400..=499 => ApiError::Invalid(text),
+            _ => ApiError::Upstream(text),
+        };
     };
     let message = message.unwrap_or_default();
-    match code_str {
+    match code {
         "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded"
-        | "SlowDown" | "ProvisionedThroughputExceededException" => ApiError::Throttled(format!(
-            "{text}. AWS is limiting the request rate; Sagedeck already retried. Wait a moment and try again."
-        )),
+        | "SlowDown" | "ProvisionedThroughputExceededException" => throttled(text),
         "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" | "UnrecognizedClientException"
         | "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken" | "ExpiredTokenException"
         | "InvalidSignatureException" | "MissingAuthenticationToken" => ApiError::AccessDenied(text),
@@ -188,7 +232,7 @@ mod tests {
     #[test]
     fn throttling_codes_of_every_service_become_429() {
         for code in ["ThrottlingException", "Throttling", "TooManyRequestsException"] {
-            let e = classify("ListNotebookInstances", Some(code), Some("Rate exceeded"));
+            let e = classify("ListNotebookInstances", Some(code), Some("Rate exceeded"), 400);
             assert_eq!(e.status(), 429, "{code}");
             assert!(e.message().contains("Rate exceeded"));
             assert!(e.message().contains("try again"));
@@ -201,6 +245,7 @@ mod tests {
             "StopNotebookInstance",
             Some("AccessDeniedException"),
             Some("User: arn:aws:iam::1:user/x is not authorized to perform: sagemaker:StopNotebookInstance"),
+            400,
         );
         assert_eq!(e.status(), 403);
         assert!(e.message().starts_with("StopNotebookInstance: User:"));
@@ -209,19 +254,26 @@ mod tests {
 
     #[test]
     fn sagemaker_record_not_found_is_404_other_validation_is_400() {
-        let e = classify("DescribeNotebookInstance", Some("ValidationException"), Some("RecordNotFound"));
+        let e = classify("DescribeNotebookInstance", Some("ValidationException"), Some("RecordNotFound"), 400);
         assert_eq!(e.status(), 404);
-        let e = classify("StopNotebookInstance", Some("ValidationException"), Some("Status (Stopped) not in ([InService])"));
+        let e = classify("StopNotebookInstance", Some("ValidationException"), Some("Status (Stopped) not in ([InService])"), 400);
         assert_eq!(e.status(), 400);
     }
 
     #[test]
     fn unknown_codes_are_upstream_errors_with_the_code() {
-        let e = classify("X", Some("InternalFailure"), None);
+        let e = classify("X", Some("InternalFailure"), None, 500);
         assert_eq!(e.status(), 502);
         assert_eq!(e.message(), "X: AWS answered InternalFailure");
-        let e = classify("X", None, None);
-        assert!(e.message().contains("UnknownError"));
+    }
+
+    #[test]
+    fn without_a_code_the_http_status_decides() {
+        let e = classify("X", None, None, 403);
+        assert_eq!(e.status(), 403);
+        assert!(e.message().contains("HTTP 403"));
+        assert_eq!(classify("X", None, Some("slow down"), 429).status(), 429);
+        assert_eq!(classify("X", None, None, 503).status(), 502);
     }
 
     #[tokio::test]
@@ -231,7 +283,7 @@ mod tests {
             AwsStatus::NotConfigured { reason } => assert!(reason.contains("--aws off")),
             other => panic!("expected NotConfigured, got {other:?}"),
         }
-        let err = aws.sdk_config().unwrap_err();
+        let err = aws.clients().err().unwrap();
         assert_eq!(err.status(), 503);
     }
 }

@@ -48,8 +48,8 @@ impl AwsNotebooks {
         Self { aws, journal }
     }
 
-    fn client(&self) -> Result<aws_sdk_sagemaker::Client, ApiError> {
-        Ok(aws_sdk_sagemaker::Client::new(self.aws.sdk_config()?))
+    fn client(&self) -> Result<&aws_sdk_sagemaker::Client, ApiError> {
+        Ok(&self.aws.clients()?.sagemaker)
     }
 
     async fn transition(&self, name: &str, transition: Transition) -> Result<NotebookChange, ApiError> {

@@ -89,6 +89,7 @@ try {
   assert.match(journal, /notebook\.start/);
   assert.match(journal, /InService → Stopped/);
   step('the overview lists both changes');
+  if (shots) await page.screenshot({ path: `${shots}/overview-after.png`, fullPage: true });
 
   assert.deepEqual(problems, [], 'no page or console errors');
   console.log('browser: all checks passed');

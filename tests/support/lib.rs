@@ -48,12 +48,23 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
+        Self::start_with(&[])
+    }
+
+    /// A moto that checks credentials (INITIAL_NO_AUTH_ACTION_COUNT=0), so the
+    /// test keys are refused as AWS refuses unknown keys.
+    pub fn start_checking_credentials() -> Moto {
+        Self::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Moto {
         let venv = repo_root().join(".venv/bin/moto_server");
         let program = if venv.exists() { venv } else { PathBuf::from("moto_server") };
         let port = free_port();
         let child = Command::new(&program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -36,14 +36,18 @@ impl NotebookStatus {
         matches!(self, Self::Pending | Self::InService | Self::Updating)
     }
 
+    /// On its way to another status; SageMaker will change it without us.
+    pub fn is_transitional(&self) -> bool {
+        matches!(self, Self::Pending | Self::Stopping | Self::Updating | Self::Deleting)
+    }
+
     /// The colour family of its badge.
     pub fn tone(&self) -> &'static str {
         match self {
+            _ if self.is_transitional() => "busy",
             Self::InService => "ok",
-            Self::Pending | Self::Stopping | Self::Updating | Self::Deleting => "busy",
-            Self::Stopped => "idle",
             Self::Failed => "bad",
-            Self::Other(_) => "idle",
+            _ => "idle",
         }
     }
 }
@@ -111,6 +115,17 @@ mod tests {
     fn unknown_statuses_survive_parsing() {
         assert_eq!(NotebookStatus::parse("Hibernating"), NotebookStatus::Other("Hibernating".into()));
         assert_eq!(NotebookStatus::parse("Hibernating").tone(), "idle");
+    }
+
+    #[test]
+    fn transitional_states_are_busy() {
+        for s in ["Pending", "Stopping", "Updating", "Deleting"] {
+            let status = NotebookStatus::parse(s);
+            assert!(status.is_transitional(), "{s}");
+            assert_eq!(status.tone(), "busy");
+        }
+        assert!(!NotebookStatus::InService.is_transitional());
+        assert_eq!(NotebookStatus::Failed.tone(), "bad");
     }
 
     #[test]

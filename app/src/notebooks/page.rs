@@ -32,6 +32,17 @@ pub fn NotebooksPage() -> impl IntoView {
     let actions = NotebookActions::new();
     let refresh = RwSignal::new(0u32);
     let notebooks = Resource::new(move || (actions.version(), refresh.get()), |_| list_notebooks());
+    // SageMaker takes minutes to start or stop a notebook. While any is
+    // between states, look again every 10 s so the page arrives at the final
+    // status by itself. (Effects run only in the browser.)
+    Effect::new(move |_| {
+        let changing = notebooks.get().and_then(Result::ok).is_some_and(|list| {
+            list.iter().any(|n| NotebookStatus::parse(&n.status).is_transitional())
+        });
+        if changing {
+            set_timeout(move || refresh.update(|n| *n += 1), std::time::Duration::from_secs(10));
+        }
+    });
 
     view! {
         <PageHeader title="Notebooks">

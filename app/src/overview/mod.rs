@@ -52,7 +52,7 @@ pub enum AwsStatus {
     /// No region or no credentials in the standard chain, or AWS turned off.
     NotConfigured { reason: String },
     /// Configured, but the identity call failed.
-    Unreachable {
+    Unavailable {
         region: String,
         endpoint: Option<String>,
         reason: String,
@@ -69,7 +69,7 @@ impl AwsStatus {
         match self {
             AwsStatus::Live { account, region, .. } => format!("AWS {account} · {region}"),
             AwsStatus::NotConfigured { .. } => "AWS: not configured".to_string(),
-            AwsStatus::Unreachable { .. } => "AWS: unreachable".to_string(),
+            AwsStatus::Unavailable { .. } => "AWS: unavailable".to_string(),
         }
     }
 }

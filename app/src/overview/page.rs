@@ -106,8 +106,8 @@ fn AwsCard(aws: AwsStatus) -> impl IntoView {
             </p>
         }
         .into_any(),
-        AwsStatus::Unreachable { region, endpoint, reason } => view! {
-            <header><h2>"AWS"</h2><Badge text="unreachable" tone="bad"/></header>
+        AwsStatus::Unavailable { region, endpoint, reason } => view! {
+            <header><h2>"AWS"</h2><Badge text="unavailable" tone="bad"/></header>
             <p class="aws-reason">{reason}</p>
             <dl>
                 <dt>"Region"</dt><dd>{region}</dd>
