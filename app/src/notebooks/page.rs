@@ -40,7 +40,13 @@ pub fn NotebooksPage() -> impl IntoView {
             list.iter().any(|n| NotebookStatus::parse(&n.status).is_transitional())
         });
         if changing {
-            set_timeout(move || refresh.update(|n| *n += 1), std::time::Duration::from_secs(10));
+            // One pending look at a time: a manual Refresh reruns this effect,
+            // which cancels the timer of the previous run.
+            if let Ok(timer) =
+                set_timeout_with_handle(move || refresh.update(|n| *n += 1), std::time::Duration::from_secs(10))
+            {
+                on_cleanup(move || timer.clear());
+            }
         }
     });
 
