@@ -12,6 +12,7 @@ pub mod notebooks;
 pub mod overview;
 pub mod planned;
 pub mod shell;
+pub mod training;
 
 pub use error::ApiError;
 pub use shell::{shell, App};

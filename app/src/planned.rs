@@ -17,21 +17,6 @@ fn Planned(title: &'static str, summary: &'static str, coming: &'static [&'stati
 }
 
 #[component]
-pub fn TrainingPage() -> impl IntoView {
-    view! {
-        <Planned
-            title="Training"
-            summary="Training jobs cannot be launched or listed from Sagedeck yet."
-            coming=&[
-                "launch SageMaker training jobs on one or several instances, with hyperparameters and tuning jobs",
-                "train the same image classifier locally with the embedded libtorch worker, with progress, logs and checkpoints",
-                "follow each host's CloudWatch logs and keep the job history in SQLite",
-            ]
-        />
-    }
-}
-
-#[component]
 pub fn EndpointsPage() -> impl IntoView {
     view! {
         <Planned

@@ -2,7 +2,8 @@
 
 use crate::notebooks::{NotebookDetailPage, NotebooksPage};
 use crate::overview::{backend_status, AwsStatus, BackendsReport, OverviewPage};
-use crate::planned::{EndpointsPage, IamPage, LambdaPage, ScalingPage, TrainingPage};
+use crate::planned::{EndpointsPage, IamPage, LambdaPage, ScalingPage};
+use crate::training::{LocalJobPage, TrainingPage};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -93,6 +94,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/notebooks") view=NotebooksPage/>
                             <Route path=path!("/notebooks/:name") view=NotebookDetailPage/>
                             <Route path=path!("/training") view=TrainingPage/>
+                            <Route path=path!("/training/local/:id") view=LocalJobPage/>
                             <Route path=path!("/endpoints") view=EndpointsPage/>
                             <Route path=path!("/scaling") view=ScalingPage/>
                             <Route path=path!("/lambda") view=LambdaPage/>

@@ -17,6 +17,12 @@ pub struct Cli {
 pub enum Command {
     /// Start the console (the default when no command is given).
     Serve(ServeArgs),
+    /// Train an image classifier on this machine, headless (the same worker as the Training page).
+    Train(crate::training::cli::TrainArgs),
+    /// Draw the demo dataset (five classes of shapes) into a folder.
+    DemoData(crate::training::cli::DemoArgs),
+    /// Measure the tch training loop against the equivalent PyTorch-Python loop on the same data.
+    Bench(crate::training::bench::BenchArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -112,7 +118,7 @@ mod tests {
                 assert_eq!(args.aws, AwsMode::Off);
                 assert_eq!(args.bind.port(), 0);
             }
-            None => panic!("expected the serve subcommand"),
+            _ => panic!("expected the serve subcommand"),
         }
     }
 

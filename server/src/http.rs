@@ -1,6 +1,7 @@
 //! The axum router: Leptos pages and server functions, static files, health.
 
 use app::notebooks::Notebooks;
+use app::training::LocalTraining;
 use app::ApiError;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -34,12 +35,14 @@ impl FromRef<AppState> for LeptosOptions {
 pub struct Services {
     pub status: Status,
     pub notebooks: Notebooks,
+    pub local_training: LocalTraining,
 }
 
 impl Services {
     fn provide(&self) {
         provide_context(self.status.clone());
         provide_context(self.notebooks.clone());
+        provide_context(self.local_training.clone());
     }
 }
 

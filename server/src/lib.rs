@@ -10,6 +10,7 @@ pub mod local;
 pub mod notebooks;
 pub mod overview;
 pub mod store;
+pub mod training;
 
 use config::ServeArgs;
 use std::sync::Arc;
@@ -42,6 +43,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             journal: journal.clone(),
         }),
         notebooks: Arc::new(notebooks::AwsNotebooks::new(aws.clone(), journal.clone())),
+        local_training: training::worker::LocalTrainer::start(
+            training::jobs::JobStore::new(pool.clone()),
+            journal.clone(),
+            args.data_dir.clone(),
+        )
+        .await,
     };
     let leptos = leptos::prelude::LeptosOptions::builder()
         .output_name("sagedeck")

@@ -1,5 +1,7 @@
 //! Small building blocks shared by the pages.
 
+pub mod chart;
+
 use crate::ApiError;
 use leptos::prelude::*;
 

@@ -1,0 +1,274 @@
+//! The Training page: local jobs, the "New local training job" form with the
+//! dataset check and the demo set.
+
+use super::spec::{FieldError, FormFields};
+use super::{
+    check_dataset, create_local_job, get_training_defaults, list_local_jobs, make_demo_dataset, Architecture,
+    DatasetReport, JobStatus, LocalJobSummary, TrainingDefaults,
+};
+use crate::components::{short_time, Badge, ErrorPanel, Loading, PageHeader};
+use crate::ApiError;
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+#[component]
+pub fn TrainingPage() -> impl IntoView {
+    let refresh = RwSignal::new(0u32);
+    let jobs = Resource::new(move || refresh.get(), |_| list_local_jobs());
+    let defaults = Resource::new(|| (), |_| get_training_defaults());
+    // While a job is queued or running, look again every 2 s.
+    Effect::new(move |_| {
+        let busy = jobs.get().and_then(Result::ok).is_some_and(|l| l.iter().any(|j| !j.status.is_terminal()));
+        if busy {
+            if let Ok(t) = set_timeout_with_handle(move || refresh.update(|n| *n += 1), std::time::Duration::from_secs(2)) {
+                on_cleanup(move || t.clear());
+            }
+        }
+    });
+    view! {
+        <PageHeader title="Training">
+            <button class="btn" on:click=move |_| refresh.update(|n| *n += 1)>"Refresh"</button>
+        </PageHeader>
+        <p class="lede">
+            "Local training runs the seeds' image classifier on this machine with the embedded libtorch worker (the seeds' \"EC2 training\"). "
+            "SageMaker training jobs are not built yet."
+        </p>
+        <section class="card">
+            <h2>"Local jobs"</h2>
+            <Transition fallback=|| view! { <Loading text="Reading the job history…"/> }>
+                {move || Suspend::new(async move {
+                    match jobs.await {
+                        Ok(list) => view! { <JobTable list/> }.into_any(),
+                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        <Suspense fallback=|| view! { <Loading/> }>
+            {move || Suspend::new(async move {
+                match defaults.await {
+                    Ok(d) => view! { <NewJobForm defaults=d on_queued=Callback::new(move |_| refresh.update(|n| *n += 1))/> }.into_any(),
+                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+pub fn percent(v: f64) -> String {
+    format!("{:.1} %", v * 100.0)
+}
+
+#[component]
+fn JobTable(list: Vec<LocalJobSummary>) -> impl IntoView {
+    if list.is_empty() {
+        return view! { <p class="empty">"No local training jobs yet. Make the demo set below and queue one."</p> }.into_any();
+    }
+    view! {
+        <table class="table" id="local-jobs">
+            <thead>
+                <tr><th>"Job"</th><th>"Status"</th><th>"Progress"</th><th>"Model"</th><th>"Test accuracy"</th><th>"Created"</th></tr>
+            </thead>
+            <tbody>
+                {list
+                    .into_iter()
+                    .map(|j| {
+                        let width = format!("width: {:.1}%", 100.0 * if j.status == JobStatus::Completed { 1.0 } else { j.progress.fraction() });
+                        view! {
+                            <tr data-job=j.id data-status=j.status.as_str()>
+                                <td><A href=format!("/training/local/{}", j.id)>{format!("#{} {}", j.id, j.name)}</A></td>
+                                <td><Badge text=j.status.as_str() tone=j.status.tone()/></td>
+                                <td>
+                                    <div class="progress small"><div class="progress-bar" style=width></div></div>
+                                    <span class="muted">{format!("epoch {}/{}", j.progress.epoch, j.epochs)}</span>
+                                </td>
+                                <td>{j.architecture.as_str()}</td>
+                                <td>{j.test_accuracy.map(percent).unwrap_or_else(|| "—".into())}</td>
+                                <td>{short_time(&j.created_at)}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+/// The dataset check's findings: counts per split and class, what was skipped and why.
+#[component]
+pub fn DatasetReportView(report: DatasetReport) -> impl IntoView {
+    let ok = report.can_train();
+    let classes = report.classes.clone();
+    let skipped = report.skipped.clone();
+    let skipped_count = skipped.len();
+    view! {
+        <div class=if ok { "dataset-report" } else { "dataset-report refused" } data-can-train=ok.to_string()>
+            <p>
+                <strong>{if ok { "Ready to train: " } else { "Can't train on this dataset: " }}</strong>
+                {format!(
+                    "{} classes, {} usable images, {} skipped, checked in {:.1} s.",
+                    report.classes.len(),
+                    report.usable_images(),
+                    skipped_count,
+                    report.seconds
+                )}
+            </p>
+            {(!report.problems.is_empty()).then(|| view! {
+                <ul class="problems">{report.problems.iter().map(|p| view! { <li>{p.clone()}</li> }).collect_view()}</ul>
+            })}
+            {(!report.warnings.is_empty()).then(|| view! {
+                <ul class="warnings">{report.warnings.iter().map(|p| view! { <li>{p.clone()}</li> }).collect_view()}</ul>
+            })}
+            {(!classes.is_empty()).then(|| view! {
+                <table class="table compact">
+                    <thead><tr><th>"Class"</th>{report.splits.iter().map(|s| view! { <th>{s.split.clone()}</th> }).collect_view()}</tr></thead>
+                    <tbody>
+                        {classes.iter().enumerate().map(|(i, c)| view! {
+                            <tr><td title=c.folder.clone()>{c.name.clone()}</td>
+                                {report.splits.iter().map(|s| view! { <td>{s.per_class.get(i).copied().unwrap_or(0)}</td> }).collect_view()}
+                            </tr>
+                        }).collect_view()}
+                        <tr class="total"><td>"Total"</td>{report.splits.iter().map(|s| view! { <td>{s.total}</td> }).collect_view()}</tr>
+                    </tbody>
+                </table>
+            })}
+            {(skipped_count > 0).then(|| view! {
+                <details class="skipped" open=skipped_count <= 10>
+                    <summary>{format!("{skipped_count} files skipped")}</summary>
+                    <ul>{skipped.into_iter().map(|s| view! { <li><code>{s.path}</code>": "{s.reason}</li> }).collect_view()}</ul>
+                </details>
+            })}
+        </div>
+    }
+}
+
+fn field_error(errors: Signal<Vec<FieldError>>, field: &'static str) -> impl IntoView {
+    move || {
+        errors
+            .get()
+            .into_iter()
+            .find(|e| e.field == field)
+            .map(|e| view! { <span class="field-error" data-field=field>{e.message}</span> })
+    }
+}
+
+#[component]
+fn NewJobForm(defaults: TrainingDefaults, on_queued: Callback<()>) -> impl IntoView {
+    let base = StoredValue::new(defaults.spec.clone());
+    let form = RwSignal::new(FormFields::from_spec(&defaults.spec));
+    let touched = RwSignal::new(false);
+    let errors = Signal::derive(move || form.with(|f| f.to_spec(&base.get_value()).err().unwrap_or_default()));
+    let shown_errors = Signal::derive(move || if touched.get() { errors.get() } else { vec![] });
+    let report = RwSignal::new(None::<Result<DatasetReport, ApiError>>);
+    let demo = Action::new(|_: &()| make_demo_dataset());
+    let check = Action::new(|path: &String| check_dataset(path.clone()));
+    let create = Action::new(move |spec: &super::LocalJobSpec| create_local_job(spec.clone()));
+    let navigate = leptos_router::hooks::use_navigate();
+
+    Effect::new(move |_| {
+        if let Some(result) = demo.value().get() {
+            match result {
+                Ok(d) => {
+                    form.update(|f| f.dataset = d.path.clone());
+                    report.set(Some(Ok(d.report)));
+                }
+                Err(e) => report.set(Some(Err(e))),
+            }
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = check.value().get() {
+            report.set(Some(result));
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(job)) = create.value().get() {
+            on_queued.run(());
+            navigate(&format!("/training/local/{}", job.id), Default::default());
+        }
+    });
+
+    let text = move |label: &'static str, field: &'static str, get: fn(&FormFields) -> String, set: fn(&mut FormFields, String)| {
+        view! {
+            <label class="field">
+                <span>{label}</span>
+                <input
+                    name=field
+                    prop:value=move || form.with(get)
+                    on:input=move |ev| form.update(|f| set(f, event_target_value(&ev)))
+                />
+                {field_error(shown_errors, field)}
+            </label>
+        }
+    };
+
+    view! {
+        <section class="card" id="new-local-job">
+            <h2>"New local training job"</h2>
+            <p class="muted">{format!("Runs on {} · {} CPUs on this machine. Jobs run one at a time, oldest first.", defaults.device, defaults.cpu_threads)}</p>
+            <div class="demo-row">
+                <button class="btn" id="make-demo" disabled=move || demo.pending().get() on:click=move |_| { demo.dispatch(()); }>
+                    {move || if demo.pending().get() { "Drawing the demo set…" } else { "Make the demo dataset" }}
+                </button>
+                <span class="muted">
+                    {if defaults.demo_exists { "The demo set (five classes of shapes) is at " } else { "Draws 3,000 images of five classes of shapes into " }}
+                    <code>{defaults.demo_path.clone()}</code>
+                </span>
+            </div>
+            <form class="form-grid" on:submit=move |ev| {
+                ev.prevent_default();
+                touched.set(true);
+                if let Ok(spec) = form.with(|f| f.to_spec(&base.get_value())) {
+                    create.dispatch(spec);
+                }
+            }>
+                {text("Name", "name", |f| f.name.clone(), |f, v| f.name = v)}
+                <label class="field wide">
+                    <span>"Dataset folder (train/, valid/, test/)"</span>
+                    <span class="with-button">
+                        <input name="dataset" prop:value=move || form.with(|f| f.dataset.clone()) on:input=move |ev| form.update(|f| f.dataset = event_target_value(&ev))/>
+                        <button type="button" class="btn" id="check-dataset" disabled=move || check.pending().get()
+                            on:click=move |_| { check.dispatch(form.with(|f| f.dataset.clone())); }>
+                            {move || if check.pending().get() { "Checking…" } else { "Check dataset" }}
+                        </button>
+                    </span>
+                    {field_error(shown_errors, "dataset")}
+                </label>
+                <label class="field">
+                    <span>"Architecture"</span>
+                    <select name="architecture" on:change=move |ev| form.update(|f| f.architecture = event_target_value(&ev))>
+                        {Architecture::ALL.iter().map(|a| {
+                            let value = a.as_str();
+                            view! { <option value=value selected=move || form.with(|f| f.architecture == value)>{a.label()}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
+                {text("Image size (px)", "image_size", |f| f.image_size.clone(), |f, v| f.image_size = v)}
+                {text("Epochs", "epochs", |f| f.epochs.clone(), |f, v| f.epochs = v)}
+                {text("Batch size", "batch_size", |f| f.batch_size.clone(), |f, v| f.batch_size = v)}
+                {text("Learning rate (Adam)", "learning_rate", |f| f.learning_rate.clone(), |f, v| f.learning_rate = v)}
+                {text("Early-stopping patience (epochs, 0 = off)", "patience", |f| f.patience.clone(), |f, v| f.patience = v)}
+                {text("CPU threads (0 = libtorch decides)", "threads", |f| f.threads.clone(), |f, v| f.threads = v)}
+                {text("Backbone weights file (optional)", "backbone_weights", |f| f.backbone_weights.clone(), |f, v| f.backbone_weights = v)}
+                <label class="field checkbox">
+                    <input type="checkbox" name="freeze_backbone" prop:checked=move || form.with(|f| f.freeze_backbone)
+                        on:change=move |ev| form.update(|f| f.freeze_backbone = event_target_checked(&ev))/>
+                    <span>"Freeze the backbone (train the head only)"</span>
+                    {field_error(shown_errors, "freeze_backbone")}
+                </label>
+                <div class="form-actions">
+                    <button type="submit" class="btn btn-primary" id="queue-job"
+                        disabled=move || create.pending().get() || (touched.get() && !errors.get().is_empty())>
+                        {move || if create.pending().get() { "Checking the dataset and queuing…" } else { "Queue job" }}
+                    </button>
+                </div>
+            </form>
+            {move || create.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
+            {move || report.get().map(|r| match r {
+                Ok(report) => view! { <DatasetReportView report/> }.into_any(),
+                Err(error) => view! { <ErrorPanel error/> }.into_any(),
+            })}
+        </section>
+    }
+}

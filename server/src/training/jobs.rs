@@ -1,0 +1,355 @@
+//! Local training jobs in SQLite: the job rows, their epochs, steps and log
+//! lines, and the recorder that turns the trainer's events into rows.
+
+use crate::training::trainer::Event;
+use app::training::{
+    DatasetReport, EpochMetrics, JobProgress, JobStatus, LocalJobSpec, LocalJobSummary, LogLine, StepLoss,
+};
+use app::ApiError;
+use sqlx::{Row, SqlitePool};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+fn db(e: sqlx::Error) -> ApiError {
+    tracing::error!(error = %e, "local jobs store");
+    ApiError::Internal("the job store could not be read or written; see the server log".into())
+}
+
+#[derive(Clone)]
+pub struct JobStore {
+    pool: SqlitePool,
+}
+
+/// A job row as the worker needs it.
+#[derive(Clone, Debug)]
+pub struct JobRow {
+    pub id: i64,
+    pub spec: LocalJobSpec,
+    pub status: JobStatus,
+    pub work_dir: String,
+    pub attempts: i64,
+    pub source: String,
+    pub summary: LocalJobSummary,
+    pub device: Option<String>,
+    pub dataset_report: Option<DatasetReport>,
+}
+
+const COLUMNS: &str = "id, name, spec, status, created_at, started_at, finished_at, work_dir, epoch, step, \
+     steps_per_epoch, phase, images_per_s, eta_seconds, test_accuracy, message, attempts, source, device, dataset_report";
+
+fn row_to_job(row: &sqlx::sqlite::SqliteRow) -> Result<JobRow, ApiError> {
+    let spec_json: String = row.get("spec");
+    let spec: LocalJobSpec = serde_json::from_str(&spec_json)
+        .map_err(|e| ApiError::Internal(format!("a stored job spec is unreadable: {e}")))?;
+    let status_word: String = row.get("status");
+    let status = JobStatus::parse(&status_word).ok_or_else(|| ApiError::Internal(format!("unknown job status {status_word}")))?;
+    let report: Option<String> = row.get("dataset_report");
+    let summary = LocalJobSummary {
+        id: row.get("id"),
+        name: row.get("name"),
+        status,
+        architecture: spec.architecture,
+        dataset: spec.dataset.clone(),
+        epochs: spec.epochs,
+        created_at: row.get("created_at"),
+        started_at: row.get("started_at"),
+        finished_at: row.get("finished_at"),
+        progress: JobProgress {
+            epoch: row.get::<i64, _>("epoch") as u32,
+            epochs: spec.epochs,
+            step: row.get::<i64, _>("step") as u32,
+            steps_per_epoch: row.get::<i64, _>("steps_per_epoch") as u32,
+            phase: row.get("phase"),
+            images_per_s: row.get("images_per_s"),
+            eta_seconds: row.get("eta_seconds"),
+        },
+        test_accuracy: row.get("test_accuracy"),
+        message: row.get("message"),
+    };
+    Ok(JobRow {
+        id: summary.id,
+        status,
+        work_dir: row.get("work_dir"),
+        attempts: row.get("attempts"),
+        source: row.get("source"),
+        device: row.get("device"),
+        dataset_report: report.and_then(|r| serde_json::from_str(&r).ok()),
+        spec,
+        summary,
+    })
+}
+
+impl JobStore {
+    pub fn new(pool: SqlitePool) -> Self {
+        JobStore { pool }
+    }
+
+    /// Adds a job; its work folder is `jobs_dir/local-<id>` unless given.
+    pub async fn insert(&self, spec: &LocalJobSpec, status: JobStatus, source: &str, jobs_dir: &std::path::Path, work_dir: Option<&str>) -> Result<i64, ApiError> {
+        let spec_json = serde_json::to_string(spec).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let id: i64 = sqlx::query_scalar(&format!(
+            "INSERT INTO local_jobs (name, spec, status, created_at, work_dir, source) VALUES (?, ?, ?, {NOW}, '', ?) RETURNING id"
+        ))
+        .bind(&spec.name)
+        .bind(&spec_json)
+        .bind(status.as_str())
+        .bind(source)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let dir = work_dir.map(str::to_string).unwrap_or_else(|| jobs_dir.join(format!("local-{id}")).display().to_string());
+        sqlx::query("UPDATE local_jobs SET work_dir = ? WHERE id = ?").bind(&dir).bind(id).execute(&mut *tx).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(id)
+    }
+
+    pub async fn get(&self, id: i64) -> Result<JobRow, ApiError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM local_jobs WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| ApiError::NotFound(format!("There is no local training job {id}.")))?;
+        row_to_job(&row)
+    }
+
+    pub async fn list(&self, limit: i64) -> Result<Vec<JobRow>, ApiError> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM local_jobs ORDER BY id DESC LIMIT ?"))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(row_to_job).collect()
+    }
+
+    /// The oldest queued job started from the console.
+    pub async fn next_queued(&self) -> Result<Option<JobRow>, ApiError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM local_jobs WHERE status = 'Queued' AND source = 'console' ORDER BY id LIMIT 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.as_ref().map(row_to_job).transpose()
+    }
+
+    /// Console jobs the previous server process left Running.
+    pub async fn left_running(&self) -> Result<Vec<JobRow>, ApiError> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM local_jobs WHERE status = 'Running' AND source = 'console' ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(row_to_job).collect()
+    }
+
+    pub async fn mark_running(&self, id: i64) -> Result<(), ApiError> {
+        sqlx::query(&format!(
+            "UPDATE local_jobs SET status = 'Running', started_at = COALESCE(started_at, {NOW}), attempts = attempts + 1, message = NULL WHERE id = ?"
+        ))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// Puts a job back in the queue (after a restart), keeping what it recorded.
+    pub async fn requeue(&self, id: i64, why: &str) -> Result<(), ApiError> {
+        sqlx::query("UPDATE local_jobs SET status = 'Queued', phase = '', images_per_s = NULL, eta_seconds = NULL WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        self.log(id, why).await
+    }
+
+    pub async fn set_dataset(&self, id: i64, report: &DatasetReport, device: &str) -> Result<(), ApiError> {
+        let json = serde_json::to_string(report).map_err(|e| ApiError::Internal(e.to_string()))?;
+        sqlx::query("UPDATE local_jobs SET dataset_report = ?, device = ? WHERE id = ?")
+            .bind(json)
+            .bind(device)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Forgets epochs and steps after the checkpoint a resumed job restarts from.
+    pub async fn rewind(&self, id: i64, epochs_done: u32, global_step: u64) -> Result<(), ApiError> {
+        sqlx::query("DELETE FROM local_job_epochs WHERE job_id = ? AND epoch > ?").bind(id).bind(epochs_done).execute(&self.pool).await.map_err(db)?;
+        sqlx::query("DELETE FROM local_job_steps WHERE job_id = ? AND step > ?").bind(id).bind(global_step as i64).execute(&self.pool).await.map_err(db)?;
+        Ok(())
+    }
+
+    pub async fn finish(&self, id: i64, status: JobStatus, message: Option<&str>, test: Option<(f64, f64)>) -> Result<(), ApiError> {
+        sqlx::query(&format!(
+            "UPDATE local_jobs SET status = ?, message = ?, finished_at = {NOW}, phase = '', eta_seconds = NULL,
+             test_loss = COALESCE(?, test_loss), test_accuracy = COALESCE(?, test_accuracy) WHERE id = ?"
+        ))
+        .bind(status.as_str())
+        .bind(message)
+        .bind(test.map(|t| t.0))
+        .bind(test.map(|t| t.1))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// Cancels a queued job at once; returns false if it was not queued.
+    pub async fn cancel_queued(&self, id: i64) -> Result<bool, ApiError> {
+        let done = sqlx::query(&format!(
+            "UPDATE local_jobs SET status = 'Cancelled', finished_at = {NOW}, message = 'cancelled before it started' WHERE id = ? AND status = 'Queued'"
+        ))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn request_cancel(&self, id: i64) -> Result<(), ApiError> {
+        sqlx::query("UPDATE local_jobs SET cancel_requested = 1 WHERE id = ?").bind(id).execute(&self.pool).await.map_err(db)?;
+        Ok(())
+    }
+
+    pub async fn log(&self, id: i64, line: &str) -> Result<(), ApiError> {
+        sqlx::query(&format!("INSERT INTO local_job_logs (job_id, at, line) VALUES (?, {NOW}, ?)"))
+            .bind(id)
+            .bind(line)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    pub async fn epochs(&self, id: i64) -> Result<Vec<EpochMetrics>, ApiError> {
+        let rows = sqlx::query(
+            "SELECT epoch, train_loss, train_accuracy, valid_loss, valid_accuracy, seconds, images_per_s
+             FROM local_job_epochs WHERE job_id = ? ORDER BY epoch",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| EpochMetrics {
+                epoch: r.get::<i64, _>("epoch") as u32,
+                train_loss: r.get("train_loss"),
+                train_accuracy: r.get("train_accuracy"),
+                valid_loss: r.get("valid_loss"),
+                valid_accuracy: r.get("valid_accuracy"),
+                seconds: r.get("seconds"),
+                images_per_s: r.get("images_per_s"),
+            })
+            .collect())
+    }
+
+    /// The per-step losses, thinned to about `max_points` for the chart
+    /// (every k-th step, always keeping the newest).
+    pub async fn steps(&self, id: i64, max_points: i64) -> Result<Vec<StepLoss>, ApiError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM local_job_steps WHERE job_id = ?").bind(id).fetch_one(&self.pool).await.map_err(db)?;
+        let every = (count + max_points - 1) / max_points.max(1);
+        let rows = sqlx::query(
+            "SELECT step, loss FROM local_job_steps WHERE job_id = ?1
+             AND (step % ?2 = 0 OR step = (SELECT MAX(step) FROM local_job_steps WHERE job_id = ?1)) ORDER BY step",
+        )
+        .bind(id)
+        .bind(every.max(1))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows.iter().map(|r| StepLoss { step: r.get::<i64, _>("step") as u64, loss: r.get("loss") }).collect())
+    }
+
+    pub async fn logs(&self, id: i64, limit: i64) -> Result<Vec<LogLine>, ApiError> {
+        let rows = sqlx::query("SELECT at, line FROM (SELECT id, at, line FROM local_job_logs WHERE job_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id")
+            .bind(id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(rows.iter().map(|r| LogLine { at: r.get("at"), line: r.get("line") }).collect())
+    }
+
+    /// Writes the trainer's events as they come, several per transaction
+    /// when they arrive faster than one commit.
+    pub async fn record(&self, id: i64, mut events: UnboundedReceiver<Event>) {
+        let mut pending = Vec::new();
+        while events.recv_many(&mut pending, 512).await > 0 {
+            if let Err(e) = self.write_events(id, &pending).await {
+                tracing::error!(job = id, error = %e, "could not record training progress");
+            }
+            pending.clear();
+        }
+    }
+
+    async fn write_events(&self, id: i64, events: &[Event]) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        // Only the newest progress of the batch matters for the row.
+        let mut progress = None;
+        for event in events {
+            match event {
+                Event::Log(line) => {
+                    sqlx::query(&format!("INSERT INTO local_job_logs (job_id, at, line) VALUES (?, {NOW}, ?)"))
+                        .bind(id)
+                        .bind(line)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Event::Phase { epoch, phase, steps } => {
+                    sqlx::query("UPDATE local_jobs SET epoch = ?, phase = ?, step = 0, steps_per_epoch = CASE WHEN ? = 'train' THEN ? ELSE steps_per_epoch END WHERE id = ?")
+                        .bind(epoch)
+                        .bind(*phase)
+                        .bind(*phase)
+                        .bind(steps)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Event::Step { epoch, step, global_step, loss, images_per_s, eta_seconds, .. } => {
+                    sqlx::query("INSERT OR REPLACE INTO local_job_steps (job_id, step, epoch, loss) VALUES (?, ?, ?, ?)")
+                        .bind(id)
+                        .bind(*global_step as i64)
+                        .bind(epoch)
+                        .bind(loss)
+                        .execute(&mut *tx)
+                        .await?;
+                    progress = Some((*step, *images_per_s, *eta_seconds));
+                }
+                Event::Epoch(m) => {
+                    sqlx::query(
+                        "INSERT OR REPLACE INTO local_job_epochs (job_id, epoch, train_loss, train_accuracy, valid_loss, valid_accuracy, seconds, images_per_s)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(id)
+                    .bind(m.epoch)
+                    .bind(m.train_loss)
+                    .bind(m.train_accuracy)
+                    .bind(m.valid_loss)
+                    .bind(m.valid_accuracy)
+                    .bind(m.seconds)
+                    .bind(m.images_per_s)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Event::Checkpoint { .. } => {}
+            }
+        }
+        if let Some((step, images_per_s, eta)) = progress {
+            sqlx::query("UPDATE local_jobs SET step = ?, images_per_s = ?, eta_seconds = ? WHERE id = ?")
+                .bind(step)
+                .bind(images_per_s)
+                .bind(eta)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+}

@@ -1,0 +1,13 @@
+//! Local ("EC2") training with the embedded libtorch worker: datasets and
+//! their check, the demo set, the input pipeline, the model, the training
+//! loop, the job store and worker, and the command-line entry points.
+
+pub mod bench;
+pub mod cli;
+pub mod dataset;
+pub mod demo;
+pub mod jobs;
+pub mod model;
+pub mod pipeline;
+pub mod trainer;
+pub mod worker;
