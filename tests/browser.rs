@@ -1,9 +1,35 @@
 //! The browser test: headless Chromium (Debian's, driven by playwright-core)
 //! opens every page of a console that operates a moto account, finds the
-//! notebook it created, stops and starts it through the UI.
+//! notebook it created, stops and starts it through the UI; and a newcomer
+//! trains the demo set from the Training page.
 
 use sagedeck_tests::{repo_root, App, AwsSetup, Moto};
 use std::process::Command;
+
+fn run_script(name: &str, url: String, envs: &[(&str, String)]) -> std::process::Output {
+    let script = repo_root().join("tests/browser").join(name);
+    let shots = repo_root().join("target/browser-shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    Command::new("node")
+        .arg(script)
+        .env("SAGEDECK_URL", url)
+        .env("SCREENSHOT_DIR", shots)
+        .envs(envs.iter().map(|(k, v)| (k.to_string(), v.clone())))
+        .output()
+        .expect("run node (scripts/setup.sh test installs the browser driver)")
+}
+
+#[tokio::test]
+async fn a_newcomer_trains_the_demo_set_in_chromium() {
+    let app = App::spawn(AwsSetup::None);
+    let url = app.url.clone();
+    let out = tokio::task::spawn_blocking(move || run_script("training.mjs", url, &[])).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "browser run failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log\n{}", app.log());
+    assert!(stdout.contains("browser: all checks passed"));
+}
 
 #[tokio::test]
 async fn a_person_stops_and_starts_a_notebook_in_chromium() {

@@ -166,9 +166,13 @@ impl App {
     }
 
     pub fn spawn_with(aws: AwsSetup<'_>, extra_args: &[&str]) -> App {
-        let data_dir = tempfile::tempdir().unwrap();
+        Self::spawn_in(tempfile::tempdir().unwrap(), aws, extra_args)
+    }
+
+    /// Starts the server on an existing data folder (its database, datasets and jobs).
+    pub fn spawn_in(data_dir: tempfile::TempDir, aws: AwsSetup<'_>, extra_args: &[&str]) -> App {
         let log_path = data_dir.path().join("server.log");
-        let log = std::fs::File::create(&log_path).unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
         let mut cmd = Command::new(server_binary());
         cmd.arg("--bind")
             .arg("127.0.0.1:0")
@@ -199,6 +203,36 @@ impl App {
             }
         };
         App { child: Some(child), url, data_dir, log_path, http: reqwest::Client::new() }
+    }
+
+    pub fn data_path(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// Kills the server with SIGKILL, as a crash or power cut would, and
+    /// starts a new one on the same data folder.
+    pub fn crash_and_restart(mut self) -> App {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        App::spawn_in(data_dir, AwsSetup::None, &[])
+    }
+
+    /// Calls a server function that takes a JSON body.
+    pub async fn call_json(&self, endpoint: &str, body: &Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}/api/{endpoint}", self.url))
+            .header("accept", "application/json")
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text));
+        (status, value)
     }
 
     pub fn log(&self) -> String {
@@ -259,6 +293,23 @@ impl Drop for App {
             let _ = child.wait();
         }
     }
+}
+
+/// Runs the sagedeck binary with a subcommand (train, demo-data…) and returns its output.
+pub fn sagedeck_cli(args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(server_binary());
+    cmd.args(args);
+    clean_aws_env(&mut cmd, &AwsSetup::None);
+    let out = cmd.output().expect("run sagedeck");
+    if !out.status.success() {
+        panic!(
+            "sagedeck {args:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
 }
 
 pub fn form_encode(pairs: &[(&str, &str)]) -> String {

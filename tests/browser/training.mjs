@@ -1,0 +1,83 @@
+// The newcomer's path through local training in headless Chromium: make the
+// demo set, queue a job from the form, watch the progress bar and the charts
+// move without reloading, and read the test accuracy of the artifact.
+import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
+
+const base = process.env.SAGEDECK_URL;
+const shots = process.env.SCREENSHOT_DIR;
+assert.ok(base, 'SAGEDECK_URL must be set');
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+const problems = [];
+page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+const step = (what) => console.log(`browser: ${what}`);
+
+try {
+  await page.goto(base + '/training');
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
+  assert.match(await page.textContent('#local-jobs, .empty'), /No local training jobs yet/);
+  step('the Training page says there are no jobs yet');
+
+  await page.click('#make-demo');
+  await page.waitForSelector('.dataset-report[data-can-train="true"]', { timeout: 120_000 });
+  assert.match(await page.textContent('.dataset-report'), /5 classes, 3000 usable images, 0 skipped/);
+  assert.match(await page.inputValue('input[name="dataset"]'), /datasets\/demo-shapes$/);
+  step('made the demo set; the form holds its path and the check shows 5 classes');
+
+  // A mistake is shown beside its field and blocks queuing.
+  await page.fill('input[name="epochs"]', 'ten');
+  await page.click('#queue-job');
+  await page.waitForSelector('.field-error[data-field="epochs"]');
+  assert.ok(await page.isDisabled('#queue-job'));
+  step('a non-number in Epochs is refused beside the field');
+
+  await page.fill('input[name="name"]', 'browser-demo');
+  await page.fill('input[name="epochs"]', '3');
+  await page.fill('input[name="image_size"]', '32');
+  await page.click('#queue-job');
+  await page.waitForURL(/\/training\/local\/\d+$/, { timeout: 60_000 });
+  step(`queued; now on ${page.url()}`);
+
+  // Live: the bar and the per-step chart move while we stay on the page.
+  await page.waitForFunction(() => {
+    const bar = document.querySelector('#job .progress-bar');
+    return bar && parseFloat(bar.style.width) > 0 && parseFloat(bar.style.width) < 100;
+  }, null, { timeout: 120_000 });
+  await page.waitForFunction(() => Number(document.querySelector('[data-chart="Training loss per step"]')?.dataset.points) > 5, null, { timeout: 120_000 });
+  assert.match(await page.textContent('#progress-text'), /Epoch \d\/3/);
+  if (shots) await page.screenshot({ path: `${shots}/training-running.png`, fullPage: true });
+  step(`progress moves: "${(await page.textContent('#progress-text')).trim()}"`);
+
+  await page.waitForSelector('#job[data-status="Completed"]', { timeout: 300_000 });
+  await page.waitForSelector('#test-accuracy');
+  const accuracy = await page.textContent('#test-accuracy');
+  assert.match(accuracy, /^\d+\.\d %$/);
+  assert.equal(await page.getAttribute('[data-chart="Accuracy per epoch"]', 'data-points'), '6');
+  assert.match(await page.textContent('#artifact'), /model\.safetensors/);
+  assert.match(await page.textContent('#log'), /artifact written to/);
+  if (shots) await page.screenshot({ path: `${shots}/training-done.png`, fullPage: true });
+  step(`completed with ${accuracy} test accuracy; the artifact is listed`);
+
+  await page.click('text=← All training');
+  await page.waitForSelector('#local-jobs tr[data-status="Completed"]');
+  step('the job list shows it Completed');
+
+  assert.deepEqual(problems, [], 'no page or console errors');
+  console.log('browser: all checks passed');
+} catch (e) {
+  if (shots) await page.screenshot({ path: `${shots}/training-failure.png`, fullPage: true }).catch(() => {});
+  console.error(`browser: FAILED at ${page.url()}\n${e.stack || e}`);
+  if (problems.length) console.error(problems.join('\n'));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
