@@ -26,7 +26,8 @@ pub struct BenchArgs {
     pub arch: Architecture,
     #[arg(long, default_value_t = 64)]
     pub image_size: u32,
-    #[arg(long, default_value_t = 32)]
+    /// Batch size [default: a local job's default].
+    #[arg(long, default_value_t = app::training::LocalJobSpec::default().batch_size)]
     pub batch_size: u32,
     /// libtorch threads for both loops [default: the CPU count].
     #[arg(long)]
@@ -36,7 +37,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub loader_threads: Option<u32>,
     /// Epochs per loop; the first is warm-up and not timed when there are two or more.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 3)]
     pub epochs: u32,
     /// The Python with torch and torchvision.
     #[arg(long, default_value = ".venv/bin/python")]
