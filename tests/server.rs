@@ -31,12 +31,18 @@ async fn every_page_renders_with_the_navigation() {
 #[tokio::test]
 async fn pages_not_built_yet_say_so() {
     let app = App::spawn(AwsSetup::None);
-    for path in ["/training", "/endpoints", "/scaling", "/lambda", "/iam"] {
+    for path in ["/endpoints", "/scaling", "/lambda", "/iam"] {
         let (_, body) = app.get(path).await;
         assert!(body.contains("Not built yet."), "{path} does not say it is not built");
     }
-    let (_, body) = app.get("/notebooks").await;
-    assert!(!body.contains("Not built yet."));
+    for path in ["/notebooks", "/training"] {
+        let (_, body) = app.get(path).await;
+        assert!(!body.contains("Not built yet."), "{path} is built");
+    }
+    // The Training page says plainly that SageMaker training is the part still missing.
+    let (_, body) = app.get("/training").await;
+    assert!(body.contains("SageMaker training jobs are not built yet."));
+    assert!(body.contains("New local training job"));
 }
 
 #[tokio::test]
