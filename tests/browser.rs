@@ -37,21 +37,8 @@ async fn a_person_stops_and_starts_a_notebook_in_chromium() {
     let name = moto.create_notebook("browser-nb", "ml.t3.medium").await;
     let app = App::spawn(AwsSetup::Moto(&moto));
 
-    let script = repo_root().join("tests/browser/console.mjs");
-    let shots = repo_root().join("target/browser-shots");
-    std::fs::create_dir_all(&shots).unwrap();
     let url = app.url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .env("SAGEDECK_URL", url)
-            .env("NOTEBOOK_NAME", name)
-            .env("SCREENSHOT_DIR", shots)
-            .output()
-            .expect("run node (scripts/setup.sh test installs the browser driver)")
-    })
-    .await
-    .unwrap();
+    let out = tokio::task::spawn_blocking(move || run_script("console.mjs", url, &[("NOTEBOOK_NAME", name)])).await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");

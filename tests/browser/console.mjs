@@ -1,7 +1,7 @@
 // Opens every page of a running Sagedeck in headless Chromium and walks the
 // notebook flow as a person would. Started by tests/browser.rs, which owns the
 // server and moto; exits non-zero with a message at the first failed check.
-import { chromium } from 'playwright-core';
+import { openBrowser, step } from './lib.mjs';
 import assert from 'node:assert/strict';
 
 const base = process.env.SAGEDECK_URL;
@@ -9,19 +9,8 @@ const notebook = process.env.NOTEBOOK_NAME;
 const shots = process.env.SCREENSHOT_DIR;
 assert.ok(base && notebook, 'SAGEDECK_URL and NOTEBOOK_NAME must be set');
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
-const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-const problems = [];
-page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+const { browser, page, problems } = await openBrowser({ width: 1280, height: 800 });
 
-const step = (what) => console.log(`browser: ${what}`);
 const hydrated = () => page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
 
 try {

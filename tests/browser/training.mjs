@@ -1,25 +1,14 @@
 // The newcomer's path through local training in headless Chromium: make the
 // demo set, queue a job from the form, watch the progress bar and the charts
 // move without reloading, and read the test accuracy of the artifact.
-import { chromium } from 'playwright-core';
+import { openBrowser, step } from './lib.mjs';
 import assert from 'node:assert/strict';
 
 const base = process.env.SAGEDECK_URL;
 const shots = process.env.SCREENSHOT_DIR;
 assert.ok(base, 'SAGEDECK_URL must be set');
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
-const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-const problems = [];
-page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
-const step = (what) => console.log(`browser: ${what}`);
+const { browser, page, problems } = await openBrowser({ width: 1280, height: 900 });
 
 try {
   await page.goto(base + '/training');

@@ -221,14 +221,16 @@ impl App {
 
     /// Calls a server function that takes a JSON body.
     pub async fn call_json(&self, endpoint: &str, body: &Value) -> (u16, Value) {
-        let res = self
-            .http
-            .post(format!("{}/api/{endpoint}", self.url))
-            .header("accept", "application/json")
-            .json(body)
-            .send()
-            .await
-            .expect("POST");
+        Self::answer(self.api(endpoint).json(body)).await
+    }
+
+    fn api(&self, endpoint: &str) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}/api/{endpoint}", self.url)).header("accept", "application/json")
+    }
+
+    /// The status and the decoded JSON (or the raw text when it is not JSON).
+    async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+        let res = request.send().await.expect("POST");
         let status = res.status().as_u16();
         let text = res.text().await.unwrap();
         let value = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text));
@@ -253,19 +255,8 @@ impl App {
     /// Calls a server function the way the browser does (form-encoded POST,
     /// JSON answer); returns status and the decoded JSON.
     pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> (u16, Value) {
-        let res = self
-            .http
-            .post(format!("{}/api/{endpoint}", self.url))
-            .header("accept", "application/json")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form_encode(form))
-            .send()
-            .await
-            .expect("POST");
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text));
-        (status, value)
+        let request = self.api(endpoint).header("content-type", "application/x-www-form-urlencoded").body(form_encode(form));
+        Self::answer(request).await
     }
 
     /// Sends SIGTERM and waits for the exit status.

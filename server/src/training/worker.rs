@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Notify};
+use tracing::Instrument;
 
 /// A job that crashed the server this many times is not started again.
 pub const MAX_ATTEMPTS: i64 = 3;
@@ -132,9 +133,13 @@ impl LocalTrainer {
     }
 
     async fn run_job(&self, job: JobRow) {
+        // A span guard must not live across awaits; instrument the future instead.
+        let span = tracing::info_span!("local_job", id = job.id, name = %job.spec.name);
+        self.run_job_inner(job).instrument(span).await
+    }
+
+    async fn run_job_inner(&self, job: JobRow) {
         let id = job.id;
-        let span = tracing::info_span!("local_job", id, name = %job.spec.name);
-        let _guard = span.enter();
         let resuming = job.attempts > 0;
         if let Err(e) = self.store.mark_running(id).await {
             tracing::error!(error = %e, "cannot start the job");
@@ -264,6 +269,9 @@ impl LocalTrainingService for LocalTrainer {
         })
     }
 
+    /// The dataset is checked here, so a user hears at once why it can't
+    /// train, and again by the worker when the job starts: files may change
+    /// while a job waits in the queue.
     async fn create(&self, spec: LocalJobSpec) -> Result<LocalJobSummary, ApiError> {
         let mut spec = spec;
         spec.dataset = Self::absolute(&spec.dataset).display().to_string();

@@ -1,0 +1,20 @@
+// What both browser scripts share: Debian's Chromium launched headless with
+// background networking off, and a page that collects page and console errors.
+import { chromium } from 'playwright-core';
+
+export async function openBrowser(viewport) {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+  const page = await browser.newPage({ viewport });
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+  return { browser, page, problems };
+}
+
+export const step = (what) => console.log(`browser: ${what}`);
