@@ -26,7 +26,17 @@ pub enum ApiError {
     /// 409: the resource is in a state that does not allow this change.
     #[error("{0}")]
     Conflict(String),
-    /// 429: AWS throttled the call even after the SDK's retries.
+    /// 413: the request body is over the route's limit (6 MB for invocations).
+    #[error("{0}")]
+    TooLarge(String),
+    /// 415: a content type the route does not accept.
+    #[error("{0}")]
+    UnsupportedType(String),
+    /// 422: well-formed but unusable, such as an image that cannot be decoded.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 429: AWS throttled the call even after the SDK's retries, or a local
+    /// endpoint's queue is full.
     #[error("{0}")]
     Throttled(String),
     /// 502: AWS could not be reached or answered with an error we do not
@@ -45,6 +55,9 @@ impl ApiError {
             ApiError::AccessDenied(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::Conflict(_) => 409,
+            ApiError::TooLarge(_) => 413,
+            ApiError::UnsupportedType(_) => 415,
+            ApiError::Unprocessable(_) => 422,
             ApiError::Throttled(_) => 429,
             ApiError::Internal(_) => 500,
             ApiError::Upstream(_) => 502,
@@ -60,7 +73,10 @@ impl ApiError {
             ApiError::AccessDenied(_) => "Access denied",
             ApiError::NotFound(_) => "Not found",
             ApiError::Conflict(_) => "Not possible in this state",
-            ApiError::Throttled(_) => "AWS is throttling requests",
+            ApiError::TooLarge(_) => "Too large",
+            ApiError::UnsupportedType(_) => "Unsupported type",
+            ApiError::Unprocessable(_) => "Cannot be processed",
+            ApiError::Throttled(_) => "Too many requests",
             ApiError::Upstream(_) => "AWS error",
             ApiError::Internal(_) => "Internal error",
         }
@@ -73,6 +89,9 @@ impl ApiError {
             | ApiError::AccessDenied(m)
             | ApiError::NotFound(m)
             | ApiError::Conflict(m)
+            | ApiError::TooLarge(m)
+            | ApiError::UnsupportedType(m)
+            | ApiError::Unprocessable(m)
             | ApiError::Throttled(m)
             | ApiError::Upstream(m)
             | ApiError::Internal(m) => m,
@@ -119,6 +138,9 @@ mod tests {
             ApiError::AccessDenied(String::new()),
             ApiError::NotFound(String::new()),
             ApiError::Conflict(String::new()),
+            ApiError::TooLarge(String::new()),
+            ApiError::UnsupportedType(String::new()),
+            ApiError::Unprocessable(String::new()),
             ApiError::Throttled(String::new()),
             ApiError::Upstream(String::new()),
             ApiError::Internal(String::new()),

@@ -7,6 +7,7 @@
 //! implements, so the AWS SDK, sqlx and tch never reach the wasm build.
 
 pub mod components;
+pub mod endpoints;
 pub mod error;
 pub mod notebooks;
 pub mod overview;

@@ -17,21 +17,6 @@ fn Planned(title: &'static str, summary: &'static str, coming: &'static [&'stati
 }
 
 #[component]
-pub fn EndpointsPage() -> impl IntoView {
-    view! {
-        <Planned
-            title="Endpoints"
-            summary="Endpoints cannot be deployed or invoked from Sagedeck yet."
-            coming=&[
-                "deploy, list and delete local and SageMaker endpoints",
-                "test-invoke an endpoint with a dropped image and show the top classes and the latency",
-                "chart Invocations, ModelLatency and OverheadLatency",
-            ]
-        />
-    }
-}
-
-#[component]
 pub fn ScalingPage() -> impl IntoView {
     view! {
         <Planned

@@ -2,7 +2,8 @@
 
 use crate::notebooks::{NotebookDetailPage, NotebooksPage};
 use crate::overview::{backend_status, AwsStatus, BackendsReport, OverviewPage};
-use crate::planned::{EndpointsPage, IamPage, LambdaPage, ScalingPage};
+use crate::endpoints::{EndpointPage, EndpointsPage};
+use crate::planned::{IamPage, LambdaPage, ScalingPage};
 use crate::training::{LocalJobPage, TrainingPage};
 use crate::ApiError;
 use leptos::prelude::*;
@@ -96,6 +97,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/training") view=TrainingPage/>
                             <Route path=path!("/training/local/:id") view=LocalJobPage/>
                             <Route path=path!("/endpoints") view=EndpointsPage/>
+                            <Route path=path!("/endpoints/:backend/:name") view=EndpointPage/>
                             <Route path=path!("/scaling") view=ScalingPage/>
                             <Route path=path!("/lambda") view=LambdaPage/>
                             <Route path=path!("/iam") view=IamPage/>

@@ -31,6 +31,8 @@ pub struct Clients {
     pub config: SdkConfig,
     pub sts: aws_sdk_sts::Client,
     pub sagemaker: aws_sdk_sagemaker::Client,
+    pub sagemaker_runtime: aws_sdk_sagemakerruntime::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 impl Clients {
@@ -38,6 +40,8 @@ impl Clients {
         Self {
             sts: aws_sdk_sts::Client::new(&config),
             sagemaker: aws_sdk_sagemaker::Client::new(&config),
+            sagemaker_runtime: aws_sdk_sagemakerruntime::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             config,
         }
     }

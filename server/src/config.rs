@@ -23,6 +23,8 @@ pub enum Command {
     DemoData(crate::training::cli::DemoArgs),
     /// Measure the tch training loop against the equivalent PyTorch-Python loop on the same data.
     Bench(crate::training::bench::BenchArgs),
+    /// Measure a local endpoint over HTTP against the raw forward and a Python reference server.
+    BenchServe(crate::endpoints::bench::BenchServeArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -49,6 +51,11 @@ pub struct ServeArgs {
     /// a region; `off` never calls AWS.
     #[arg(long, env = "SAGEDECK_AWS", value_enum, default_value_t = AwsMode::Auto)]
     pub aws: AwsMode,
+
+    /// Let `{"url": ...}` invocation bodies make the server fetch the image
+    /// (http and https to public addresses only, 6 MB, 5 s, no redirects).
+    #[arg(long, env = "SAGEDECK_ALLOW_URL_FETCH")]
+    pub allow_url_fetch: bool,
 
     /// Log filter in tracing's EnvFilter syntax (RUST_LOG is read too).
     #[arg(long, env = "SAGEDECK_LOG", default_value = "info,sagedeck=debug")]

@@ -36,6 +36,7 @@ pub struct Services {
     pub status: Status,
     pub notebooks: Notebooks,
     pub local_training: LocalTraining,
+    pub endpoints: std::sync::Arc<crate::endpoints::EndpointHub>,
 }
 
 impl Services {
@@ -43,6 +44,7 @@ impl Services {
         provide_context(self.status.clone());
         provide_context(self.notebooks.clone());
         provide_context(self.local_training.clone());
+        provide_context::<app::endpoints::Endpoints>(self.endpoints.clone());
     }
 }
 
@@ -51,6 +53,7 @@ pub fn router(state: AppState) -> Router {
     let services = state.services.clone();
     let for_errors = state.services.clone();
     let options = state.leptos.clone();
+    let invoke = crate::endpoints::invoke::routes(state.services.endpoints.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .leptos_routes_with_context(&state, routes, move || services.provide(), move || shell(options.clone()))
@@ -59,8 +62,10 @@ pub fn router(state: AppState) -> Router {
             shell,
         ))
         .layer(middleware::from_fn(api_error_status))
-        .layer(TraceLayer::new_for_http())
         .with_state(state)
+        // The invoke routes answer in SageMaker's shape themselves.
+        .merge(invoke)
+        .layer(TraceLayer::new_for_http())
 }
 
 async fn healthz() -> Json<serde_json::Value> {

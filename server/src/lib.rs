@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod endpoints;
 pub mod http;
 pub mod journal;
 pub mod local;
@@ -49,7 +50,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.data_dir.clone(),
         )
         .await,
+        endpoints: endpoints::EndpointHub::start(
+            pool.clone(),
+            journal.clone(),
+            training::jobs::JobStore::new(pool.clone()),
+            aws.clone(),
+            endpoints::invoke::UrlFetcher {
+                enabled: args.allow_url_fetch,
+                max_bytes: endpoints::invoke::MAX_PAYLOAD,
+                timeout: std::time::Duration::from_secs(5),
+            },
+        )
+        .await,
     };
+    let metrics = services.endpoints.metrics.clone();
     let leptos = leptos::prelude::LeptosOptions::builder()
         .output_name("sagedeck")
         .site_root(args.site_root.display().to_string())
@@ -68,6 +82,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("sagedeck listening on http://{addr}");
     tracing::info!(%addr, "listening");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    if let Err(e) = metrics.flush().await {
+        tracing::warn!(error = %e, "the last endpoint metrics could not be written");
+    }
     pool.close().await;
     tracing::info!("stopped cleanly");
     Ok(())

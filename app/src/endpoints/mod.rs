@@ -1,0 +1,484 @@
+//! Endpoints, local and on SageMaker: the types the pages show, the checks on
+//! deploy forms, the top-k arithmetic shared by server and browser, and the
+//! server-function declarations. Invocations themselves go through the HTTP
+//! route `POST /endpoints/{name}/invocations` (SageMaker's shape), not
+//! through a server function, because the body is the image's own bytes.
+
+mod page;
+mod test_panel;
+mod testbench;
+
+pub use page::{EndpointPage, EndpointsPage};
+
+use crate::ApiError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Where an endpoint runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Backend {
+    /// In this process, through libtorch.
+    Local,
+    SageMaker,
+}
+
+impl Backend {
+    pub fn label(self) -> &'static str {
+        match self {
+            Backend::Local => "Local",
+            Backend::SageMaker => "SageMaker",
+        }
+    }
+
+    /// The path segment of the endpoint's page and invoke route.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Backend::Local => "local",
+            Backend::SageMaker => "sagemaker",
+        }
+    }
+
+    pub fn from_slug(slug: &str) -> Result<Backend, ApiError> {
+        match slug {
+            "local" => Ok(Backend::Local),
+            "sagemaker" => Ok(Backend::SageMaker),
+            other => Err(ApiError::Invalid(format!("unknown endpoint backend {other:?} (local or sagemaker)"))),
+        }
+    }
+
+    /// The invoke route: SageMaker's path for local endpoints; SageMaker
+    /// endpoints go through the console's proxy to sagemaker-runtime.
+    pub fn invoke_path(self, name: &str) -> String {
+        match self {
+            Backend::Local => format!("/endpoints/{name}/invocations"),
+            Backend::SageMaker => format!("/aws/endpoints/{name}/invocations"),
+        }
+    }
+
+    pub fn page_path(self, name: &str) -> String {
+        format!("/endpoints/{}/{name}", self.slug())
+    }
+}
+
+/// One row of the endpoint list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndpointSummary {
+    pub name: String,
+    pub backend: Backend,
+    /// SageMaker's words: Creating, InService, Updating, Deleting, Failed…
+    pub status: String,
+    /// Serving instances (local: replicas).
+    pub instances: u32,
+    /// "local (cpu)" or the ML instance type.
+    pub instance_type: String,
+    /// What it serves: the local job, or the SageMaker model.
+    pub model: String,
+    pub created_at: Option<String>,
+}
+
+/// The list, with SageMaker's absence or error in words rather than failing
+/// the local half.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndpointList {
+    pub endpoints: Vec<EndpointSummary>,
+    pub sagemaker_note: Option<String>,
+}
+
+/// A production variant as DescribeEndpoint(+Config) tell it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VariantInfo {
+    pub name: String,
+    pub model: String,
+    pub instance_type: String,
+    pub current_instances: Option<i32>,
+    pub desired_instances: Option<i32>,
+    pub weight: Option<f32>,
+}
+
+/// How a local endpoint queues and batches requests.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Batching {
+    pub max_batch: u32,
+    pub max_wait_ms: u32,
+    pub queue_capacity: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndpointDetail {
+    pub summary: EndpointSummary,
+    pub arn: Option<String>,
+    pub config_name: Option<String>,
+    pub variants: Vec<VariantInfo>,
+    pub failure_reason: Option<String>,
+    /// Class names in logit order, when known (local artifacts carry them).
+    pub classes: Vec<String>,
+    pub batching: Option<Batching>,
+    /// Local: the artifact folder and its job.
+    pub artifact_dir: Option<String>,
+    pub job_id: Option<i64>,
+    pub input_size: Option<u32>,
+    pub device: Option<String>,
+    /// Requests waiting in the queue right now (local only).
+    pub queued: Option<u32>,
+    pub invoke_path: String,
+}
+
+/// Last hour (1-minute points) or last day (15-minute points).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetricWindow {
+    Hour,
+    Day,
+}
+
+impl MetricWindow {
+    pub fn seconds(self) -> i64 {
+        match self {
+            MetricWindow::Hour => 3600,
+            MetricWindow::Day => 86_400,
+        }
+    }
+    pub fn period_seconds(self) -> i64 {
+        match self {
+            MetricWindow::Hour => 60,
+            MetricWindow::Day => 900,
+        }
+    }
+}
+
+/// One CloudWatch-style series: (unix seconds, value) per period.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricSeries {
+    /// SageMaker's metric name: Invocations, ModelLatency…
+    pub name: String,
+    /// Sum, Average or Maximum.
+    pub statistic: String,
+    /// Count, Microseconds.
+    pub unit: String,
+    pub points: Vec<(i64, f64)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndpointMetrics {
+    pub window: MetricWindow,
+    pub period_seconds: i64,
+    pub series: Vec<MetricSeries>,
+    /// Where the figures come from, or why there are none.
+    pub source: String,
+}
+
+/// The local deploy form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LocalDeploySpec {
+    pub name: String,
+    pub job_id: i64,
+    pub instances: u32,
+    pub batching: Batching,
+}
+
+impl LocalDeploySpec {
+    pub const DEFAULT_BATCHING: Batching = Batching { max_batch: 16, max_wait_ms: 0, queue_capacity: 64 };
+    pub const MAX_INSTANCES: u32 = 8;
+
+    pub fn validate(&self) -> Result<(), ApiError> {
+        validate_endpoint_name(&self.name)?;
+        let b = &self.batching;
+        let checks = [
+            (self.instances >= 1 && self.instances <= Self::MAX_INSTANCES, format!("instances must be 1 to {}", Self::MAX_INSTANCES)),
+            (b.max_batch >= 1 && b.max_batch <= 64, "max batch size must be 1 to 64".to_string()),
+            (b.max_wait_ms <= 100, "max wait must be 0 to 100 ms".to_string()),
+            (b.queue_capacity >= 1 && b.queue_capacity <= 4096, "queue capacity must be 1 to 4096".to_string()),
+        ];
+        match checks.into_iter().find(|(ok, _)| !ok) {
+            Some((_, why)) => Err(ApiError::Invalid(why)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The SageMaker deploy form: CreateModel → CreateEndpointConfig → CreateEndpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SageMakerDeploySpec {
+    pub name: String,
+    pub training_job: String,
+    /// Inference image URI; empty means the PyTorch inference image of the region.
+    pub image: String,
+    /// Execution role ARN; empty means the training job's role.
+    pub role_arn: String,
+    pub instance_type: String,
+    pub instance_count: u32,
+}
+
+impl SageMakerDeploySpec {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        validate_endpoint_name(&self.name)?;
+        if self.training_job.trim().is_empty() {
+            return Err(ApiError::Invalid("choose the training job whose model to deploy".into()));
+        }
+        if !self.instance_type.starts_with("ml.") {
+            return Err(ApiError::Invalid(format!(
+                "{:?} is not a SageMaker instance type (they start with \"ml.\", e.g. ml.m5.large)",
+                self.instance_type
+            )));
+        }
+        if !(1..=10).contains(&self.instance_count) {
+            return Err(ApiError::Invalid("instance count must be 1 to 10".into()));
+        }
+        if !self.role_arn.is_empty() && !self.role_arn.starts_with("arn:aws") {
+            return Err(ApiError::Invalid(format!("{:?} is not a role ARN", self.role_arn)));
+        }
+        Ok(())
+    }
+}
+
+/// A completed SageMaker training job that can be deployed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeployableJob {
+    pub name: String,
+    pub model_artifact: String,
+    pub role_arn: String,
+    pub finished_at: Option<String>,
+}
+
+/// SageMaker's rule for endpoint names: letters, digits and single hyphens,
+/// up to 63 characters, starting and ending with a letter or digit.
+pub fn validate_endpoint_name(name: &str) -> Result<&str, ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(name)
+    } else {
+        Err(ApiError::Invalid(format!(
+            "{name:?} is not a valid endpoint name: use 1 to 63 letters, digits or hyphens, starting and ending with a letter or digit"
+        )))
+    }
+}
+
+/// One class of an answer, best first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassScore {
+    pub index: usize,
+    pub class: String,
+    pub probability: f64,
+}
+
+/// The top `k` classes of one logit row, by softmax probability. Names come
+/// from `classes` when it is as long as the row, else "class N".
+pub fn top_k(logits: &[f32], classes: &[String], k: usize) -> Vec<ClassScore> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !max.is_finite() {
+        return Vec::new();
+    }
+    let exps: Vec<f64> = logits.iter().map(|&l| f64::from(l - max).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    let mut scores: Vec<ClassScore> = exps
+        .iter()
+        .enumerate()
+        .map(|(index, e)| ClassScore {
+            index,
+            class: match classes.get(index) {
+                Some(name) if classes.len() == logits.len() => name.clone(),
+                _ => format!("class {index}"),
+            },
+            probability: e / sum,
+        })
+        .collect();
+    scores.sort_by(|a, b| b.probability.total_cmp(&a.probability).then(a.index.cmp(&b.index)));
+    scores.truncate(k);
+    scores
+}
+
+/// The verbose answer (`?top_k=N`): what the Test panel shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerboseAnswer {
+    pub predictions: Vec<ClassScore>,
+    /// Exactly what `Accept: application/json` returns: one logit row per image.
+    pub logits: Vec<Vec<f32>>,
+    /// The endpoint's answer body as it came.
+    pub raw: String,
+    pub total_latency_ms: f64,
+    /// Decode, resize and forward, as the model container sees them (local
+    /// endpoints; SageMaker reports it only as a CloudWatch metric).
+    pub model_latency_ms: Option<f64>,
+    /// Everything else: reading the request, queueing, batching, encoding.
+    pub overhead_latency_ms: Option<f64>,
+    /// How many requests shared the forward pass.
+    pub batch_size: Option<u32>,
+    pub image: Option<ImageFacts>,
+}
+
+/// What the decoder found in the upload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageFacts {
+    pub format: String,
+    pub width: u32,
+    pub height: u32,
+    pub color: String,
+    pub bytes: usize,
+}
+
+/// The image test bench: a labelled folder through an endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestBenchReport {
+    pub folder: String,
+    pub classes: Vec<String>,
+    pub images: u32,
+    pub correct: u32,
+    pub failed: Vec<(String, String)>,
+    /// confusion[true][predicted]
+    pub confusion: Vec<Vec<u32>>,
+    /// Upper bounds of the latency bins in ms, and the count in each.
+    pub latency_bins_ms: Vec<(f64, u32)>,
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    pub wrong: Vec<WrongImage>,
+    pub seconds: f64,
+}
+
+impl TestBenchReport {
+    pub fn accuracy(&self) -> f64 {
+        if self.images == 0 {
+            0.0
+        } else {
+            f64::from(self.correct) / f64::from(self.images)
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WrongImage {
+    pub path: String,
+    pub truth: String,
+    pub predicted: String,
+    pub probability: f64,
+    /// A small PNG as a data: URL.
+    pub thumbnail: String,
+}
+
+/// The server's side (implemented in the `server` crate).
+#[cfg(feature = "ssr")]
+#[async_trait::async_trait]
+pub trait EndpointService: Send + Sync {
+    async fn list(&self) -> Result<EndpointList, ApiError>;
+    async fn describe(&self, backend: Backend, name: &str) -> Result<EndpointDetail, ApiError>;
+    async fn metrics(&self, backend: Backend, name: &str, window: MetricWindow) -> Result<EndpointMetrics, ApiError>;
+    async fn deploy_local(&self, spec: LocalDeploySpec) -> Result<EndpointDetail, ApiError>;
+    async fn deploy_sagemaker(&self, spec: SageMakerDeploySpec) -> Result<EndpointDetail, ApiError>;
+    async fn delete(&self, backend: Backend, name: &str, with_config: bool) -> Result<(), ApiError>;
+    async fn deployable_jobs(&self) -> Result<Vec<DeployableJob>, ApiError>;
+    async fn test_bench(&self, backend: Backend, name: &str, folder: &str, limit: u32) -> Result<TestBenchReport, ApiError>;
+}
+
+#[cfg(feature = "ssr")]
+pub type Endpoints = std::sync::Arc<dyn EndpointService>;
+
+#[server(endpoint = "endpoints/list")]
+pub async fn list_endpoints() -> Result<EndpointList, ApiError> {
+    crate::error::service::<Endpoints>()?.list().await
+}
+
+#[server(endpoint = "endpoints/describe")]
+pub async fn describe_endpoint(backend: Backend, name: String) -> Result<EndpointDetail, ApiError> {
+    let name = validate_endpoint_name(&name)?;
+    crate::error::service::<Endpoints>()?.describe(backend, name).await
+}
+
+#[server(endpoint = "endpoints/metrics")]
+pub async fn get_endpoint_metrics(backend: Backend, name: String, window: MetricWindow) -> Result<EndpointMetrics, ApiError> {
+    let name = validate_endpoint_name(&name)?;
+    crate::error::service::<Endpoints>()?.metrics(backend, name, window).await
+}
+
+#[server(endpoint = "endpoints/local/deploy", input = leptos::server_fn::codec::Json)]
+pub async fn deploy_local_endpoint(spec: LocalDeploySpec) -> Result<EndpointDetail, ApiError> {
+    spec.validate()?;
+    crate::error::service::<Endpoints>()?.deploy_local(spec).await
+}
+
+#[server(endpoint = "endpoints/sagemaker/deploy", input = leptos::server_fn::codec::Json)]
+pub async fn deploy_sagemaker_endpoint(spec: SageMakerDeploySpec) -> Result<EndpointDetail, ApiError> {
+    spec.validate()?;
+    crate::error::service::<Endpoints>()?.deploy_sagemaker(spec).await
+}
+
+#[server(endpoint = "endpoints/delete")]
+pub async fn delete_endpoint(backend: Backend, name: String, with_config: bool) -> Result<(), ApiError> {
+    let name = validate_endpoint_name(&name)?;
+    crate::error::service::<Endpoints>()?.delete(backend, name, with_config).await
+}
+
+#[server(endpoint = "endpoints/sagemaker/deployable")]
+pub async fn deployable_training_jobs() -> Result<Vec<DeployableJob>, ApiError> {
+    crate::error::service::<Endpoints>()?.deployable_jobs().await
+}
+
+#[server(endpoint = "endpoints/testbench")]
+pub async fn run_test_bench(backend: Backend, name: String, folder: String, limit: u32) -> Result<TestBenchReport, ApiError> {
+    let name = validate_endpoint_name(&name)?;
+    if folder.trim().is_empty() {
+        return Err(ApiError::Invalid("give the labelled folder to run through the endpoint".into()));
+    }
+    crate::error::service::<Endpoints>()?.test_bench(backend, name, folder.trim(), limit.clamp(1, 2000)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_names_follow_sagemaker() {
+        for ok in ["a", "dog-breeds", "x1-2-3", &"a".repeat(63)] {
+            assert!(validate_endpoint_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "a_b", "a b", "ä", &"a".repeat(64), "../x"] {
+            assert_eq!(validate_endpoint_name(bad).unwrap_err().status(), 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn top_k_is_a_softmax_sorted_best_first() {
+        let classes: Vec<String> = ["cat", "dog", "fox"].map(String::from).to_vec();
+        let top = top_k(&[1.0, 3.0, 2.0], &classes, 2);
+        assert_eq!(top.len(), 2);
+        assert_eq!((top[0].class.as_str(), top[1].class.as_str()), ("dog", "fox"));
+        let all: f64 = top_k(&[1.0, 3.0, 2.0], &classes, 9).iter().map(|s| s.probability).sum();
+        assert!((all - 1.0).abs() < 1e-9);
+        assert!((top[0].probability - 0.665_240_955).abs() < 1e-6);
+        // Huge logits do not overflow: the maximum is subtracted first.
+        let top = top_k(&[1000.0, 999.0], &[], 1);
+        assert_eq!(top[0].class, "class 0");
+        assert!(top[0].probability > 0.7);
+        assert!(top_k(&[], &classes, 3).is_empty());
+    }
+
+    #[test]
+    fn local_deploy_limits() {
+        let mut spec = LocalDeploySpec { name: "e".into(), job_id: 1, instances: 2, batching: LocalDeploySpec::DEFAULT_BATCHING };
+        assert!(spec.validate().is_ok());
+        spec.instances = 0;
+        assert!(spec.validate().unwrap_err().message().contains("instances"));
+        spec.instances = 1;
+        spec.batching.max_batch = 65;
+        assert!(spec.validate().unwrap_err().message().contains("batch"));
+    }
+
+    #[test]
+    fn sagemaker_deploy_checks_instance_type_and_count() {
+        let mut spec = SageMakerDeploySpec {
+            name: "dogs".into(),
+            training_job: "job".into(),
+            image: String::new(),
+            role_arn: String::new(),
+            instance_type: "ml.m5.large".into(),
+            instance_count: 1,
+        };
+        assert!(spec.validate().is_ok());
+        spec.instance_type = "m5.large".into();
+        assert!(spec.validate().unwrap_err().message().contains("ml."));
+        spec.instance_type = "ml.m5.large".into();
+        spec.instance_count = 0;
+        assert!(spec.validate().is_err());
+    }
+}

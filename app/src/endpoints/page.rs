@@ -1,0 +1,445 @@
+//! The Endpoints page (local and SageMaker endpoints in one list, and the two
+//! deploy forms) and an endpoint's page (status, instances, metric charts,
+//! the Test panel, the image test bench, delete).
+
+use super::test_panel::TestPanel;
+use super::testbench::TestBench;
+use super::{
+    delete_endpoint, deploy_local_endpoint, deploy_sagemaker_endpoint, deployable_training_jobs, describe_endpoint,
+    get_endpoint_metrics, list_endpoints, Backend, EndpointDetail, EndpointList, EndpointMetrics, LocalDeploySpec, MetricWindow,
+    SageMakerDeploySpec,
+};
+use crate::components::chart::{LineChart, Series};
+use crate::components::{or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loading, PageHeader};
+use crate::training::{list_local_jobs, JobStatus};
+use crate::ApiError;
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+/// ok for InService, busy while changing, bad for Failed.
+pub fn status_tone(status: &str) -> &'static str {
+    match status {
+        "InService" => "ok",
+        "Failed" | "OutOfService" => "bad",
+        "Creating" | "Updating" | "SystemUpdating" | "RollingBack" | "Deleting" => "busy",
+        _ => "idle",
+    }
+}
+
+#[component]
+pub fn EndpointsPage() -> impl IntoView {
+    let refresh = RwSignal::new(0u32);
+    let list = Resource::new(move || refresh.get(), |_| list_endpoints());
+    let on_deployed = Callback::new(move |_| refresh.update(|n| *n += 1));
+    view! {
+        <PageHeader title="Endpoints">
+            <button class="btn" on:click=move |_| refresh.update(|n| *n += 1)>"Refresh"</button>
+        </PageHeader>
+        <p class="lede">
+            "An endpoint serves a trained classifier: locally, in this process through libtorch, or on SageMaker. "
+            "Both answer "<code>"POST /endpoints/NAME/invocations"</code>" with an image, as SageMaker's InvokeEndpoint does."
+        </p>
+        <section class="card">
+            <h2>"Endpoints"</h2>
+            <Transition fallback=|| view! { <Loading text="Listing endpoints…"/> }>
+                {move || Suspend::new(async move {
+                    match list.await {
+                        Ok(list) => view! { <EndpointTable list/> }.into_any(),
+                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        <div class="two-columns">
+            <LocalDeployForm on_deployed/>
+            <SageMakerDeployForm on_deployed/>
+        </div>
+    }
+}
+
+#[component]
+fn EndpointTable(list: EndpointList) -> impl IntoView {
+    let note = list.sagemaker_note.clone();
+    view! {
+        {if list.endpoints.is_empty() {
+            view! { <p class="empty">"No endpoints yet. Deploy a completed local training job below."</p> }.into_any()
+        } else {
+            view! {
+                <table class="table" id="endpoints">
+                    <thead><tr><th>"Name"</th><th>"Runs on"</th><th>"Status"</th><th>"Instances"</th><th>"Model"</th><th>"Created"</th></tr></thead>
+                    <tbody>
+                        {list.endpoints.into_iter().map(|e| {
+                            let href = e.backend.page_path(&e.name);
+                            let (row_name, link_name) = (e.name.clone(), e.name.clone());
+                            view! {
+                                <tr data-endpoint=row_name data-backend=e.backend.slug()>
+                                    <td><A href=href>{link_name}</A></td>
+                                    <td><span class=format!("where where-{}", e.backend.slug())>{e.backend.label()}</span></td>
+                                    <td><Badge text=e.status.clone() tone=status_tone(&e.status)/></td>
+                                    <td>{format!("{} × {}", e.instances, or_dash(Some(e.instance_type.clone())))}</td>
+                                    <td>{or_dash(Some(e.model.clone()))}</td>
+                                    <td>{e.created_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
+        {note.map(|n| view! { <p class="muted" id="sagemaker-note">"SageMaker endpoints are not listed: "{n}</p> })}
+    }
+}
+
+fn number_input(label: &'static str, name: &'static str, value: RwSignal<String>) -> impl IntoView {
+    view! {
+        <label class="field">
+            <span>{label}</span>
+            <input name=name inputmode="numeric" prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
+        </label>
+    }
+}
+
+fn parse_u32(label: &str, text: &str) -> Result<u32, ApiError> {
+    text.trim().parse().map_err(|_| ApiError::Invalid(format!("{label} must be a whole number, not {text:?}")))
+}
+
+#[component]
+fn LocalDeployForm(on_deployed: Callback<()>) -> impl IntoView {
+    let jobs = Resource::new(|| (), |_| list_local_jobs());
+    let name = RwSignal::new(String::new());
+    let job = RwSignal::new(String::new());
+    let d = LocalDeploySpec::DEFAULT_BATCHING;
+    let instances = RwSignal::new("1".to_string());
+    let max_batch = RwSignal::new(d.max_batch.to_string());
+    let max_wait = RwSignal::new(d.max_wait_ms.to_string());
+    let queue = RwSignal::new(d.queue_capacity.to_string());
+    let problem = RwSignal::new(None::<ApiError>);
+    let deploy = Action::new(|spec: &LocalDeploySpec| deploy_local_endpoint(spec.clone()));
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(detail)) = deploy.value().get() {
+            on_deployed.run(());
+            navigate(&Backend::Local.page_path(&detail.summary.name), Default::default());
+        }
+    });
+    let spec = move || -> Result<LocalDeploySpec, ApiError> {
+        let spec = LocalDeploySpec {
+            name: name.get().trim().to_string(),
+            job_id: job.get().parse().map_err(|_| ApiError::Invalid("choose a completed local job".into()))?,
+            instances: parse_u32("instances", &instances.get())?,
+            batching: super::Batching {
+                max_batch: parse_u32("max batch size", &max_batch.get())?,
+                max_wait_ms: parse_u32("max wait", &max_wait.get())?,
+                queue_capacity: parse_u32("queue capacity", &queue.get())?,
+            },
+        };
+        spec.validate()?;
+        Ok(spec)
+    };
+    view! {
+        <section class="card" id="deploy-local">
+            <h2>"Deploy a local job"</h2>
+            <p class="muted">"Serves a completed job's artifact in this process: N replicas behind one bounded queue with dynamic batching."</p>
+            <form class="form-grid" on:submit=move |ev| {
+                ev.prevent_default();
+                match spec() {
+                    Ok(spec) => { problem.set(None); deploy.dispatch(spec); }
+                    Err(e) => problem.set(Some(e)),
+                }
+            }>
+                <label class="field wide">
+                    <span>"Completed local job"</span>
+                    <Suspense fallback=|| view! { <select disabled=true><option>"Loading…"</option></select> }>
+                        {move || Suspend::new(async move {
+                            let done: Vec<_> = jobs.await.unwrap_or_default().into_iter().filter(|j| j.status == JobStatus::Completed).collect();
+                            if let (Some(first), true) = (done.first(), job.get_untracked().is_empty()) {
+                                job.set(first.id.to_string());
+                                if name.get_untracked().is_empty() {
+                                    name.set(format!("local-job-{}", first.id));
+                                }
+                            }
+                            let empty = done.is_empty();
+                            view! {
+                                <select name="job" on:change=move |ev| {
+                                    let v = event_target_value(&ev);
+                                    name.set(format!("local-job-{v}"));
+                                    job.set(v);
+                                }>
+                                    {done.into_iter().map(|j| {
+                                        let id = j.id.to_string();
+                                        let label = format!(
+                                            "#{} {} · {} · test accuracy {}",
+                                            j.id, j.name, j.architecture.as_str(),
+                                            j.test_accuracy.map(|a| format!("{:.1} %", a * 100.0)).unwrap_or_else(|| "—".into())
+                                        );
+                                        let selected = job.get_untracked() == id;
+                                        view! { <option value=id selected=selected>{label}</option> }
+                                    }).collect_view()}
+                                </select>
+                                {empty.then(|| view! { <span class="muted">"No completed local job yet: train one on the "<A href="/training">"Training"</A>" page."</span> })}
+                            }
+                        })}
+                    </Suspense>
+                </label>
+                <label class="field">
+                    <span>"Endpoint name"</span>
+                    <input name="name" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
+                </label>
+                {number_input("Instances (replicas)", "instances", instances)}
+                {number_input("Max batch size", "max_batch", max_batch)}
+                {number_input("Max wait for a batch (ms)", "max_wait_ms", max_wait)}
+                {number_input("Queue capacity (then 429)", "queue_capacity", queue)}
+                <div class="form-actions">
+                    <button type="submit" class="btn btn-primary" id="deploy-local-button" disabled=move || deploy.pending().get()>
+                        {move || if deploy.pending().get() { "Loading the model…" } else { "Deploy" }}
+                    </button>
+                </div>
+            </form>
+            {move || problem.get().map(|error| view! { <ErrorPanel error/> })}
+            {move || deploy.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
+        </section>
+    }
+}
+
+/// Common SageMaker real-time inference instance types.
+const INSTANCE_TYPES: &[&str] = &["ml.t2.medium", "ml.m5.large", "ml.m5.xlarge", "ml.c5.large", "ml.c5.xlarge", "ml.g4dn.xlarge", "ml.g5.xlarge"];
+
+#[component]
+fn SageMakerDeployForm(on_deployed: Callback<()>) -> impl IntoView {
+    let jobs = Resource::new(|| (), |_| deployable_training_jobs());
+    let name = RwSignal::new(String::new());
+    let job = RwSignal::new(String::new());
+    let instance_type = RwSignal::new("ml.m5.large".to_string());
+    let count = RwSignal::new("1".to_string());
+    let image = RwSignal::new(String::new());
+    let role = RwSignal::new(String::new());
+    let problem = RwSignal::new(None::<ApiError>);
+    let deploy = Action::new(|spec: &SageMakerDeploySpec| deploy_sagemaker_endpoint(spec.clone()));
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(detail)) = deploy.value().get() {
+            on_deployed.run(());
+            navigate(&Backend::SageMaker.page_path(&detail.summary.name), Default::default());
+        }
+    });
+    view! {
+        <section class="card" id="deploy-sagemaker">
+            <h2>"Deploy a SageMaker training job"</h2>
+            <p class="muted">"CreateModel → CreateEndpointConfig → CreateEndpoint from a completed job's model artifact. Billed per instance-hour while InService."</p>
+            <Suspense fallback=|| view! { <Loading text="Looking for completed SageMaker training jobs…"/> }>
+                {move || Suspend::new(async move {
+                    match jobs.await {
+                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                        Ok(list) if list.is_empty() => view! { <p class="empty">"No completed SageMaker training job with a model artifact in this account and region."</p> }.into_any(),
+                        Ok(list) => {
+                            if job.get_untracked().is_empty() {
+                                job.set(list[0].name.clone());
+                                name.set(format!("{}-endpoint", list[0].name.chars().take(50).collect::<String>()));
+                            }
+                            let artifacts: Vec<(String, String)> = list.iter().map(|j| (j.name.clone(), j.model_artifact.clone())).collect();
+                            view! {
+                                <form class="form-grid" on:submit=move |ev| {
+                                    ev.prevent_default();
+                                    let spec = SageMakerDeploySpec {
+                                        name: name.get().trim().to_string(),
+                                        training_job: job.get(),
+                                        image: image.get(),
+                                        role_arn: role.get().trim().to_string(),
+                                        instance_type: instance_type.get(),
+                                        instance_count: count.get().trim().parse().unwrap_or(0),
+                                    };
+                                    match spec.validate() {
+                                        Ok(()) => { problem.set(None); deploy.dispatch(spec); }
+                                        Err(e) => problem.set(Some(e)),
+                                    }
+                                }>
+                                    <label class="field wide">
+                                        <span>"Training job"</span>
+                                        <select name="training_job" on:change=move |ev| job.set(event_target_value(&ev))>
+                                            {list.into_iter().map(|j| view! { <option value=j.name.clone()>{format!("{} · {}", j.name, j.finished_at.as_deref().map(short_time).unwrap_or_default())}</option> }).collect_view()}
+                                        </select>
+                                        <span class="muted">{move || artifacts.iter().find(|(n, _)| *n == job.get()).map(|(_, a)| format!("Model artifact: {a}"))}</span>
+                                    </label>
+                                    <label class="field">
+                                        <span>"Endpoint name"</span>
+                                        <input name="sm_name" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
+                                    </label>
+                                    <label class="field">
+                                        <span>"Instance type"</span>
+                                        <select name="instance_type" on:change=move |ev| instance_type.set(event_target_value(&ev))>
+                                            {INSTANCE_TYPES.iter().map(|t| view! { <option value=*t selected=*t == "ml.m5.large">{*t}</option> }).collect_view()}
+                                        </select>
+                                    </label>
+                                    {number_input("Instance count", "instance_count", count)}
+                                    <label class="field wide">
+                                        <span>"Inference image (empty: the region's PyTorch inference image)"</span>
+                                        <input name="image" prop:value=move || image.get() on:input=move |ev| image.set(event_target_value(&ev))/>
+                                    </label>
+                                    <label class="field wide">
+                                        <span>"Execution role ARN (empty: the training job's role)"</span>
+                                        <input name="role" prop:value=move || role.get() on:input=move |ev| role.set(event_target_value(&ev))/>
+                                    </label>
+                                    <div class="form-actions">
+                                        <button type="submit" class="btn btn-primary" id="deploy-sagemaker-button" disabled=move || deploy.pending().get()>
+                                            {move || if deploy.pending().get() { "Creating model, config and endpoint…" } else { "Deploy on SageMaker" }}
+                                        </button>
+                                    </div>
+                                </form>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+            {move || problem.get().map(|error| view! { <ErrorPanel error/> })}
+            {move || deploy.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
+        </section>
+    }
+}
+
+#[component]
+pub fn EndpointPage() -> impl IntoView {
+    let params = use_params_map();
+    let backend = move || Backend::from_slug(&params.read().get("backend").unwrap_or_default()).unwrap_or(Backend::Local);
+    let name = move || params.read().get("name").unwrap_or_default();
+    let tick = RwSignal::new(0u32);
+    let window = RwSignal::new(MetricWindow::Hour);
+    let detail = Resource::new(move || (backend(), name(), tick.get()), |(b, n, _)| describe_endpoint(b, n));
+    let metrics = Resource::new(move || (backend(), name(), window.get(), tick.get()), |(b, n, w, _)| get_endpoint_metrics(b, n, w));
+    // Status and metrics move while the page is open: look again every 5 s.
+    Effect::new(move |_| {
+        tick.get();
+        if let Ok(t) = set_timeout_with_handle(move || tick.update(|n| *n += 1), std::time::Duration::from_secs(5)) {
+            on_cleanup(move || t.clear());
+        }
+    });
+    let delete = Action::new(move |with_config: &bool| delete_endpoint(backend(), name(), *with_config));
+    let question = if Backend::from_slug(&params.read_untracked().get("backend").unwrap_or_default()) == Ok(Backend::SageMaker) {
+        "Delete the endpoint, its configuration and its model on SageMaker?"
+    } else {
+        "Stop and delete this local endpoint? Its artifact stays."
+    };
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete.value().get() {
+            navigate("/endpoints", Default::default());
+        }
+    });
+    view! {
+        <PageHeader title=format!("Endpoint {}", name())>
+            <A href="/endpoints" attr:class="btn">"← All endpoints"</A>
+            <ConfirmButton
+                label="Delete"
+                question=question
+                on_confirm=Callback::new(move |_| { delete.dispatch(true); })
+                pending=delete.pending()
+                danger=true
+            />
+        </PageHeader>
+        {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
+        <Transition fallback=|| view! { <Loading/> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(d) => view! { <EndpointFacts d/> }.into_any(),
+                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                }
+            })}
+        </Transition>
+        <div class="two-columns">
+            <section class="card">
+                <h2>"Test"</h2>
+                {move || view! { <TestPanel backend=backend() name=name()/> }}
+            </section>
+            <section class="card" id="metrics">
+                <h2>
+                    "Metrics "
+                    <span class="segmented">
+                        <button class=move || if window.get() == MetricWindow::Hour { "btn small active" } else { "btn small" } on:click=move |_| window.set(MetricWindow::Hour)>"Last hour"</button>
+                        <button class=move || if window.get() == MetricWindow::Day { "btn small active" } else { "btn small" } on:click=move |_| window.set(MetricWindow::Day)>"Last day"</button>
+                    </span>
+                </h2>
+                <Transition fallback=|| view! { <Loading/> }>
+                    {move || Suspend::new(async move {
+                        match metrics.await {
+                            Ok(m) => view! { <MetricCharts m/> }.into_any(),
+                            Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </section>
+        </div>
+        {move || view! { <TestBench backend=backend() name=name()/> }}
+    }
+}
+
+#[component]
+fn EndpointFacts(d: EndpointDetail) -> impl IntoView {
+    let s = d.summary.clone();
+    let batching = d.batching.map(|b| format!("batch ≤ {}, wait ≤ {} ms, queue {}", b.max_batch, b.max_wait_ms, b.queue_capacity));
+    view! {
+        <section class="card" id="endpoint" data-status=s.status.clone() data-backend=s.backend.slug()>
+            <dl class="facts">
+                <dt>"Status"</dt><dd><Badge text=s.status.clone() tone=status_tone(&s.status)/></dd>
+                <dt>"Runs on"</dt><dd>{s.backend.label()}</dd>
+                <dt>"Instances"</dt><dd id="instances">{format!("{} × {}", s.instances, s.instance_type)}</dd>
+                <dt>"Model"</dt><dd>{s.model.clone()}</dd>
+                <dt>"Invoke"</dt><dd><code>{format!("POST {}", d.invoke_path)}</code></dd>
+                {batching.map(|b| view! { <dt>"Batching"</dt><dd>{b}</dd> })}
+                {d.queued.map(|q| view! { <dt>"Queued now"</dt><dd>{q}</dd> })}
+                {d.input_size.map(|px| view! { <dt>"Input"</dt><dd>{format!("{px} × {px} px, {} classes", d.classes.len())}</dd> })}
+                {d.artifact_dir.clone().map(|a| view! { <dt>"Artifact"</dt><dd><code>{a}</code>" "{d.job_id.map(|id| view! { <A href=format!("/training/local/{id}")>{format!("job #{id}")}</A> })}</dd> })}
+                {d.config_name.clone().map(|c| view! { <dt>"Endpoint config"</dt><dd>{c}</dd> })}
+                {d.arn.clone().map(|a| view! { <dt>"ARN"</dt><dd><code>{a}</code></dd> })}
+                {d.failure_reason.clone().map(|f| view! { <dt>"Failure"</dt><dd class="bad">{f}</dd> })}
+            </dl>
+            {(!d.variants.is_empty()).then(|| view! {
+                <table class="table compact" id="variants">
+                    <thead><tr><th>"Variant"</th><th>"Model"</th><th>"Instance type"</th><th>"Current"</th><th>"Desired"</th><th>"Weight"</th></tr></thead>
+                    <tbody>
+                        {d.variants.iter().map(|v| view! {
+                            <tr>
+                                <td>{v.name.clone()}</td><td>{v.model.clone()}</td><td>{v.instance_type.clone()}</td>
+                                <td>{v.current_instances.map(|n| n.to_string()).unwrap_or_else(|| "—".into())}</td>
+                                <td>{v.desired_instances.map(|n| n.to_string()).unwrap_or_else(|| "—".into())}</td>
+                                <td>{v.weight.map(|w| format!("{w}")).unwrap_or_else(|| "—".into())}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn MetricCharts(m: EndpointMetrics) -> impl IntoView {
+    let last = m.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).max().unwrap_or(0);
+    let minutes = move |t: i64| (t - last) as f64 / 60.0;
+    let series = |name: &str, class: &'static str, scale: f64| -> Series {
+        let points = m
+            .series
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.points.iter().map(|&(t, v)| (minutes(t), v * scale)).collect())
+            .unwrap_or_default();
+        Series { name: name.to_string(), class, points }
+    };
+    let total: f64 = m.series.iter().find(|s| s.name == "Invocations").map(|s| s.points.iter().map(|p| p.1).sum()).unwrap_or(0.0);
+    let errors: f64 = m
+        .series
+        .iter()
+        .filter(|s| s.name.ends_with("XXErrors"))
+        .map(|s| s.points.iter().map(|p| p.1).sum::<f64>())
+        .sum();
+    let invocations = vec![series("Invocations", "series-a", 1.0), series("Invocation4XXErrors", "series-c", 1.0), series("Invocation5XXErrors", "series-d", 1.0)];
+    let latency = vec![series("ModelLatency", "series-a", 0.001), series("OverheadLatency", "series-b", 0.001)];
+    let per_instance = vec![series("InvocationsPerInstance", "series-b", 1.0)];
+    view! {
+        <p class="muted" id="metrics-summary" data-invocations=total>
+            {format!("{} invocations, {} errors in the window · {}", total, errors, m.source)}
+        </p>
+        <LineChart title="Invocations per period" series=invocations x_label="min"/>
+        <LineChart title="Latency (ms, average)" series=latency x_label="min"/>
+        <LineChart title="Invocations per instance" series=per_instance x_label="min"/>
+    }
+}

@@ -1,0 +1,432 @@
+//! The invoke routes, with SageMaker's semantics:
+//! `POST /endpoints/{name}/invocations` (local, in-process) and
+//! `POST /aws/endpoints/{name}/invocations` (forwarded to sagemaker-runtime).
+//!
+//! Bodies: `image/jpeg`, `image/png`, `application/x-image`, or
+//! `application/json` with `{"image_base64": ...}` or `{"url": ...}` (the
+//! seeds' Lambda form). The answer is the raw logits, `[[...]]`, as the seeds'
+//! endpoint returns them; `?top_k=N` (or the SageMaker custom attribute
+//! `top_k=N`) asks for the verbose answer with class names and latencies.
+
+use super::metrics::Outcome;
+use super::EndpointHub;
+use app::endpoints::{top_k, VerboseAnswer};
+use app::ApiError;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use base64::Engine;
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// SageMaker's own limit on an InvokeEndpoint payload.
+pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+
+pub fn routes(hub: Arc<EndpointHub>) -> Router {
+    Router::new()
+        .route("/endpoints/{name}/invocations", post(invoke_local))
+        .route("/aws/endpoints/{name}/invocations", post(invoke_sagemaker))
+        .with_state(hub)
+}
+
+/// What the request carries.
+#[derive(Debug, PartialEq)]
+pub enum Payload {
+    Image(Bytes),
+    Url(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonPayload {
+    image_base64: Option<String>,
+    url: Option<String>,
+}
+
+/// Reads the body by its Content-Type.
+pub fn parse_payload(content_type: Option<&str>, body: Bytes) -> Result<Payload, ApiError> {
+    let Some(content_type) = content_type else {
+        return Err(ApiError::UnsupportedType(
+            "the request has no Content-Type: send image/jpeg, image/png, application/x-image or application/json".into(),
+        ));
+    };
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "image/jpeg" | "image/jpg" | "image/png" | "application/x-image" => Ok(Payload::Image(body)),
+        "application/json" => {
+            let json: JsonPayload = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::Invalid(format!(
+                    "the JSON body cannot be read ({e}): send {{\"image_base64\": \"...\"}} or {{\"url\": \"https://...\"}}"
+                ))
+            })?;
+            match (json.image_base64, json.url) {
+                (Some(b64), None) => {
+                    // Browsers' FileReader gives data URLs; accept them as well.
+                    let b64 = b64.split_once(";base64,").map_or(b64.as_str(), |(_, data)| data);
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(b64.trim())
+                        .map_err(|e| ApiError::Invalid(format!("image_base64 is not valid base64: {e}")))?;
+                    Ok(Payload::Image(Bytes::from(bytes)))
+                }
+                (None, Some(url)) => Ok(Payload::Url(url)),
+                (Some(_), Some(_)) => Err(ApiError::Invalid("send either image_base64 or url, not both".into())),
+                (None, None) => Err(ApiError::Invalid("the JSON body needs image_base64 or url".into())),
+            }
+        }
+        other => Err(ApiError::UnsupportedType(format!(
+            "{other} is not accepted: send image/jpeg, image/png, application/x-image, or application/json with image_base64 or url"
+        ))),
+    }
+}
+
+/// Reads at most [`MAX_PAYLOAD`] bytes; more is a 413.
+pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let too_large = |n: Option<u64>| {
+        ApiError::TooLarge(match n {
+            Some(n) => format!("the payload is {:.1} MB; the limit is 6 MB (SageMaker's InvokeEndpoint limit)", n as f64 / 1e6),
+            None => "the payload is over the 6 MB limit (SageMaker's InvokeEndpoint limit)".to_string(),
+        })
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_PAYLOAD as u64) {
+        return Err(too_large(declared));
+    }
+    axum::body::to_bytes(body, MAX_PAYLOAD).await.map_err(|e| {
+        // to_bytes says "length limit exceeded" through its source chain.
+        let text = format!("{e:?}");
+        if text.contains("LengthLimit") || text.contains("length limit") {
+            too_large(None)
+        } else {
+            ApiError::Invalid(format!("the request body could not be read: {e}"))
+        }
+    })
+}
+
+#[derive(Deserialize, Default)]
+pub struct InvokeQuery {
+    top_k: Option<usize>,
+}
+
+/// `?top_k=N`, or `top_k=N` in SageMaker's custom-attributes header.
+pub fn requested_top_k(query: &InvokeQuery, headers: &HeaderMap) -> Option<usize> {
+    query
+        .top_k
+        .or_else(|| {
+            let attrs = headers.get("x-amzn-sagemaker-custom-attributes")?.to_str().ok()?;
+            attrs.split([',', ';']).find_map(|kv| kv.trim().strip_prefix("top_k=")?.trim().parse().ok())
+        })
+        .map(|k| k.clamp(1, 1000))
+}
+
+fn error_response(error: &ApiError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, axum::Json(error)).into_response();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn invoke_local(
+    State(hub): State<Arc<EndpointHub>>,
+    Path(name): Path<String>,
+    Query(query): Query<InvokeQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let Some(runtime) = hub.runtime(&name) else {
+        return error_response(&ApiError::NotFound(format!("there is no local endpoint named {name:?}")));
+    };
+    let top = requested_top_k(&query, &headers);
+    let result: Result<(VerboseAnswer, Duration), ApiError> = async {
+        let body = read_body(&headers, body).await?;
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let bytes = match parse_payload(content_type, body)? {
+            Payload::Image(bytes) => bytes,
+            Payload::Url(url) => hub.fetcher.fetch(&url).await?,
+        };
+        let prepared = hub.prepare(bytes, runtime.info.size()).await?;
+        let answer = runtime.submit(prepared.pixels).map_err(|refused| match refused {
+            super::serving::Refused::QueueFull { capacity } => ApiError::Throttled(format!(
+                "endpoint {name} is at capacity ({capacity} requests already queued); retry after a moment"
+            )),
+            super::serving::Refused::Stopped => ApiError::Conflict(format!("endpoint {name} is being deleted")),
+        })?;
+        let scored = answer
+            .await
+            .map_err(|_| ApiError::Internal(format!("endpoint {name} stopped before answering")))?
+            .map_err(|e| ApiError::Internal(format!("the model failed on this request: {e}")))?;
+        let model = prepared.took + scored.forward;
+        let raw = serde_json::to_string(&[&scored.logits]).unwrap_or_default();
+        Ok((
+            VerboseAnswer {
+                predictions: top_k(&scored.logits, &runtime.info.metadata.classes, top.unwrap_or(5)),
+                logits: vec![scored.logits],
+                raw,
+                total_latency_ms: 0.0,
+                model_latency_ms: Some(ms(model)),
+                overhead_latency_ms: None,
+                batch_size: Some(scored.batch_size),
+                image: Some(prepared.facts),
+            },
+            model,
+        ))
+    }
+    .await;
+    match result {
+        Ok((mut answer, model)) => {
+            let total = started.elapsed();
+            let overhead = total.saturating_sub(model);
+            answer.total_latency_ms = ms(total);
+            answer.overhead_latency_ms = Some(ms(overhead));
+            hub.metrics.record(&name, runtime.instances, Outcome::Ok { model, overhead, batch_size: answer.batch_size.unwrap_or(1) });
+            let mut response = if top.is_some() {
+                axum::Json(&answer).into_response()
+            } else {
+                ([(header::CONTENT_TYPE, "application/json")], answer.raw.clone()).into_response()
+            };
+            let h = response.headers_mut();
+            h.insert("x-amzn-invoked-production-variant", HeaderValue::from_static("AllTraffic"));
+            for (key, value) in [
+                ("x-sagedeck-model-latency-ms", ms(model)),
+                ("x-sagedeck-overhead-latency-ms", ms(overhead)),
+                ("x-sagedeck-batch-size", f64::from(answer.batch_size.unwrap_or(1))),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&format!("{value:.3}")) {
+                    h.insert(key, v);
+                }
+            }
+            response
+        }
+        Err(error) => {
+            let outcome = if error.status() >= 500 { Outcome::ServerError } else { Outcome::ClientError };
+            hub.metrics.record(&name, runtime.instances, outcome);
+            error_response(&error)
+        }
+    }
+}
+
+async fn invoke_sagemaker(
+    State(hub): State<Arc<EndpointHub>>,
+    Path(name): Path<String>,
+    Query(query): Query<InvokeQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let top = requested_top_k(&query, &headers);
+    let result = async {
+        app::endpoints::validate_endpoint_name(&name)?;
+        let body = read_body(&headers, body).await?;
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+        // Checked here too so a wrong type is refused without a paid call;
+        // the body goes to the endpoint as it came, as InvokeEndpoint sends it.
+        parse_payload(content_type.as_deref(), body.clone())?;
+        hub.sagemaker.invoke(&name, content_type.as_deref().unwrap_or_default(), body).await
+    }
+    .await;
+    match result {
+        Ok((content_type, body)) => {
+            let total = started.elapsed();
+            if top.is_none() {
+                return ([(header::CONTENT_TYPE, content_type)], body).into_response();
+            }
+            let raw = String::from_utf8_lossy(&body).to_string();
+            let logits: Vec<Vec<f32>> = serde_json::from_str(&raw).unwrap_or_default();
+            let predictions = logits.first().map(|row| top_k(row, &[], top.unwrap_or(5))).unwrap_or_default();
+            axum::Json(VerboseAnswer {
+                predictions,
+                logits,
+                raw,
+                total_latency_ms: ms(total),
+                model_latency_ms: None,
+                overhead_latency_ms: None,
+                batch_size: None,
+                image: None,
+            })
+            .into_response()
+        }
+        Err(error) => error_response(&error),
+    }
+}
+
+/// Whether an address is on the public internet: loopback, private,
+/// link-local (cloud metadata at 169.254.169.254), shared, documentation,
+/// multicast and unspecified ranges are not.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0xdb8)
+        }
+    }
+}
+
+/// Fetches images for `{"url": ...}` bodies: off unless turned on, http(s)
+/// only, public addresses only (checked after DNS, and the connection is
+/// pinned to the checked address), no redirects, a size and a time limit.
+pub struct UrlFetcher {
+    pub enabled: bool,
+    pub max_bytes: usize,
+    pub timeout: Duration,
+}
+
+impl UrlFetcher {
+    pub async fn fetch(&self, url: &str) -> Result<Bytes, ApiError> {
+        if !self.enabled {
+            return Err(ApiError::Invalid(
+                "fetching images by URL is turned off on this console; send the image's bytes, or start Sagedeck with --allow-url-fetch".into(),
+            ));
+        }
+        let parsed = reqwest::Url::parse(url).map_err(|e| ApiError::Invalid(format!("{url:?} is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(ApiError::Invalid(format!("only http and https URLs are fetched, not {}:", parsed.scheme())));
+        }
+        let host = parsed.host_str().ok_or_else(|| ApiError::Invalid(format!("{url:?} has no host")))?.to_string();
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        let lookup = tokio::time::timeout(self.timeout, tokio::net::lookup_host((host.trim_matches(['[', ']']), port)))
+            .await
+            .map_err(|_| ApiError::Invalid(format!("resolving {host} took too long")))?
+            .map_err(|e| ApiError::Invalid(format!("cannot resolve {host}: {e}")))?;
+        let addrs: Vec<SocketAddr> = lookup.collect();
+        let Some(addr) = addrs.first().copied() else {
+            return Err(ApiError::Invalid(format!("{host} has no address")));
+        };
+        if let Some(private) = addrs.iter().find(|a| !is_public(a.ip())) {
+            return Err(ApiError::Invalid(format!(
+                "{host} resolves to {}, a loopback, private or link-local address: such URLs are refused",
+                private.ip()
+            )));
+        }
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(self.timeout)
+            .resolve(&host, addr)
+            .build()
+            .map_err(|e| ApiError::Internal(format!("cannot build the URL fetcher: {e}")))?;
+        let mut response = client
+            .get(parsed)
+            .send()
+            .await
+            .map_err(|e| ApiError::Invalid(format!("fetching {url} failed: {e}")))?;
+        if !response.status().is_success() {
+            return Err(ApiError::Invalid(format!("fetching {url} answered HTTP {}", response.status())));
+        }
+        let limit = self.max_bytes;
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(ApiError::TooLarge(format!("the image at {url} is over {} MB", limit / 1_000_000)));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| ApiError::Invalid(format!("fetching {url} failed: {e}")))? {
+            if bytes.len() + chunk.len() > limit {
+                return Err(ApiError::TooLarge(format!("the image at {url} is over {} MB", limit / 1_000_000)));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_pick_the_payload_form() {
+        let img = Bytes::from_static(b"\xff\xd8");
+        assert_eq!(parse_payload(Some("image/jpeg"), img.clone()).unwrap(), Payload::Image(img.clone()));
+        assert_eq!(parse_payload(Some("Application/X-Image; q=1"), img.clone()).unwrap(), Payload::Image(img.clone()));
+        assert_eq!(parse_payload(Some("text/plain"), img.clone()).unwrap_err().status(), 415);
+        assert_eq!(parse_payload(None, img).unwrap_err().status(), 415);
+    }
+
+    #[test]
+    fn json_bodies_carry_base64_or_a_url() {
+        let b64 = Bytes::from(r#"{"image_base64": "aGVsbG8="}"#);
+        assert_eq!(parse_payload(Some("application/json"), b64).unwrap(), Payload::Image(Bytes::from_static(b"hello")));
+        let data_url = Bytes::from(r#"{"image_base64": "data:image/png;base64,aGVsbG8="}"#);
+        assert_eq!(parse_payload(Some("application/json"), data_url).unwrap(), Payload::Image(Bytes::from_static(b"hello")));
+        let url = Bytes::from(r#"{"url": "https://example.com/dog.jpg"}"#);
+        assert_eq!(parse_payload(Some("application/json"), url).unwrap(), Payload::Url("https://example.com/dog.jpg".into()));
+        for (body, words) in [
+            ("{", "cannot be read"),
+            (r#"{"image_base64": "!!"}"#, "not valid base64"),
+            ("{}", "needs image_base64 or url"),
+            (r#"{"url": "a", "image_base64": "b"}"#, "not both"),
+            (r#"{"img": "x"}"#, "cannot be read"),
+        ] {
+            let err = parse_payload(Some("application/json"), Bytes::from(body)).unwrap_err();
+            assert_eq!(err.status(), 400, "{body}");
+            assert!(err.message().contains(words), "{body}: {}", err.message());
+        }
+    }
+
+    #[test]
+    fn top_k_from_query_or_custom_attributes() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(requested_top_k(&InvokeQuery::default(), &headers), None);
+        assert_eq!(requested_top_k(&InvokeQuery { top_k: Some(3) }, &headers), Some(3));
+        headers.insert("x-amzn-sagemaker-custom-attributes", HeaderValue::from_static("trace=1, top_k=7"));
+        assert_eq!(requested_top_k(&InvokeQuery::default(), &headers), Some(7));
+    }
+
+    #[test]
+    fn private_and_metadata_addresses_are_not_public() {
+        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "224.0.0.1"] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_fetcher_refuses_before_connecting() {
+        let fetcher = UrlFetcher { enabled: true, max_bytes: 1000, timeout: Duration::from_secs(2) };
+        for (url, words) in [
+            ("file:///etc/passwd", "only http and https"),
+            ("http://127.0.0.1:9/x.jpg", "loopback, private or link-local"),
+            ("http://169.254.169.254/latest/meta-data", "loopback, private or link-local"),
+            ("http://localhost/x.png", "loopback, private or link-local"),
+            ("not a url", "is not a URL"),
+        ] {
+            let err = fetcher.fetch(url).await.unwrap_err();
+            assert_eq!(err.status(), 400, "{url}");
+            assert!(err.message().contains(words), "{url}: {}", err.message());
+        }
+        let off = UrlFetcher { enabled: false, ..fetcher };
+        assert!(off.fetch("https://example.com/x.jpg").await.unwrap_err().message().contains("turned off"));
+    }
+}

@@ -1,0 +1,273 @@
+//! Local endpoint metrics, named as SageMaker names them in CloudWatch and
+//! kept per minute in SQLite. Requests add to an in-memory minute bucket; a
+//! flush every few seconds (and before every read, and at shutdown) adds the
+//! buckets to the table, so the series survives a restart.
+
+use app::endpoints::{MetricSeries, MetricWindow};
+use app::ApiError;
+use sqlx::SqlitePool;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Bucket {
+    pub instances: i64,
+    pub invocations: i64,
+    pub invocation_4xx: i64,
+    pub invocation_5xx: i64,
+    pub model_latency_us_sum: i64,
+    pub model_latency_us_max: i64,
+    pub overhead_latency_us_sum: i64,
+    pub overhead_latency_us_max: i64,
+    pub batches: i64,
+}
+
+/// What happened to one request.
+#[derive(Clone, Copy, Debug)]
+pub enum Outcome {
+    Ok { model: Duration, overhead: Duration, batch_size: u32 },
+    ClientError,
+    ServerError,
+}
+
+impl Bucket {
+    pub fn add(&mut self, outcome: Outcome, instances: usize) {
+        self.instances = instances as i64;
+        self.invocations += 1;
+        match outcome {
+            Outcome::Ok { model, overhead, batch_size } => {
+                let (m, o) = (model.as_micros() as i64, overhead.as_micros() as i64);
+                self.model_latency_us_sum += m;
+                self.model_latency_us_max = self.model_latency_us_max.max(m);
+                self.overhead_latency_us_sum += o;
+                self.overhead_latency_us_max = self.overhead_latency_us_max.max(o);
+                // Each request of a batch of n counts 1/n of the batch; kept as
+                // a sum of reciprocals ×1000 to stay an integer.
+                self.batches += 1000 / i64::from(batch_size.max(1));
+            }
+            Outcome::ClientError => self.invocation_4xx += 1,
+            Outcome::ServerError => self.invocation_5xx += 1,
+        }
+    }
+
+    fn successes(&self) -> i64 {
+        self.invocations - self.invocation_4xx - self.invocation_5xx
+    }
+}
+
+pub struct Metrics {
+    pool: SqlitePool,
+    pending: Mutex<HashMap<(String, i64), Bucket>>,
+}
+
+fn now_minute() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp().div_euclid(60)
+}
+
+impl Metrics {
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool, pending: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn record(&self, endpoint: &str, instances: usize, outcome: Outcome) {
+        let mut pending = self.pending.lock().expect("metrics buffer");
+        pending.entry((endpoint.to_string(), now_minute())).or_default().add(outcome, instances);
+    }
+
+    /// Adds the buffered buckets to the table, in one transaction.
+    pub async fn flush(&self) -> Result<(), ApiError> {
+        let buckets: Vec<((String, i64), Bucket)> = std::mem::take(&mut *self.pending.lock().expect("metrics buffer")).into_iter().collect();
+        if buckets.is_empty() {
+            return Ok(());
+        }
+        let db = |e: sqlx::Error| ApiError::Internal(format!("cannot write endpoint metrics: {e}"));
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        for ((endpoint, minute), b) in &buckets {
+            sqlx::query(
+                "INSERT INTO endpoint_metrics (endpoint, minute, instances, invocations, invocation_4xx, invocation_5xx,
+                    model_latency_us_sum, model_latency_us_max, overhead_latency_us_sum, overhead_latency_us_max, batches)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (endpoint, minute) DO UPDATE SET
+                    instances = excluded.instances,
+                    invocations = invocations + excluded.invocations,
+                    invocation_4xx = invocation_4xx + excluded.invocation_4xx,
+                    invocation_5xx = invocation_5xx + excluded.invocation_5xx,
+                    model_latency_us_sum = model_latency_us_sum + excluded.model_latency_us_sum,
+                    model_latency_us_max = max(model_latency_us_max, excluded.model_latency_us_max),
+                    overhead_latency_us_sum = overhead_latency_us_sum + excluded.overhead_latency_us_sum,
+                    overhead_latency_us_max = max(overhead_latency_us_max, excluded.overhead_latency_us_max),
+                    batches = batches + excluded.batches",
+            )
+            .bind(endpoint)
+            .bind(minute)
+            .bind(b.instances)
+            .bind(b.invocations)
+            .bind(b.invocation_4xx)
+            .bind(b.invocation_5xx)
+            .bind(b.model_latency_us_sum)
+            .bind(b.model_latency_us_max)
+            .bind(b.overhead_latency_us_sum)
+            .bind(b.overhead_latency_us_max)
+            .bind(b.batches)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    /// Flushes every `every` until the process ends.
+    pub fn spawn_flusher(self: &std::sync::Arc<Self>, every: Duration) {
+        let metrics = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = metrics.flush().await {
+                    tracing::warn!(error = %e, "endpoint metrics flush failed; will retry");
+                }
+            }
+        });
+    }
+
+    pub async fn series(&self, endpoint: &str, window: MetricWindow) -> Result<Vec<MetricSeries>, ApiError> {
+        self.flush().await?;
+        let from = now_minute() - window.seconds() / 60;
+        let rows: Vec<(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT minute, instances, invocations, invocation_4xx, invocation_5xx, model_latency_us_sum,
+                    model_latency_us_max, overhead_latency_us_sum, overhead_latency_us_max, batches
+             FROM endpoint_metrics WHERE endpoint = ? AND minute > ? ORDER BY minute",
+        )
+        .bind(endpoint)
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| ApiError::Internal(format!("cannot read endpoint metrics: {e}")))?;
+        let minutes = rows
+            .into_iter()
+            .map(|r| {
+                (r.0, Bucket {
+                    instances: r.1,
+                    invocations: r.2,
+                    invocation_4xx: r.3,
+                    invocation_5xx: r.4,
+                    model_latency_us_sum: r.5,
+                    model_latency_us_max: r.6,
+                    overhead_latency_us_sum: r.7,
+                    overhead_latency_us_max: r.8,
+                    batches: r.9,
+                })
+            })
+            .collect::<Vec<_>>();
+        Ok(to_series(&minutes, window, now_minute()))
+    }
+}
+
+/// Rolls minute buckets up into the window's periods, as CloudWatch's
+/// GetMetricStatistics would: Sum for counts, Average for latencies.
+/// Periods without traffic count zero invocations and have no latency.
+pub fn to_series(minutes: &[(i64, Bucket)], window: MetricWindow, now_minute: i64) -> Vec<MetricSeries> {
+    let period_min = window.period_seconds() / 60;
+    let periods = window.seconds() / window.period_seconds();
+    let last = now_minute.div_euclid(period_min);
+    let mut rolled: Vec<(i64, Bucket, f64)> = (0..periods).map(|i| ((last - periods + 1 + i) * period_min * 60, Bucket::default(), 0.0)).collect();
+    for (minute, b) in minutes {
+        let index = minute.div_euclid(period_min) - (last - periods + 1);
+        let Some((_, acc, per_instance)) = usize::try_from(index).ok().and_then(|i| rolled.get_mut(i)) else { continue };
+        *per_instance += b.invocations as f64 / b.instances.max(1) as f64;
+        acc.invocations += b.invocations;
+        acc.invocation_4xx += b.invocation_4xx;
+        acc.invocation_5xx += b.invocation_5xx;
+        acc.model_latency_us_sum += b.model_latency_us_sum;
+        acc.overhead_latency_us_sum += b.overhead_latency_us_sum;
+        acc.batches += b.batches;
+    }
+    let count = |name: &str, f: &dyn Fn(&Bucket, f64) -> f64| MetricSeries {
+        name: name.into(),
+        statistic: "Sum".into(),
+        unit: "Count".into(),
+        points: rolled.iter().map(|(t, b, pi)| (*t, f(b, *pi))).collect(),
+    };
+    let average = |name: &str, sum: &dyn Fn(&Bucket) -> i64| MetricSeries {
+        name: name.into(),
+        statistic: "Average".into(),
+        unit: "Microseconds".into(),
+        points: rolled
+            .iter()
+            .filter(|(_, b, _)| b.successes() > 0)
+            .map(|(t, b, _)| (*t, sum(b) as f64 / b.successes() as f64))
+            .collect(),
+    };
+    vec![
+        count("Invocations", &|b, _| b.invocations as f64),
+        count("InvocationsPerInstance", &|_, pi| pi),
+        average("ModelLatency", &|b| b.model_latency_us_sum),
+        average("OverheadLatency", &|b| b.overhead_latency_us_sum),
+        count("Invocation4XXErrors", &|b, _| b.invocation_4xx as f64),
+        count("Invocation5XXErrors", &|b, _| b.invocation_5xx as f64),
+        MetricSeries {
+            name: "BatchSize".into(),
+            statistic: "Average".into(),
+            unit: "Count".into(),
+            points: rolled
+                .iter()
+                .filter(|(_, b, _)| b.batches > 0)
+                .map(|(t, b, _)| (*t, 1000.0 * b.successes() as f64 / b.batches as f64))
+                .collect(),
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(model_us: u64, overhead_us: u64, batch: u32) -> Outcome {
+        Outcome::Ok { model: Duration::from_micros(model_us), overhead: Duration::from_micros(overhead_us), batch_size: batch }
+    }
+
+    #[test]
+    fn buckets_count_errors_apart_from_latencies() {
+        let mut b = Bucket::default();
+        b.add(ok(1000, 100, 1), 2);
+        b.add(ok(3000, 300, 2), 2);
+        b.add(Outcome::ClientError, 2);
+        b.add(Outcome::ServerError, 2);
+        assert_eq!((b.invocations, b.invocation_4xx, b.invocation_5xx, b.successes()), (4, 1, 1, 2));
+        assert_eq!((b.model_latency_us_sum, b.model_latency_us_max), (4000, 3000));
+        assert_eq!(b.batches, 1500);
+    }
+
+    #[test]
+    fn hour_window_has_sixty_minute_points_with_sums_and_averages() {
+        let mut b = Bucket::default();
+        b.add(ok(1000, 100, 1), 2);
+        b.add(ok(3000, 300, 1), 2);
+        b.add(Outcome::ClientError, 2);
+        let now = 1_000_000;
+        let series = to_series(&[(now - 1, b), (now - 500, b)], MetricWindow::Hour, now);
+        let get = |n: &str| series.iter().find(|s| s.name == n).unwrap();
+        let inv = get("Invocations");
+        assert_eq!(inv.points.len(), 60);
+        assert_eq!(inv.points.iter().map(|p| p.1).sum::<f64>(), 3.0, "the minute 500 ago is outside the hour");
+        assert_eq!(inv.points[58], ((now - 1) * 60, 3.0));
+        assert_eq!(get("InvocationsPerInstance").points[58].1, 1.5);
+        assert_eq!(get("ModelLatency").points, vec![((now - 1) * 60, 2000.0)]);
+        assert_eq!(get("OverheadLatency").points, vec![((now - 1) * 60, 200.0)]);
+        assert_eq!(get("Invocation4XXErrors").points[58].1, 1.0);
+        assert_eq!(get("BatchSize").points, vec![((now - 1) * 60, 1.0)]);
+    }
+
+    #[test]
+    fn day_window_rolls_minutes_into_quarter_hours() {
+        let mut b = Bucket::default();
+        b.add(ok(10, 10, 1), 1);
+        let now = 15 * 1000 + 7;
+        let series = to_series(&[(now, b), (now - 3, b), (now - 20, b)], MetricWindow::Day, now);
+        let inv = &series[0];
+        assert_eq!(inv.points.len(), 96);
+        assert_eq!(inv.points[95], (15 * 1000 * 60, 2.0));
+        assert_eq!(inv.points[94].1, 1.0);
+    }
+}

@@ -1,0 +1,517 @@
+//! Endpoints: local ones served in-process from a training artifact, and
+//! SageMaker's. [`EndpointHub`] implements the pages' service and owns the
+//! running local endpoints that the invoke route reaches.
+
+pub mod bench;
+pub mod invoke;
+pub mod metrics;
+pub mod sagemaker;
+pub mod serving;
+pub mod testbench;
+
+use crate::aws::Aws;
+use crate::journal::{Change, Journal};
+use crate::training::jobs::JobStore;
+use crate::training::trainer::Paths;
+use app::endpoints::{
+    Backend, Batching, DeployableJob, EndpointDetail, EndpointList, EndpointMetrics, EndpointService, EndpointSummary,
+    LocalDeploySpec, MetricWindow, SageMakerDeploySpec, TestBenchReport,
+};
+use app::training::JobStatus;
+use app::ApiError;
+use axum::body::Bytes;
+use invoke::UrlFetcher;
+use metrics::{Metrics, Outcome};
+use serving::{ModelInfo, Prepared, Runtime};
+use sqlx::{Row, SqlitePool};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+pub struct EndpointHub {
+    pool: SqlitePool,
+    journal: Journal,
+    jobs: JobStore,
+    pub metrics: Arc<Metrics>,
+    pub sagemaker: sagemaker::SageMakerEndpoints,
+    pub fetcher: UrlFetcher,
+    runtimes: RwLock<HashMap<String, Arc<Runtime>>>,
+    /// Decoding is CPU-bound and a large image takes hundreds of MB while it
+    /// decodes: at most this many decode at once.
+    decoding: Semaphore,
+}
+
+struct LocalRow {
+    name: String,
+    job_id: i64,
+    artifact_dir: String,
+    instances: u32,
+    batching: Batching,
+    status: String,
+    message: Option<String>,
+    created_at: String,
+}
+
+fn db(e: sqlx::Error) -> ApiError {
+    ApiError::Internal(format!("endpoint store: {e}"))
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
+        .unwrap_or_default()
+}
+
+impl EndpointHub {
+    /// Opens the hub and starts every local endpoint stored as InService.
+    pub async fn start(pool: SqlitePool, journal: Journal, jobs: JobStore, aws: Arc<Aws>, fetcher: UrlFetcher) -> Arc<Self> {
+        let metrics = Arc::new(Metrics::new(pool.clone()));
+        metrics.spawn_flusher(Duration::from_secs(5));
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let hub = Arc::new(EndpointHub {
+            sagemaker: sagemaker::SageMakerEndpoints::new(aws, journal.clone()),
+            pool,
+            journal,
+            jobs,
+            metrics,
+            fetcher,
+            runtimes: RwLock::new(HashMap::new()),
+            decoding: Semaphore::new(threads * 2),
+        });
+        match hub.rows().await {
+            Ok(rows) => {
+                for row in rows.into_iter().filter(|r| r.status == "InService") {
+                    let name = row.name.clone();
+                    match hub.launch(&row).await {
+                        Ok(()) => tracing::info!(endpoint = %name, instances = row.instances, "local endpoint started again"),
+                        Err(e) => {
+                            tracing::error!(endpoint = %name, error = %e, "a stored local endpoint could not start");
+                            let _ = hub.set_failed(&name, &e).await;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read the stored local endpoints"),
+        }
+        hub
+    }
+
+    pub fn runtime(&self, name: &str) -> Option<Arc<Runtime>> {
+        self.runtimes.read().expect("runtimes").get(name).cloned()
+    }
+
+    /// Decodes and prepares an upload off the async threads, bounded.
+    pub async fn prepare(&self, bytes: Bytes, size: usize) -> Result<Prepared, ApiError> {
+        let _permit = self.decoding.acquire().await.map_err(|_| ApiError::Internal("the decoder is shut down".into()))?;
+        tokio::task::spawn_blocking(move || serving::prepare(&bytes, size))
+            .await
+            .map_err(|e| ApiError::Internal(format!("the decoder crashed: {e}")))?
+            .map_err(ApiError::Unprocessable)
+    }
+
+    /// Serves an artifact without storing it (the benchmark).
+    pub async fn serve_unrecorded(&self, name: &str, info: ModelInfo, instances: usize, batching: Batching) -> Result<(), String> {
+        let owned = name.to_string();
+        let runtime = tokio::task::spawn_blocking(move || Runtime::start(&owned, info, instances, batching))
+            .await
+            .map_err(|e| format!("loading the model crashed: {e}"))??;
+        self.runtimes.write().expect("runtimes").insert(name.to_string(), Arc::new(runtime));
+        Ok(())
+    }
+
+    async fn rows(&self) -> Result<Vec<LocalRow>, ApiError> {
+        let rows = sqlx::query(
+            "SELECT name, job_id, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity, status, message, created_at
+             FROM local_endpoints ORDER BY created_at DESC",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| LocalRow {
+                name: r.get("name"),
+                job_id: r.get("job_id"),
+                artifact_dir: r.get("artifact_dir"),
+                instances: r.get::<i64, _>("instances") as u32,
+                batching: Batching {
+                    max_batch: r.get::<i64, _>("max_batch") as u32,
+                    max_wait_ms: r.get::<i64, _>("max_wait_ms") as u32,
+                    queue_capacity: r.get::<i64, _>("queue_capacity") as u32,
+                },
+                status: r.get("status"),
+                message: r.get("message"),
+                created_at: r.get("created_at"),
+            })
+            .collect())
+    }
+
+    async fn row(&self, name: &str) -> Result<LocalRow, ApiError> {
+        self.rows()
+            .await?
+            .into_iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| ApiError::NotFound(format!("there is no local endpoint named {name:?}")))
+    }
+
+    async fn set_failed(&self, name: &str, why: &str) -> Result<(), ApiError> {
+        sqlx::query("UPDATE local_endpoints SET status = 'Failed', message = ?, updated_at = ? WHERE name = ?")
+            .bind(why)
+            .bind(now())
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Loads the weights into `instances` replicas and makes the endpoint reachable.
+    async fn launch(&self, row: &LocalRow) -> Result<(), String> {
+        let dir = std::path::PathBuf::from(&row.artifact_dir);
+        let (name, instances, batching) = (row.name.clone(), row.instances as usize, row.batching);
+        let runtime = tokio::task::spawn_blocking(move || {
+            let info = ModelInfo::read(&dir)?;
+            Runtime::start(&name, info, instances, batching)
+        })
+        .await
+        .map_err(|e| format!("loading the model crashed: {e}"))??;
+        self.runtimes.write().expect("runtimes").insert(row.name.clone(), Arc::new(runtime));
+        Ok(())
+    }
+
+    fn local_detail(&self, row: &LocalRow) -> EndpointDetail {
+        let runtime = self.runtime(&row.name);
+        let info = runtime.as_ref().map(|r| r.info.clone());
+        let device = info.as_ref().map(|i| crate::training::trainer::device_name(i.device));
+        EndpointDetail {
+            summary: EndpointSummary {
+                name: row.name.clone(),
+                backend: Backend::Local,
+                status: row.status.clone(),
+                instances: row.instances,
+                instance_type: format!("local ({})", device.clone().unwrap_or_else(|| "not loaded".into())),
+                model: format!("local job #{}", row.job_id),
+                created_at: Some(row.created_at.clone()),
+            },
+            arn: None,
+            config_name: None,
+            variants: Vec::new(),
+            failure_reason: row.message.clone(),
+            classes: info.as_ref().map(|i| i.metadata.classes.clone()).unwrap_or_default(),
+            batching: Some(row.batching),
+            artifact_dir: Some(row.artifact_dir.clone()),
+            job_id: Some(row.job_id),
+            input_size: info.as_ref().map(|i| i.metadata.input_size),
+            device,
+            queued: runtime.map(|r| r.queued() as u32),
+            invoke_path: Backend::Local.invoke_path(&row.name),
+        }
+    }
+
+    async fn record(&self, action: &str, target: &str, before: Option<String>, after: Option<String>, outcome: &Result<(), ApiError>) {
+        self.journal
+            .record(Change {
+                actor: "local",
+                backend: "local",
+                action,
+                target,
+                before,
+                after,
+                outcome: outcome.as_ref().map(|_| ()).map_err(|e| e.message().to_string()),
+            })
+            .await;
+    }
+
+    async fn deploy_local_inner(&self, spec: &LocalDeploySpec) -> Result<(), ApiError> {
+        if self.row(&spec.name).await.is_ok() {
+            return Err(ApiError::Conflict(format!("a local endpoint named {} already exists: delete it first or pick another name", spec.name)));
+        }
+        let job = self.jobs.get(spec.job_id).await?;
+        if job.status != JobStatus::Completed {
+            return Err(ApiError::Conflict(format!(
+                "local job #{} is {}: only a completed job has an artifact to deploy",
+                spec.job_id, job.status
+            )));
+        }
+        let artifact = Paths::new(Path::new(&job.work_dir)).artifact;
+        let row = LocalRow {
+            name: spec.name.clone(),
+            job_id: spec.job_id,
+            artifact_dir: artifact.display().to_string(),
+            instances: spec.instances,
+            batching: spec.batching,
+            status: "InService".into(),
+            message: None,
+            created_at: now(),
+        };
+        self.launch(&row).await.map_err(|e| ApiError::Conflict(format!("the artifact of job #{} cannot be served: {e}", spec.job_id)))?;
+        let stored = sqlx::query(
+            "INSERT INTO local_endpoints (name, job_id, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity, status, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'InService', ?, ?)",
+        )
+        .bind(&row.name)
+        .bind(row.job_id)
+        .bind(&row.artifact_dir)
+        .bind(i64::from(row.instances))
+        .bind(i64::from(row.batching.max_batch))
+        .bind(i64::from(row.batching.max_wait_ms))
+        .bind(i64::from(row.batching.queue_capacity))
+        .bind(&row.created_at)
+        .bind(&row.created_at)
+        .execute(&self.pool)
+        .await;
+        if let Err(e) = stored {
+            // Not stored means it would not come back after a restart: take
+            // it down rather than serve something the console forgets.
+            self.runtimes.write().expect("runtimes").remove(&row.name);
+            return Err(if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+                ApiError::Conflict(format!("a local endpoint named {} already exists", row.name))
+            } else {
+                db(e)
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl EndpointService for EndpointHub {
+    async fn list(&self) -> Result<EndpointList, ApiError> {
+        let mut endpoints: Vec<EndpointSummary> = self.rows().await?.iter().map(|r| self.local_detail(r).summary).collect();
+        let sagemaker_note = match self.sagemaker.list().await {
+            Ok(remote) => {
+                endpoints.extend(remote);
+                None
+            }
+            Err(e) => Some(e.message().to_string()),
+        };
+        Ok(EndpointList { endpoints, sagemaker_note })
+    }
+
+    async fn describe(&self, backend: Backend, name: &str) -> Result<EndpointDetail, ApiError> {
+        match backend {
+            Backend::Local => Ok(self.local_detail(&self.row(name).await?)),
+            Backend::SageMaker => self.sagemaker.describe(name).await,
+        }
+    }
+
+    async fn metrics(&self, backend: Backend, name: &str, window: MetricWindow) -> Result<EndpointMetrics, ApiError> {
+        match backend {
+            Backend::Local => {
+                self.row(name).await?;
+                Ok(EndpointMetrics {
+                    window,
+                    period_seconds: window.period_seconds(),
+                    series: self.metrics.series(name, window).await?,
+                    source: "Recorded by Sagedeck per minute (kept in SQLite)".into(),
+                })
+            }
+            Backend::SageMaker => Ok(EndpointMetrics {
+                window,
+                period_seconds: window.period_seconds(),
+                series: self.sagemaker.metrics(name, window).await?,
+                source: "CloudWatch, namespace AWS/SageMaker".into(),
+            }),
+        }
+    }
+
+    async fn deploy_local(&self, spec: LocalDeploySpec) -> Result<EndpointDetail, ApiError> {
+        let result = self.deploy_local_inner(&spec).await;
+        let after = format!(
+            "job #{} × {} instance(s), batch ≤ {}, wait ≤ {} ms, queue {}",
+            spec.job_id, spec.instances, spec.batching.max_batch, spec.batching.max_wait_ms, spec.batching.queue_capacity
+        );
+        self.record("endpoint.local.create", &spec.name, None, Some(after), &result).await;
+        result?;
+        self.describe(Backend::Local, &spec.name).await
+    }
+
+    async fn deploy_sagemaker(&self, spec: SageMakerDeploySpec) -> Result<EndpointDetail, ApiError> {
+        self.sagemaker.deploy(&spec).await
+    }
+
+    async fn delete(&self, backend: Backend, name: &str, with_config: bool) -> Result<(), ApiError> {
+        match backend {
+            Backend::SageMaker => self.sagemaker.delete(name, with_config).await,
+            Backend::Local => {
+                let row = self.row(name).await?;
+                let before = format!("{} · job #{} × {}", row.status, row.job_id, row.instances);
+                let result = sqlx::query("DELETE FROM local_endpoints WHERE name = ?")
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(db);
+                if result.is_ok() {
+                    // Dropping the runtime closes its queue; replicas finish
+                    // the batch in hand and stop.
+                    self.runtimes.write().expect("runtimes").remove(name);
+                }
+                self.record("endpoint.local.delete", name, Some(before), Some("deleted".into()), &result).await;
+                result
+            }
+        }
+    }
+
+    async fn deployable_jobs(&self) -> Result<Vec<DeployableJob>, ApiError> {
+        self.sagemaker.deployable_jobs().await
+    }
+
+    async fn test_bench(&self, backend: Backend, name: &str, folder: &str, limit: u32) -> Result<TestBenchReport, ApiError> {
+        let started = Instant::now();
+        let (folder_path, limit) = (std::path::PathBuf::from(folder), limit as usize);
+        let labelled = tokio::task::spawn_blocking(move || testbench::scan(&folder_path, limit))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+        // The model's class order: a local artifact names its classes (and the
+        // folders they came from); otherwise the sorted folder order, as
+        // torchvision's ImageFolder assigns indices.
+        let model_classes: Vec<String> = match backend {
+            Backend::Local => {
+                let runtime = self.runtime(name).ok_or_else(|| ApiError::NotFound(format!("there is no local endpoint named {name:?}")))?;
+                let m = &runtime.info.metadata;
+                if m.class_folders.len() == m.classes.len() { m.class_folders.clone() } else { m.classes.clone() }
+            }
+            Backend::SageMaker => {
+                self.sagemaker.describe(name).await?;
+                labelled.classes.clone()
+            }
+        };
+        let display: Vec<String> = match backend {
+            Backend::Local => self.runtime(name).map(|r| r.info.metadata.classes.clone()).unwrap_or_default(),
+            Backend::SageMaker => labelled.classes.clone(),
+        };
+        // The folder's class i is the model's class index_of[i].
+        let index_of: Vec<Option<usize>> = labelled.classes.iter().map(|c| model_classes.iter().position(|m| m == c)).collect();
+        if index_of.iter().all(Option::is_none) {
+            return Err(ApiError::Invalid(format!(
+                "none of the folder's classes ({}) is one of the endpoint's ({})",
+                labelled.classes.join(", "),
+                model_classes.join(", ")
+            )));
+        }
+        // A few requests in flight at once, as a client would send them.
+        let permits = Arc::new(Semaphore::new(4));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, (path, truth)) in labelled.images.iter().cloned().enumerate() {
+            let permits = permits.clone();
+            let hub_call = self.bench_call(backend, name);
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let result = match tokio::fs::read(&path).await {
+                    Err(e) => Err(format!("cannot read: {e}")),
+                    Ok(bytes) => hub_call(bytes).await,
+                };
+                (i, path, truth, result)
+            });
+        }
+        let mut judged = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            let (i, path, truth, result) = done.map_err(|e| ApiError::Internal(e.to_string()))?;
+            let result = result.map(|(logits, ms): (Vec<f32>, f64)| {
+                let best = app::endpoints::top_k(&logits, &[], 1);
+                let (index, p) = best.first().map(|b| (b.index, b.probability)).unwrap_or((usize::MAX, 0.0));
+                // Back into the folder's numbering for the confusion matrix.
+                let folder_index = index_of.iter().position(|m| *m == Some(index)).unwrap_or(usize::MAX);
+                (folder_index, p, ms, index)
+            });
+            judged.push((i, path, truth, result));
+        }
+        judged.sort_by_key(|j| j.0);
+        let predicted_model_index: HashMap<String, usize> =
+            judged.iter().filter_map(|(_, p, _, r)| r.as_ref().ok().map(|r| (p.display().to_string(), r.3))).collect();
+        let judged: Vec<testbench::Judged> = judged
+            .into_iter()
+            .map(|(_, path, truth, r)| testbench::Judged { path, truth, result: r.map(|(f, p, ms, _)| (f, p, ms)) })
+            .collect();
+        let name_of = |folder_index: usize| labelled.classes.get(folder_index).cloned().unwrap_or_else(|| "another class".into());
+        let mut report = testbench::summarize(&labelled, &judged, &name_of, started.elapsed().as_secs_f64());
+        for wrong in report.wrong.iter_mut() {
+            if let Some(&model_index) = predicted_model_index.get(&wrong.path) {
+                if let Some(label) = display.get(model_index) {
+                    wrong.predicted = label.clone();
+                }
+            }
+        }
+        let wrong_paths: Vec<String> = report.wrong.iter().take(24).map(|w| w.path.clone()).collect();
+        let thumbs = tokio::task::spawn_blocking(move || wrong_paths.iter().map(|p| testbench::thumbnail(Path::new(p))).collect::<Vec<_>>())
+            .await
+            .unwrap_or_default();
+        report.wrong.truncate(24);
+        for (w, t) in report.wrong.iter_mut().zip(thumbs) {
+            w.thumbnail = t;
+        }
+        Ok(report)
+    }
+}
+
+type BenchCall = Box<dyn FnOnce(Vec<u8>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(Vec<f32>, f64), String>> + Send>> + Send>;
+
+impl EndpointHub {
+    /// One image through the endpoint: logits and the latency in ms.
+    fn bench_call(&self, backend: Backend, name: &str) -> BenchCall {
+        let name = name.to_string();
+        match backend {
+            Backend::Local => {
+                let runtime = self.runtime(&name);
+                let hub = HubHandle { runtime, metrics: self.metrics.clone() };
+                Box::new(move |bytes| Box::pin(async move { hub.invoke(&name, bytes).await }))
+            }
+            Backend::SageMaker => {
+                let client = self.sagemaker.runtime_client();
+                Box::new(move |bytes| {
+                    Box::pin(async move {
+                        let client = client.map_err(|e| e.message().to_string())?;
+                        let content_type = if bytes.starts_with(&[0x89, b'P', b'N', b'G']) { "image/png" } else { "image/jpeg" };
+                        let started = Instant::now();
+                        let out = client
+                            .invoke_endpoint()
+                            .endpoint_name(&name)
+                            .content_type(content_type)
+                            .accept("application/json")
+                            .body(aws_sdk_sagemakerruntime::primitives::Blob::new(bytes))
+                            .send()
+                            .await
+                            .map_err(|e| crate::aws::from_sdk("SageMaker Runtime InvokeEndpoint", e).message().to_string())?;
+                        let ms = started.elapsed().as_secs_f64() * 1000.0;
+                        let body = out.body().map(|b| b.as_ref().to_vec()).unwrap_or_default();
+                        let rows: Vec<Vec<f32>> = serde_json::from_slice(&body)
+                            .map_err(|e| format!("the endpoint's answer is not a list of logit rows: {e}"))?;
+                        Ok((rows.into_iter().next().unwrap_or_default(), ms))
+                    })
+                })
+            }
+        }
+    }
+}
+
+/// What a test-bench task needs of a local endpoint, owned so it can move
+/// into the task.
+struct HubHandle {
+    runtime: Option<Arc<Runtime>>,
+    metrics: Arc<Metrics>,
+}
+
+impl HubHandle {
+    async fn invoke(&self, name: &str, bytes: Vec<u8>) -> Result<(Vec<f32>, f64), String> {
+        let runtime = self.runtime.as_ref().ok_or_else(|| format!("endpoint {name} is not running"))?;
+        let started = Instant::now();
+        let size = runtime.info.size();
+        let prepared = tokio::task::spawn_blocking(move || serving::prepare(&bytes, size)).await.map_err(|e| e.to_string())?;
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                self.metrics.record(name, runtime.instances, Outcome::ClientError);
+                return Err(e);
+            }
+        };
+        let answer = runtime.submit(prepared.pixels).map_err(|_| format!("endpoint {name} is at capacity"))?;
+        let scored = answer.await.map_err(|_| "the endpoint stopped".to_string())??;
+        let total = started.elapsed();
+        let model = prepared.took + scored.forward;
+        self.metrics.record(name, runtime.instances, Outcome::Ok { model, overhead: total.saturating_sub(model), batch_size: scored.batch_size });
+        Ok((scored.logits, total.as_secs_f64() * 1000.0))
+    }
+}

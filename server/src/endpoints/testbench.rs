@@ -1,0 +1,203 @@
+//! The image test bench: a labelled folder (the dataset layout) through an
+//! endpoint, summed up as accuracy, a confusion matrix, a latency histogram
+//! and the images it got wrong.
+
+use app::endpoints::{TestBenchReport, WrongImage};
+use app::ApiError;
+use base64::Engine;
+use std::path::{Path, PathBuf};
+
+/// Class folders and their images, in class order.
+#[derive(Debug)]
+pub struct LabelledFolder {
+    pub root: PathBuf,
+    pub classes: Vec<String>,
+    /// (path, class index)
+    pub images: Vec<(PathBuf, usize)>,
+}
+
+fn is_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+}
+
+fn sorted_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    Ok(entries)
+}
+
+/// Reads `folder`: a dataset root (its `test/` split is used) or a folder of
+/// class folders. Takes at most `limit` images, alternating between classes
+/// so a limit never leaves a class out.
+pub fn scan(folder: &Path, limit: usize) -> Result<LabelledFolder, ApiError> {
+    let root = if folder.join("test").is_dir() { folder.join("test") } else { folder.to_path_buf() };
+    let dirs: Vec<PathBuf> = sorted_entries(&root)
+        .map_err(|e| ApiError::Invalid(format!("cannot read {}: {e}", root.display())))?
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .collect();
+    if dirs.is_empty() {
+        return Err(ApiError::Invalid(format!(
+            "{} has no class folders: point at a dataset (train/valid/test) or at a folder with one folder of images per class",
+            root.display()
+        )));
+    }
+    let mut per_class: Vec<Vec<PathBuf>> = dirs
+        .iter()
+        .map(|d| sorted_entries(d).unwrap_or_default().into_iter().filter(|p| p.is_file() && is_image(p)).collect())
+        .collect();
+    let mut images = Vec::new();
+    let mut round = 0;
+    while images.len() < limit && per_class.iter().any(|c| c.len() > round) {
+        for (class, files) in per_class.iter_mut().enumerate() {
+            if let Some(p) = files.get(round) {
+                if images.len() < limit {
+                    images.push((p.clone(), class));
+                }
+            }
+        }
+        round += 1;
+    }
+    if images.is_empty() {
+        return Err(ApiError::Invalid(format!("{} has no JPEG or PNG images in its class folders", root.display())));
+    }
+    let classes = dirs.iter().map(|d| d.file_name().unwrap_or_default().to_string_lossy().to_string()).collect();
+    Ok(LabelledFolder { root, classes, images })
+}
+
+/// One image's result: the predicted class index, its probability and the
+/// latency, or the error in words.
+pub struct Judged {
+    pub path: PathBuf,
+    pub truth: usize,
+    pub result: Result<(usize, f64, f64), String>,
+}
+
+/// Upper bounds of the latency histogram's bins, in ms.
+pub const LATENCY_BINS_MS: [f64; 12] = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, f64::INFINITY];
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Sums up the judged images. `predicted_names` names the model's output
+/// indices (they may differ from the folder's classes).
+pub fn summarize(folder: &LabelledFolder, judged: &[Judged], predicted_name: &dyn Fn(usize) -> String, seconds: f64) -> TestBenchReport {
+    let n = folder.classes.len();
+    let mut confusion = vec![vec![0u32; n]; n];
+    let mut latencies = Vec::new();
+    let mut failed = Vec::new();
+    let mut correct = 0;
+    let mut wrong = Vec::new();
+    for j in judged {
+        match &j.result {
+            Ok((predicted, probability, ms)) => {
+                latencies.push(*ms);
+                if let Some(cell) = confusion.get_mut(j.truth).and_then(|row| row.get_mut(*predicted)) {
+                    *cell += 1;
+                }
+                if *predicted == j.truth {
+                    correct += 1;
+                } else {
+                    wrong.push(WrongImage {
+                        path: j.path.display().to_string(),
+                        truth: folder.classes[j.truth].clone(),
+                        predicted: predicted_name(*predicted),
+                        probability: *probability,
+                        thumbnail: String::new(),
+                    });
+                }
+            }
+            Err(e) => failed.push((j.path.display().to_string(), e.clone())),
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let mut bins: Vec<(f64, u32)> = LATENCY_BINS_MS.iter().map(|&b| (b, 0)).collect();
+    for ms in &latencies {
+        if let Some(bin) = bins.iter_mut().find(|(upper, _)| ms <= upper) {
+            bin.1 += 1;
+        }
+    }
+    TestBenchReport {
+        folder: folder.root.display().to_string(),
+        classes: folder.classes.clone(),
+        images: latencies.len() as u32,
+        correct,
+        failed,
+        confusion,
+        latency_bins_ms: bins.into_iter().map(|(b, c)| (if b.is_finite() { b } else { -1.0 }, c)).collect(),
+        latency_p50_ms: percentile(&latencies, 0.50),
+        latency_p99_ms: percentile(&latencies, 0.99),
+        wrong,
+        seconds,
+    }
+}
+
+/// A 96-pixel PNG of the image as a data: URL, for the wrong-answer gallery.
+pub fn thumbnail(path: &Path) -> String {
+    let Ok(image) = crate::training::pipeline::decode(path) else { return String::new() };
+    let small = image::DynamicImage::ImageRgb8(image).thumbnail(96, 96);
+    let mut png = std::io::Cursor::new(Vec::new());
+    if small.write_to(&mut png, image::ImageFormat::Png).is_err() {
+        return String::new();
+    }
+    format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png.into_inner()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder_with(classes: &[(&str, usize)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (class, count) in classes {
+            std::fs::create_dir_all(dir.path().join("test").join(class)).unwrap();
+            for i in 0..*count {
+                std::fs::write(dir.path().join("test").join(class).join(format!("{i}.jpg")), b"x").unwrap();
+            }
+        }
+        std::fs::write(dir.path().join("test").join("notes.txt"), b"ignored").unwrap();
+        dir
+    }
+
+    #[test]
+    fn scan_uses_the_test_split_and_alternates_classes_under_a_limit() {
+        let dir = folder_with(&[("cat", 5), ("dog", 1), ("fox", 3)]);
+        let f = scan(dir.path(), 4).unwrap();
+        assert_eq!(f.classes, ["cat", "dog", "fox"]);
+        let labels: Vec<usize> = f.images.iter().map(|i| i.1).collect();
+        assert_eq!(labels, [0, 1, 2, 0]);
+        assert_eq!(scan(dir.path(), 100).unwrap().images.len(), 9);
+        assert!(scan(&dir.path().join("test/cat"), 10).unwrap_err().message().contains("no class folders"));
+    }
+
+    #[test]
+    fn summary_counts_confusion_latency_and_wrong_images() {
+        let dir = folder_with(&[("cat", 2), ("dog", 2)]);
+        let f = scan(dir.path(), 10).unwrap();
+        let judged = vec![
+            Judged { path: "a".into(), truth: 0, result: Ok((0, 0.9, 3.0)) },
+            Judged { path: "b".into(), truth: 0, result: Ok((1, 0.6, 12.0)) },
+            Judged { path: "c".into(), truth: 1, result: Ok((1, 0.8, 4.0)) },
+            Judged { path: "d".into(), truth: 1, result: Err("422: cannot be decoded".into()) },
+        ];
+        let r = summarize(&f, &judged, &|i| ["cat", "dog"][i].to_string(), 1.0);
+        assert_eq!((r.images, r.correct), (3, 2));
+        assert!((r.accuracy() - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(r.confusion, vec![vec![1, 1], vec![0, 1]]);
+        assert_eq!(r.failed.len(), 1);
+        assert_eq!(r.wrong.len(), 1);
+        assert_eq!((r.wrong[0].truth.as_str(), r.wrong[0].predicted.as_str()), ("cat", "dog"));
+        assert_eq!(r.latency_p50_ms, 4.0);
+        assert_eq!(r.latency_p99_ms, 12.0);
+        let counted: u32 = r.latency_bins_ms.iter().map(|b| b.1).sum();
+        assert_eq!(counted, 3);
+        assert_eq!(r.latency_bins_ms[2], (5.0, 2));
+    }
+}
