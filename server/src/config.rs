@@ -23,6 +23,8 @@ pub enum Command {
     DemoData(crate::training::cli::DemoArgs),
     /// Measure the tch training loop against the equivalent PyTorch-Python loop on the same data.
     Bench(crate::training::bench::BenchArgs),
+    /// Classify images with a local artifact, no server in between (the offline forward).
+    Predict(crate::endpoints::bench::PredictArgs),
     /// Measure a local endpoint over HTTP against the raw forward and a Python reference server.
     BenchServe(crate::endpoints::bench::BenchServeArgs),
 }

@@ -17,6 +17,7 @@ async fn main() -> std::process::ExitCode {
                 Command::Bench(args) => tokio::task::spawn_blocking(move || sagedeck::training::bench::run(args))
                     .await
                     .unwrap_or_else(|e| Err(anyhow::anyhow!("the benchmark crashed: {e}"))),
+                Command::Predict(args) => sagedeck::endpoints::bench::predict(args),
                 Command::BenchServe(args) => sagedeck::endpoints::bench::run(args).await,
                 Command::Serve(_) => unreachable!("handled above"),
             };

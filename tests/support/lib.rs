@@ -323,3 +323,69 @@ mod tests {
         assert_eq!(super::form_encode(&[("name", "a b&c/d")]), "name=a+b%26c%2Fd");
     }
 }
+
+impl App {
+    /// POSTs raw bytes (an invocation): status, headers and body text.
+    pub async fn post_bytes(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, reqwest::header::HeaderMap, String) {
+        let mut request = self.http.post(format!("{}{path}", self.url)).body(body);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        let response = request.send().await.expect("request to sagedeck");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.unwrap_or_default())
+    }
+
+    /// Trains a small job (5 shape classes × 60 images, 32 px, 2 epochs)
+    /// through the console and returns its id and its demo dataset folder.
+    pub async fn completed_small_job(&self) -> (i64, PathBuf) {
+        let data = self.data_path().join("small-demo");
+        sagedeck_cli(&["demo-data", "--out", data.to_str().unwrap(), "--per-class", "60", "--size", "32"]);
+        let spec = json!({ "spec": {
+            "name": "small", "dataset": data.display().to_string(), "architecture": "resnet18", "image_size": 32, "epochs": 2,
+            "batch_size": 8, "learning_rate": 0.002, "patience": 0, "threads": 0, "loader_threads": 1,
+            "backbone_weights": null, "freeze_backbone": false, "seed": 1
+        }});
+        let (code, created) = self.call_json("training/local/create", &spec).await;
+        assert_eq!(code, 200, "{created}");
+        let id = created["id"].as_i64().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let (_, detail) = self.call("training/local/get", &[("id", &id.to_string())]).await;
+            match detail["summary"]["status"].as_str() {
+                Some("Completed") => return (id, data),
+                Some("Failed" | "Cancelled" | "Interrupted") => panic!("the small job did not complete: {detail:#}"),
+                _ if Instant::now() > deadline => panic!("the small job took over 5 min: {detail:#}\n{}", self.log()),
+                _ => tokio::time::sleep(Duration::from_millis(300)).await,
+            }
+        }
+    }
+}
+
+/// Writes the image variants the invoke tests send, made from `src` with
+/// Pillow (from the project's venv): photo-like JPEG, PNG, CMYK JPEG,
+/// grayscale PNG, PNG with alpha, a huge-but-valid PNG, a GIF, and a JPEG
+/// cut in half.
+pub fn image_variants(src: &Path, out: &Path) {
+    std::fs::create_dir_all(out).unwrap();
+    let script = r#"
+import sys
+from PIL import Image
+src, out = sys.argv[1], sys.argv[2]
+im = Image.open(src).convert("RGB").resize((320, 240))
+im.save(f"{out}/photo.jpg", quality=90)
+im.save(f"{out}/photo.png")
+im.convert("CMYK").save(f"{out}/cmyk.jpg", quality=90)
+im.convert("L").save(f"{out}/gray.png")
+rgba = im.convert("RGBA"); rgba.putalpha(128); rgba.save(f"{out}/alpha.png")
+im.resize((6000, 4500), Image.NEAREST).save(f"{out}/huge.png", optimize=True)
+im.save(f"{out}/photo.gif")
+data = open(f"{out}/photo.jpg", "rb").read()
+open(f"{out}/truncated.jpg", "wb").write(data[: len(data) // 2])
+"#;
+    let venv = repo_root().join(".venv/bin/python");
+    let python = if venv.exists() { venv } else { PathBuf::from("python3") };
+    let status = Command::new(python).args(["-c", script]).arg(src).arg(out).status().expect("run python with Pillow");
+    assert!(status.success(), "making the image variants failed");
+}

@@ -19,6 +19,46 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, clap::Args)]
+pub struct PredictArgs {
+    /// A completed job's artifact folder.
+    #[arg(long)]
+    pub artifact: PathBuf,
+    /// How many classes to name per image.
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// JPEG or PNG files.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+/// `sagedeck predict`: the artifact's forward on files, with no server in
+/// between: one JSON line per image with the logits and the top classes.
+pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
+    let info = ModelInfo::read(&args.artifact).map_err(anyhow::Error::msg)?;
+    let model = info.load().map_err(anyhow::Error::msg)?;
+    let mut failed = 0;
+    for path in &args.images {
+        let line = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| prepare(&bytes, info.size()))
+            .and_then(|p| super::serving::forward(&model, &p.pixels, 1, info.size()));
+        match line {
+            Ok(rows) => {
+                let logits = rows.into_iter().next().unwrap_or_default();
+                let top = app::endpoints::top_k(&logits, &info.metadata.classes, args.top_k);
+                println!("{}", serde_json::json!({ "image": path, "logits": [logits], "predictions": top }));
+            }
+            Err(e) => {
+                failed += 1;
+                println!("{}", serde_json::json!({ "image": path, "error": e }));
+            }
+        }
+    }
+    anyhow::ensure!(failed == 0, "{failed} of {} images could not be classified", args.images.len());
+    Ok(())
+}
+
+#[derive(Debug, Clone, clap::Args)]
 pub struct BenchServeArgs {
     /// A completed job's artifact folder [default: an untrained ResNet-18 at
     /// 64 px with the demo set's 5 classes; speed does not depend on the weights].

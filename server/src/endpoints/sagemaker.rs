@@ -350,7 +350,11 @@ impl SageMakerEndpoints {
             .ok()
             .and_then(|d| d.variants.first().map(|v| v.name.clone()))
             .unwrap_or_else(|| VARIANT.to_string());
-        let end = time::OffsetDateTime::now_utc().unix_timestamp();
+        // Whole periods, the current one included: CloudWatch aggregates per
+        // period from the start time, and an end of "now" would leave out the
+        // datapoints of this very second.
+        let period = window.period_seconds();
+        let end = (time::OffsetDateTime::now_utc().unix_timestamp() / period + 1) * period;
         let start = end - window.seconds();
         let mut out = Vec::new();
         for (metric, statistic, unit) in [

@@ -50,6 +50,11 @@ pub fn prepare(bytes: &[u8], size: usize) -> Result<Prepared, String> {
         Some(other) => return Err(format!("{other:?} images are not supported: send a JPEG or a PNG")),
         None => return Err("the bytes are not a JPEG or PNG image (unrecognised signature)".into()),
     };
+    // zune-jpeg fills a cut-off JPEG with grey and reports success; a
+    // prediction on half an image would look valid, so refuse it.
+    if format == ImageFormat::Jpeg && !crate::training::dataset::jpeg_is_complete(bytes) {
+        return Err("the JPEG is truncated: it has no end-of-image marker (was the upload cut off?)".into());
+    }
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);

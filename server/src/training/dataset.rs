@@ -67,7 +67,7 @@ fn check_file(path: &Path) -> FileVerdict {
 }
 
 /// A JPEG ends with FF D9, possibly followed by padding some writers add.
-fn jpeg_is_complete(bytes: &[u8]) -> bool {
+pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
     let tail = &bytes[bytes.len().saturating_sub(64)..];
     tail.windows(2).any(|w| w == [0xFF, 0xD9])
 }
