@@ -3,7 +3,7 @@
 //! notebook it created, stops and starts it through the UI; and a newcomer
 //! trains the demo set from the Training page.
 
-use sagedeck_tests::{repo_root, App, AwsSetup, Moto};
+use sagedeck_tests::{image_variants, repo_root, App, AwsSetup, Moto};
 use std::process::Command;
 
 fn run_script(name: &str, url: String, envs: &[(&str, String)]) -> std::process::Output {
@@ -47,5 +47,22 @@ async fn a_person_stops_and_starts_a_notebook_in_chromium() {
         "browser run failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log\n{}",
         app.log()
     );
+    assert!(stdout.contains("browser: all checks passed"));
+}
+
+#[tokio::test]
+async fn an_operator_deploys_a_job_and_tests_it_with_a_dropped_image_in_chromium() {
+    let app = App::spawn(AwsSetup::None);
+    let (_, data) = app.completed_small_job().await;
+    let images = app.data_path().join("browser-images");
+    let src = std::fs::read_dir(data.join("test/002.Square")).unwrap().next().unwrap().unwrap().path();
+    image_variants(&src, &images);
+    let url = app.url.clone();
+    let images = images.display().to_string();
+    let out = tokio::task::spawn_blocking(move || run_script("endpoints.mjs", url, &[("IMAGES_DIR", images)])).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "browser run failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log\n{}", app.log());
     assert!(stdout.contains("browser: all checks passed"));
 }

@@ -1,0 +1,83 @@
+// An operator deploys a trained local job from the Endpoints page, then
+// tests it: picks a JPEG, drops a grayscale PNG on the Test panel, sees the
+// top-5 bars and the latency split, reads the raw response, and sees an
+// unsupported file refused in words.
+import { openBrowser, step } from './lib.mjs';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+
+const base = process.env.SAGEDECK_URL;
+const shots = process.env.SCREENSHOT_DIR;
+const images = process.env.IMAGES_DIR;
+assert.ok(base && images, 'SAGEDECK_URL and IMAGES_DIR must be set');
+
+const { browser, page, problems } = await openBrowser({ width: 1280, height: 1000 });
+
+async function drop(name, type, bytes) {
+  const dataTransfer = await page.evaluateHandle(({ name, type, b64 }) => {
+    const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([data], name, { type }));
+    return dt;
+  }, { name, type, b64: Buffer.from(bytes).toString('base64') });
+  await page.dispatchEvent('.dropzone', 'drop', { dataTransfer });
+}
+
+try {
+  await page.goto(base + '/endpoints');
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
+  assert.match(await page.textContent('main'), /No endpoints yet/);
+  await page.waitForSelector('#deploy-local select[name="job"] option', { state: 'attached' });
+  await page.fill('#deploy-local input[name="name"]', 'browser-shapes');
+  await page.fill('#deploy-local input[name="instances"]', '2');
+  await page.click('#deploy-local-button');
+  await page.waitForURL(/\/endpoints\/local\/browser-shapes$/, { timeout: 60_000 });
+  await page.waitForSelector('#endpoint[data-status="InService"]');
+  assert.match(await page.textContent('#instances'), /^2 × local/);
+  step('deployed the trained job as browser-shapes with 2 replicas');
+
+  await page.setInputFiles('#test-file', `${images}/photo.jpg`);
+  await page.waitForSelector('#test-panel[data-state="done"]', { timeout: 30_000 });
+  assert.equal(await page.locator('#predictions .bar-row').count(), 5);
+  const latency = await page.textContent('#latency');
+  assert.match(latency, /Total [\d.]+ ms · model [\d.]+ ms · overhead [\d.]+ ms/);
+  const top = await page.getAttribute('#predictions .bar-row >> nth=0', 'data-class');
+  step(`picked photo.jpg: top class ${top}; ${latency.trim()}`);
+
+  await page.check('#show-raw');
+  assert.match(await page.textContent('#raw-response'), /^\[\[-?\d/);
+  step('the raw response is the logits, [[...]]');
+
+  await drop('gray.png', 'image/png', readFileSync(`${images}/gray.png`));
+  await page.waitForFunction(() => document.querySelector('.test-answer .muted')?.textContent.includes('gray.png'));
+  await page.waitForSelector('#test-panel[data-state="done"]', { timeout: 30_000 });
+  assert.equal(await page.locator('#predictions .bar-row').count(), 5);
+  assert.match(await page.textContent('.test-answer'), /PNG 320×240 L8/);
+  if (shots) await page.screenshot({ path: `${shots}/endpoint-test.png`, fullPage: true });
+  step('dropped a grayscale PNG on the panel: bars again');
+
+  await drop('notes.txt', 'text/plain', Buffer.from('not an image'));
+  await page.waitForSelector('#test-panel[data-state="failed"] .error-panel');
+  assert.match(await page.textContent('.error-panel'), /text\/plain is not accepted/);
+  step('a text file is refused in words (415)');
+
+  // The charts pick the invocations up on their next refresh.
+  await page.waitForFunction(() => Number(document.querySelector('#metrics-summary')?.dataset.invocations) >= 3, null, { timeout: 30_000 });
+  step(`metrics: ${(await page.textContent('#metrics-summary')).trim()}`);
+
+  await page.click('text=← All endpoints');
+  await page.waitForSelector('#endpoints tr[data-endpoint="browser-shapes"][data-backend="local"]');
+  step('the list shows browser-shapes, running locally');
+
+  // The browser logs the deliberate 415 as a failed resource load.
+  const real = problems.filter((p) => !p.includes('Failed to load resource'));
+  assert.deepEqual(real, [], 'no page or console errors');
+  console.log('browser: all checks passed');
+} catch (e) {
+  if (shots) await page.screenshot({ path: `${shots}/endpoints-failure.png`, fullPage: true }).catch(() => {});
+  console.error(`browser: FAILED at ${page.url()}\n${e.stack || e}`);
+  if (problems.length) console.error(problems.join('\n'));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
