@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Measures the local training loop against the PyTorch-Python reference loop
-# (docs/benchmarks.md). Installs what it needs, builds, then runs
-# `sagedeck bench` with any extra arguments given here.
+# The benchmarks of docs/benchmarks.md. Installs what they need, builds, then
+# runs `sagedeck bench` (the training loop against the PyTorch-Python loop) or,
+# with `serve` first, `sagedeck bench-serve` (a local endpoint against the raw
+# forward and a Python server); extra arguments go to the command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh run
@@ -13,4 +14,8 @@ step "torchvision for the reference loop"
 step "build"
 cargo build -p server --bin sagedeck
 step "bench"
+if [ "${1:-}" = serve ]; then
+  shift
+  exec "$CARGO_TARGET_DIR/debug/sagedeck" bench-serve "$@"
+fi
 exec "$CARGO_TARGET_DIR/debug/sagedeck" bench "$@"

@@ -31,11 +31,11 @@ async fn every_page_renders_with_the_navigation() {
 #[tokio::test]
 async fn pages_not_built_yet_say_so() {
     let app = App::spawn(AwsSetup::None);
-    for path in ["/endpoints", "/scaling", "/lambda", "/iam"] {
+    for path in ["/scaling", "/lambda", "/iam"] {
         let (_, body) = app.get(path).await;
         assert!(body.contains("Not built yet."), "{path} does not say it is not built");
     }
-    for path in ["/notebooks", "/training"] {
+    for path in ["/notebooks", "/training", "/endpoints"] {
         let (_, body) = app.get(path).await;
         assert!(!body.contains("Not built yet."), "{path} is built");
     }
@@ -43,6 +43,10 @@ async fn pages_not_built_yet_say_so() {
     let (_, body) = app.get("/training").await;
     assert!(body.contains("SageMaker training jobs are not built yet."));
     assert!(body.contains("New local training job"));
+    // Without AWS the Endpoints page still lists and deploys local endpoints.
+    let (_, body) = app.get("/endpoints").await;
+    assert!(body.contains("Deploy a local job"));
+    assert!(body.contains("No endpoints yet"));
 }
 
 #[tokio::test]
