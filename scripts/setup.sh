@@ -3,7 +3,7 @@
 # running it again is quick and changes nothing.
 #
 #   scripts/setup.sh        what the console needs to build and run
-#   scripts/setup.sh test   ... plus moto, Chromium and the browser driver
+#   scripts/setup.sh test   ... plus moto, Pillow, Chromium and the browser driver
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$SAGEDECK_ROOT"
@@ -69,6 +69,14 @@ if [ "$want" = test ]; then
   else
     .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]" ||
       fail "pip could not install moto[server]" "check that PyPI is reachable"
+  fi
+
+  step "Pillow (the endpoint tests make CMYK, grayscale and alpha images with it)"
+  if .venv/bin/python -c "import PIL" 2>/dev/null; then
+    note "present"
+  else
+    .venv/bin/pip install --quiet --disable-pip-version-check "pillow==13.0.0" ||
+      fail "pip could not install pillow" "check that PyPI is reachable"
   fi
 
   step "Chromium (the browser test drives Debian's build)"

@@ -66,3 +66,25 @@ async fn an_operator_deploys_a_job_and_tests_it_with_a_dropped_image_in_chromium
     assert!(out.status.success(), "browser run failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log\n{}", app.log());
     assert!(stdout.contains("browser: all checks passed"));
 }
+
+#[tokio::test]
+async fn the_test_panel_invokes_a_sagemaker_endpoint_in_chromium() {
+    let moto = Moto::start();
+    moto.create_completed_training_job("dog-breeds-browser").await;
+    let app = App::spawn(AwsSetup::Moto(&moto));
+    let spec = serde_json::json!({ "spec": { "name": "dogs-browser", "training_job": "dog-breeds-browser", "image": "",
+        "role_arn": "", "instance_type": "ml.m5.large", "instance_count": 1 } });
+    let (code, detail) = app.call_json("endpoints/sagemaker/deploy", &spec).await;
+    assert_eq!(code, 200, "{detail}");
+    moto.queue_endpoint_result("[[0.1, 2.5, -1.0, 0.3]]").await;
+
+    let url = app.url.clone();
+    let out = tokio::task::spawn_blocking(move || run_script("sagemaker_endpoint.mjs", url, &[("ENDPOINT_NAME", "dogs-browser".into())]))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "browser run failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log\n{}", app.log());
+    assert!(stdout.contains("browser: all checks passed"));
+}

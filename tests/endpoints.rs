@@ -225,22 +225,7 @@ async fn a_sagemaker_endpoint_is_deployed_invoked_charted_and_deleted_against_mo
     let moto = Moto::start();
     let config = moto.sdk_config().await;
     let sm = aws_sdk_sagemaker::Client::new(&config);
-    use aws_sdk_sagemaker::types::*;
-    sm.create_training_job()
-        .training_job_name("dog-breeds-2026-11-22")
-        .role_arn("arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole")
-        .algorithm_specification(
-            AlgorithmSpecification::builder()
-                .training_image("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5-cpu-py311")
-                .training_input_mode(TrainingInputMode::File)
-                .build(),
-        )
-        .output_data_config(OutputDataConfig::builder().s3_output_path("s3://dogs/output").build())
-        .resource_config(ResourceConfig::builder().instance_type(TrainingInstanceType::MlM5Xlarge).instance_count(1).volume_size_in_gb(10).build())
-        .stopping_condition(StoppingCondition::builder().max_runtime_in_seconds(3600).build())
-        .send()
-        .await
-        .expect("moto CreateTrainingJob");
+    moto.create_completed_training_job("dog-breeds-2026-11-22").await;
     let app = App::spawn(AwsSetup::Moto(&moto));
 
     let (code, jobs) = app.call("endpoints/sagemaker/deployable", &[]).await;
@@ -275,12 +260,8 @@ async fn a_sagemaker_endpoint_is_deployed_invoked_charted_and_deleted_against_mo
     assert_eq!(list["sagemaker_note"], Value::Null);
 
     // moto answers InvokeEndpoint with the results queued at its static route.
-    let queued = json!({ "results": [
-        { "Body": "[[-8.83, 4.5, -5.32, 1.25]]", "ContentType": "application/json", "InvokedProductionVariant": "AllTraffic", "CustomAttributes": "" },
-        { "Body": "[[0.5, 0.1, 3.0, 0.2]]", "ContentType": "application/json", "InvokedProductionVariant": "AllTraffic", "CustomAttributes": "" }
-    ], "region": "us-east-1" });
-    let r = reqwest::Client::new().post(format!("{}/moto-api/static/sagemaker/endpoint-results", moto.url)).json(&queued).send().await.unwrap();
-    assert!(r.status().is_success());
+    moto.queue_endpoint_result("[[-8.83, 4.5, -5.32, 1.25]]").await;
+    moto.queue_endpoint_result("[[0.5, 0.1, 3.0, 0.2]]").await;
     let jpeg = {
         let data = app.data_path().join("one");
         sagedeck_cli(&["demo-data", "--out", data.to_str().unwrap(), "--per-class", "4", "--size", "32"]);

@@ -96,6 +96,44 @@ impl Moto {
             .await
     }
 
+    /// A SageMaker training job in moto (which marks it Completed at once,
+    /// with a model artifact under s3://dogs/output).
+    pub async fn create_completed_training_job(&self, name: &str) {
+        use aws_sdk_sagemaker::types::*;
+        let sm = aws_sdk_sagemaker::Client::new(&self.sdk_config().await);
+        sm.create_training_job()
+            .training_job_name(name)
+            .role_arn("arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole")
+            .algorithm_specification(
+                AlgorithmSpecification::builder()
+                    .training_image("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5-cpu-py311")
+                    .training_input_mode(TrainingInputMode::File)
+                    .build(),
+            )
+            .output_data_config(OutputDataConfig::builder().s3_output_path("s3://dogs/output").build())
+            .resource_config(
+                ResourceConfig::builder().instance_type(TrainingInstanceType::MlM5Xlarge).instance_count(1).volume_size_in_gb(10).build(),
+            )
+            .stopping_condition(StoppingCondition::builder().max_runtime_in_seconds(3600).build())
+            .send()
+            .await
+            .expect("moto CreateTrainingJob");
+    }
+
+    /// Queues the body moto's InvokeEndpoint answers next (its static route).
+    pub async fn queue_endpoint_result(&self, body: &str) {
+        let queued = json!({ "results": [
+            { "Body": body, "ContentType": "application/json", "InvokedProductionVariant": "AllTraffic", "CustomAttributes": "" }
+        ], "region": "us-east-1" });
+        let r = reqwest::Client::new()
+            .post(format!("{}/moto-api/static/sagemaker/endpoint-results", self.url))
+            .json(&queued)
+            .send()
+            .await
+            .expect("moto's endpoint-results route");
+        assert!(r.status().is_success(), "moto refused the canned result: {}", r.status());
+    }
+
     /// Creates a notebook instance in moto and returns its name.
     pub async fn create_notebook(&self, name: &str, instance_type: &str) -> String {
         let sm = aws_sdk_sagemaker::Client::new(&self.sdk_config().await);
