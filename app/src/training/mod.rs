@@ -5,6 +5,7 @@
 
 mod job_page;
 mod page;
+pub mod sagemaker;
 pub mod spec;
 
 pub use job_page::LocalJobPage;
