@@ -23,6 +23,7 @@ pub struct Aws {
     /// `Ok` when a region and credentials were found; `Err` says why not.
     clients: Result<Clients, String>,
     identity: Mutex<Option<(Instant, AwsStatus)>>,
+    calls: CallCounter,
 }
 
 /// One client per service, all built from the same `SdkConfig` and so sharing
@@ -33,17 +34,52 @@ pub struct Clients {
     pub sagemaker: aws_sdk_sagemaker::Client,
     pub sagemaker_runtime: aws_sdk_sagemakerruntime::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub iam: aws_sdk_iam::Client,
 }
 
 impl Clients {
-    fn new(config: SdkConfig) -> Self {
+    fn new(config: SdkConfig, calls: &CallCounter) -> Self {
+        // Every client counts its attempts (retries included) in `calls`.
+        macro_rules! counted {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf($sdk::config::Builder::from(&config).interceptor(calls.clone()).build())
+            };
+        }
         Self {
-            sts: aws_sdk_sts::Client::new(&config),
-            sagemaker: aws_sdk_sagemaker::Client::new(&config),
-            sagemaker_runtime: aws_sdk_sagemakerruntime::Client::new(&config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            sts: counted!(aws_sdk_sts),
+            sagemaker: counted!(aws_sdk_sagemaker),
+            sagemaker_runtime: counted!(aws_sdk_sagemakerruntime),
+            cloudwatch: counted!(aws_sdk_cloudwatch),
+            logs: counted!(aws_sdk_cloudwatchlogs),
+            iam: counted!(aws_sdk_iam),
             config,
         }
+    }
+}
+
+/// Counts the requests this process sends to AWS, per service and
+/// operation: how the tests check that open tabs do not multiply AWS calls.
+#[derive(Clone, Debug, Default)]
+pub struct CallCounter(std::sync::Arc<Mutex<std::collections::BTreeMap<String, u64>>>);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "SagedeckCallCounter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let name = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map(|m| format!("{} {}", m.service(), m.name()))
+            .unwrap_or_else(|| "unknown".into());
+        *self.0.lock().expect("call counter").entry(name).or_insert(0) += 1;
+        Ok(())
     }
 }
 
@@ -61,7 +97,8 @@ impl Aws {
             Ok(c) => tracing::info!(region = ?c.region(), endpoint = ?c.endpoint_url(), "AWS configured"),
             Err(reason) => tracing::info!(%reason, "AWS: not configured"),
         }
-        Self { clients: config.map(Clients::new), identity: Mutex::new(None) }
+        let calls = CallCounter::default();
+        Self { clients: config.map(|c| Clients::new(c, &calls)), identity: Mutex::new(None), calls }
     }
 
     /// The clients, or a 503 that says what to configure.
@@ -71,6 +108,14 @@ impl Aws {
                 "AWS is not configured: {reason} This page needs an AWS account (or AWS_ENDPOINT_URL pointing at a test endpoint)."
             ))
         })
+    }
+
+    pub fn call_counts(&self) -> app::training::sagemaker::AwsCallCounts {
+        let counts = self.calls.0.lock().expect("call counter");
+        app::training::sagemaker::AwsCallCounts {
+            total: counts.values().sum(),
+            per_operation: counts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        }
     }
 
     /// Live (with account and region), not configured, or unavailable (the

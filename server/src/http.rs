@@ -37,6 +37,7 @@ pub struct Services {
     pub notebooks: Notebooks,
     pub local_training: LocalTraining,
     pub endpoints: std::sync::Arc<crate::endpoints::EndpointHub>,
+    pub sagemaker_training: std::sync::Arc<crate::training::sagemaker::SageMakerJobs>,
 }
 
 impl Services {
@@ -45,6 +46,7 @@ impl Services {
         provide_context(self.notebooks.clone());
         provide_context(self.local_training.clone());
         provide_context::<app::endpoints::Endpoints>(self.endpoints.clone());
+        provide_context::<app::training::sagemaker::SageMakerTraining>(self.sagemaker_training.clone());
     }
 }
 

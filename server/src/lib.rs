@@ -50,6 +50,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.data_dir.clone(),
         )
         .await,
+        sagemaker_training: training::sagemaker::SageMakerJobs::start(pool.clone(), aws.clone(), journal.clone()),
         endpoints: endpoints::EndpointHub::start(
             pool.clone(),
             journal.clone(),

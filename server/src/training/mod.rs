@@ -9,5 +9,6 @@ pub mod demo;
 pub mod jobs;
 pub mod model;
 pub mod pipeline;
+pub mod sagemaker;
 pub mod trainer;
 pub mod worker;
