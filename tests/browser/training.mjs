@@ -13,7 +13,7 @@ const { browser, page, problems } = await openBrowser({ width: 1280, height: 900
 try {
   await page.goto(base + '/training');
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
-  assert.match(await page.textContent('#local-jobs, .empty'), /No local training jobs yet/);
+  assert.match(await page.textContent('#jobs, .empty'), /No training jobs yet/);
   step('the Training page says there are no jobs yet');
 
   await page.click('#make-demo');
@@ -57,7 +57,7 @@ try {
   step(`completed with ${accuracy} test accuracy; the artifact is listed`);
 
   await page.click('text=← All training');
-  await page.waitForSelector('#local-jobs tr[data-status="Completed"]');
+  await page.waitForSelector('#jobs tr[data-job][data-status="Completed"]');
   step('the job list shows it Completed');
 
   assert.deepEqual(problems, [], 'no page or console errors');

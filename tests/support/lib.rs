@@ -120,6 +120,36 @@ impl Moto {
             .expect("moto CreateTrainingJob");
     }
 
+    /// An IAM role that SageMaker may assume (the launch form lists these).
+    pub async fn create_sagemaker_role(&self, name: &str) -> String {
+        let iam = aws_sdk_iam::Client::new(&self.sdk_config().await);
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        let role = iam.create_role().role_name(name).assume_role_policy_document(trust).send().await.expect("moto CreateRole");
+        role.role().unwrap().arn().to_string()
+    }
+
+    /// Writes log lines as SageMaker would: group /aws/sagemaker/TrainingJobs,
+    /// one stream per host. `lines` are (host, millis since the epoch, text).
+    pub async fn seed_training_logs(&self, job: &str, lines: &[(&str, i64, &str)]) {
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&self.sdk_config().await);
+        let group = "/aws/sagemaker/TrainingJobs";
+        let _ = logs.create_log_group().log_group_name(group).send().await;
+        let mut hosts: Vec<&str> = lines.iter().map(|l| l.0).collect();
+        hosts.sort();
+        hosts.dedup();
+        for host in hosts {
+            let stream = format!("{job}/{host}");
+            let _ = logs.create_log_stream().log_group_name(group).log_stream_name(&stream).send().await;
+            let mut events: Vec<_> = lines
+                .iter()
+                .filter(|l| l.0 == host)
+                .map(|l| aws_sdk_cloudwatchlogs::types::InputLogEvent::builder().timestamp(l.1).message(l.2).build().unwrap())
+                .collect();
+            events.sort_by_key(|e| e.timestamp());
+            logs.put_log_events().log_group_name(group).log_stream_name(&stream).set_log_events(Some(events)).send().await.expect("moto PutLogEvents");
+        }
+    }
+
     /// Queues the body moto's InvokeEndpoint answers next (its static route).
     pub async fn queue_endpoint_result(&self, body: &str) {
         let queued = json!({ "results": [
@@ -249,12 +279,17 @@ impl App {
 
     /// Kills the server with SIGKILL, as a crash or power cut would, and
     /// starts a new one on the same data folder.
-    pub fn crash_and_restart(mut self) -> App {
+    pub fn crash_and_restart(self) -> App {
+        self.crash_and_restart_with(AwsSetup::None)
+    }
+
+    /// SIGKILL, then a new process on the same data folder with `aws`.
+    pub fn crash_and_restart_with(mut self, aws: AwsSetup<'_>) -> App {
         let mut child = self.child.take().unwrap();
         child.kill().unwrap();
         child.wait().unwrap();
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
-        App::spawn_in(data_dir, AwsSetup::None, &[])
+        App::spawn_in(data_dir, aws, &[])
     }
 
     /// Calls a server function that takes a JSON body.

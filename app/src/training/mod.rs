@@ -6,10 +6,12 @@
 mod job_page;
 mod page;
 pub mod sagemaker;
+mod sagemaker_page;
 pub mod spec;
 
 pub use job_page::LocalJobPage;
 pub use page::TrainingPage;
+pub use sagemaker_page::SageMakerJobPage;
 pub use spec::{Architecture, LocalJobSpec};
 
 use crate::ApiError;

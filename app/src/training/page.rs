@@ -6,6 +6,8 @@ use super::{
     check_dataset, create_local_job, get_training_defaults, list_local_jobs, make_demo_dataset, Architecture,
     DatasetReport, JobStatus, LocalJobSummary, TrainingDefaults,
 };
+use super::sagemaker::{list_sagemaker_jobs, SageMakerJobList};
+use super::sagemaker_page::{sagemaker_tone, SageMakerLaunch};
 use crate::components::{short_time, Badge, ErrorPanel, Loading, PageHeader};
 use crate::ApiError;
 use leptos::prelude::*;
@@ -14,7 +16,21 @@ use leptos_router::components::A;
 #[component]
 pub fn TrainingPage() -> impl IntoView {
     let refresh = RwSignal::new(0u32);
+    let status_filter = RwSignal::new(String::new());
+    let name_filter = RwSignal::new(String::new());
     let jobs = Resource::new(move || refresh.get(), |_| list_local_jobs());
+    // SageMaker rows come from the server's cache (one poller for every tab),
+    // read again every 10 s.
+    let remote = Resource::new(
+        move || (refresh.get(), status_filter.get(), name_filter.get()),
+        |(_, status, name)| list_sagemaker_jobs(Some(status), Some(name)),
+    );
+    Effect::new(move |_| {
+        remote.get();
+        if let Ok(t) = set_timeout_with_handle(move || refresh.update(|n| *n += 1), std::time::Duration::from_secs(10)) {
+            on_cleanup(move || t.clear());
+        }
+    });
     let defaults = Resource::new(|| (), |_| get_training_defaults());
     // While a job is queued or running, look again every 2 s.
     Effect::new(move |_| {
@@ -30,15 +46,31 @@ pub fn TrainingPage() -> impl IntoView {
             <button class="btn" on:click=move |_| refresh.update(|n| *n += 1)>"Refresh"</button>
         </PageHeader>
         <p class="lede">
-            "Local training runs the seeds' image classifier on this machine with the embedded libtorch worker (the seeds' \"EC2 training\"). "
-            "SageMaker training jobs are not built yet."
+            "Local training runs the seeds' image classifier on this machine with the embedded libtorch worker (the seeds' \"EC2 training\"); "
+            "SageMaker training runs the same estimator on one or several instances in your account."
         </p>
         <section class="card">
-            <h2>"Local jobs"</h2>
+            <h2>"Jobs"</h2>
+            <div class="filters">
+                <select name="status-filter" on:change=move |ev| status_filter.set(event_target_value(&ev))>
+                    <option value="">"Any status"</option>
+                    {["InProgress", "Completed", "Failed", "Stopping", "Stopped"].map(|s| view! { <option value=s>{s}</option> }).collect_view()}
+                </select>
+                <input name="name-filter" placeholder="Name contains…" prop:value=move || name_filter.get() on:input=move |ev| name_filter.set(event_target_value(&ev))/>
+            </div>
             <Transition fallback=|| view! { <Loading text="Reading the job history…"/> }>
                 {move || Suspend::new(async move {
+                    let remote = remote.await;
                     match jobs.await {
-                        Ok(list) => view! { <JobTable list/> }.into_any(),
+                        Ok(list) => {
+                            let (status, name) = (status_filter.get_untracked(), name_filter.get_untracked().to_lowercase());
+                            let list: Vec<LocalJobSummary> = list
+                                .into_iter()
+                                .filter(|j| status.is_empty() || local_matches(j.status, &status))
+                                .filter(|j| name.is_empty() || j.name.to_lowercase().contains(&name))
+                                .collect();
+                            view! { <JobTable list remote/> }.into_any()
+                        }
                         Err(error) => view! { <ErrorPanel error/> }.into_any(),
                     }
                 })}
@@ -52,6 +84,16 @@ pub fn TrainingPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <SageMakerLaunch on_launched=Callback::new(move |_| refresh.update(|n| *n += 1))/>
+    }
+}
+
+/// The status filter speaks SageMaker's words; local statuses map onto them.
+fn local_matches(status: JobStatus, filter: &str) -> bool {
+    match filter {
+        "InProgress" => matches!(status, JobStatus::Queued | JobStatus::Running),
+        "Stopped" => matches!(status, JobStatus::Cancelled | JobStatus::Interrupted),
+        other => status.as_str() == other,
     }
 }
 
@@ -60,16 +102,51 @@ pub fn percent(v: f64) -> String {
 }
 
 #[component]
-fn JobTable(list: Vec<LocalJobSummary>) -> impl IntoView {
-    if list.is_empty() {
-        return view! { <p class="empty">"No local training jobs yet. Make the demo set below and queue one."</p> }.into_any();
+fn JobTable(list: Vec<LocalJobSummary>, remote: Result<SageMakerJobList, ApiError>) -> impl IntoView {
+    let (remote_jobs, remote_note) = match remote {
+        Ok(l) => {
+            let note = l.note.clone().map(|n| format!("SageMaker jobs are not listed: {n}")).or_else(|| {
+                l.cache.error.clone().map(|e| format!(
+                    "SageMaker: showing the jobs as last read{}; the latest refresh failed ({e}); next try in {} s.",
+                    l.cache.refreshed_at.as_deref().map(|t| format!(" at {}", short_time(t))).unwrap_or_default(),
+                    l.cache.next_refresh_seconds
+                ))
+            });
+            (l.jobs, note)
+        }
+        Err(e) => (Vec::new(), Some(format!("SageMaker jobs are not listed: {}", e.message()))),
+    };
+    let note = remote_note.map(|n| view! { <p class="muted" id="sagemaker-jobs-note">{n}</p> });
+    if list.is_empty() && remote_jobs.is_empty() {
+        return view! { {note}<p class="empty">"No training jobs yet. Make the demo set below and queue a local one, or launch one on SageMaker."</p> }.into_any();
     }
+    let remote_rows = remote_jobs
+        .into_iter()
+        .map(|j| {
+            let duration = j.training_seconds.map(|s| super::job_page::duration(s as f64)).unwrap_or_else(|| "—".into());
+            let metrics = j.final_metrics.iter().map(|(k, v)| format!("{k} {v:.3}")).collect::<Vec<_>>().join(", ");
+            let (row_name, href, label) = (j.name.clone(), format!("/training/sagemaker/{}", j.name), j.name.clone());
+            view! {
+                <tr data-sagemaker-job=row_name data-status=j.status.clone()>
+                    <td><A href=href>{label}</A></td>
+                    <td><span class="where where-sagemaker">"SageMaker"</span></td>
+                    <td><Badge text=j.status.clone() tone=sagemaker_tone(&j.status)/></td>
+                    <td>{format!("{} × {}", j.instance_count, j.instance_type)}" · "{duration}
+                        {j.billable_seconds.map(|b| format!(" · {b} s billed"))}</td>
+                    <td>{if metrics.is_empty() { "—".to_string() } else { metrics }}</td>
+                    <td>{j.created_at.as_deref().map(short_time).unwrap_or_default()}</td>
+                </tr>
+            }
+        })
+        .collect_view();
     view! {
-        <table class="table" id="local-jobs">
+        {note}
+        <table class="table" id="jobs">
             <thead>
-                <tr><th>"Job"</th><th>"Status"</th><th>"Progress"</th><th>"Model"</th><th>"Test accuracy"</th><th>"Created"</th></tr>
+                <tr><th>"Job"</th><th>"Runs on"</th><th>"Status"</th><th>"Progress / resources"</th><th>"Result"</th><th>"Created"</th></tr>
             </thead>
             <tbody>
+                {remote_rows}
                 {list
                     .into_iter()
                     .map(|j| {
@@ -77,13 +154,13 @@ fn JobTable(list: Vec<LocalJobSummary>) -> impl IntoView {
                         view! {
                             <tr data-job=j.id data-status=j.status.as_str()>
                                 <td><A href=format!("/training/local/{}", j.id)>{format!("#{} {}", j.id, j.name)}</A></td>
+                                <td><span class="where where-local">"Local"</span></td>
                                 <td><Badge text=j.status.as_str() tone=j.status.tone()/></td>
                                 <td>
                                     <div class="progress small"><div class="progress-bar" style=width></div></div>
-                                    <span class="muted">{format!("epoch {}/{}", j.progress.epoch, j.epochs)}</span>
+                                    <span class="muted">{format!("{} · epoch {}/{}", j.architecture.as_str(), j.progress.epoch, j.epochs)}</span>
                                 </td>
-                                <td>{j.architecture.as_str()}</td>
-                                <td>{j.test_accuracy.map(percent).unwrap_or_else(|| "—".into())}</td>
+                                <td>{j.test_accuracy.map(|a| format!("test accuracy {}", percent(a))).unwrap_or_else(|| "—".into())}</td>
                                 <td>{short_time(&j.created_at)}</td>
                             </tr>
                         }

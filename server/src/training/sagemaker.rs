@@ -349,6 +349,19 @@ impl SageMakerTrainingService for SageMakerJobs {
 
     async fn launch(&self, spec: SageMakerJobSpec) -> Result<SageMakerJobDetail, ApiError> {
         let client = &self.aws.clients()?.sagemaker;
+        // Names are unique per account and region for good; the cache knows
+        // most of them, which saves a refused call.
+        let known: Option<String> = sqlx::query_scalar("SELECT status FROM sagemaker_training_jobs WHERE name = ?")
+            .bind(&spec.name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        if let Some(status) = known {
+            return Err(ApiError::Conflict(format!(
+                "a training job named {} already exists ({status}); SageMaker job names are unique per account and region for good, so choose another",
+                spec.name
+            )));
+        }
         let mut request = client
             .create_training_job()
             .training_job_name(&spec.name)
@@ -426,9 +439,12 @@ impl SageMakerTrainingService for SageMakerJobs {
                 Err(e) => return Err(from_sdk("CloudWatch Logs FilterLogEvents", e)),
             };
             for event in page.events() {
+                // The prefix is applied here too: a filter that let other
+                // jobs' streams through (moto does) must not mix them in.
+                let Some(host) = event.log_stream_name().and_then(|s| s.strip_prefix(&prefix)) else { continue };
                 lines.push(HostLogLine {
                     at: event.timestamp().unwrap_or(0),
-                    host: event.log_stream_name().unwrap_or_default().strip_prefix(&prefix).unwrap_or_default().to_string(),
+                    host: host.to_string(),
                     message: event.message().unwrap_or_default().trim_end().to_string(),
                 });
             }
