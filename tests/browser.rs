@@ -88,3 +88,27 @@ async fn the_test_panel_invokes_a_sagemaker_endpoint_in_chromium() {
     assert!(out.status.success(), "browser run failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log\n{}", app.log());
     assert!(stdout.contains("browser: all checks passed"));
 }
+
+#[tokio::test]
+async fn an_operator_launches_a_four_instance_job_reads_its_logs_and_tabs_do_not_multiply_aws_calls() {
+    let moto = Moto::start();
+    moto.create_sagemaker_role("SageMakerExecution").await;
+    let job = "browser-multi";
+    let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 600_000;
+    let mut lines = Vec::new();
+    for step in 0..2 {
+        for host in 1..=4 {
+            lines.push((format!("algo-{host}-1763800000"), t0 + step * 1000 + host, format!("epoch {step} host {host}")));
+        }
+    }
+    let refs: Vec<(&str, i64, &str)> = lines.iter().map(|(h, t, m)| (h.as_str(), *t, m.as_str())).collect();
+    moto.seed_training_logs(job, &refs).await;
+    let app = App::spawn(AwsSetup::Moto(&moto));
+    let url = app.url.clone();
+    let out = tokio::task::spawn_blocking(move || run_script("sagemaker_training.mjs", url, &[("JOB_NAME", job.into())])).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "browser run failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log\n{}", app.log());
+    assert!(stdout.contains("browser: all checks passed"));
+}

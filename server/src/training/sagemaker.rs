@@ -207,6 +207,7 @@ impl SageMakerJobs {
             }
         };
         state.next_at = Instant::now() + wait;
+        tracing::debug!(error = ?state.error, next_in = ?wait, "SageMaker training jobs refreshed");
         drop(guard);
         wait
     }
@@ -234,6 +235,7 @@ impl SageMakerJobs {
         let mut page_count = 0;
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| from_sdk("SageMaker ListTrainingJobs", e))?;
+            let more = page.next_token().is_some_and(|t| !t.is_empty());
             for job in page.training_job_summaries() {
                 let (Some(name), Some(status)) = (job.training_job_name(), job.training_job_status()) else { continue };
                 let status = status.as_str();
@@ -243,7 +245,7 @@ impl SageMakerJobs {
                 }
             }
             page_count += 1;
-            if page_count >= MAX_PAGES {
+            if !more || page_count >= MAX_PAGES {
                 break;
             }
             tokio::time::sleep(LIST_PAGE_GAP).await;

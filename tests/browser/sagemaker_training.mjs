@@ -1,0 +1,94 @@
+// An operator launches a 4-instance SageMaker training job from the Training
+// page (moto), opens its page and its merged per-host log, filters by host,
+// searches and downloads it. Then the AWS calls of one open Training tab and
+// of ten are counted over a minute each.
+import { openBrowser, step } from './lib.mjs';
+import assert from 'node:assert/strict';
+
+const base = process.env.SAGEDECK_URL;
+const job = process.env.JOB_NAME;
+const minute = Number(process.env.TAB_WINDOW_MS || 60_000);
+assert.ok(base && job, 'SAGEDECK_URL and JOB_NAME must be set');
+
+const { browser, page, problems } = await openBrowser({ width: 1280, height: 1000 });
+
+async function calls() {
+  const r = await page.request.post(base + '/api/aws/calls', { headers: { accept: 'application/json' } });
+  return (await r.json());
+}
+
+try {
+  await page.goto(base + '/training');
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
+  await page.waitForSelector('#new-sagemaker-job form');
+  const form = '#new-sagemaker-job ';
+  await page.fill(form + 'input[name="name"]', job);
+  await page.fill(form + 'input[name="instance_count"]', 'four');
+  await page.click('#launch-sagemaker-job');
+  await page.waitForSelector('.field-error[data-field="instance_count"]');
+  step('a non-number in Instances is refused beside the field');
+  await page.fill(form + 'input[name="instance_count"]', '4');
+  await page.fill(form + 'input[name="train_s3"]', 's3://dogs/train');
+  await page.fill(form + 'input[name="output_s3"]', 's3://dogs/output');
+  assert.match(await page.textContent('#cli-preview'), /"InstanceCount": 4/);
+  step('the AWS CLI equivalent shows InstanceCount 4');
+  await page.click('#launch-sagemaker-job');
+  await page.waitForURL(new RegExp(`/training/sagemaker/${job}$`), { timeout: 30_000 });
+  await page.waitForSelector('#sagemaker-job');
+  assert.match(await page.textContent('#job-instances'), /^4 × ml\.m5\.xlarge$/);
+  step(`launched ${job} on 4 instances; its page shows them`);
+
+  await page.waitForSelector('#merged-log[data-lines="8"]', { timeout: 30_000 });
+  const hosts = await page.locator('.host-filter button[data-host]').count();
+  assert.equal(hosts, 4);
+  const firstHosts = await page.$$eval('#merged-log .log-line', (l) => l.slice(0, 4).map((e) => e.dataset.host));
+  assert.equal(new Set(firstHosts).size, 4, 'lines of the four hosts interleave by time');
+  await page.click('.host-filter button[data-host$="algo-2-1763800000"]');
+  await page.waitForSelector('#merged-log[data-lines="2"]');
+  await page.click('.host-filter >> text=All hosts');
+  await page.fill('input[name="log-search"]', 'epoch 1');
+  await page.waitForSelector('#merged-log[data-lines="4"]');
+  const href = await page.getAttribute('#download-log', 'href');
+  assert.ok(href.startsWith('data:text/plain') && decodeURIComponent(href).includes('epoch 1 host 3'));
+  step('merged log: 4 hosts, 8 lines; filtered to one host, searched, downloadable');
+
+  await page.click('text=← All training');
+  await page.waitForSelector(`#jobs tr[data-sagemaker-job="${job}"]`);
+  step('the job list shows it beside the local jobs');
+
+  // AWS calls: one tab for a minute, then ten tabs for a minute.
+  await page.goto(base + '/training');
+  const c0 = await calls();
+  await page.waitForTimeout(minute);
+  const c1 = await calls();
+  const tabs = [];
+  for (let i = 0; i < 10; i++) {
+    const p = await browser.newPage();
+    await p.goto(base + '/training');
+    tabs.push(p);
+  }
+  // The second minute starts once all ten are open.
+  const c1b = await calls();
+  await page.waitForTimeout(minute);
+  const c2 = await calls();
+  const one = c1.total - c0.total;
+  const ten = c2.total - c1b.total;
+  console.log(`browser: AWS calls in a minute: ${one} with 1 tab, ${ten} with 11 tabs`);
+  console.log(`browser: per operation, 1 tab: ${JSON.stringify(c1.per_operation.map(([k, v]) => [k, v - (c0.per_operation.find((x) => x[0] === k)?.[1] || 0)]))}`);
+  console.log(`browser: per operation, 11 tabs: ${JSON.stringify(c2.per_operation.map(([k, v]) => [k, v - (c1b.per_operation.find((x) => x[0] === k)?.[1] || 0)]))}`);
+  // The poller runs on its own ~30 s clock whatever is open, so a minute
+  // holds one or two of its cycles; the identity check runs at most once a
+  // minute. Ten times the tabs may not add more than that phase difference.
+  assert.ok(ten <= one + 1, `tabs multiplied AWS calls: ${one} → ${ten}`);
+  for (const p of tabs) await p.close();
+
+  const real = problems.filter((p) => !p.includes('Failed to load resource'));
+  assert.deepEqual(real, [], 'no page or console errors');
+  console.log('browser: all checks passed');
+} catch (e) {
+  console.error(`browser: FAILED at ${page.url()}\n${e.stack || e}`);
+  if (problems.length) console.error(problems.join('\n'));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
