@@ -132,6 +132,48 @@ async fn without_aws_the_list_says_why_and_the_local_half_still_works() {
     let (code, list) = app.call("training/sagemaker/list", &[]).await;
     assert_eq!(code, 200, "{list}");
     assert!(list["note"].as_str().unwrap().contains("not configured"), "{list}");
-    let (code, err) = app.call("training/sagemaker/defaults", &[]).await;
-    assert_eq!(code, 503, "{err}");
+    let (code, defaults) = app.call("training/sagemaker/defaults", &[]).await;
+    assert_eq!(code, 200, "{defaults}");
+    assert!(defaults["not_configured"].as_str().unwrap().contains("not configured"), "{defaults}");
+    let (code, tuning) = app.call("training/tuning/list", &[]).await;
+    assert_eq!((code, tuning), (200, json!([])));
+}
+
+#[tokio::test]
+async fn a_tuning_job_over_learning_rate_and_batch_size_is_launched_listed_and_described() {
+    let moto = Moto::start();
+    let role = moto.create_sagemaker_role("SageMakerExecution").await;
+    let app = App::spawn(AwsSetup::Moto(&moto));
+    let tuning = |name: &str, lr_min: f64| {
+        json!({ "spec": {
+            "name": name, "base": spec("unused", &role, 1)["spec"].clone(),
+            "lr_min": lr_min, "lr_max": 0.1, "lr_log_scale": true, "batch_sizes": [32, 64, 128],
+            "objective_metric": "average test loss", "metric_regex": "Test set: Average loss: ([0-9\\.]+)",
+            "minimize": true, "max_jobs": 4, "max_parallel": 2
+        }})
+    };
+    let (code, err) = app.call_json("training/tuning/launch", &tuning("dogs-hpo", 0.5)).await;
+    assert_eq!(code, 400, "{err}");
+    assert!(err["message"].as_str().unwrap().contains("lr_range"), "{err}");
+
+    let (code, detail) = app.call_json("training/tuning/launch", &tuning("dogs-hpo", 0.001)).await;
+    assert_eq!(code, 200, "{detail}\n{}", app.log());
+    assert_eq!(detail["summary"]["max_jobs"], 4);
+    assert_eq!(detail["summary"]["max_parallel"], 2);
+    assert_eq!(detail["summary"]["objective"], "Minimize average test loss");
+    let ranges: Vec<&str> = detail["ranges"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert!(ranges.contains(&"lr: 0.001 to 0.1 (Logarithmic)"), "{ranges:?}");
+    assert!(ranges.contains(&"batch-size: one of 32, 64, 128"), "{ranges:?}");
+    // moto has no ListTrainingJobsForHyperParameterTuningJob: the page says
+    // so instead of showing an empty table as if there were no trials.
+    if detail["trials"].as_array().unwrap().is_empty() {
+        assert!(detail["trials_note"].as_str().unwrap().contains("ListTrainingJobsForHyperParameterTuningJob"), "{detail}");
+    }
+
+    let (code, list) = app.call("training/tuning/list", &[]).await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(list[0]["name"], "dogs-hpo", "{list}");
+    let (_, journal) = app.call("journal/recent", &[("limit", "5")]).await;
+    assert_eq!(journal[0]["action"], "training.sagemaker.tune", "{journal}");
+    assert_eq!(journal[0]["outcome"], "ok");
 }

@@ -4,7 +4,7 @@ use crate::notebooks::{NotebookDetailPage, NotebooksPage};
 use crate::overview::{backend_status, AwsStatus, BackendsReport, OverviewPage};
 use crate::endpoints::{EndpointPage, EndpointsPage};
 use crate::planned::{IamPage, LambdaPage, ScalingPage};
-use crate::training::{LocalJobPage, SageMakerJobPage, TrainingPage};
+use crate::training::{LocalJobPage, SageMakerJobPage, TrainingPage, TuningJobPage};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -97,6 +97,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/training") view=TrainingPage/>
                             <Route path=path!("/training/local/:id") view=LocalJobPage/>
                             <Route path=path!("/training/sagemaker/:name") view=SageMakerJobPage/>
+                            <Route path=path!("/training/tuning/:name") view=TuningJobPage/>
                             <Route path=path!("/endpoints") view=EndpointsPage/>
                             <Route path=path!("/endpoints/:backend/:name") view=EndpointPage/>
                             <Route path=path!("/scaling") view=ScalingPage/>

@@ -47,6 +47,7 @@ impl Services {
         provide_context(self.local_training.clone());
         provide_context::<app::endpoints::Endpoints>(self.endpoints.clone());
         provide_context::<app::training::sagemaker::SageMakerTraining>(self.sagemaker_training.clone());
+        provide_context::<app::training::tuning::Tuning>(self.sagemaker_training.clone());
     }
 }
 

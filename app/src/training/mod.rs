@@ -8,10 +8,13 @@ mod page;
 pub mod sagemaker;
 mod sagemaker_page;
 pub mod spec;
+pub mod tuning;
+mod tuning_page;
 
 pub use job_page::LocalJobPage;
 pub use page::TrainingPage;
 pub use sagemaker_page::SageMakerJobPage;
+pub use tuning_page::TuningJobPage;
 pub use spec::{Architecture, LocalJobSpec};
 
 use crate::ApiError;

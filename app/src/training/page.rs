@@ -85,6 +85,7 @@ pub fn TrainingPage() -> impl IntoView {
             })}
         </Suspense>
         <SageMakerLaunch on_launched=Callback::new(move |_| refresh.update(|n| *n += 1))/>
+        <super::tuning_page::TuningSection/>
     }
 }
 

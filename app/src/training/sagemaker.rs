@@ -273,6 +273,8 @@ pub struct JobLogs {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LaunchDefaults {
+    /// Set when AWS is not configured: the reason, shown instead of the form.
+    pub not_configured: Option<String>,
     pub region: String,
     /// Roles whose trust policy lets sagemaker.amazonaws.com assume them.
     pub roles: Vec<String>,

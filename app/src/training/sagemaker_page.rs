@@ -142,6 +142,7 @@ pub fn SageMakerLaunch(on_launched: Callback<()>) -> impl IntoView {
             <Suspense fallback=|| view! { <Loading text="Reading the account's roles…"/> }>
                 {move || Suspend::new(async move {
                     match defaults.await {
+                        Ok(LaunchDefaults { not_configured: Some(why), .. }) => view! { <p class="muted" id="sagemaker-not-configured">{why}</p> }.into_any(),
                         Ok(d) => view! { <LaunchFormView d on_launched/> }.into_any(),
                         Err(error) => view! { <ErrorPanel error/> }.into_any(),
                     }

@@ -11,4 +11,5 @@ pub mod model;
 pub mod pipeline;
 pub mod sagemaker;
 pub mod trainer;
+pub mod tuning;
 pub mod worker;

@@ -253,7 +253,24 @@ impl SageMakerJobs {
         for name in to_describe {
             self.describe_into_cache(&name).await?;
         }
-        Ok(any_running)
+        let tuning_running = self.refresh_tuning().await?;
+        Ok(any_running || tuning_running)
+    }
+
+    pub(super) fn aws(&self) -> &Aws {
+        &self.aws
+    }
+
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub(super) fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub(super) fn wake_poller(&self) {
+        self.wake.notify_one();
     }
 
     async fn describe_into_cache(&self, name: &str) -> Result<SageMakerJobDetail, ApiError> {
@@ -463,11 +480,23 @@ impl SageMakerTrainingService for SageMakerJobs {
     }
 
     async fn launch_defaults(&self) -> Result<LaunchDefaults, ApiError> {
-        let clients = self.aws.clients()?;
+        // Without AWS the page says why in place of the form; that is an
+        // answer, not an error (no failed request in the browser's console).
+        let clients = match self.aws.clients() {
+            Ok(c) => c,
+            Err(e) => {
+                return Ok(LaunchDefaults {
+                    not_configured: Some(e.message().to_string()),
+                    region: String::new(),
+                    roles: Vec::new(),
+                    spec: SageMakerJobSpec::example("us-east-1", ""),
+                })
+            }
+        };
         let region = clients.config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
         let roles = self.roles().await?;
         let spec = SageMakerJobSpec::example(&region, roles.first().map(String::as_str).unwrap_or_default());
-        Ok(LaunchDefaults { region, roles, spec })
+        Ok(LaunchDefaults { not_configured: None, region, roles, spec })
     }
 
     async fn refresh(&self) -> Result<CacheState, ApiError> {

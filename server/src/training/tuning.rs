@@ -1,0 +1,272 @@
+//! Hyperparameter tuning jobs: cached by the same poller as training jobs
+//! (server/src/training/sagemaker.rs), launched on demand.
+
+use super::sagemaker::{is_terminal, SageMakerJobs};
+use crate::aws::from_sdk;
+use crate::journal::Change;
+use app::training::tuning::{TuningJobDetail, TuningJobSummary, TuningService, TuningSpec, TuningTrial};
+use app::ApiError;
+use aws_sdk_sagemaker::types::{
+    CategoricalParameterRange, Channel, ContinuousParameterRange, DataSource, HyperParameterAlgorithmSpecification,
+    HyperParameterScalingType, HyperParameterTrainingJobDefinition, HyperParameterTuningJobConfig, HyperParameterTuningJobObjective,
+    HyperParameterTuningJobObjectiveType, HyperParameterTuningJobStrategyType, MetricDefinition, OutputDataConfig, ParameterRanges,
+    ResourceConfig, ResourceLimits, S3DataDistribution, S3DataSource, S3DataType, StoppingCondition, TrainingInputMode,
+    TrainingInstanceType, TrainingJobSortByOptions,
+};
+use aws_smithy_types::date_time::Format;
+use sqlx::Row;
+
+fn rfc3339(t: Option<&aws_smithy_types::DateTime>) -> Option<String> {
+    t.and_then(|t| t.fmt(Format::DateTime).ok())
+}
+
+fn db(e: sqlx::Error) -> ApiError {
+    ApiError::Internal(format!("tuning job cache: {e}"))
+}
+
+impl SageMakerJobs {
+    /// Lists tuning jobs (one page of 100, newest first) and describes the
+    /// new and unfinished ones into the cache. Says whether any still runs.
+    pub(super) async fn refresh_tuning(&self) -> Result<bool, ApiError> {
+        let client = &self.aws().clients()?.sagemaker;
+        let cached: std::collections::HashMap<String, String> = sqlx::query("SELECT name, status FROM sagemaker_tuning_jobs")
+            .fetch_all(self.pool())
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| (r.get("name"), r.get("status")))
+            .collect();
+        let page = client
+            .list_hyper_parameter_tuning_jobs()
+            .sort_by(aws_sdk_sagemaker::types::HyperParameterTuningJobSortByOptions::CreationTime)
+            .sort_order(aws_sdk_sagemaker::types::SortOrder::Descending)
+            .max_results(100)
+            .send()
+            .await
+            .map_err(|e| from_sdk("SageMaker ListHyperParameterTuningJobs", e))?;
+        let mut any_running = false;
+        for job in page.hyper_parameter_tuning_job_summaries() {
+            let (name, status) = (job.hyper_parameter_tuning_job_name().unwrap_or_default(), job.hyper_parameter_tuning_job_status().map(|s| s.as_str()).unwrap_or_default());
+            any_running |= !is_terminal(status);
+            if cached.get(name).map(String::as_str) != Some(status) || !is_terminal(status) {
+                self.describe_tuning_into_cache(name).await?;
+            }
+        }
+        Ok(any_running)
+    }
+
+    async fn describe_tuning_into_cache(&self, name: &str) -> Result<TuningJobDetail, ApiError> {
+        let client = &self.aws().clients()?.sagemaker;
+        let d = client
+            .describe_hyper_parameter_tuning_job()
+            .hyper_parameter_tuning_job_name(name)
+            .send()
+            .await
+            .map_err(|e| from_sdk("SageMaker DescribeHyperParameterTuningJob", e))?;
+        let config = d.hyper_parameter_tuning_job_config();
+        let counters = d.training_job_status_counters();
+        let best = d.best_training_job();
+        let summary = TuningJobSummary {
+            name: d.hyper_parameter_tuning_job_name().unwrap_or(name).to_string(),
+            status: d.hyper_parameter_tuning_job_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            strategy: config.and_then(|c| c.strategy()).map(|s| s.as_str().to_string()).unwrap_or_default(),
+            objective: config
+                .and_then(|c| c.hyper_parameter_tuning_job_objective())
+                .map(|o| format!("{} {}", o.r#type().map(|t| t.as_str()).unwrap_or_default(), o.metric_name().unwrap_or_default()))
+                .unwrap_or_default(),
+            max_jobs: config.and_then(|c| c.resource_limits()).and_then(|r| r.max_number_of_training_jobs()).unwrap_or(0),
+            max_parallel: config.and_then(|c| c.resource_limits()).and_then(|r| r.max_parallel_training_jobs()).unwrap_or(0),
+            completed: counters.and_then(|c| c.completed()).unwrap_or(0),
+            in_progress: counters.and_then(|c| c.in_progress()).unwrap_or(0),
+            failed: counters.map(|c| c.retryable_error().unwrap_or(0) + c.non_retryable_error().unwrap_or(0) + c.stopped().unwrap_or(0)).unwrap_or(0),
+            created_at: rfc3339(d.creation_time()),
+            ended_at: rfc3339(d.hyper_parameter_tuning_end_time()),
+            best_training_job: best.and_then(|b| b.training_job_name()).map(str::to_string),
+            best_value: best.and_then(|b| b.final_hyper_parameter_tuning_job_objective_metric()).and_then(|m| m.value()).map(f64::from),
+        };
+        let mut ranges = Vec::new();
+        if let Some(r) = config.and_then(|c| c.parameter_ranges()) {
+            for c in r.continuous_parameter_ranges() {
+                ranges.push(format!(
+                    "{}: {} to {} ({})",
+                    c.name().unwrap_or_default(),
+                    c.min_value().unwrap_or_default(),
+                    c.max_value().unwrap_or_default(),
+                    c.scaling_type().map(|s| s.as_str()).unwrap_or("Auto")
+                ));
+            }
+            for c in r.categorical_parameter_ranges() {
+                ranges.push(format!("{}: one of {}", c.name().unwrap_or_default(), c.values().join(", ")));
+            }
+            for c in r.integer_parameter_ranges() {
+                ranges.push(format!("{}: {} to {}", c.name().unwrap_or_default(), c.min_value().unwrap_or_default(), c.max_value().unwrap_or_default()));
+            }
+        }
+        let (trials, trials_note) = match client
+            .list_training_jobs_for_hyper_parameter_tuning_job()
+            .hyper_parameter_tuning_job_name(name)
+            .sort_by(TrainingJobSortByOptions::FinalObjectiveMetricValue)
+            .max_results(100)
+            .send()
+            .await
+        {
+            Ok(list) => (
+                list.training_job_summaries()
+                    .iter()
+                    .map(|t| {
+                        let trial_name = t.training_job_name().unwrap_or_default().to_string();
+                        let mut hyperparameters: Vec<(String, String)> =
+                            t.tuned_hyper_parameters().map(|h| h.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+                        hyperparameters.sort();
+                        TuningTrial {
+                            best: summary.best_training_job.as_deref() == Some(trial_name.as_str()),
+                            name: trial_name,
+                            status: t.training_job_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                            hyperparameters,
+                            objective_value: t.final_hyper_parameter_tuning_job_objective_metric().and_then(|m| m.value()).map(f64::from),
+                        }
+                    })
+                    .collect(),
+                None,
+            ),
+            Err(e) => (Vec::new(), Some(from_sdk("SageMaker ListTrainingJobsForHyperParameterTuningJob", e).message().to_string())),
+        };
+        let detail = TuningJobDetail { summary, ranges, trials, trials_note, failure_reason: d.failure_reason().map(str::to_string) };
+        sqlx::query(
+            "INSERT INTO sagemaker_tuning_jobs (name, status, created_at, summary, detail, refreshed_at) VALUES (?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+             ON CONFLICT (name) DO UPDATE SET status = excluded.status, created_at = excluded.created_at, summary = excluded.summary,
+                detail = excluded.detail, refreshed_at = excluded.refreshed_at",
+        )
+        .bind(&detail.summary.name)
+        .bind(&detail.summary.status)
+        .bind(&detail.summary.created_at)
+        .bind(serde_json::to_string(&detail.summary).unwrap_or_default())
+        .bind(serde_json::to_string(&detail).unwrap_or_default())
+        .execute(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(detail)
+    }
+}
+
+#[async_trait::async_trait]
+impl TuningService for SageMakerJobs {
+    async fn list_tuning(&self) -> Result<Vec<TuningJobSummary>, ApiError> {
+        // Without AWS the cache is empty and the section says why (from the launch defaults).
+        let rows = sqlx::query("SELECT summary FROM sagemaker_tuning_jobs ORDER BY created_at DESC, name LIMIT 200")
+            .fetch_all(self.pool())
+            .await
+            .map_err(db)?;
+        Ok(rows.iter().filter_map(|r| serde_json::from_str(&r.get::<String, _>("summary")).ok()).collect())
+    }
+
+    async fn describe_tuning(&self, name: &str) -> Result<TuningJobDetail, ApiError> {
+        let cached: Option<String> = sqlx::query_scalar("SELECT detail FROM sagemaker_tuning_jobs WHERE name = ?")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?
+            .flatten();
+        match cached.and_then(|d| serde_json::from_str(&d).ok()) {
+            Some(detail) => Ok(detail),
+            None => self.describe_tuning_into_cache(name).await,
+        }
+    }
+
+    async fn launch_tuning(&self, spec: TuningSpec) -> Result<TuningJobDetail, ApiError> {
+        let client = &self.aws().clients()?.sagemaker;
+        let base = &spec.base;
+        let mut definition = HyperParameterTrainingJobDefinition::builder()
+            .algorithm_specification(
+                HyperParameterAlgorithmSpecification::builder()
+                    .training_image(&base.image)
+                    .training_input_mode(TrainingInputMode::File)
+                    .metric_definitions(MetricDefinition::builder().name(&spec.objective_metric).regex(&spec.metric_regex).build())
+                    .build(),
+            )
+            .role_arn(&base.role_arn)
+            .output_data_config(OutputDataConfig::builder().s3_output_path(&base.output_s3).build())
+            .resource_config(
+                ResourceConfig::builder()
+                    .instance_type(TrainingInstanceType::from(base.instance_type.as_str()))
+                    .instance_count(base.instance_count as i32)
+                    .volume_size_in_gb(base.volume_gb as i32)
+                    .build(),
+            )
+            .stopping_condition(StoppingCondition::builder().max_runtime_in_seconds(base.max_runtime_seconds as i32).build());
+        for (k, v) in spec.static_hyperparameters() {
+            definition = definition.static_hyper_parameters(k, v);
+        }
+        for (channel, uri) in base.channels() {
+            let source = S3DataSource::builder()
+                .s3_data_type(S3DataType::S3Prefix)
+                .s3_uri(uri)
+                .s3_data_distribution_type(S3DataDistribution::FullyReplicated)
+                .build();
+            definition = definition.input_data_config(
+                Channel::builder().channel_name(channel).data_source(DataSource::builder().s3_data_source(source).build()).build(),
+            );
+        }
+        let config = HyperParameterTuningJobConfig::builder()
+            .strategy(HyperParameterTuningJobStrategyType::Bayesian)
+            .hyper_parameter_tuning_job_objective(
+                HyperParameterTuningJobObjective::builder()
+                    .r#type(if spec.minimize { HyperParameterTuningJobObjectiveType::Minimize } else { HyperParameterTuningJobObjectiveType::Maximize })
+                    .metric_name(&spec.objective_metric)
+                    .build(),
+            )
+            .resource_limits(ResourceLimits::builder().max_number_of_training_jobs(spec.max_jobs as i32).max_parallel_training_jobs(spec.max_parallel as i32).build())
+            .parameter_ranges(
+                ParameterRanges::builder()
+                    .continuous_parameter_ranges(
+                        ContinuousParameterRange::builder()
+                            .name("lr")
+                            .min_value(spec.lr_min.to_string())
+                            .max_value(spec.lr_max.to_string())
+                            .scaling_type(if spec.lr_log_scale { HyperParameterScalingType::Logarithmic } else { HyperParameterScalingType::Auto })
+                            .build(),
+                    )
+                    .categorical_parameter_ranges(
+                        CategoricalParameterRange::builder().name("batch-size").set_values(Some(spec.batch_sizes.iter().map(u32::to_string).collect())).build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let result = client
+            .create_hyper_parameter_tuning_job()
+            .hyper_parameter_tuning_job_name(&spec.name)
+            .hyper_parameter_tuning_job_config(config)
+            .training_job_definition(definition.build())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| from_sdk("SageMaker CreateHyperParameterTuningJob", e));
+        self.journal()
+            .record(Change {
+                actor: "local",
+                backend: "aws",
+                action: "training.sagemaker.tune",
+                target: &spec.name,
+                before: None,
+                after: Some(format!(
+                    "lr {}–{}{}, batch-size {:?}, {} {}, {} jobs ({} parallel) on {} × {}",
+                    spec.lr_min,
+                    spec.lr_max,
+                    if spec.lr_log_scale { " (log)" } else { "" },
+                    spec.batch_sizes,
+                    if spec.minimize { "minimise" } else { "maximise" },
+                    spec.objective_metric,
+                    spec.max_jobs,
+                    spec.max_parallel,
+                    base.instance_count,
+                    base.instance_type
+                )),
+                outcome: result.clone().map_err(|e| e.message().to_string()),
+            })
+            .await;
+        result?;
+        let detail = self.describe_tuning_into_cache(&spec.name).await?;
+        self.wake_poller();
+        Ok(detail)
+    }
+}
