@@ -52,7 +52,17 @@ try {
   assert.ok(href.startsWith('data:text/plain') && decodeURIComponent(href).includes('epoch 1 host 3'));
   step('merged log: 4 hosts, 8 lines; filtered to one host, searched, downloadable');
 
-  await page.click('text=← All training');
+  // Parity: "Run locally" prefills the local form with the same hyperparameters.
+  await page.click('#run-locally');
+  await page.waitForSelector('#prefilled-from-sagemaker');
+  assert.equal(await page.inputValue('#new-local-job input[name="learning_rate"]'), '0.001');
+  assert.equal(await page.inputValue('#new-local-job input[name="batch_size"]'), '32');
+  assert.equal(await page.inputValue('#new-local-job input[name="epochs"]'), '5');
+  assert.equal(await page.inputValue('#new-local-job input[name="name"]'), `${job}-local`);
+  step('"Run locally" prefilled the local form with lr 0.001, batch 32, 5 epochs');
+
+  await page.goto(base + '/training');
+  await page.waitForSelector('body[data-hydrated="true"]');
   await page.waitForSelector(`#jobs tr[data-sagemaker-job="${job}"]`);
   step('the job list shows it beside the local jobs');
 

@@ -37,6 +37,7 @@ pub fn LocalJobPage() -> impl IntoView {
     view! {
         <PageHeader title="Local training job">
             <A href="/training" attr:class="btn">"← All training"</A>
+            <A href=move || format!("/training?from_local={}", id()) attr:class="btn" attr:id="run-on-sagemaker">"Run this spec on SageMaker"</A>
         </PageHeader>
         {move || cancel.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
         <Transition fallback=|| view! { <Loading/> }>

@@ -243,6 +243,34 @@ fn NewJobForm(defaults: TrainingDefaults, on_queued: Callback<()>) -> impl IntoV
     let check = Action::new(|path: &String| check_dataset(path.clone()));
     let create = Action::new(move |spec: &super::LocalJobSpec| create_local_job(spec.clone()));
     let navigate = leptos_router::hooks::use_navigate();
+    // "Run locally" from a SageMaker job: its lr, batch size and epochs.
+    let query = leptos_router::hooks::use_query_map();
+    let from_sagemaker = Resource::new(
+        move || query.read().get("from_sagemaker"),
+        |name| async move {
+            match name {
+                Some(name) => super::sagemaker::describe_sagemaker_job(name).await.ok(),
+                None => None,
+            }
+        },
+    );
+    Effect::new(move |_| {
+        if let Some(Some(job)) = from_sagemaker.get() {
+            let (lr, batch, epochs) = super::sagemaker::shared_hyperparameters(&job.hyperparameters);
+            form.update(|f| {
+                f.name = format!("{}-local", job.summary.name);
+                if let Some(v) = lr {
+                    f.learning_rate = v.to_string();
+                }
+                if let Some(v) = batch {
+                    f.batch_size = v.to_string();
+                }
+                if let Some(v) = epochs {
+                    f.epochs = v.to_string();
+                }
+            });
+        }
+    });
 
     Effect::new(move |_| {
         if let Some(result) = demo.value().get() {
@@ -285,6 +313,12 @@ fn NewJobForm(defaults: TrainingDefaults, on_queued: Callback<()>) -> impl IntoV
         <section class="card" id="new-local-job">
             <h2>"New local training job"</h2>
             <p class="muted">{format!("Runs on {} · {} CPUs on this machine. Jobs run one at a time, oldest first.", defaults.device, defaults.cpu_threads)}</p>
+            {move || from_sagemaker.get().flatten().map(|job| view! {
+                <p class="notice" id="prefilled-from-sagemaker">{format!(
+                    "Prefilled from SageMaker job {}: learning rate, batch size and epochs. Choose the local dataset.",
+                    job.summary.name
+                )}</p>
+            })}
             <div class="demo-row">
                 <button class="btn" id="make-demo" disabled=move || demo.pending().get() on:click=move |_| { demo.dispatch(()); }>
                     {move || if demo.pending().get() { "Drawing the demo set…" } else { "Make the demo dataset" }}

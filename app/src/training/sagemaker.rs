@@ -173,6 +173,34 @@ impl SageMakerJobSpec {
     }
 }
 
+/// What a SageMaker job's hyperparameters say of the three a local job
+/// shares with it: (learning rate, batch size, epochs), each if present and
+/// readable.
+pub fn shared_hyperparameters(hyperparameters: &[(String, String)]) -> (Option<f64>, Option<u32>, Option<u32>) {
+    let get = |key: &str| hyperparameters.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim().trim_matches('"').to_string());
+    (
+        get("lr").or_else(|| get("learning-rate")).and_then(|v| v.parse().ok()),
+        get("batch-size").or_else(|| get("batch_size")).and_then(|v| v.parse().ok()),
+        get("epochs").and_then(|v| v.parse().ok()),
+    )
+}
+
+/// A SageMaker job name for a local job's spec: its name reduced to
+/// SageMaker's alphabet, with the local id, at most 63 characters.
+pub fn sagemaker_name_for_local(id: i64, name: &str) -> String {
+    let mut cleaned = String::new();
+    for c in name.chars() {
+        let c = if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' };
+        if !(c == '-' && cleaned.ends_with('-')) {
+            cleaned.push(c);
+        }
+    }
+    let cleaned = cleaned.trim_matches('-');
+    let mut out = format!("local-{id}-{cleaned}");
+    out.truncate(63);
+    out.trim_end_matches('-').to_string()
+}
+
 /// The AWS Deep Learning Containers PyTorch training image of a region.
 pub fn pytorch_training_image(region: &str) -> String {
     format!("763104351884.dkr.ecr.{region}.amazonaws.com/pytorch-training:2.5-cpu-py311")
@@ -408,6 +436,17 @@ mod tests {
         let cli = spec.cli_command();
         assert!(cli.starts_with("aws sagemaker create-training-job --cli-input-json '{"));
         assert!(cli.contains("\"TrainingJobName\": \"dog-breeds-1\""));
+    }
+
+    #[test]
+    fn parity_helpers_carry_the_shared_hyperparameters_and_make_valid_names() {
+        let hp = vec![("batch-size".to_string(), "64".to_string()), ("epochs".to_string(), "\"7\"".to_string()), ("lr".to_string(), "0.01".to_string())];
+        assert_eq!(shared_hyperparameters(&hp), (Some(0.01), Some(64), Some(7)));
+        assert_eq!(shared_hyperparameters(&[]), (None, None, None));
+        let name = sagemaker_name_for_local(12, "Dogs: ResNet_18 (try 2)");
+        assert_eq!(name, "local-12-dogs-resnet-18-try-2");
+        assert!(crate::endpoints::validate_endpoint_name(&name).is_ok());
+        assert!(sagemaker_name_for_local(1, &"x".repeat(100)).len() <= 63);
     }
 
     #[test]

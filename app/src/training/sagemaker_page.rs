@@ -155,6 +155,28 @@ pub fn SageMakerLaunch(on_launched: Callback<()>) -> impl IntoView {
 #[component]
 fn LaunchFormView(d: LaunchDefaults, on_launched: Callback<()>) -> impl IntoView {
     let form = RwSignal::new(LaunchForm::from_spec(&d.spec));
+    // "Run this spec on SageMaker" from a local job: its name, lr, batch size, epochs.
+    let query = leptos_router::hooks::use_query_map();
+    let from_local = Resource::new(
+        move || query.read().get("from_local").and_then(|v| v.parse::<i64>().ok()),
+        |id| async move {
+            match id {
+                Some(id) => super::get_local_job(id).await.ok(),
+                None => None,
+            }
+        },
+    );
+    Effect::new(move |_| {
+        if let Some(Some(job)) = from_local.get() {
+            let spec = job.spec;
+            form.update(|f| {
+                f.name = super::sagemaker::sagemaker_name_for_local(job.summary.id, &spec.name);
+                f.learning_rate = spec.learning_rate.to_string();
+                f.batch_size = spec.batch_size.to_string();
+                f.epochs = spec.epochs.to_string();
+            });
+        }
+    });
     let touched = RwSignal::new(false);
     let errors = Signal::derive(move || if touched.get() { form.with(|f| f.to_spec().err().unwrap_or_default()) } else { vec![] });
     let launch = Action::new(|spec: &SageMakerJobSpec| launch_sagemaker_job(spec.clone()));
@@ -181,6 +203,12 @@ fn LaunchFormView(d: LaunchDefaults, on_launched: Callback<()>) -> impl IntoView
     let roles = d.roles.clone();
     let no_roles = roles.is_empty();
     view! {
+        {move || from_local.get().flatten().map(|job| view! {
+            <p class="notice" id="prefilled-from-local">{format!(
+                "Prefilled from local job #{} {}: learning rate, batch size and epochs. Add the S3 channels its data is in.",
+                job.summary.id, job.summary.name
+            )}</p>
+        })}
         <p class="muted">{format!(
             "Region {} · {} role{} SageMaker may assume. The job runs on SageMaker and is billed per instance-second; its logs are read from CloudWatch.",
             d.region, roles.len(), if roles.len() == 1 { "" } else { "s" }
@@ -262,6 +290,7 @@ pub fn SageMakerJobPage() -> impl IntoView {
     view! {
         <PageHeader title=format!("SageMaker job {}", name())>
             <A href="/training" attr:class="btn">"← All training"</A>
+            <A href=move || format!("/training?from_sagemaker={}", name()) attr:class="btn" attr:id="run-locally">"Run locally"</A>
         </PageHeader>
         <Transition fallback=|| view! { <Loading/> }>
             {move || Suspend::new(async move {
