@@ -6,6 +6,18 @@
 use sagedeck_tests::{image_variants, repo_root, App, AwsSetup, Moto};
 use std::process::Command;
 
+/// Runs a script against `app` and fails the test with the script's output
+/// and the server's log unless every check in it passed.
+async fn check_script(app: &App, name: &'static str, envs: Vec<(&'static str, String)>) {
+    let url = app.url.clone();
+    let out = tokio::task::spawn_blocking(move || run_script(name, url, &envs)).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "browser run failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log\n{}", app.log());
+    assert!(stdout.contains("browser: all checks passed"));
+}
+
 fn run_script(name: &str, url: String, envs: &[(&str, String)]) -> std::process::Output {
     let script = repo_root().join("tests/browser").join(name);
     let shots = repo_root().join("target/browser-shots");
@@ -22,13 +34,7 @@ fn run_script(name: &str, url: String, envs: &[(&str, String)]) -> std::process:
 #[tokio::test]
 async fn a_newcomer_trains_the_demo_set_in_chromium() {
     let app = App::spawn(AwsSetup::None);
-    let url = app.url.clone();
-    let out = tokio::task::spawn_blocking(move || run_script("training.mjs", url, &[])).await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(out.status.success(), "browser run failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log\n{}", app.log());
-    assert!(stdout.contains("browser: all checks passed"));
+    check_script(&app, "training.mjs", vec![]).await;
 }
 
 #[tokio::test]
@@ -37,17 +43,7 @@ async fn a_person_stops_and_starts_a_notebook_in_chromium() {
     let name = moto.create_notebook("browser-nb", "ml.t3.medium").await;
     let app = App::spawn(AwsSetup::Moto(&moto));
 
-    let url = app.url.clone();
-    let out = tokio::task::spawn_blocking(move || run_script("console.mjs", url, &[("NOTEBOOK_NAME", name)])).await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "browser run failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log\n{}",
-        app.log()
-    );
-    assert!(stdout.contains("browser: all checks passed"));
+    check_script(&app, "console.mjs", vec![("NOTEBOOK_NAME", name)]).await;
 }
 
 #[tokio::test]
@@ -57,14 +53,7 @@ async fn an_operator_deploys_a_job_and_tests_it_with_a_dropped_image_in_chromium
     let images = app.data_path().join("browser-images");
     let src = std::fs::read_dir(data.join("test/002.Square")).unwrap().next().unwrap().unwrap().path();
     image_variants(&src, &images);
-    let url = app.url.clone();
-    let images = images.display().to_string();
-    let out = tokio::task::spawn_blocking(move || run_script("endpoints.mjs", url, &[("IMAGES_DIR", images)])).await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(out.status.success(), "browser run failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log\n{}", app.log());
-    assert!(stdout.contains("browser: all checks passed"));
+    check_script(&app, "endpoints.mjs", vec![("IMAGES_DIR", images.display().to_string())]).await;
 }
 
 #[tokio::test]
@@ -78,15 +67,7 @@ async fn the_test_panel_invokes_a_sagemaker_endpoint_in_chromium() {
     assert_eq!(code, 200, "{detail}");
     moto.queue_endpoint_result("[[0.1, 2.5, -1.0, 0.3]]").await;
 
-    let url = app.url.clone();
-    let out = tokio::task::spawn_blocking(move || run_script("sagemaker_endpoint.mjs", url, &[("ENDPOINT_NAME", "dogs-browser".into())]))
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(out.status.success(), "browser run failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log\n{}", app.log());
-    assert!(stdout.contains("browser: all checks passed"));
+    check_script(&app, "sagemaker_endpoint.mjs", vec![("ENDPOINT_NAME", "dogs-browser".into())]).await;
 }
 
 #[tokio::test]
@@ -104,11 +85,5 @@ async fn an_operator_launches_a_four_instance_job_reads_its_logs_and_tabs_do_not
     let refs: Vec<(&str, i64, &str)> = lines.iter().map(|(h, t, m)| (h.as_str(), *t, m.as_str())).collect();
     moto.seed_training_logs(job, &refs).await;
     let app = App::spawn(AwsSetup::Moto(&moto));
-    let url = app.url.clone();
-    let out = tokio::task::spawn_blocking(move || run_script("sagemaker_training.mjs", url, &[("JOB_NAME", job.into())])).await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(out.status.success(), "browser run failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log\n{}", app.log());
-    assert!(stdout.contains("browser: all checks passed"));
+    check_script(&app, "sagemaker_training.mjs", vec![("JOB_NAME", job.into())]).await;
 }

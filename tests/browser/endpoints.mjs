@@ -2,7 +2,7 @@
 // tests it: picks a JPEG, drops a grayscale PNG on the Test panel, sees the
 // top-5 bars and the latency split, reads the raw response, and sees an
 // unsupported file refused in words.
-import { openBrowser, step } from './lib.mjs';
+import { openBrowser, step, unexpected } from './lib.mjs';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
@@ -69,9 +69,7 @@ try {
   await page.waitForSelector('#endpoints tr[data-endpoint="browser-shapes"][data-backend="local"]');
   step('the list shows browser-shapes, running locally');
 
-  // The browser logs the deliberate 415 as a failed resource load.
-  const real = problems.filter((p) => !p.includes('Failed to load resource'));
-  assert.deepEqual(real, [], 'no page or console errors');
+  assert.deepEqual(unexpected(problems), [], 'no page or console errors');
   console.log('browser: all checks passed');
 } catch (e) {
   if (shots) await page.screenshot({ path: `${shots}/endpoints-failure.png`, fullPage: true }).catch(() => {});

@@ -18,3 +18,7 @@ export async function openBrowser(viewport) {
 }
 
 export const step = (what) => console.log(`browser: ${what}`);
+
+// Problems other than failed resource loads: a script that provokes an error
+// answer on purpose (a 415, a 503) sees the browser log it as one.
+export const unexpected = (problems) => problems.filter((p) => !p.includes('Failed to load resource'));

@@ -2,7 +2,7 @@
 // page (moto), opens its page and its merged per-host log, filters by host,
 // searches and downloads it. Then the AWS calls of one open Training tab and
 // of ten are counted over a minute each.
-import { openBrowser, step } from './lib.mjs';
+import { openBrowser, step, unexpected } from './lib.mjs';
 import assert from 'node:assert/strict';
 
 const base = process.env.SAGEDECK_URL;
@@ -92,8 +92,7 @@ try {
   assert.ok(ten <= one + 1, `tabs multiplied AWS calls: ${one} → ${ten}`);
   for (const p of tabs) await p.close();
 
-  const real = problems.filter((p) => !p.includes('Failed to load resource'));
-  assert.deepEqual(real, [], 'no page or console errors');
+  assert.deepEqual(unexpected(problems), [], 'no page or console errors');
   console.log('browser: all checks passed');
 } catch (e) {
   console.error(`browser: FAILED at ${page.url()}\n${e.stack || e}`);

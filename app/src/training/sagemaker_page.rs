@@ -417,14 +417,7 @@ fn LogView(name: String) -> impl IntoView {
     };
     let download = move || {
         let text: String = visible().iter().map(|l| format!("{} {} {}\n", l.at, l.host, l.message)).collect();
-        let mut encoded = String::with_capacity(text.len());
-        for b in text.bytes() {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                encoded.push(b as char);
-            } else {
-                encoded.push_str(&format!("%{b:02X}"));
-            }
-        }
+        let encoded = percent_encoding::utf8_percent_encode(&text, percent_encoding::NON_ALPHANUMERIC);
         format!("data:text/plain;charset=utf-8,{encoded}")
     };
     view! {

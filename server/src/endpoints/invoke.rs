@@ -8,7 +8,6 @@
 //! endpoint returns them; `?top_k=N` (or the SageMaker custom attribute
 //! `top_k=N`) asks for the verbose answer with class names and latencies.
 
-use super::metrics::Outcome;
 use super::EndpointHub;
 use app::endpoints::{top_k, VerboseAnswer};
 use app::ApiError;
@@ -148,72 +147,51 @@ async fn invoke_local(
         return error_response(&ApiError::NotFound(format!("there is no local endpoint named {name:?}")));
     };
     let top = requested_top_k(&query, &headers);
-    let result: Result<(VerboseAnswer, Duration), ApiError> = async {
+    let result = async {
         let body = read_body(&headers, body).await?;
         let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
         let bytes = match parse_payload(content_type, body)? {
             Payload::Image(bytes) => bytes,
             Payload::Url(url) => hub.fetcher.fetch(&url).await?,
         };
-        let prepared = hub.prepare(bytes, runtime.info.size()).await?;
-        let answer = runtime.submit(prepared.pixels).map_err(|refused| match refused {
-            super::serving::Refused::QueueFull { capacity } => ApiError::Throttled(format!(
-                "endpoint {name} is at capacity ({capacity} requests already queued); retry after a moment"
-            )),
-            super::serving::Refused::Stopped => ApiError::Conflict(format!("endpoint {name} is being deleted")),
-        })?;
-        let scored = answer
-            .await
-            .map_err(|_| ApiError::Internal(format!("endpoint {name} stopped before answering")))?
-            .map_err(|e| ApiError::Internal(format!("the model failed on this request: {e}")))?;
-        let model = prepared.took + scored.forward;
-        let raw = serde_json::to_string(&[&scored.logits]).unwrap_or_default();
-        Ok((
-            VerboseAnswer {
-                predictions: top_k(&scored.logits, &runtime.info.metadata.classes, top.unwrap_or(5)),
-                logits: vec![scored.logits],
-                raw,
-                total_latency_ms: 0.0,
-                model_latency_ms: Some(ms(model)),
-                overhead_latency_ms: None,
-                batch_size: Some(scored.batch_size),
-                image: Some(prepared.facts),
-            },
-            model,
-        ))
+        hub.run_local(&name, &runtime, bytes).await
     }
     .await;
-    match result {
-        Ok((mut answer, model)) => {
-            let total = started.elapsed();
-            let overhead = total.saturating_sub(model);
-            answer.total_latency_ms = ms(total);
-            answer.overhead_latency_ms = Some(ms(overhead));
-            hub.metrics.record(&name, runtime.instances, Outcome::Ok { model, overhead, batch_size: answer.batch_size.unwrap_or(1) });
-            let mut response = if top.is_some() {
-                axum::Json(&answer).into_response()
-            } else {
-                ([(header::CONTENT_TYPE, "application/json")], answer.raw.clone()).into_response()
-            };
-            let h = response.headers_mut();
-            h.insert("x-amzn-invoked-production-variant", HeaderValue::from_static("AllTraffic"));
-            for (key, value) in [
-                ("x-sagedeck-model-latency-ms", ms(model)),
-                ("x-sagedeck-overhead-latency-ms", ms(overhead)),
-                ("x-sagedeck-batch-size", f64::from(answer.batch_size.unwrap_or(1))),
-            ] {
-                if let Ok(v) = HeaderValue::from_str(&format!("{value:.3}")) {
-                    h.insert(key, v);
-                }
-            }
-            response
-        }
-        Err(error) => {
-            let outcome = if error.status() >= 500 { Outcome::ServerError } else { Outcome::ClientError };
-            hub.metrics.record(&name, runtime.instances, outcome);
-            error_response(&error)
+    let total = started.elapsed();
+    hub.record_outcome(&name, runtime.instances, total, result.as_ref());
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(error) => return error_response(&error),
+    };
+    let overhead = total.saturating_sub(answer.model);
+    let raw = serde_json::to_string(&[&answer.logits]).unwrap_or_default();
+    let mut response = if top.is_some() {
+        axum::Json(VerboseAnswer {
+            predictions: top_k(&answer.logits, &runtime.info.metadata.classes, top.unwrap_or(5)),
+            logits: vec![answer.logits],
+            raw,
+            total_latency_ms: ms(total),
+            model_latency_ms: Some(ms(answer.model)),
+            overhead_latency_ms: Some(ms(overhead)),
+            batch_size: Some(answer.batch_size),
+            image: Some(answer.image),
+        })
+        .into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "application/json")], raw).into_response()
+    };
+    let h = response.headers_mut();
+    h.insert("x-amzn-invoked-production-variant", HeaderValue::from_static("AllTraffic"));
+    for (key, value) in [
+        ("x-sagedeck-model-latency-ms", ms(answer.model)),
+        ("x-sagedeck-overhead-latency-ms", ms(overhead)),
+        ("x-sagedeck-batch-size", f64::from(answer.batch_size)),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&format!("{value:.3}")) {
+            h.insert(key, v);
         }
     }
+    response
 }
 
 async fn invoke_sagemaker(

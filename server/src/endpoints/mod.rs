@@ -24,6 +24,7 @@ use invoke::UrlFetcher;
 use metrics::{Metrics, Outcome};
 use serving::{ModelInfo, Prepared, Runtime};
 use sqlx::{Row, SqlitePool};
+use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -41,6 +42,15 @@ pub struct EndpointHub {
     /// Decoding is CPU-bound and a large image takes hundreds of MB while it
     /// decodes: at most this many decode at once.
     decoding: Semaphore,
+}
+
+/// What a local endpoint answered for one image.
+pub struct LocalAnswer {
+    pub logits: Vec<f32>,
+    /// Decode, resize and forward: the model container's share.
+    pub model: Duration,
+    pub batch_size: u32,
+    pub image: app::endpoints::ImageFacts,
 }
 
 struct LocalRow {
@@ -111,6 +121,39 @@ impl EndpointHub {
             .map_err(ApiError::Unprocessable)
     }
 
+    /// One image through a local endpoint: decoded (bounded), queued, batched
+    /// with what else is waiting, forwarded.
+    pub async fn run_local(&self, name: &str, runtime: &Runtime, bytes: Bytes) -> Result<LocalAnswer, ApiError> {
+        let prepared = self.prepare(bytes, runtime.info.size()).await?;
+        let answer = runtime.submit(prepared.pixels).map_err(|refused| match refused {
+            serving::Refused::QueueFull { capacity } => ApiError::Throttled(format!(
+                "endpoint {name} is at capacity ({capacity} requests already queued); retry after a moment"
+            )),
+            serving::Refused::Stopped => ApiError::Conflict(format!("endpoint {name} is being deleted")),
+        })?;
+        let scored = answer
+            .await
+            .map_err(|_| ApiError::Internal(format!("endpoint {name} stopped before answering")))?
+            .map_err(|e| ApiError::Internal(format!("the model failed on this request: {e}")))?;
+        Ok(LocalAnswer {
+            logits: scored.logits,
+            model: prepared.took + scored.forward,
+            batch_size: scored.batch_size,
+            image: prepared.facts,
+        })
+    }
+
+    /// Counts one request in the endpoint's metrics; `total` is the whole
+    /// time the request took, so overhead = total − model.
+    pub fn record_outcome(&self, name: &str, instances: usize, total: Duration, result: Result<&LocalAnswer, &ApiError>) {
+        let outcome = match result {
+            Ok(a) => Outcome::Ok { model: a.model, overhead: total.saturating_sub(a.model), batch_size: a.batch_size },
+            Err(e) if e.status() >= 500 => Outcome::ServerError,
+            Err(_) => Outcome::ClientError,
+        };
+        self.metrics.record(name, instances, outcome);
+    }
+
     /// Serves an artifact without storing it (the benchmark).
     pub async fn serve_unrecorded(&self, name: &str, info: ModelInfo, instances: usize, batching: Batching) -> Result<(), String> {
         let owned = name.to_string();
@@ -122,10 +165,22 @@ impl EndpointHub {
     }
 
     async fn rows(&self) -> Result<Vec<LocalRow>, ApiError> {
+        self.select_rows(None).await
+    }
+
+    async fn row(&self, name: &str) -> Result<LocalRow, ApiError> {
+        self.select_rows(Some(name))
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::NotFound(format!("there is no local endpoint named {name:?}")))
+    }
+
+    async fn select_rows(&self, name: Option<&str>) -> Result<Vec<LocalRow>, ApiError> {
         let rows = sqlx::query(
             "SELECT name, job_id, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity, status, message, created_at
-             FROM local_endpoints ORDER BY created_at DESC",
+             FROM local_endpoints WHERE ?1 IS NULL OR name = ?1 ORDER BY created_at DESC",
         )
+        .bind(name)
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
@@ -146,14 +201,6 @@ impl EndpointHub {
                 created_at: r.get("created_at"),
             })
             .collect())
-    }
-
-    async fn row(&self, name: &str) -> Result<LocalRow, ApiError> {
-        self.rows()
-            .await?
-            .into_iter()
-            .find(|r| r.name == name)
-            .ok_or_else(|| ApiError::NotFound(format!("there is no local endpoint named {name:?}")))
     }
 
     async fn set_failed(&self, name: &str, why: &str) -> Result<(), ApiError> {
@@ -365,23 +412,22 @@ impl EndpointService for EndpointHub {
         let labelled = tokio::task::spawn_blocking(move || testbench::scan(&folder_path, limit))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))??;
+        let runtime = match backend {
+            Backend::Local => Some(self.runtime(name).ok_or_else(|| ApiError::NotFound(format!("there is no local endpoint named {name:?}")))?),
+            Backend::SageMaker => {
+                self.sagemaker.describe(name).await?;
+                None
+            }
+        };
         // The model's class order: a local artifact names its classes (and the
         // folders they came from); otherwise the sorted folder order, as
         // torchvision's ImageFolder assigns indices.
-        let model_classes: Vec<String> = match backend {
-            Backend::Local => {
-                let runtime = self.runtime(name).ok_or_else(|| ApiError::NotFound(format!("there is no local endpoint named {name:?}")))?;
-                let m = &runtime.info.metadata;
-                if m.class_folders.len() == m.classes.len() { m.class_folders.clone() } else { m.classes.clone() }
+        let (model_classes, labels): (Vec<String>, Vec<String>) = match &runtime {
+            Some(r) => {
+                let m = &r.info.metadata;
+                (if m.class_folders.len() == m.classes.len() { m.class_folders.clone() } else { m.classes.clone() }, m.classes.clone())
             }
-            Backend::SageMaker => {
-                self.sagemaker.describe(name).await?;
-                labelled.classes.clone()
-            }
-        };
-        let display: Vec<String> = match backend {
-            Backend::Local => self.runtime(name).map(|r| r.info.metadata.classes.clone()).unwrap_or_default(),
-            Backend::SageMaker => labelled.classes.clone(),
+            None => (labelled.classes.clone(), labelled.classes.clone()),
         };
         // The folder's class i is the model's class index_of[i].
         let index_of: Vec<Option<usize>> = labelled.classes.iter().map(|c| model_classes.iter().position(|m| m == c)).collect();
@@ -392,54 +438,36 @@ impl EndpointService for EndpointHub {
                 model_classes.join(", ")
             )));
         }
-        // A few requests in flight at once, as a client would send them.
-        let permits = Arc::new(Semaphore::new(4));
-        let mut tasks = tokio::task::JoinSet::new();
-        for (i, (path, truth)) in labelled.images.iter().cloned().enumerate() {
-            let permits = permits.clone();
-            let hub_call = self.bench_call(backend, name);
-            tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await;
+        // Four requests in flight at once, as a client would send them; the
+        // answers come back in the folder's order.
+        let (runtime, index_of, labels) = (runtime.as_deref(), &index_of, &labels);
+        let judged: Vec<testbench::Judged> = futures_util::stream::iter(labelled.images.iter().cloned())
+            .map(|(path, truth)| async move {
                 let result = match tokio::fs::read(&path).await {
                     Err(e) => Err(format!("cannot read: {e}")),
-                    Ok(bytes) => hub_call(bytes).await,
+                    Ok(bytes) => self.classify(name, runtime, bytes).await,
                 };
-                (i, path, truth, result)
-            });
-        }
-        let mut judged = Vec::new();
-        while let Some(done) = tasks.join_next().await {
-            let (i, path, truth, result) = done.map_err(|e| ApiError::Internal(e.to_string()))?;
-            let result = result.map(|(logits, ms): (Vec<f32>, f64)| {
-                let best = app::endpoints::top_k(&logits, &[], 1);
-                let (index, p) = best.first().map(|b| (b.index, b.probability)).unwrap_or((usize::MAX, 0.0));
-                // Back into the folder's numbering for the confusion matrix.
-                let folder_index = index_of.iter().position(|m| *m == Some(index)).unwrap_or(usize::MAX);
-                (folder_index, p, ms, index)
-            });
-            judged.push((i, path, truth, result));
-        }
-        judged.sort_by_key(|j| j.0);
-        let predicted_model_index: HashMap<String, usize> =
-            judged.iter().filter_map(|(_, p, _, r)| r.as_ref().ok().map(|r| (p.display().to_string(), r.3))).collect();
-        let judged: Vec<testbench::Judged> = judged
-            .into_iter()
-            .map(|(_, path, truth, r)| testbench::Judged { path, truth, result: r.map(|(f, p, ms, _)| (f, p, ms)) })
-            .collect();
-        let name_of = |folder_index: usize| labelled.classes.get(folder_index).cloned().unwrap_or_else(|| "another class".into());
-        let mut report = testbench::summarize(&labelled, &judged, &name_of, started.elapsed().as_secs_f64());
-        for wrong in report.wrong.iter_mut() {
-            if let Some(&model_index) = predicted_model_index.get(&wrong.path) {
-                if let Some(label) = display.get(model_index) {
-                    wrong.predicted = label.clone();
-                }
-            }
-        }
-        let wrong_paths: Vec<String> = report.wrong.iter().take(24).map(|w| w.path.clone()).collect();
+                let result = result.map(|(logits, ms)| {
+                    let best = app::endpoints::top_k(&logits, &[], 1);
+                    let (index, probability) = best.first().map(|b| (b.index, b.probability)).unwrap_or((usize::MAX, 0.0));
+                    testbench::Prediction {
+                        folder_class: index_of.iter().position(|m| *m == Some(index)),
+                        label: labels.get(index).cloned().unwrap_or_else(|| format!("class {index}")),
+                        probability,
+                        ms,
+                    }
+                });
+                testbench::Judged { path, truth, result }
+            })
+            .buffered(4)
+            .collect()
+            .await;
+        let mut report = testbench::summarize(&labelled, &judged, started.elapsed().as_secs_f64());
+        report.wrong.truncate(24);
+        let wrong_paths: Vec<String> = report.wrong.iter().map(|w| w.path.clone()).collect();
         let thumbs = tokio::task::spawn_blocking(move || wrong_paths.iter().map(|p| testbench::thumbnail(Path::new(p))).collect::<Vec<_>>())
             .await
             .unwrap_or_default();
-        report.wrong.truncate(24);
         for (w, t) in report.wrong.iter_mut().zip(thumbs) {
             w.thumbnail = t;
         }
@@ -447,71 +475,24 @@ impl EndpointService for EndpointHub {
     }
 }
 
-type BenchCall = Box<dyn FnOnce(Vec<u8>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(Vec<f32>, f64), String>> + Send>> + Send>;
-
 impl EndpointHub {
-    /// One image through the endpoint: logits and the latency in ms.
-    fn bench_call(&self, backend: Backend, name: &str) -> BenchCall {
-        let name = name.to_string();
-        match backend {
-            Backend::Local => {
-                let runtime = self.runtime(&name);
-                let hub = HubHandle { runtime, metrics: self.metrics.clone() };
-                Box::new(move |bytes| Box::pin(async move { hub.invoke(&name, bytes).await }))
+    /// One test-bench image through the endpoint: logits and latency in ms.
+    async fn classify(&self, name: &str, runtime: Option<&Runtime>, bytes: Vec<u8>) -> Result<(Vec<f32>, f64), String> {
+        let started = Instant::now();
+        let ms = |started: Instant| started.elapsed().as_secs_f64() * 1000.0;
+        match runtime {
+            Some(runtime) => {
+                let result = self.run_local(name, runtime, Bytes::from(bytes)).await;
+                self.record_outcome(name, runtime.instances, started.elapsed(), result.as_ref());
+                result.map(|a| (a.logits, ms(started))).map_err(|e| e.message().to_string())
             }
-            Backend::SageMaker => {
-                let client = self.sagemaker.runtime_client();
-                Box::new(move |bytes| {
-                    Box::pin(async move {
-                        let client = client.map_err(|e| e.message().to_string())?;
-                        let content_type = if bytes.starts_with(&[0x89, b'P', b'N', b'G']) { "image/png" } else { "image/jpeg" };
-                        let started = Instant::now();
-                        let out = client
-                            .invoke_endpoint()
-                            .endpoint_name(&name)
-                            .content_type(content_type)
-                            .accept("application/json")
-                            .body(aws_sdk_sagemakerruntime::primitives::Blob::new(bytes))
-                            .send()
-                            .await
-                            .map_err(|e| crate::aws::from_sdk("SageMaker Runtime InvokeEndpoint", e).message().to_string())?;
-                        let ms = started.elapsed().as_secs_f64() * 1000.0;
-                        let body = out.body().map(|b| b.as_ref().to_vec()).unwrap_or_default();
-                        let rows: Vec<Vec<f32>> = serde_json::from_slice(&body)
-                            .map_err(|e| format!("the endpoint's answer is not a list of logit rows: {e}"))?;
-                        Ok((rows.into_iter().next().unwrap_or_default(), ms))
-                    })
-                })
+            None => {
+                let content_type = if bytes.starts_with(&[0x89, b'P', b'N', b'G']) { "image/png" } else { "image/jpeg" };
+                let (_, body) = self.sagemaker.invoke(name, content_type, Bytes::from(bytes)).await.map_err(|e| e.message().to_string())?;
+                let rows: Vec<Vec<f32>> =
+                    serde_json::from_slice(&body).map_err(|e| format!("the endpoint's answer is not a list of logit rows: {e}"))?;
+                Ok((rows.into_iter().next().unwrap_or_default(), ms(started)))
             }
         }
-    }
-}
-
-/// What a test-bench task needs of a local endpoint, owned so it can move
-/// into the task.
-struct HubHandle {
-    runtime: Option<Arc<Runtime>>,
-    metrics: Arc<Metrics>,
-}
-
-impl HubHandle {
-    async fn invoke(&self, name: &str, bytes: Vec<u8>) -> Result<(Vec<f32>, f64), String> {
-        let runtime = self.runtime.as_ref().ok_or_else(|| format!("endpoint {name} is not running"))?;
-        let started = Instant::now();
-        let size = runtime.info.size();
-        let prepared = tokio::task::spawn_blocking(move || serving::prepare(&bytes, size)).await.map_err(|e| e.to_string())?;
-        let prepared = match prepared {
-            Ok(p) => p,
-            Err(e) => {
-                self.metrics.record(name, runtime.instances, Outcome::ClientError);
-                return Err(e);
-            }
-        };
-        let answer = runtime.submit(prepared.pixels).map_err(|_| format!("endpoint {name} is at capacity"))?;
-        let scored = answer.await.map_err(|_| "the endpoint stopped".to_string())??;
-        let total = started.elapsed();
-        let model = prepared.took + scored.forward;
-        self.metrics.record(name, runtime.instances, Outcome::Ok { model, overhead: total.saturating_sub(model), batch_size: scored.batch_size });
-        Ok((scored.logits, total.as_secs_f64() * 1000.0))
     }
 }

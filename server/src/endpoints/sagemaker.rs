@@ -39,10 +39,6 @@ impl SageMakerEndpoints {
         Self { aws, journal }
     }
 
-    pub fn runtime_client(&self) -> Result<aws_sdk_sagemakerruntime::Client, ApiError> {
-        Ok(self.aws.clients()?.sagemaker_runtime.clone())
-    }
-
     fn sm(&self) -> Result<&aws_sdk_sagemaker::Client, ApiError> {
         Ok(&self.aws.clients()?.sagemaker)
     }

@@ -67,12 +67,22 @@ pub fn scan(folder: &Path, limit: usize) -> Result<LabelledFolder, ApiError> {
     Ok(LabelledFolder { root, classes, images })
 }
 
-/// One image's result: the predicted class index, its probability and the
-/// latency, or the error in words.
+/// One image's result, or the error in words.
 pub struct Judged {
     pub path: PathBuf,
+    /// The folder's class index.
     pub truth: usize,
-    pub result: Result<(usize, f64, f64), String>,
+    pub result: Result<Prediction, String>,
+}
+
+pub struct Prediction {
+    /// The predicted class in the folder's numbering; `None` when the model
+    /// answered a class the folder does not have.
+    pub folder_class: Option<usize>,
+    /// The predicted class as the model names it.
+    pub label: String,
+    pub probability: f64,
+    pub ms: f64,
 }
 
 /// Upper bounds of the latency histogram's bins, in ms.
@@ -86,9 +96,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank - 1]
 }
 
-/// Sums up the judged images. `predicted_names` names the model's output
-/// indices (they may differ from the folder's classes).
-pub fn summarize(folder: &LabelledFolder, judged: &[Judged], predicted_name: &dyn Fn(usize) -> String, seconds: f64) -> TestBenchReport {
+/// Sums up the judged images.
+pub fn summarize(folder: &LabelledFolder, judged: &[Judged], seconds: f64) -> TestBenchReport {
     let n = folder.classes.len();
     let mut confusion = vec![vec![0u32; n]; n];
     let mut latencies = Vec::new();
@@ -97,19 +106,19 @@ pub fn summarize(folder: &LabelledFolder, judged: &[Judged], predicted_name: &dy
     let mut wrong = Vec::new();
     for j in judged {
         match &j.result {
-            Ok((predicted, probability, ms)) => {
-                latencies.push(*ms);
-                if let Some(cell) = confusion.get_mut(j.truth).and_then(|row| row.get_mut(*predicted)) {
+            Ok(p) => {
+                latencies.push(p.ms);
+                if let Some(cell) = p.folder_class.and_then(|c| confusion.get_mut(j.truth)?.get_mut(c)) {
                     *cell += 1;
                 }
-                if *predicted == j.truth {
+                if p.folder_class == Some(j.truth) {
                     correct += 1;
                 } else {
                     wrong.push(WrongImage {
                         path: j.path.display().to_string(),
                         truth: folder.classes[j.truth].clone(),
-                        predicted: predicted_name(*predicted),
-                        probability: *probability,
+                        predicted: p.label.clone(),
+                        probability: p.probability,
                         thumbnail: String::new(),
                     });
                 }
@@ -181,13 +190,16 @@ mod tests {
     fn summary_counts_confusion_latency_and_wrong_images() {
         let dir = folder_with(&[("cat", 2), ("dog", 2)]);
         let f = scan(dir.path(), 10).unwrap();
+        let said = |class: usize, probability: f64, ms: f64| {
+            Ok(Prediction { folder_class: Some(class), label: ["cat", "dog"][class].to_string(), probability, ms })
+        };
         let judged = vec![
-            Judged { path: "a".into(), truth: 0, result: Ok((0, 0.9, 3.0)) },
-            Judged { path: "b".into(), truth: 0, result: Ok((1, 0.6, 12.0)) },
-            Judged { path: "c".into(), truth: 1, result: Ok((1, 0.8, 4.0)) },
+            Judged { path: "a".into(), truth: 0, result: said(0, 0.9, 3.0) },
+            Judged { path: "b".into(), truth: 0, result: said(1, 0.6, 12.0) },
+            Judged { path: "c".into(), truth: 1, result: said(1, 0.8, 4.0) },
             Judged { path: "d".into(), truth: 1, result: Err("422: cannot be decoded".into()) },
         ];
-        let r = summarize(&f, &judged, &|i| ["cat", "dog"][i].to_string(), 1.0);
+        let r = summarize(&f, &judged, 1.0);
         assert_eq!((r.images, r.correct), (3, 2));
         assert!((r.accuracy() - 2.0 / 3.0).abs() < 1e-9);
         assert_eq!(r.confusion, vec![vec![1, 1], vec![0, 1]]);

@@ -58,25 +58,31 @@ pub fn next_wait(any_running: bool, failures: u32) -> Duration {
 
 /// IAM returns policy documents URL-encoded (RFC 3986: `+` stays `+`).
 pub fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = (bytes[i] == b'%' && i + 3 <= bytes.len())
-            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
-            .flatten();
-        match hex {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).to_string()
+    percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
+}
+
+/// The instances a spec asks for, as the SDK takes them (training and tuning).
+pub fn resource_config(spec: &SageMakerJobSpec) -> ResourceConfig {
+    ResourceConfig::builder()
+        .instance_type(TrainingInstanceType::from(spec.instance_type.as_str()))
+        .instance_count(spec.instance_count as i32)
+        .volume_size_in_gb(spec.volume_gb as i32)
+        .build()
+}
+
+/// The spec's S3 input channels, as the SDK takes them (training and tuning).
+pub fn input_channels(spec: &SageMakerJobSpec) -> Vec<Channel> {
+    spec.channels()
+        .into_iter()
+        .map(|(channel, uri)| {
+            let source = S3DataSource::builder()
+                .s3_data_type(S3DataType::S3Prefix)
+                .s3_uri(uri)
+                .s3_data_distribution_type(S3DataDistribution::FullyReplicated)
+                .build();
+            Channel::builder().channel_name(channel).data_source(DataSource::builder().s3_data_source(source).build()).build()
+        })
+        .collect()
 }
 
 struct PollState {
@@ -389,13 +395,8 @@ impl SageMakerTrainingService for SageMakerJobs {
                 AlgorithmSpecification::builder().training_image(&spec.image).training_input_mode(TrainingInputMode::File).build(),
             )
             .output_data_config(OutputDataConfig::builder().s3_output_path(&spec.output_s3).build())
-            .resource_config(
-                ResourceConfig::builder()
-                    .instance_type(TrainingInstanceType::from(spec.instance_type.as_str()))
-                    .instance_count(spec.instance_count as i32)
-                    .volume_size_in_gb(spec.volume_gb as i32)
-                    .build(),
-            )
+            .resource_config(resource_config(&spec))
+            .set_input_data_config(Some(input_channels(&spec)))
             .stopping_condition({
                 let s = StoppingCondition::builder().max_runtime_in_seconds(spec.max_runtime_seconds as i32);
                 match (spec.spot, spec.max_wait_seconds) {
@@ -406,19 +407,6 @@ impl SageMakerTrainingService for SageMakerJobs {
             .enable_managed_spot_training(spec.spot);
         for (k, v) in spec.hyperparameters() {
             request = request.hyper_parameters(k, v);
-        }
-        for (channel, uri) in spec.channels() {
-            let source = S3DataSource::builder()
-                .s3_data_type(S3DataType::S3Prefix)
-                .s3_uri(uri)
-                .s3_data_distribution_type(S3DataDistribution::FullyReplicated)
-                .build();
-            request = request.input_data_config(
-                Channel::builder()
-                    .channel_name(channel)
-                    .data_source(DataSource::builder().s3_data_source(source).build())
-                    .build(),
-            );
         }
         let result = request.send().await.map(|_| ()).map_err(|e| from_sdk("SageMaker CreateTrainingJob", e));
         self.journal

@@ -7,11 +7,10 @@ use crate::journal::Change;
 use app::training::tuning::{TuningJobDetail, TuningJobSummary, TuningService, TuningSpec, TuningTrial};
 use app::ApiError;
 use aws_sdk_sagemaker::types::{
-    CategoricalParameterRange, Channel, ContinuousParameterRange, DataSource, HyperParameterAlgorithmSpecification,
-    HyperParameterScalingType, HyperParameterTrainingJobDefinition, HyperParameterTuningJobConfig, HyperParameterTuningJobObjective,
+    CategoricalParameterRange, ContinuousParameterRange, HyperParameterAlgorithmSpecification, HyperParameterScalingType,
+    HyperParameterTrainingJobDefinition, HyperParameterTuningJobConfig, HyperParameterTuningJobObjective,
     HyperParameterTuningJobObjectiveType, HyperParameterTuningJobStrategyType, MetricDefinition, OutputDataConfig, ParameterRanges,
-    ResourceConfig, ResourceLimits, S3DataDistribution, S3DataSource, S3DataType, StoppingCondition, TrainingInputMode,
-    TrainingInstanceType, TrainingJobSortByOptions,
+    ResourceLimits, StoppingCondition, TrainingInputMode, TrainingJobSortByOptions,
 };
 use aws_smithy_types::date_time::Format;
 use sqlx::Row;
@@ -186,26 +185,11 @@ impl TuningService for SageMakerJobs {
             )
             .role_arn(&base.role_arn)
             .output_data_config(OutputDataConfig::builder().s3_output_path(&base.output_s3).build())
-            .resource_config(
-                ResourceConfig::builder()
-                    .instance_type(TrainingInstanceType::from(base.instance_type.as_str()))
-                    .instance_count(base.instance_count as i32)
-                    .volume_size_in_gb(base.volume_gb as i32)
-                    .build(),
-            )
+            .resource_config(super::sagemaker::resource_config(base))
+            .set_input_data_config(Some(super::sagemaker::input_channels(base)))
             .stopping_condition(StoppingCondition::builder().max_runtime_in_seconds(base.max_runtime_seconds as i32).build());
         for (k, v) in spec.static_hyperparameters() {
             definition = definition.static_hyper_parameters(k, v);
-        }
-        for (channel, uri) in base.channels() {
-            let source = S3DataSource::builder()
-                .s3_data_type(S3DataType::S3Prefix)
-                .s3_uri(uri)
-                .s3_data_distribution_type(S3DataDistribution::FullyReplicated)
-                .build();
-            definition = definition.input_data_config(
-                Channel::builder().channel_name(channel).data_source(DataSource::builder().s3_data_source(source).build()).build(),
-            );
         }
         let config = HyperParameterTuningJobConfig::builder()
             .strategy(HyperParameterTuningJobStrategyType::Bayesian)
