@@ -87,3 +87,16 @@ async fn an_operator_launches_a_four_instance_job_reads_its_logs_and_tabs_do_not
     let app = App::spawn(AwsSetup::Moto(&moto));
     check_script(&app, "sagemaker_training.mjs", vec![("JOB_NAME", job.into())]).await;
 }
+
+#[tokio::test]
+async fn an_operator_simulates_applies_and_reverts_a_scaling_policy_in_chromium() {
+    let moto = Moto::start();
+    moto.create_completed_training_job("dog-breeds-scaling").await;
+    let app = App::spawn(AwsSetup::Moto(&moto));
+    let spec = serde_json::json!({ "spec": { "name": "dogs-scaling", "training_job": "dog-breeds-scaling", "image": "",
+        "role_arn": "", "instance_type": "ml.m5.large", "instance_count": 1 } });
+    let (code, detail) = app.call_json("endpoints/sagemaker/deploy", &spec).await;
+    assert_eq!(code, 200, "{detail}");
+
+    check_script(&app, "scaling.mjs", vec![("ENDPOINT_NAME", "dogs-scaling".into())]).await;
+}

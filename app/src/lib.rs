@@ -9,9 +9,11 @@
 pub mod components;
 pub mod endpoints;
 pub mod error;
+pub mod journal;
 pub mod notebooks;
 pub mod overview;
 pub mod planned;
+pub mod scaling;
 pub mod shell;
 pub mod training;
 

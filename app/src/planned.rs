@@ -17,20 +17,6 @@ fn Planned(title: &'static str, summary: &'static str, coming: &'static [&'stati
 }
 
 #[component]
-pub fn ScalingPage() -> impl IntoView {
-    view! {
-        <Planned
-            title="Scaling"
-            summary="Endpoint auto-scaling cannot be edited from Sagedeck yet."
-            coming=&[
-                "edit min and max instances, the target invocations per instance and both cooldowns, with validation",
-                "simulate what a policy would do before it is applied",
-            ]
-        />
-    }
-}
-
-#[component]
 pub fn LambdaPage() -> impl IntoView {
     view! {
         <Planned

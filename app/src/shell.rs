@@ -3,7 +3,9 @@
 use crate::notebooks::{NotebookDetailPage, NotebooksPage};
 use crate::overview::{backend_status, AwsStatus, BackendsReport, OverviewPage};
 use crate::endpoints::{EndpointPage, EndpointsPage};
-use crate::planned::{IamPage, LambdaPage, ScalingPage};
+use crate::journal::JournalPage;
+use crate::planned::{IamPage, LambdaPage};
+use crate::scaling::{ScalingEndpointPage, ScalingPage};
 use crate::training::{LocalJobPage, SageMakerJobPage, TrainingPage, TuningJobPage};
 use crate::ApiError;
 use leptos::prelude::*;
@@ -45,6 +47,7 @@ const NAV: &[(&str, &str)] = &[
     ("/scaling", "Scaling"),
     ("/lambda", "Lambda"),
     ("/iam", "IAM"),
+    ("/journal", "Journal"),
 ];
 
 #[component]
@@ -101,6 +104,8 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/endpoints") view=EndpointsPage/>
                             <Route path=path!("/endpoints/:backend/:name") view=EndpointPage/>
                             <Route path=path!("/scaling") view=ScalingPage/>
+                            <Route path=path!("/scaling/:backend/:name") view=ScalingEndpointPage/>
+                            <Route path=path!("/journal") view=JournalPage/>
                             <Route path=path!("/lambda") view=LambdaPage/>
                             <Route path=path!("/iam") view=IamPage/>
                         </Routes>

@@ -36,6 +36,7 @@ pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub iam: aws_sdk_iam::Client,
+    pub autoscaling: aws_sdk_applicationautoscaling::Client,
 }
 
 impl Clients {
@@ -53,6 +54,7 @@ impl Clients {
             cloudwatch: counted!(aws_sdk_cloudwatch),
             logs: counted!(aws_sdk_cloudwatchlogs),
             iam: counted!(aws_sdk_iam),
+            autoscaling: counted!(aws_sdk_applicationautoscaling),
             config,
         }
     }
@@ -257,7 +259,7 @@ pub fn classify(operation: &str, code: Option<&str>, message: Option<&str>, http
         "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" | "UnrecognizedClientException"
         | "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken" | "ExpiredTokenException"
         | "InvalidSignatureException" | "MissingAuthenticationToken" => ApiError::AccessDenied(text),
-        "ResourceNotFound" | "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" => {
+        "ResourceNotFound" | "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" | "ObjectNotFoundException" => {
             ApiError::NotFound(text)
         }
         // SageMaker reports missing notebooks and jobs as a ValidationException.
@@ -268,7 +270,7 @@ pub fn classify(operation: &str, code: Option<&str>, message: Option<&str>, http
         }
         "ValidationException" | "ValidationError" | "InvalidParameterValueException" | "InvalidInput"
         | "MalformedPolicyDocument" => ApiError::Invalid(text),
-        "ResourceInUse" | "ConflictException" | "ResourceConflictException" | "ResourceLimitExceeded"
+        "ResourceInUse" | "ConflictException" | "ResourceConflictException" | "ResourceLimitExceeded" | "ConcurrentUpdateException"
         | "LimitExceeded" | "LimitExceededException" => ApiError::Conflict(text),
         _ => ApiError::Upstream(text),
     }

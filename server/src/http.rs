@@ -38,6 +38,7 @@ pub struct Services {
     pub local_training: LocalTraining,
     pub endpoints: std::sync::Arc<crate::endpoints::EndpointHub>,
     pub sagemaker_training: std::sync::Arc<crate::training::sagemaker::SageMakerJobs>,
+    pub scaling: std::sync::Arc<crate::scaling::ScalingHub>,
 }
 
 impl Services {
@@ -48,6 +49,8 @@ impl Services {
         provide_context::<app::endpoints::Endpoints>(self.endpoints.clone());
         provide_context::<app::training::sagemaker::SageMakerTraining>(self.sagemaker_training.clone());
         provide_context::<app::training::tuning::Tuning>(self.sagemaker_training.clone());
+        provide_context::<app::scaling::Scaling>(self.scaling.clone());
+        provide_context::<app::journal::Reverter>(self.scaling.clone());
     }
 }
 

@@ -29,14 +29,32 @@ impl Journal {
 
     /// Records a change. A journal that cannot be written is logged but does
     /// not undo the change it describes: the cloud call already happened.
-    pub async fn record(&self, change: Change<'_>) {
+    /// Returns the entry's id when it was written.
+    pub async fn record(&self, change: Change<'_>) -> Option<i64> {
+        self.insert(change, None).await
+    }
+
+    /// Records a change that undoes entry `of`, and marks `of` as reverted
+    /// when the revert succeeded.
+    pub async fn record_revert(&self, change: Change<'_>, of: i64) -> Option<i64> {
+        let succeeded = change.outcome.is_ok();
+        let id = self.insert(change, Some(of)).await?;
+        if succeeded {
+            if let Err(e) = sqlx::query("UPDATE change_journal SET reverted_by = ? WHERE id = ?").bind(id).bind(of).execute(&self.pool).await {
+                tracing::error!(error = %e, of, "could not mark a journal entry as reverted");
+            }
+        }
+        Some(id)
+    }
+
+    async fn insert(&self, change: Change<'_>, revert_of: Option<i64>) -> Option<i64> {
         let (outcome, message) = match &change.outcome {
             Ok(()) => ("ok", None),
             Err(m) => ("failed", Some(m.as_str())),
         };
-        let result = sqlx::query(
-            "INSERT INTO change_journal (at, actor, backend, action, target, before, after, outcome, message)
-             VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?, ?, ?, ?, ?, ?)",
+        let result = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO change_journal (at, actor, backend, action, target, before, after, outcome, message, revert_of)
+             VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(change.actor)
         .bind(change.backend)
@@ -46,18 +64,36 @@ impl Journal {
         .bind(&change.after)
         .bind(outcome)
         .bind(message)
-        .execute(&self.pool)
+        .bind(revert_of)
+        .fetch_one(&self.pool)
         .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, action = change.action, target = change.target, "could not write the change journal");
+        match result {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::error!(error = %e, action = change.action, target = change.target, "could not write the change journal");
+                None
+            }
         }
     }
 
     pub async fn recent(&self, limit: u32) -> Result<Vec<ChangeRecord>, ApiError> {
-        let rows = sqlx::query_as::<_, (i64, String, String, String, String, String, Option<String>, Option<String>, String, Option<String>)>(
-            "SELECT id, at, actor, backend, action, target, before, after, outcome, message
-             FROM change_journal ORDER BY id DESC LIMIT ?",
+        self.select(None, limit).await
+    }
+
+    pub async fn get(&self, id: i64) -> Result<ChangeRecord, ApiError> {
+        self.select(Some(id), 1)
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::NotFound(format!("there is no change #{id} in the journal")))
+    }
+
+    async fn select(&self, id: Option<i64>, limit: u32) -> Result<Vec<ChangeRecord>, ApiError> {
+        type Row = (i64, String, String, String, String, String, Option<String>, Option<String>, String, Option<String>, Option<i64>, Option<i64>);
+        let rows = sqlx::query_as::<_, Row>(
+            "SELECT id, at, actor, backend, action, target, before, after, outcome, message, revert_of, reverted_by
+             FROM change_journal WHERE ?1 IS NULL OR id = ?1 ORDER BY id DESC LIMIT ?2",
         )
+        .bind(id)
         .bind(limit)
         .fetch_all(&self.pool)
         .await
@@ -67,7 +103,8 @@ impl Journal {
         })?;
         Ok(rows
             .into_iter()
-            .map(|(id, at, actor, backend, action, target, before, after, outcome, message)| ChangeRecord {
+            .map(|(id, at, actor, backend, action, target, before, after, outcome, message, revert_of, reverted_by)| ChangeRecord {
+                revertible: outcome == "ok" && reverted_by.is_none() && REVERTIBLE.contains(&action.as_str()),
                 id,
                 at,
                 actor,
@@ -78,10 +115,16 @@ impl Journal {
                 after,
                 outcome,
                 message,
+                revert_of,
+                reverted_by,
             })
             .collect())
     }
 }
+
+/// The actions a revert knows how to undo (their `before` is a state the
+/// same code path can put back).
+pub const REVERTIBLE: &[&str] = &["scaling.put", "scaling.remove"];
 
 #[cfg(test)]
 mod tests {

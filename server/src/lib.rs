@@ -10,6 +10,7 @@ pub mod journal;
 pub mod local;
 pub mod notebooks;
 pub mod overview;
+pub mod scaling;
 pub mod store;
 pub mod training;
 
@@ -34,6 +35,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.bind))?;
     let addr = listener.local_addr()?;
 
+    let endpoints = endpoints::EndpointHub::start(
+        pool.clone(),
+        journal.clone(),
+        training::jobs::JobStore::new(pool.clone()),
+        aws.clone(),
+        endpoints::invoke::UrlFetcher {
+            enabled: args.allow_url_fetch,
+            max_bytes: endpoints::invoke::MAX_PAYLOAD,
+            timeout: std::time::Duration::from_secs(5),
+        },
+    )
+    .await;
     let services = http::Services {
         status: Arc::new(overview::ConsoleStatus {
             listen: addr.to_string(),
@@ -51,18 +64,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .await,
         sagemaker_training: training::sagemaker::SageMakerJobs::start(pool.clone(), aws.clone(), journal.clone()),
-        endpoints: endpoints::EndpointHub::start(
-            pool.clone(),
-            journal.clone(),
-            training::jobs::JobStore::new(pool.clone()),
-            aws.clone(),
-            endpoints::invoke::UrlFetcher {
-                enabled: args.allow_url_fetch,
-                max_bytes: endpoints::invoke::MAX_PAYLOAD,
-                timeout: std::time::Duration::from_secs(5),
-            },
-        )
-        .await,
+        endpoints: endpoints.clone(),
+        scaling: scaling::ScalingHub::start(pool.clone(), journal.clone(), endpoints, aws.clone()).await,
     };
     let metrics = services.endpoints.metrics.clone();
     let leptos = leptos::prelude::LeptosOptions::builder()

@@ -8,7 +8,7 @@ mod page;
 mod test_panel;
 mod testbench;
 
-pub use page::{EndpointPage, EndpointsPage};
+pub use page::{status_tone, EndpointPage, EndpointsPage};
 
 use crate::ApiError;
 use leptos::prelude::*;

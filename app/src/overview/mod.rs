@@ -88,6 +88,12 @@ pub struct ChangeRecord {
     /// "ok" or "failed".
     pub outcome: String,
     pub message: Option<String>,
+    /// This change undid change #N.
+    pub revert_of: Option<i64>,
+    /// Change #N undid this one.
+    pub reverted_by: Option<i64>,
+    /// It succeeded, has not been undone, and is of a kind Sagedeck can undo.
+    pub revertible: bool,
 }
 
 #[cfg(feature = "ssr")]

@@ -1,5 +1,6 @@
-use super::{recent_changes, AwsStatus, BackendsReport, ChangeRecord};
-use crate::components::{short_time, Badge, ErrorPanel, Loading, PageHeader};
+use super::{recent_changes, AwsStatus, BackendsReport};
+use crate::journal::ChangeTable;
+use crate::components::{Badge, ErrorPanel, Loading, PageHeader};
 use crate::shell::StatusResource;
 use leptos::prelude::*;
 
@@ -27,7 +28,7 @@ pub fn OverviewPage() -> impl IntoView {
         <Transition fallback=|| view! { <Loading/> }>
             {move || Suspend::new(async move {
                 match changes.await {
-                    Ok(list) => view! { <ChangeTable changes=list/> }.into_any(),
+                    Ok(list) => view! { <ChangeTable changes=list on_reverted=Callback::new(move |_| changes.refetch())/> }.into_any(),
                     Err(error) => view! { <ErrorPanel error/> }.into_any(),
                 }
             })}
@@ -119,36 +120,3 @@ fn AwsCard(aws: AwsStatus) -> impl IntoView {
     view! { <section class="card" id="backend-aws">{body}</section> }
 }
 
-#[component]
-fn ChangeTable(changes: Vec<ChangeRecord>) -> impl IntoView {
-    if changes.is_empty() {
-        return view! { <p class="muted">"No changes recorded yet. Every start, stop, deploy or policy edit made from Sagedeck is listed here."</p> }.into_any();
-    }
-    view! {
-        <table class="table" id="changes">
-            <thead><tr><th>"When"</th><th>"Action"</th><th>"Target"</th><th>"Change"</th><th>"Outcome"</th><th>"By"</th></tr></thead>
-            <tbody>
-                {changes.into_iter().map(|c| {
-                    let tone = if c.outcome == "ok" { "ok" } else { "bad" };
-                    let change = match (c.before, c.after) {
-                        (Some(b), Some(a)) => format!("{b} → {a}"),
-                        (None, Some(a)) => a,
-                        (Some(b), None) => b,
-                        (None, None) => String::new(),
-                    };
-                    view! {
-                        <tr>
-                            <td>{short_time(&c.at)}</td>
-                            <td>{c.backend}" · "{c.action}</td>
-                            <td><code>{c.target}</code></td>
-                            <td>{change}<span class="muted">{c.message.map(|m| format!(" {m}"))}</span></td>
-                            <td><Badge text=c.outcome tone/></td>
-                            <td>{c.actor}</td>
-                        </tr>
-                    }
-                }).collect_view()}
-            </tbody>
-        </table>
-    }
-    .into_any()
-}

@@ -158,7 +158,7 @@ async fn invoke_local(
     }
     .await;
     let total = started.elapsed();
-    hub.record_outcome(&name, runtime.instances, total, result.as_ref());
+    hub.record_outcome(&name, runtime.instances(), total, result.as_ref());
     let answer = match result {
         Ok(answer) => answer,
         Err(error) => return error_response(&error),

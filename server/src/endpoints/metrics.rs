@@ -162,6 +162,46 @@ impl Metrics {
             .collect::<Vec<_>>();
         Ok(to_series(&minutes, window, now_minute()))
     }
+
+    /// Invocations per minute over the last `minutes` minutes, oldest first
+    /// (zero where nothing came), and the unix time of the first minute.
+    pub async fn invocations_per_minute(&self, endpoint: &str, minutes: i64) -> Result<(i64, Vec<f64>), ApiError> {
+        self.flush().await?;
+        let last = now_minute();
+        let first = last - minutes + 1;
+        let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT minute, invocations FROM endpoint_metrics WHERE endpoint = ? AND minute >= ?")
+            .bind(endpoint)
+            .bind(first)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| ApiError::Internal(format!("cannot read endpoint metrics: {e}")))?;
+        let mut out = vec![0.0; minutes.max(0) as usize];
+        for (minute, n) in rows {
+            if let Some(slot) = usize::try_from(minute - first).ok().and_then(|i| out.get_mut(i)) {
+                *slot = n as f64;
+            }
+        }
+        Ok((first * 60, out))
+    }
+
+    /// Mean model latency (decode + forward) per successful request over the
+    /// last `minutes`, in ms, with the request count.
+    pub async fn mean_model_latency_ms(&self, endpoint: &str, minutes: i64) -> Result<Option<(f64, i64)>, ApiError> {
+        self.flush().await?;
+        let (sum, ok): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT SUM(model_latency_us_sum), SUM(invocations - invocation_4xx - invocation_5xx)
+             FROM endpoint_metrics WHERE endpoint = ? AND minute > ?",
+        )
+        .bind(endpoint)
+        .bind(now_minute() - minutes)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| ApiError::Internal(format!("cannot read endpoint metrics: {e}")))?;
+        Ok(match (sum, ok) {
+            (Some(sum), Some(ok)) if ok > 0 && sum > 0 => Some((sum as f64 / ok as f64 / 1000.0, ok)),
+            _ => None,
+        })
+    }
 }
 
 /// Rolls minute buckets up into the window's periods, as CloudWatch's

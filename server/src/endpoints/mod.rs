@@ -42,6 +42,9 @@ pub struct EndpointHub {
     /// Decoding is CPU-bound and a large image takes hundreds of MB while it
     /// decodes: at most this many decode at once.
     decoding: Semaphore,
+    /// Invocations per local endpoint since auto-scaling last looked: the
+    /// datapoint its target tracking reads.
+    demand: std::sync::Mutex<HashMap<String, u64>>,
 }
 
 /// What a local endpoint answered for one image.
@@ -89,6 +92,7 @@ impl EndpointHub {
             fetcher,
             runtimes: RwLock::new(HashMap::new()),
             decoding: Semaphore::new(threads * 2),
+            demand: std::sync::Mutex::new(HashMap::new()),
         });
         match hub.rows().await {
             Ok(rows) => {
@@ -152,6 +156,48 @@ impl EndpointHub {
             Err(_) => Outcome::ClientError,
         };
         self.metrics.record(name, instances, outcome);
+        *self.demand.lock().expect("demand").entry(name.to_string()).or_insert(0) += 1;
+    }
+
+    /// Invocations of a local endpoint since the last call (every outcome
+    /// counts, throttled ones included: they are demand the replicas missed).
+    pub fn take_invocations(&self, name: &str) -> u64 {
+        self.demand.lock().expect("demand").remove(name).unwrap_or(0)
+    }
+
+    /// Changes a local endpoint's replica count and stores it, so a restart
+    /// comes back at the scaled size. Returns the count before.
+    pub async fn scale_local(&self, name: &str, instances: u32) -> Result<u32, ApiError> {
+        let runtime = self.runtime(name).ok_or_else(|| ApiError::NotFound(format!("there is no running local endpoint named {name:?}")))?;
+        let before = runtime.instances() as u32;
+        if before != instances {
+            let scaled = runtime.clone();
+            tokio::task::spawn_blocking(move || scaled.scale_to(instances as usize))
+                .await
+                .map_err(|e| ApiError::Internal(format!("scaling crashed: {e}")))?
+                .map_err(|e| ApiError::Conflict(format!("cannot start another replica: {e}")))?;
+        }
+        sqlx::query("UPDATE local_endpoints SET instances = ?, updated_at = ? WHERE name = ?")
+            .bind(i64::from(instances))
+            .bind(now())
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(before)
+    }
+
+    /// Local endpoints as (name, status, replicas now).
+    pub async fn local_endpoints(&self) -> Result<Vec<(String, String, u32)>, ApiError> {
+        Ok(self
+            .rows()
+            .await?
+            .into_iter()
+            .map(|r| {
+                let n = self.runtime(&r.name).map(|rt| rt.instances() as u32).unwrap_or(r.instances);
+                (r.name, r.status, n)
+            })
+            .collect())
     }
 
     /// Serves an artifact without storing it (the benchmark).
@@ -237,7 +283,7 @@ impl EndpointHub {
                 name: row.name.clone(),
                 backend: Backend::Local,
                 status: row.status.clone(),
-                instances: row.instances,
+                instances: runtime.as_ref().map(|r| r.instances() as u32).unwrap_or(row.instances),
                 instance_type: format!("local ({})", device.clone().unwrap_or_else(|| "not loaded".into())),
                 model: format!("local job #{}", row.job_id),
                 created_at: Some(row.created_at.clone()),
@@ -483,7 +529,7 @@ impl EndpointHub {
         match runtime {
             Some(runtime) => {
                 let result = self.run_local(name, runtime, Bytes::from(bytes)).await;
-                self.record_outcome(name, runtime.instances, started.elapsed(), result.as_ref());
+                self.record_outcome(name, runtime.instances(), started.elapsed(), result.as_ref());
                 result.map(|a| (a.logits, ms(started))).map_err(|e| e.message().to_string())
             }
             None => {

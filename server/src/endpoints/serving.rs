@@ -15,7 +15,7 @@ use app::endpoints::{Batching, ImageFacts};
 use image::{ImageFormat, ImageReader};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -145,33 +145,68 @@ pub enum Refused {
     Stopped,
 }
 
-/// N replicas behind one bounded queue.
+/// N replicas behind one bounded queue. The count can change while it
+/// serves ([`Runtime::scale_to`]): auto-scaling adds replicas with their own
+/// weights and stops the newest ones when it scales in.
 pub struct Runtime {
     pub info: Arc<ModelInfo>,
-    pub instances: usize,
     pub batching: Batching,
+    name: String,
     queue: SyncSender<Request>,
+    receiver: Arc<Mutex<Receiver<Request>>>,
     queued: Arc<AtomicUsize>,
+    /// One stop flag per live replica, oldest first.
+    replicas: Mutex<Vec<Arc<AtomicBool>>>,
 }
+
+/// How often an idle replica looks at its stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(200);
 
 impl Runtime {
     /// Loads `instances` copies of the weights and starts one thread each.
     /// Blocking: call from `spawn_blocking`.
     pub fn start(name: &str, info: ModelInfo, instances: usize, batching: Batching) -> Result<Runtime, String> {
-        let models = (0..instances).map(|_| info.load()).collect::<Result<Vec<_>, _>>()?;
         let (queue, receiver) = sync_channel::<Request>(batching.queue_capacity as usize);
-        let receiver = Arc::new(Mutex::new(receiver));
-        let queued = Arc::new(AtomicUsize::new(0));
-        let size = info.size();
-        for (i, model) in models.into_iter().enumerate() {
-            let receiver = receiver.clone();
-            let queued = queued.clone();
-            std::thread::Builder::new()
-                .name(format!("endpoint-{name}-{i}"))
-                .spawn(move || replica(model, &receiver, &queued, size, batching))
-                .map_err(|e| format!("cannot start a replica thread: {e}"))?;
+        let runtime = Runtime {
+            info: Arc::new(info),
+            batching,
+            name: name.to_string(),
+            queue,
+            receiver: Arc::new(Mutex::new(receiver)),
+            queued: Arc::new(AtomicUsize::new(0)),
+            replicas: Mutex::new(Vec::new()),
+        };
+        runtime.scale_to(instances)?;
+        Ok(runtime)
+    }
+
+    /// Replicas serving now.
+    pub fn instances(&self) -> usize {
+        self.replicas.lock().expect("replicas").len()
+    }
+
+    /// Adds replicas (each loads its own weights first, so a new replica
+    /// takes requests only once it can answer them) or stops the newest
+    /// ones (each finishes the batch it holds). Blocking when it adds.
+    pub fn scale_to(&self, instances: usize) -> Result<(), String> {
+        let mut replicas = self.replicas.lock().expect("replicas");
+        while replicas.len() > instances {
+            if let Some(stop) = replicas.pop() {
+                stop.store(true, Ordering::SeqCst);
+            }
         }
-        Ok(Runtime { info: Arc::new(info), instances, batching, queue, queued })
+        let size = self.info.size();
+        while replicas.len() < instances {
+            let model = self.info.load()?;
+            let stop = Arc::new(AtomicBool::new(false));
+            let (receiver, queued, flag, batching) = (self.receiver.clone(), self.queued.clone(), stop.clone(), self.batching);
+            std::thread::Builder::new()
+                .name(format!("endpoint-{}-{}", self.name, replicas.len()))
+                .spawn(move || replica(model, &receiver, &queued, &flag, size, batching))
+                .map_err(|e| format!("cannot start a replica thread: {e}"))?;
+            replicas.push(stop);
+        }
+        Ok(())
     }
 
     /// Queues one prepared image; the answer arrives on the returned channel.
@@ -197,7 +232,7 @@ impl Runtime {
 }
 
 /// One replica's loop; it ends when the runtime (the queue's sender) is dropped.
-fn replica(model: Classifier, receiver: &Mutex<Receiver<Request>>, queued: &AtomicUsize, size: usize, batching: Batching) {
+fn replica(model: Classifier, receiver: &Mutex<Receiver<Request>>, queued: &AtomicUsize, stop: &AtomicBool, size: usize, batching: Batching) {
     let max_batch = batching.max_batch.max(1) as usize;
     let max_wait = Duration::from_millis(u64::from(batching.max_wait_ms));
     loop {
@@ -205,7 +240,16 @@ fn replica(model: Classifier, receiver: &Mutex<Receiver<Request>>, queued: &Atom
             // Holding the lock while a batch forms keeps batches whole; the
             // other replicas take the next one.
             let Ok(receiver) = receiver.lock() else { return };
-            let Ok(first) = receiver.recv() else { return };
+            let first = loop {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                match receiver.recv_timeout(STOP_CHECK) {
+                    Ok(r) => break r,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            };
             let deadline = Instant::now() + max_wait;
             let mut batch = vec![first];
             while batch.len() < max_batch {

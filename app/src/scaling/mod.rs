@@ -1,0 +1,157 @@
+//! Endpoint auto-scaling: target tracking on invocations per instance, for
+//! SageMaker variants (Application Auto Scaling) and local endpoints (the
+//! embedded runtime adds and removes replicas by the same rules). The pure
+//! parts, the policy's decision and the what-if simulator, compile into the
+//! browser too, so a policy is simulated as it is typed.
+
+mod page;
+pub mod policy;
+pub mod simulate;
+
+pub use page::{ScalingEndpointPage, ScalingPage};
+pub use policy::{ScalingDecision, ScalingPolicy, TargetTracker};
+
+use crate::endpoints::{validate_endpoint_name, Backend};
+use crate::ApiError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The name Sagedeck gives the target-tracking policy it manages on a
+/// variant; other policies on the same target are shown but left alone.
+pub const POLICY_NAME: &str = "sagedeck-invocations-per-instance";
+
+/// The variant name of a local endpoint: it has one pool of replicas.
+pub const LOCAL_VARIANT: &str = "replicas";
+
+/// One scaling activity, as Application Auto Scaling reports it (or as the
+/// local runtime records it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScalingActivity {
+    pub at: String,
+    pub from: Option<u32>,
+    pub to: Option<u32>,
+    /// Successful, InProgress, Failed…
+    pub status: String,
+    pub cause: String,
+}
+
+/// One scalable target: a SageMaker production variant, or a local
+/// endpoint's replicas.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VariantScaling {
+    pub variant: String,
+    /// Application Auto Scaling's resource id (`endpoint/NAME/variant/V`).
+    pub resource_id: String,
+    pub current_instances: u32,
+    pub instance_type: String,
+    /// Sagedeck's target-tracking policy, when the target has one.
+    pub policy: Option<ScalingPolicy>,
+    /// Min and max registered without a Sagedeck policy (or with one).
+    pub registered: Option<(u32, u32)>,
+    /// Other policies on the same target, by name and type, left alone.
+    pub other_policies: Vec<String>,
+    pub activities: Vec<ScalingActivity>,
+    /// Why activities are missing, when they are.
+    pub activities_note: Option<String>,
+}
+
+/// What one instance can absorb, measured from the endpoint's own metrics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredCapacity {
+    pub per_instance_per_minute: f64,
+    pub source: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndpointScaling {
+    pub backend: Backend,
+    pub endpoint: String,
+    pub status: String,
+    pub variants: Vec<VariantScaling>,
+    pub measured: Option<MeasuredCapacity>,
+    /// Price of one instance-hour when known (SageMaker's list price table).
+    pub hourly_price: Option<f64>,
+}
+
+/// A row of the Scaling page: every endpoint and its policy at a glance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScalingRow {
+    pub backend: Backend,
+    pub endpoint: String,
+    pub status: String,
+    pub instances: u32,
+    pub policy: Option<ScalingPolicy>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScalingOverview {
+    pub rows: Vec<ScalingRow>,
+    /// Why SageMaker endpoints are missing, when they are.
+    pub sagemaker_note: Option<String>,
+}
+
+/// Recorded invocations per minute, oldest first, for the simulator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvocationTrace {
+    pub per_minute: Vec<f64>,
+    /// Unix seconds of the first minute.
+    pub start: i64,
+    pub source: String,
+}
+
+/// The server's side (implemented in the `server` crate).
+#[cfg(feature = "ssr")]
+#[async_trait::async_trait]
+pub trait ScalingService: Send + Sync {
+    async fn overview(&self) -> Result<ScalingOverview, ApiError>;
+    async fn describe(&self, backend: Backend, endpoint: &str) -> Result<EndpointScaling, ApiError>;
+    async fn put_policy(&self, backend: Backend, endpoint: &str, variant: &str, policy: ScalingPolicy) -> Result<EndpointScaling, ApiError>;
+    async fn remove_policy(&self, backend: Backend, endpoint: &str, variant: &str) -> Result<EndpointScaling, ApiError>;
+    async fn trace(&self, backend: Backend, endpoint: &str, hours: u32) -> Result<InvocationTrace, ApiError>;
+}
+
+#[cfg(feature = "ssr")]
+pub type Scaling = std::sync::Arc<dyn ScalingService>;
+
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
+/// Variant names follow SageMaker's rule for names (as endpoint names do).
+fn check_variant(variant: &str) -> Result<(), ApiError> {
+    validate_endpoint_name(variant).map(|_| ()).map_err(|_| ApiError::Invalid(format!("{variant:?} is not a valid variant name")))
+}
+
+#[server(endpoint = "scaling/overview")]
+pub async fn get_scaling_overview() -> Result<ScalingOverview, ApiError> {
+    crate::error::service::<Scaling>()?.overview().await
+}
+
+#[server(endpoint = "scaling/describe")]
+pub async fn describe_scaling(backend: Backend, endpoint: String) -> Result<EndpointScaling, ApiError> {
+    validate_endpoint_name(&endpoint)?;
+    crate::error::service::<Scaling>()?.describe(backend, &endpoint).await
+}
+
+#[server(endpoint = "scaling/put", input = leptos::server_fn::codec::Json)]
+pub async fn put_scaling_policy(backend: Backend, endpoint: String, variant: String, policy: ScalingPolicy) -> Result<EndpointScaling, ApiError> {
+    validate_endpoint_name(&endpoint)?;
+    check_variant(&variant)?;
+    policy
+        .validate(backend == Backend::Local)
+        .map_err(|errors| ApiError::Invalid(crate::training::spec::describe(&errors)))?;
+    crate::error::service::<Scaling>()?.put_policy(backend, &endpoint, &variant, policy).await
+}
+
+#[server(endpoint = "scaling/remove")]
+pub async fn remove_scaling_policy(backend: Backend, endpoint: String, variant: String) -> Result<EndpointScaling, ApiError> {
+    validate_endpoint_name(&endpoint)?;
+    check_variant(&variant)?;
+    crate::error::service::<Scaling>()?.remove_policy(backend, &endpoint, &variant).await
+}
+
+#[server(endpoint = "scaling/trace")]
+pub async fn get_invocation_trace(backend: Backend, endpoint: String, hours: u32) -> Result<InvocationTrace, ApiError> {
+    validate_endpoint_name(&endpoint)?;
+    if !(1..=24).contains(&hours) {
+        return Err(ApiError::Invalid(format!("a recorded trace covers 1 to 24 hours, not {hours}")));
+    }
+    crate::error::service::<Scaling>()?.trace(backend, &endpoint, hours).await
+}

@@ -1,0 +1,277 @@
+//! Auto-scaling through the running server: a local endpoint's replicas
+//! follow generated load up and back down under a target-tracking policy,
+//! and the change is reverted from the journal; a SageMaker variant's policy
+//! is put, read back from moto's Application Auto Scaling, edited, reverted
+//! and removed.
+
+use sagedeck_tests::{App, AwsSetup, Moto};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn policy(min: u32, max: u32, target: f64, datapoint: u32, scale_in: u32, scale_out: u32) -> Value {
+    json!({ "min_instances": min, "max_instances": max, "target_value": target,
+        "scale_in_cooldown_s": scale_in, "scale_out_cooldown_s": scale_out,
+        "disable_scale_in": false, "datapoint_seconds": datapoint })
+}
+
+fn put(backend: &str, endpoint: &str, variant: &str, policy: Value) -> Value {
+    json!({ "backend": backend, "endpoint": endpoint, "variant": variant, "policy": policy })
+}
+
+async fn describe(app: &App, backend: &str, endpoint: &str) -> Value {
+    let (code, s) = app.call("scaling/describe", &[("backend", backend), ("endpoint", endpoint)]).await;
+    assert_eq!(code, 200, "{s}");
+    s
+}
+
+async fn journal(app: &App) -> Vec<Value> {
+    let (code, j) = app.call("journal/recent", &[("limit", "50")]).await;
+    assert_eq!(code, 200, "{j}");
+    j.as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn local_replicas_follow_load_up_and_down_and_the_policy_reverts_from_the_journal() {
+    let app = App::spawn(AwsSetup::None);
+    let (job, data) = app.completed_small_job().await;
+    let spec = json!({ "spec": { "name": "busy", "job_id": job, "instances": 1,
+        "batching": { "max_batch": 4, "max_wait_ms": 0, "queue_capacity": 256 } } });
+    let (code, detail) = app.call_json("endpoints/local/deploy", &spec).await;
+    assert_eq!(code, 200, "{detail}");
+
+    // Bad policies are refused with the field's problem, and change nothing.
+    for (bad, words) in [
+        (policy(3, 2, 60.0, 2, 4, 2), "at least the minimum"),
+        (policy(1, 3, 0.0, 2, 4, 2), "target"),
+        (policy(0, 3, 60.0, 2, 4, 2), "at least 1 replica"),
+        (policy(1, 3, 60.0, 0, 4, 2), "datapoint"),
+        (policy(1, 3, 60.0, 2, 99_999, 2), "cooldown"),
+    ] {
+        let (code, err) = app.call_json("scaling/put", &put("Local", "busy", "replicas", bad)).await;
+        assert_eq!(code, 400, "{err}");
+        assert!(err["message"].as_str().unwrap().contains(words), "{err}");
+    }
+    let (code, err) = app.call_json("scaling/put", &put("Local", "busy", "AllTraffic", policy(1, 3, 60.0, 2, 4, 2))).await;
+    assert_eq!(code, 400, "{err}");
+    let (code, err) = app.call_json("scaling/put", &put("Local", "nobody", "replicas", policy(1, 3, 60.0, 2, 4, 2))).await;
+    assert_eq!(code, 404, "{err}");
+    assert_eq!(describe(&app, "Local", "busy").await["variants"][0]["policy"], Value::Null);
+
+    // Target 120 invocations per replica per minute (2/s), 2-second
+    // datapoints: 3 datapoints above (6 s) scale out, 15 below (30 s) scale in.
+    let (code, s) = app.call_json("scaling/put", &put("Local", "busy", "replicas", policy(1, 3, 120.0, 2, 4, 2))).await;
+    assert_eq!(code, 200, "{s}");
+    assert_eq!(s["variants"][0]["policy"]["target_value"], 120.0);
+    assert_eq!(s["variants"][0]["registered"], json!([1, 3]));
+
+    // Four clients sending images back to back: far above 2/s per replica.
+    let image = {
+        let dir = data.join("test").join("001.Circle");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        std::fs::read(&files[0]).unwrap()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (url, image, stop, sent) = (app.url.clone(), image.clone(), stop.clone(), sent.clone());
+        clients.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            while !stop.load(Ordering::SeqCst) {
+                let r = http.post(format!("{url}/endpoints/busy/invocations")).header("content-type", "image/jpeg").body(image.clone()).send().await;
+                assert!(r.map(|r| r.status().as_u16() == 200 || r.status().as_u16() == 429).unwrap_or(false));
+                sent.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
+    }
+    let started = Instant::now();
+    let mut timeline: Vec<(f64, u64)> = Vec::new();
+    let instances = |s: &Value| s["variants"][0]["current_instances"].as_u64().unwrap();
+    let mut peak = 1;
+    while started.elapsed() < Duration::from_secs(40) && peak < 3 {
+        let n = instances(&describe(&app, "Local", "busy").await);
+        if timeline.last().map(|t| t.1) != Some(n) {
+            timeline.push((started.elapsed().as_secs_f64(), n));
+        }
+        peak = peak.max(n);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let load_seconds = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let requests = sent.load(Ordering::SeqCst);
+    assert_eq!(peak, 3, "replicas reached the maximum under load: {timeline:?}\n{}", app.log());
+
+    // Quiet: back to the minimum after 15 datapoints (30 s) below 90 % of the target.
+    let quiet = Instant::now();
+    loop {
+        let n = instances(&describe(&app, "Local", "busy").await);
+        if timeline.last().map(|t| t.1) != Some(n) {
+            timeline.push((started.elapsed().as_secs_f64(), n));
+        }
+        if n == 1 {
+            break;
+        }
+        assert!(quiet.elapsed() < Duration::from_secs(75), "no scale-in within 75 s: {timeline:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let scaled_in_after = quiet.elapsed().as_secs_f64();
+    eprintln!(
+        "local scaling timeline (s since load start, replicas): {timeline:?}; {requests} requests in {load_seconds:.1} s of load; back to 1 replica {scaled_in_after:.1} s after the load stopped"
+    );
+    assert!(scaled_in_after >= 20.0, "scale-in waits for 15 quiet datapoints, not {scaled_in_after:.1} s");
+
+    let s = describe(&app, "Local", "busy").await;
+    let activities = s["variants"][0]["activities"].as_array().unwrap();
+    let ups = activities.iter().filter(|a| a["to"].as_u64() > a["from"].as_u64()).count();
+    let downs = activities.iter().filter(|a| a["to"].as_u64() < a["from"].as_u64()).count();
+    assert!(ups >= 1 && downs >= 1, "{activities:#?}");
+    assert!(activities.iter().all(|a| a["status"] == "Successful"), "{activities:#?}");
+    assert!(activities.iter().any(|a| a["cause"].as_str().unwrap().contains("datapoints above the target")));
+    // The scaled-in endpoint still answers, and its stored size survived.
+    let (code, _, body) = app.post_bytes("/endpoints/busy/invocations", Some("image/jpeg"), image.clone()).await;
+    assert_eq!(code, 200, "{body}");
+    // The recorded trace feeds the simulator.
+    let (code, trace) = app.call("scaling/trace", &[("backend", "Local"), ("endpoint", "busy"), ("hours", "1")]).await;
+    assert_eq!(code, 200, "{trace}");
+    let total: f64 = trace["per_minute"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum();
+    assert!(total >= requests as f64, "trace {total} vs {requests} sent");
+    assert_eq!(trace["per_minute"].as_array().unwrap().len(), 60);
+
+    // Revert the policy from the journal: it is gone again; a second revert is refused.
+    let entries = journal(&app).await;
+    let put_entry = entries.iter().find(|e| e["action"] == "scaling.put" && e["outcome"] == "ok").expect("journaled");
+    assert_eq!(put_entry["target"], "local/busy/replicas");
+    assert_eq!(put_entry["before"], "null");
+    assert_eq!(put_entry["revertible"], true);
+    let id = put_entry["id"].as_i64().unwrap().to_string();
+    let (code, reverted) = app.call("journal/revert", &[("id", &id)]).await;
+    assert_eq!(code, 200, "{reverted}");
+    assert_eq!(reverted["action"], "scaling.remove");
+    assert_eq!(reverted["revert_of"].to_string(), id);
+    assert_eq!(describe(&app, "Local", "busy").await["variants"][0]["policy"], Value::Null);
+    let (code, err) = app.call("journal/revert", &[("id", &id)]).await;
+    assert_eq!(code, 409, "{err}");
+    let (code, err) = app.call("journal/revert", &[("id", "99999")]).await;
+    assert_eq!(code, 404, "{err}");
+    let create = entries.iter().find(|e| e["action"] == "endpoint.local.create").unwrap();
+    let (code, err) = app.call("journal/revert", &[("id", &create["id"].to_string())]).await;
+    assert_eq!(code, 409, "{err}");
+
+    // A restart keeps the scaled size and no policy.
+    let app = app.crash_and_restart();
+    let s = describe(&app, "Local", "busy").await;
+    assert_eq!(s["variants"][0]["current_instances"], 1);
+    assert_eq!(s["variants"][0]["policy"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_sagemaker_variant_policy_is_put_read_back_edited_reverted_and_removed_against_moto() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let autoscaling = aws_sdk_applicationautoscaling::Client::new(&config);
+    moto.create_completed_training_job("dog-breeds-2026-11-22").await;
+    let app = App::spawn(AwsSetup::Moto(&moto));
+    let spec = json!({ "spec": { "name": "dogs", "training_job": "dog-breeds-2026-11-22", "image": "", "role_arn": "",
+        "instance_type": "ml.m5.large", "instance_count": 1 } });
+    let (code, detail) = app.call_json("endpoints/sagemaker/deploy", &spec).await;
+    assert_eq!(code, 200, "{detail}");
+
+    let s = describe(&app, "SageMaker", "dogs").await;
+    assert_eq!(s["variants"][0]["variant"], "AllTraffic");
+    assert_eq!(s["variants"][0]["resource_id"], "endpoint/dogs/variant/AllTraffic");
+    assert_eq!(s["variants"][0]["policy"], Value::Null);
+    assert_eq!(s["hourly_price"].as_f64().map(|p| p > 0.0), Some(true), "{s}");
+
+    // Refused before AWS: min > max, a datapoint other than a minute, an unknown variant.
+    let (code, err) = app.call_json("scaling/put", &put("SageMaker", "dogs", "AllTraffic", policy(5, 2, 25.0, 60, 30, 30))).await;
+    assert_eq!(code, 400, "{err}");
+    let (code, err) = app.call_json("scaling/put", &put("SageMaker", "dogs", "AllTraffic", policy(1, 4, 25.0, 5, 30, 30))).await;
+    assert_eq!(code, 400, "{err}");
+    let (code, err) = app.call_json("scaling/put", &put("SageMaker", "dogs", "Canary", policy(1, 4, 25.0, 60, 30, 30))).await;
+    assert_eq!(code, 404, "{err}");
+    assert!(err["message"].as_str().unwrap().contains("AllTraffic"), "{err}");
+
+    // The seeds' policy: min 1, max 4, target 25, 30 s cooldowns.
+    let (code, s) = app.call_json("scaling/put", &put("SageMaker", "dogs", "AllTraffic", policy(1, 4, 25.0, 60, 30, 30))).await;
+    assert_eq!(code, 200, "{s}");
+    assert_eq!(s["variants"][0]["policy"]["target_value"], 25.0);
+    assert_eq!(s["variants"][0]["registered"], json!([1, 4]));
+    let read_back = |target: f64| {
+        let autoscaling = autoscaling.clone();
+        async move {
+            let targets = autoscaling
+                .describe_scalable_targets()
+                .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Sagemaker)
+                .send()
+                .await
+                .unwrap();
+            let t = &targets.scalable_targets()[0];
+            assert_eq!((t.resource_id(), t.min_capacity(), t.max_capacity()), ("endpoint/dogs/variant/AllTraffic", 1, 4));
+            assert_eq!(t.scalable_dimension().as_str(), "sagemaker:variant:DesiredInstanceCount");
+            let policies = autoscaling
+                .describe_scaling_policies()
+                .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Sagemaker)
+                .send()
+                .await
+                .unwrap();
+            let p = &policies.scaling_policies()[0];
+            assert_eq!(p.policy_name(), "sagedeck-invocations-per-instance");
+            assert_eq!(p.policy_type().as_str(), "TargetTrackingScaling");
+            let c = p.target_tracking_scaling_policy_configuration().unwrap();
+            assert_eq!(c.target_value(), target);
+            assert_eq!(
+                c.predefined_metric_specification().unwrap().predefined_metric_type().as_str(),
+                "SageMakerVariantInvocationsPerInstance"
+            );
+            assert_eq!((c.scale_in_cooldown(), c.scale_out_cooldown()), (Some(30), Some(30)));
+        }
+    };
+    read_back(25.0).await;
+
+    // Edit to 30, then revert the edit from the journal: 25 again.
+    let (code, s) = app.call_json("scaling/put", &put("SageMaker", "dogs", "AllTraffic", policy(1, 4, 30.0, 60, 30, 30))).await;
+    assert_eq!(code, 200, "{s}");
+    read_back(30.0).await;
+    let entries = journal(&app).await;
+    let edit = entries.iter().find(|e| e["action"] == "scaling.put" && e["outcome"] == "ok").unwrap();
+    assert_eq!(edit["backend"], "aws");
+    assert_eq!(edit["target"], "sagemaker/dogs/AllTraffic");
+    assert!(edit["before"].as_str().unwrap().contains("\"target_value\":25.0"), "{edit}");
+    assert!(edit["after"].as_str().unwrap().contains("\"target_value\":30.0"), "{edit}");
+    let (code, reverted) = app.call("journal/revert", &[("id", &edit["id"].to_string())]).await;
+    assert_eq!(code, 200, "{reverted}");
+    read_back(25.0).await;
+
+    // The overview lists the endpoint with its policy; activities are explained when absent.
+    let (code, overview) = app.call("scaling/overview", &[]).await;
+    assert_eq!(code, 200, "{overview}");
+    let row = overview["rows"].as_array().unwrap().iter().find(|r| r["endpoint"] == "dogs").unwrap();
+    assert_eq!(row["policy"]["target_value"], 25.0);
+    let s = describe(&app, "SageMaker", "dogs").await;
+    assert!(
+        !s["variants"][0]["activities"].as_array().unwrap().is_empty() || s["variants"][0]["activities_note"].is_string(),
+        "{s}"
+    );
+
+    // Remove: policy deleted and target deregistered in moto.
+    let (code, s) = app.call("scaling/remove", &[("backend", "SageMaker"), ("endpoint", "dogs"), ("variant", "AllTraffic")]).await;
+    assert_eq!(code, 200, "{s}");
+    assert_eq!(s["variants"][0]["policy"], Value::Null);
+    let targets = autoscaling
+        .describe_scalable_targets()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Sagemaker)
+        .send()
+        .await
+        .unwrap();
+    assert!(targets.scalable_targets().is_empty());
+    let (code, err) = app.call("scaling/remove", &[("backend", "SageMaker"), ("endpoint", "dogs"), ("variant", "AllTraffic")]).await;
+    assert_eq!(code, 404, "{err}");
+}
