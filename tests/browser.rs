@@ -100,3 +100,16 @@ async fn an_operator_simulates_applies_and_reverts_a_scaling_policy_in_chromium(
 
     check_script(&app, "scaling.mjs", vec![("ENDPOINT_NAME", "dogs-scaling".into())]).await;
 }
+
+#[tokio::test]
+async fn an_operator_sets_up_the_endpoints_lambda_and_its_concurrency_in_chromium() {
+    let moto = Moto::start();
+    moto.create_completed_training_job("dog-breeds-lambda").await;
+    let app = App::spawn(AwsSetup::Moto(&moto));
+    let spec = serde_json::json!({ "spec": { "name": "dogs-lambda", "training_job": "dog-breeds-lambda", "image": "",
+        "role_arn": "", "instance_type": "ml.m5.large", "instance_count": 1 } });
+    let (code, detail) = app.call_json("endpoints/sagemaker/deploy", &spec).await;
+    assert_eq!(code, 200, "{detail}");
+
+    check_script(&app, "lambda.mjs", vec![("ENDPOINT_NAME", "dogs-lambda".into())]).await;
+}

@@ -31,11 +31,9 @@ async fn every_page_renders_with_the_navigation() {
 #[tokio::test]
 async fn pages_not_built_yet_say_so() {
     let app = App::spawn(AwsSetup::None);
-    for path in ["/scaling", "/lambda", "/iam"] {
-        let (_, body) = app.get(path).await;
-        assert!(body.contains("Not built yet."), "{path} does not say it is not built");
-    }
-    for path in ["/notebooks", "/training", "/endpoints"] {
+    let (_, body) = app.get("/iam").await;
+    assert!(body.contains("Not built yet."), "/iam does not say it is not built");
+    for path in ["/notebooks", "/training", "/endpoints", "/scaling", "/lambda", "/journal"] {
         let (_, body) = app.get(path).await;
         assert!(!body.contains("Not built yet."), "{path} is built");
     }
@@ -47,6 +45,14 @@ async fn pages_not_built_yet_say_so() {
     let (_, body) = app.get("/endpoints").await;
     assert!(body.contains("Deploy a local job"));
     assert!(body.contains("No endpoints yet"));
+    // Scaling and Lambda work locally too, and say what AWS would add.
+    let (_, body) = app.get("/scaling").await;
+    assert!(body.contains("Target tracking on invocations per instance"));
+    let (_, body) = app.get("/lambda").await;
+    assert!(body.contains("Local function for a local endpoint"));
+    let (status, body) = app.get("/journal").await;
+    assert_eq!(status, 200);
+    assert!(body.replace("<!>", "").contains("<h1>Change journal</h1>"));
 }
 
 #[tokio::test]

@@ -29,7 +29,7 @@ pub async fn revert_change(id: i64) -> Result<ChangeRecord, ApiError> {
 /// put back; everything else is already words.
 pub fn describe_state(state: &str) -> String {
     if state == "null" {
-        return "no policy".to_string();
+        return "none".to_string();
     }
     match serde_json::from_str::<ScalingPolicy>(state) {
         Ok(p) => format!(

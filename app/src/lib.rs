@@ -10,6 +10,7 @@ pub mod components;
 pub mod endpoints;
 pub mod error;
 pub mod journal;
+pub mod lambda;
 pub mod notebooks;
 pub mod overview;
 pub mod planned;

@@ -17,20 +17,6 @@ fn Planned(title: &'static str, summary: &'static str, coming: &'static [&'stati
 }
 
 #[component]
-pub fn LambdaPage() -> impl IntoView {
-    view! {
-        <Planned
-            title="Lambda"
-            summary="Lambda functions cannot be managed from Sagedeck yet."
-            coming=&[
-                "set reserved and provisioned concurrency, with validation",
-                "create the function that fronts an endpoint, with a least-privilege role, and test-invoke it",
-            ]
-        />
-    }
-}
-
-#[component]
 pub fn IamPage() -> impl IntoView {
     view! {
         <Planned

@@ -4,7 +4,8 @@ use crate::notebooks::{NotebookDetailPage, NotebooksPage};
 use crate::overview::{backend_status, AwsStatus, BackendsReport, OverviewPage};
 use crate::endpoints::{EndpointPage, EndpointsPage};
 use crate::journal::JournalPage;
-use crate::planned::{IamPage, LambdaPage};
+use crate::lambda::{FunctionPage, LambdaPage};
+use crate::planned::IamPage;
 use crate::scaling::{ScalingEndpointPage, ScalingPage};
 use crate::training::{LocalJobPage, SageMakerJobPage, TrainingPage, TuningJobPage};
 use crate::ApiError;
@@ -107,6 +108,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/scaling/:backend/:name") view=ScalingEndpointPage/>
                             <Route path=path!("/journal") view=JournalPage/>
                             <Route path=path!("/lambda") view=LambdaPage/>
+                            <Route path=path!("/lambda/:home/:name") view=FunctionPage/>
                             <Route path=path!("/iam") view=IamPage/>
                         </Routes>
                     </main>

@@ -37,6 +37,7 @@ pub struct Clients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub iam: aws_sdk_iam::Client,
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
+    pub lambda: aws_sdk_lambda::Client,
 }
 
 impl Clients {
@@ -55,6 +56,7 @@ impl Clients {
             logs: counted!(aws_sdk_cloudwatchlogs),
             iam: counted!(aws_sdk_iam),
             autoscaling: counted!(aws_sdk_applicationautoscaling),
+            lambda: counted!(aws_sdk_lambda),
             config,
         }
     }
@@ -271,7 +273,7 @@ pub fn classify(operation: &str, code: Option<&str>, message: Option<&str>, http
         "ValidationException" | "ValidationError" | "InvalidParameterValueException" | "InvalidInput"
         | "MalformedPolicyDocument" => ApiError::Invalid(text),
         "ResourceInUse" | "ConflictException" | "ResourceConflictException" | "ResourceLimitExceeded" | "ConcurrentUpdateException"
-        | "LimitExceeded" | "LimitExceededException" => ApiError::Conflict(text),
+        | "LimitExceeded" | "LimitExceededException" | "EntityAlreadyExists" => ApiError::Conflict(text),
         _ => ApiError::Upstream(text),
     }
 }

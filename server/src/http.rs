@@ -39,6 +39,8 @@ pub struct Services {
     pub endpoints: std::sync::Arc<crate::endpoints::EndpointHub>,
     pub sagemaker_training: std::sync::Arc<crate::training::sagemaker::SageMakerJobs>,
     pub scaling: std::sync::Arc<crate::scaling::ScalingHub>,
+    pub lambda: std::sync::Arc<crate::lambda::LambdaHub>,
+    pub reverter: std::sync::Arc<crate::lambda::ConsoleReverter>,
 }
 
 impl Services {
@@ -50,7 +52,8 @@ impl Services {
         provide_context::<app::training::sagemaker::SageMakerTraining>(self.sagemaker_training.clone());
         provide_context::<app::training::tuning::Tuning>(self.sagemaker_training.clone());
         provide_context::<app::scaling::Scaling>(self.scaling.clone());
-        provide_context::<app::journal::Reverter>(self.scaling.clone());
+        provide_context::<app::journal::Reverter>(self.reverter.clone());
+        provide_context::<app::lambda::Lambda>(self.lambda.clone());
     }
 }
 
@@ -60,6 +63,7 @@ pub fn router(state: AppState) -> Router {
     let for_errors = state.services.clone();
     let options = state.leptos.clone();
     let invoke = crate::endpoints::invoke::routes(state.services.endpoints.clone());
+    let functions = crate::lambda::routes(state.services.lambda.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .leptos_routes_with_context(&state, routes, move || services.provide(), move || shell(options.clone()))
@@ -71,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         // The invoke routes answer in SageMaker's shape themselves.
         .merge(invoke)
+        .merge(functions)
         .layer(TraceLayer::new_for_http())
 }
 

@@ -104,7 +104,11 @@ impl Journal {
         Ok(rows
             .into_iter()
             .map(|(id, at, actor, backend, action, target, before, after, outcome, message, revert_of, reverted_by)| ChangeRecord {
-                revertible: outcome == "ok" && reverted_by.is_none() && REVERTIBLE.contains(&action.as_str()),
+                // An AWS function's deletion cannot be undone: its code is gone.
+                revertible: outcome == "ok"
+                    && reverted_by.is_none()
+                    && REVERTIBLE.contains(&action.as_str())
+                    && !(action == "lambda.delete" && backend == "aws"),
                 id,
                 at,
                 actor,
@@ -124,7 +128,8 @@ impl Journal {
 
 /// The actions a revert knows how to undo (their `before` is a state the
 /// same code path can put back).
-pub const REVERTIBLE: &[&str] = &["scaling.put", "scaling.remove"];
+pub const REVERTIBLE: &[&str] =
+    &["scaling.put", "scaling.remove", "lambda.reserved", "lambda.provisioned", "lambda.local.create", "lambda.delete", "lambda.setup"];
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@ pub mod config;
 pub mod endpoints;
 pub mod http;
 pub mod journal;
+pub mod lambda;
 pub mod local;
 pub mod notebooks;
 pub mod overview;
@@ -47,6 +48,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     )
     .await;
+    let scaling = scaling::ScalingHub::start(pool.clone(), journal.clone(), endpoints.clone(), aws.clone()).await;
+    let lambda = lambda::LambdaHub::start(pool.clone(), journal.clone(), endpoints.clone(), scaling.clone(), aws.clone()).await;
+    let reverter = Arc::new(lambda::ConsoleReverter { scaling: scaling.clone(), lambda: lambda.clone(), journal: journal.clone() });
     let services = http::Services {
         status: Arc::new(overview::ConsoleStatus {
             listen: addr.to_string(),
@@ -65,7 +69,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await,
         sagemaker_training: training::sagemaker::SageMakerJobs::start(pool.clone(), aws.clone(), journal.clone()),
         endpoints: endpoints.clone(),
-        scaling: scaling::ScalingHub::start(pool.clone(), journal.clone(), endpoints, aws.clone()).await,
+        scaling,
+        lambda,
+        reverter,
     };
     let metrics = services.endpoints.metrics.clone();
     let leptos = leptos::prelude::LeptosOptions::builder()

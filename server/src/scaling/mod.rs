@@ -118,6 +118,23 @@ impl ScalingHub {
         result.map(|()| id)
     }
 
+    /// The most instances an endpoint can have: its policy's maximum, or
+    /// its current count when it does not scale.
+    pub async fn max_instances(&self, backend: Backend, endpoint: &str) -> Option<u32> {
+        match backend {
+            Backend::Local => match self.local.policy(endpoint).await.ok().flatten() {
+                Some(p) => Some(p.max_instances),
+                None => self.endpoints.runtime(endpoint).map(|r| r.instances() as u32),
+            },
+            Backend::SageMaker => {
+                let detail = self.endpoints.describe(Backend::SageMaker, endpoint).await.ok()?;
+                let variant = detail.variants.first()?;
+                let state = self.aws.state(endpoint, &variant.name).await.ok()?;
+                state.registered.map(|(_, max)| max).or(variant.current_instances.map(|n| n.max(0) as u32))
+            }
+        }
+    }
+
     async fn local_scaling(&self, endpoint: &str) -> Result<EndpointScaling, ApiError> {
         let detail = self.endpoints.describe(Backend::Local, endpoint).await?;
         let policy = self.local.policy(endpoint).await?;
