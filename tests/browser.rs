@@ -113,3 +113,17 @@ async fn an_operator_sets_up_the_endpoints_lambda_and_its_concurrency_in_chromiu
 
     check_script(&app, "lambda.mjs", vec![("ENDPOINT_NAME", "dogs-lambda".into())]).await;
 }
+
+#[tokio::test]
+async fn an_operator_reviews_iam_roles_and_uses_the_live_policy_editor_in_chromium() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role().role_name("dogs-lambda-role").assume_role_policy_document(trust).send().await.unwrap();
+    iam.attach_role_policy().role_name("dogs-lambda-role").policy_arn("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess").send().await.unwrap();
+    iam.create_role().role_name("scoped-lambda-role").assume_role_policy_document(trust).send().await.unwrap();
+    let app = App::spawn(AwsSetup::Moto(&moto));
+
+    check_script(&app, "iam.mjs", vec![]).await;
+}

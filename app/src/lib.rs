@@ -9,11 +9,11 @@
 pub mod components;
 pub mod endpoints;
 pub mod error;
+pub mod iam;
 pub mod journal;
 pub mod lambda;
 pub mod notebooks;
 pub mod overview;
-pub mod planned;
 pub mod scaling;
 pub mod shell;
 pub mod training;

@@ -5,7 +5,7 @@ use crate::overview::{backend_status, AwsStatus, BackendsReport, OverviewPage};
 use crate::endpoints::{EndpointPage, EndpointsPage};
 use crate::journal::JournalPage;
 use crate::lambda::{FunctionPage, LambdaPage};
-use crate::planned::IamPage;
+use crate::iam::IamPage;
 use crate::scaling::{ScalingEndpointPage, ScalingPage};
 use crate::training::{LocalJobPage, SageMakerJobPage, TrainingPage, TuningJobPage};
 use crate::ApiError;

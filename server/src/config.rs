@@ -27,6 +27,8 @@ pub enum Command {
     Predict(crate::endpoints::bench::PredictArgs),
     /// Measure a local endpoint over HTTP against the raw forward and a Python reference server.
     BenchServe(crate::endpoints::bench::BenchServeArgs),
+    /// Review the roles of an `aws iam get-account-authorization-details` file, offline; JSON on stdout.
+    IamReview(crate::iam::IamReviewArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]

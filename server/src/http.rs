@@ -41,6 +41,7 @@ pub struct Services {
     pub scaling: std::sync::Arc<crate::scaling::ScalingHub>,
     pub lambda: std::sync::Arc<crate::lambda::LambdaHub>,
     pub reverter: std::sync::Arc<crate::lambda::ConsoleReverter>,
+    pub iam: std::sync::Arc<crate::iam::AwsIam>,
 }
 
 impl Services {
@@ -54,6 +55,7 @@ impl Services {
         provide_context::<app::scaling::Scaling>(self.scaling.clone());
         provide_context::<app::journal::Reverter>(self.reverter.clone());
         provide_context::<app::lambda::Lambda>(self.lambda.clone());
+        provide_context::<app::iam::Iam>(self.iam.clone());
     }
 }
 

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod config;
 pub mod endpoints;
 pub mod http;
+pub mod iam;
 pub mod journal;
 pub mod lambda;
 pub mod local;
@@ -72,6 +73,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         scaling,
         lambda,
         reverter,
+        iam: Arc::new(iam::AwsIam::new(aws.clone())),
     };
     let metrics = services.endpoints.metrics.clone();
     let leptos = leptos::prelude::LeptosOptions::builder()

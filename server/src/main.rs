@@ -19,6 +19,7 @@ async fn main() -> std::process::ExitCode {
                     .unwrap_or_else(|e| Err(anyhow::anyhow!("the benchmark crashed: {e}"))),
                 Command::Predict(args) => sagedeck::endpoints::bench::predict(args),
                 Command::BenchServe(args) => sagedeck::endpoints::bench::run(args).await,
+                Command::IamReview(args) => sagedeck::iam::review_command(args),
                 Command::Serve(_) => unreachable!("handled above"),
             };
             return match result {

@@ -328,6 +328,7 @@ pub fn EndpointPage() -> impl IntoView {
     view! {
         <PageHeader title=format!("Endpoint {}", name())>
             <A href="/endpoints" attr:class="btn">"← All endpoints"</A>
+            <A href=move || format!("/scaling/{}/{}", backend().slug(), name()) attr:class="btn" attr:id="scaling-link">"Auto-scaling"</A>
             <ConfirmButton
                 label="Delete"
                 question=question

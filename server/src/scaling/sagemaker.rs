@@ -154,6 +154,32 @@ impl AwsScaling {
         }
     }
 
+    async fn register(&self, id: &str, min: u32, max: u32) -> Result<(), ApiError> {
+        self.client()?
+            .register_scalable_target()
+            .service_namespace(ServiceNamespace::Sagemaker)
+            .scalable_dimension(DIMENSION)
+            .resource_id(id)
+            .min_capacity(min as i32)
+            .max_capacity(max as i32)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| from_sdk("Application Auto Scaling RegisterScalableTarget", e))
+    }
+
+    async fn deregister(&self, id: &str) -> Result<(), ApiError> {
+        self.client()?
+            .deregister_scalable_target()
+            .service_namespace(ServiceNamespace::Sagemaker)
+            .scalable_dimension(DIMENSION)
+            .resource_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| from_sdk("Application Auto Scaling DeregisterScalableTarget", e))
+    }
+
     /// Registers min and max, then puts the target-tracking policy. If the
     /// policy is refused, the target is put back as it was (or deregistered
     /// when it was not registered), and the error says so.
@@ -161,16 +187,7 @@ impl AwsScaling {
         let client = self.client()?;
         let id = resource_id(endpoint, variant);
         let before = self.state(endpoint, variant).await?;
-        client
-            .register_scalable_target()
-            .service_namespace(ServiceNamespace::Sagemaker)
-            .scalable_dimension(DIMENSION)
-            .resource_id(&id)
-            .min_capacity(policy.min_instances as i32)
-            .max_capacity(policy.max_instances as i32)
-            .send()
-            .await
-            .map_err(|e| from_sdk("Application Auto Scaling RegisterScalableTarget", e))?;
+        self.register(&id, policy.min_instances, policy.max_instances).await?;
         let config = TargetTrackingScalingPolicyConfiguration::builder()
             .target_value(policy.target_value)
             .predefined_metric_specification(
@@ -197,24 +214,8 @@ impl AwsScaling {
         let Err(e) = put else { return Ok(()) };
         let error = from_sdk("Application Auto Scaling PutScalingPolicy", e);
         let undo = match before.registered {
-            Some((min, max)) => client
-                .register_scalable_target()
-                .service_namespace(ServiceNamespace::Sagemaker)
-                .scalable_dimension(DIMENSION)
-                .resource_id(&id)
-                .min_capacity(min as i32)
-                .max_capacity(max as i32)
-                .send()
-                .await
-                .is_ok(),
-            None => client
-                .deregister_scalable_target()
-                .service_namespace(ServiceNamespace::Sagemaker)
-                .scalable_dimension(DIMENSION)
-                .resource_id(&id)
-                .send()
-                .await
-                .is_ok(),
+            Some((min, max)) => self.register(&id, min, max).await.is_ok(),
+            None => self.deregister(&id).await.is_ok(),
         };
         let words = match before.registered {
             Some((min, max)) => format!("min {min} / max {max} were put back"),
@@ -255,14 +256,7 @@ impl AwsScaling {
                 .map_err(|e| from_sdk("Application Auto Scaling DeleteScalingPolicy", e))?;
         }
         if state.other_policies.is_empty() && state.registered.is_some() {
-            client
-                .deregister_scalable_target()
-                .service_namespace(ServiceNamespace::Sagemaker)
-                .scalable_dimension(DIMENSION)
-                .resource_id(&id)
-                .send()
-                .await
-                .map_err(|e| from_sdk("Application Auto Scaling DeregisterScalableTarget", e))?;
+            self.deregister(&id).await?;
         }
         Ok(())
     }

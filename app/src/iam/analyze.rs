@@ -1,0 +1,625 @@
+//! The risk analyzer: judges one policy document (the live editor) or one
+//! role as a whole (trust policy; inline, managed and boundary policies
+//! together). Conditions are taken as satisfiable (the worst case), except
+//! where a rule is about a condition's absence. Pure, compiled into the
+//! server and the browser alike.
+
+use super::policy::{self, glob, Effect, PolicyError, Statement};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+    /// Points toward a role's risk score (capped at 100).
+    pub fn weight(self) -> u32 {
+        match self {
+            Severity::Low => 2,
+            Severity::Medium => 8,
+            Severity::High => 20,
+            Severity::Critical => 40,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The rule's id: `managed-full-access`, `action-wildcard`…
+    pub rule: String,
+    pub severity: Severity,
+    pub title: String,
+    /// The risk in plain words.
+    pub risk: String,
+    pub fix: String,
+    /// The policy it is in (its name), or "trust policy"; None for the role.
+    pub policy: Option<String>,
+    /// JSON pointer to the statement's field: `/Statement/1/Resource`.
+    pub pointer: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PolicyKind {
+    Inline,
+    AwsManaged,
+    CustomerManaged,
+    Boundary,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicyInput {
+    pub name: String,
+    pub arn: Option<String>,
+    pub kind: PolicyKind,
+    /// The document as JSON text.
+    pub document: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoleInput {
+    pub name: String,
+    pub arn: String,
+    /// Unix seconds.
+    pub created: Option<i64>,
+    pub last_used: Option<i64>,
+    pub trust: Option<String>,
+    pub policies: Vec<PolicyInput>,
+    pub boundary: Option<PolicyInput>,
+}
+
+/// A role's review.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoleReport {
+    pub name: String,
+    pub arn: String,
+    pub score: u32,
+    pub findings: Vec<Finding>,
+    /// Who may assume it: services and account principals.
+    pub trusted_by: Vec<String>,
+    /// Documents that could not be read, with why.
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// Actions that accept a resource ARN, so `"Resource": "*"` on them grants
+/// more than needed. (Lists and account-wide reads such as
+/// `s3:ListAllMyBuckets` or `ecr:GetAuthorizationToken` take only `*`.)
+const RESOURCE_SCOPED: &[&str] = &[
+    "sagemaker:InvokeEndpoint*",
+    "sagemaker:Create*",
+    "sagemaker:Delete*",
+    "sagemaker:Update*",
+    "sagemaker:Stop*",
+    "sagemaker:Start*",
+    "sagemaker:Describe*",
+    "s3:GetObject*",
+    "s3:PutObject*",
+    "s3:DeleteObject*",
+    "s3:ListBucket",
+    "lambda:InvokeFunction",
+    "lambda:*Function*",
+    "iam:PassRole",
+    "iam:*Role*",
+    "iam:*Policy*",
+    "secretsmanager:GetSecretValue",
+    "ssm:GetParameter*",
+    "kms:Decrypt",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "logs:CreateLogGroup",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "dynamodb:*Item",
+];
+
+/// Reading these on every resource exposes credentials or data.
+const EXPOSURE: &[(&str, &str)] = &[
+    ("secretsmanager:GetSecretValue", "every secret in the account"),
+    ("ssm:GetParameter", "every SSM parameter, secure strings included"),
+    ("ssm:GetParameters", "every SSM parameter, secure strings included"),
+    ("s3:GetObject", "every object in every bucket"),
+];
+
+/// A role that holds one of these on itself can grant itself anything.
+const SELF_MODIFY: &[&str] = &[
+    "iam:PutRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+];
+
+/// Creating these with PassRole runs code as the passed role.
+const PASSROLE_ESCALATION: &[&str] = &["sagemaker:CreateTrainingJob", "sagemaker:CreateNotebookInstance", "sagemaker:CreateProcessingJob"];
+
+/// `iam:ListRoles`, `lambda:ListFunctions`: account-wide listings that take
+/// only `"Resource": "*"`.
+fn is_list(action: &str) -> bool {
+    action.split_once(':').is_some_and(|(_, name)| name.to_ascii_lowercase().starts_with("list"))
+}
+
+fn finding(rule: &str, severity: Severity, title: String, risk: String, fix: String, policy: Option<&str>, pointer: Option<String>) -> Finding {
+    Finding { rule: rule.into(), severity, title, risk, fix, policy: policy.map(str::to_string), pointer }
+}
+
+/// The statement-level rules on one permissions document.
+pub fn document_findings(statements: &[Statement], policy: Option<&str>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for s in statements.iter().filter(|s| s.effect == Effect::Allow) {
+        let at = |field: &str| Some(format!("{}/{field}", s.pointer));
+        let action_field = if s.action.negated { "NotAction" } else { "Action" };
+        if s.action.negated {
+            out.push(finding(
+                "allow-not-action",
+                Severity::High,
+                format!("Allow with NotAction ({})", s.action.values.join(", ")),
+                "Allow + NotAction grants every action except the listed ones, including every action AWS adds later.".into(),
+                "List the actions the role needs under Action instead.".into(),
+                policy,
+                at("NotAction"),
+            ));
+        }
+        if s.resource.negated {
+            out.push(finding(
+                "allow-not-resource",
+                Severity::High,
+                "Allow with NotResource".into(),
+                "Allow + NotResource applies to every resource except the listed ones, present and future.".into(),
+                "List the resources the role needs under Resource instead.".into(),
+                policy,
+                at("NotResource"),
+            ));
+        }
+        if s.action.negated {
+            continue;
+        }
+        let any_resource = !s.resource.negated && s.resource.values.iter().any(|r| r == "*");
+        if s.action.values.iter().any(|a| a == "*") {
+            out.push(finding(
+                "action-wildcard",
+                Severity::Critical,
+                format!("\"Action\": \"*\"{}", if any_resource { " on \"Resource\": \"*\"" } else { "" }),
+                "Every action of every service: this is administrator access.".into(),
+                "Replace * with the actions the role needs.".into(),
+                policy,
+                at(action_field),
+            ));
+            continue;
+        }
+        for a in s.action.values.iter().filter(|a| a.ends_with(":*")) {
+            out.push(finding(
+                "service-wildcard",
+                Severity::High,
+                format!("Service wildcard {a}"),
+                format!("{a} grants every {} action, including destructive and privileged ones (and any added later).", a.trim_end_matches(":*")),
+                "List the actions needed (for the endpoint's Lambda: sagemaker:InvokeEndpoint only).".into(),
+                policy,
+                at(action_field),
+            ));
+        }
+        if any_resource {
+            let scoped: Vec<&String> = s
+                .action
+                .values
+                .iter()
+                .filter(|a| !a.ends_with(":*") && !is_list(a) && RESOURCE_SCOPED.iter().any(|p| glob(p, a, true) || glob(a, p, true)))
+                .collect();
+            if !scoped.is_empty() {
+                out.push(finding(
+                    "resource-wildcard",
+                    Severity::Medium,
+                    format!("\"Resource\": \"*\" on {}", scoped.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+                    "These actions accept resource ARNs, but this statement applies them to every resource in the account.".into(),
+                    "Name the ARNs (the endpoint, the bucket and prefix, the role) in Resource.".into(),
+                    policy,
+                    at("Resource"),
+                ));
+            }
+            for (action, what) in EXPOSURE {
+                if s.action.covers(action, true) && s.action.values.iter().all(|a| a != "*") {
+                    out.push(finding(
+                        "unscoped-exposure",
+                        Severity::High,
+                        format!("{action} on every resource"),
+                        format!("The role can read {what}: credentials and data it has no need for can leave through it."),
+                        format!("Scope {action} to the ARNs the role reads."),
+                        policy,
+                        at("Resource"),
+                    ));
+                }
+            }
+        }
+        if s.action.covers("iam:PassRole", true) {
+            if any_resource {
+                out.push(finding(
+                    "passrole-wildcard",
+                    Severity::High,
+                    "iam:PassRole on every role".into(),
+                    "The role can hand any role in the account, an administrator's included, to a service that will run as it.".into(),
+                    "Name the execution roles it may pass in Resource.".into(),
+                    policy,
+                    at("Resource"),
+                ));
+            }
+            if !s.has_condition("iam:PassedToService") {
+                out.push(finding(
+                    "passrole-unconditioned",
+                    Severity::Medium,
+                    "iam:PassRole without an iam:PassedToService condition".into(),
+                    "The roles it may pass can be handed to any service, not only the one that needs them.".into(),
+                    "Add \"Condition\": {\"StringEquals\": {\"iam:PassedToService\": \"sagemaker.amazonaws.com\"}}.".into(),
+                    policy,
+                    Some(s.pointer.clone()),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The live editor's check: the statement rules on a document, or where its JSON breaks.
+pub fn analyze_document(text: &str) -> Result<Vec<Finding>, PolicyError> {
+    let statements = policy::parse(text)?;
+    Ok(document_findings(&statements, None))
+}
+
+/// Whether the role's permissions allow `action` on `resource`: some Allow
+/// covers it, no Deny does, and the boundary (if any) allows it too.
+fn allows(permissions: &[Statement], boundary: Option<&[Statement]>, action: &str, resource: &str) -> bool {
+    let hit = |s: &&Statement| s.action.covers(action, true) && s.resource.covers(resource, false);
+    let allowed = |list: &[Statement]| {
+        list.iter().filter(|s| s.effect == Effect::Allow).any(|s| hit(&s)) && !list.iter().filter(|s| s.effect == Effect::Deny).any(|s| hit(&s))
+    };
+    allowed(permissions) && boundary.is_none_or(allowed)
+}
+
+fn account_of(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
+/// The whole review of one role at `now` (unix seconds).
+pub fn analyze_role(role: &RoleInput, now: i64, unused_days: u32) -> RoleReport {
+    let mut findings = Vec::new();
+    let mut unreadable = Vec::new();
+    let mut trusted_by = Vec::new();
+
+    // Trust.
+    let mut lambda_trusted = false;
+    if let Some(trust) = &role.trust {
+        match policy::parse(trust) {
+            Err(e) => unreadable.push(("trust policy".to_string(), e.to_string())),
+            Ok(statements) => {
+                for s in statements.iter().filter(|s| s.effect == Effect::Allow) {
+                    let Some(p) = &s.principal else { continue };
+                    trusted_by.extend(p.service.iter().cloned());
+                    trusted_by.extend(p.aws.iter().cloned());
+                    trusted_by.extend(p.federated.iter().cloned());
+                    lambda_trusted |= p.service.iter().any(|x| x == "lambda.amazonaws.com");
+                    let at = Some(format!("{}/Principal", s.pointer));
+                    if p.anyone {
+                        findings.push(finding(
+                            "trust-anyone",
+                            Severity::Critical,
+                            "Anyone may assume this role".into(),
+                            "The trust policy names the principal \"*\": any AWS account in the world can assume the role (conditions only narrow it by what they check).".into(),
+                            "Name the service or account that needs the role.".into(),
+                            Some("trust policy"),
+                            at.clone(),
+                        ));
+                    }
+                    let own = account_of(&role.arn);
+                    for other in p.aws.iter().filter(|a| *a != "*") {
+                        let other_account = if other.chars().all(|c| c.is_ascii_digit()) { Some(other.as_str()) } else { account_of(other) };
+                        if other_account.is_some() && other_account != own && !s.has_condition("sts:ExternalId") && !s.has_condition("aws:MultiFactorAuthPresent") {
+                            findings.push(finding(
+                                "trust-cross-account",
+                                Severity::High,
+                                format!("Account {} may assume it without an ExternalId or MFA", other_account.unwrap_or_default()),
+                                "Another account can assume this role, and nothing in the trust policy proves who is asking (the confused-deputy problem).".into(),
+                                "Add a condition on sts:ExternalId (for a third party) or aws:MultiFactorAuthPresent (for people).".into(),
+                                Some("trust policy"),
+                                at.clone(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Permissions, statement by statement, and the managed policies by name.
+    let mut permissions: Vec<Statement> = Vec::new();
+    for p in &role.policies {
+        if p.kind == PolicyKind::AwsManaged && (p.name.ends_with("FullAccess") || p.name == "AdministratorAccess") {
+            let sagemaker_on_lambda = p.name == "AmazonSageMakerFullAccess" && lambda_trusted;
+            let severity = if sagemaker_on_lambda || p.name == "AdministratorAccess" { Severity::Critical } else { Severity::High };
+            findings.push(finding(
+                "managed-full-access",
+                severity,
+                format!("{} attached{}", p.name, if sagemaker_on_lambda { " to a role Lambda assumes" } else { "" }),
+                if sagemaker_on_lambda {
+                    "A Lambda that only needs to invoke one endpoint can create notebooks, training and processing jobs, pass roles to them, and read and write their buckets.".into()
+                } else {
+                    format!("{} grants every action of its service(s), far beyond one workload's needs.", p.name)
+                },
+                "Replace it with a scoped inline policy built from the deployment's own ARNs (for the endpoint's Lambda: sagemaker:InvokeEndpoint on that endpoint and its own logs, as the Lambda page's set-up makes).".into(),
+                Some(&p.name),
+                None,
+            ));
+        }
+        match policy::parse(&p.document) {
+            Ok(statements) => {
+                findings.extend(document_findings(&statements, Some(&p.name)));
+                permissions.extend(statements);
+            }
+            Err(e) => unreadable.push((p.name.clone(), e.to_string())),
+        }
+    }
+    let boundary: Option<Vec<Statement>> = role.boundary.as_ref().and_then(|b| match policy::parse(&b.document) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            unreadable.push((b.name.clone(), e.to_string()));
+            None
+        }
+    });
+    let can = |action: &str, resource: &str| allows(&permissions, boundary.as_deref(), action, resource);
+
+    // Combinations over the role as a whole.
+    if can("iam:PassRole", "*") || permissions.iter().any(|s| s.effect == Effect::Allow && s.action.covers("iam:PassRole", true)) {
+        let creates: Vec<&str> = PASSROLE_ESCALATION.iter().copied().filter(|a| can(a, "*")).collect();
+        if !creates.is_empty() {
+            findings.push(finding(
+                "escalation-passrole",
+                Severity::Critical,
+                format!("iam:PassRole with {}", creates.join(", ")),
+                "The role can start a job or notebook that runs as another role it passes: it gets that role's permissions.".into(),
+                "Drop the create actions, or restrict PassRole to one execution role with iam:PassedToService.".into(),
+                None,
+                None,
+            ));
+        }
+    }
+    if can("lambda:CreateFunction", "*") && can("lambda:InvokeFunction", "*") {
+        findings.push(finding(
+            "escalation-lambda",
+            Severity::High,
+            "lambda:CreateFunction with lambda:InvokeFunction".into(),
+            "The role can create a function with code of its choosing and run it (as any role it may pass).".into(),
+            "Keep only lambda:InvokeFunction on the functions it calls.".into(),
+            None,
+            None,
+        ));
+    }
+    let self_modify: Vec<&str> = SELF_MODIFY.iter().copied().filter(|a| can(a, &role.arn)).collect();
+    if !self_modify.is_empty() {
+        findings.push(finding(
+            "self-modify",
+            Severity::Critical,
+            format!("The role can change its own permissions ({})", self_modify.join(", ")),
+            "Whatever its policies say today, it can grant itself more.".into(),
+            "Remove IAM write actions from the role, or scope them away from its own ARN.".into(),
+            None,
+            None,
+        ));
+    }
+
+    // Use.
+    let day = 86_400;
+    match (role.last_used, role.created) {
+        (Some(last), _) if now - last > i64::from(unused_days) * day => findings.push(finding(
+            "unused",
+            Severity::Medium,
+            format!("Not used for {} days", (now - last) / day),
+            format!("Unused for more than {unused_days} days: its permissions are risk without purpose."),
+            "Delete the role, or confirm who still needs it.".into(),
+            None,
+            None,
+        )),
+        (None, Some(created)) if now - created > i64::from(unused_days) * day => findings.push(finding(
+            "never-used",
+            Severity::Medium,
+            format!("Never used since it was created {} days ago", (now - created) / day),
+            "Nothing has assumed this role since it was created.".into(),
+            "Delete the role if nothing needs it.".into(),
+            None,
+            None,
+        )),
+        _ => {}
+    }
+
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    let score = findings.iter().map(|f| f.severity.weight()).sum::<u32>().min(100);
+    trusted_by.sort();
+    trusted_by.dedup();
+    RoleReport { name: role.name.clone(), arn: role.arn.clone(), score, findings, trusted_by, unreadable }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(doc: &str) -> Vec<String> {
+        analyze_document(doc).unwrap().into_iter().map(|f| f.rule).collect()
+    }
+
+    /// The seeds' scoped policy: one endpoint, nothing else.
+    const SEEDS_SCOPED: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sagemaker:InvokeEndpoint","Resource":"arn:aws:sagemaker:us-east-1:123456789012:endpoint/dogs"}]}"#;
+    const LAMBDA_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+    #[test]
+    fn the_seeds_scoped_policy_is_clean() {
+        assert!(rules(SEEDS_SCOPED).is_empty());
+        let role = RoleInput {
+            name: "lambda-role".into(),
+            arn: "arn:aws:iam::123456789012:role/lambda-role".into(),
+            created: Some(0),
+            last_used: Some(1000),
+            trust: Some(LAMBDA_TRUST.into()),
+            policies: vec![PolicyInput { name: "scoped".into(), arn: None, kind: PolicyKind::Inline, document: SEEDS_SCOPED.into() }],
+            boundary: None,
+        };
+        let r = analyze_role(&role, 2000, 90);
+        assert!(r.findings.is_empty(), "{:#?}", r.findings);
+        assert_eq!(r.score, 0);
+        assert_eq!(r.trusted_by, ["lambda.amazonaws.com"]);
+    }
+
+    #[test]
+    fn wildcards_fire_and_scoped_statements_do_not() {
+        assert_eq!(rules(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#), ["action-wildcard"]);
+        let r = rules(r#"{"Statement":[{"Effect":"Allow","Action":"sagemaker:*","Resource":"*"}]}"#);
+        assert_eq!(r, ["service-wildcard"]);
+        let r = rules(r#"{"Statement":[{"Effect":"Allow","Action":["sagemaker:InvokeEndpoint","sagemaker:ListEndpoints"],"Resource":"*"}]}"#);
+        assert_eq!(r, ["resource-wildcard"]);
+        // List actions only take "*": not a finding.
+        assert!(rules(r#"{"Statement":[{"Effect":"Allow","Action":"sagemaker:ListEndpoints","Resource":"*"}]}"#).is_empty());
+        assert!(rules(r#"{"Statement":[{"Effect":"Allow","Action":["iam:ListRoles","lambda:ListFunctions"],"Resource":"*"}]}"#).is_empty());
+        // Deny statements are never findings.
+        assert!(rules(r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#).is_empty());
+        let f = analyze_document(r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/x/*"},{"Effect":"Allow","Action":"sagemaker:*","Resource":"*"}]}"#).unwrap();
+        assert_eq!(f[0].pointer.as_deref(), Some("/Statement/1/Action"));
+    }
+
+    #[test]
+    fn not_action_and_not_resource_fire_on_allow_only() {
+        assert_eq!(rules(r#"{"Statement":{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}}"#), ["allow-not-action"]);
+        assert_eq!(rules(r#"{"Statement":{"Effect":"Allow","Action":"s3:ListBucket","NotResource":"arn:aws:s3:::secret"}}"#), ["allow-not-resource"]);
+        assert!(rules(r#"{"Statement":{"Effect":"Deny","NotAction":"iam:*","NotResource":"*"}}"#).is_empty());
+    }
+
+    #[test]
+    fn passrole_needs_a_resource_and_a_service_condition() {
+        let r = rules(r#"{"Statement":{"Effect":"Allow","Action":"iam:PassRole","Resource":"*"}}"#);
+        assert_eq!(r, ["resource-wildcard", "passrole-wildcard", "passrole-unconditioned"]);
+        let r = rules(r#"{"Statement":{"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::1:role/exec"}}"#);
+        assert_eq!(r, ["passrole-unconditioned"]);
+        assert!(rules(r#"{"Statement":{"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::1:role/exec","Condition":{"StringEquals":{"iam:PassedToService":"sagemaker.amazonaws.com"}}}}"#).is_empty());
+    }
+
+    #[test]
+    fn exposure_actions_on_every_resource() {
+        let r = rules(r#"{"Statement":{"Effect":"Allow","Action":["secretsmanager:GetSecretValue","s3:GetObject"],"Resource":"*"}}"#);
+        assert_eq!(r.iter().filter(|r| *r == "unscoped-exposure").count(), 2, "{r:?}");
+        assert!(rules(r#"{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/data/*"}}"#).is_empty());
+    }
+
+    fn role_with(policies: Vec<PolicyInput>, trust: &str) -> RoleInput {
+        RoleInput {
+            name: "r".into(),
+            arn: "arn:aws:iam::123456789012:role/r".into(),
+            created: Some(0),
+            last_used: Some(0),
+            trust: Some(trust.into()),
+            policies,
+            boundary: None,
+        }
+    }
+
+    fn inline(doc: &str) -> PolicyInput {
+        PolicyInput { name: "p".into(), arn: None, kind: PolicyKind::Inline, document: doc.into() }
+    }
+
+    #[test]
+    fn combinations_are_judged_across_policies_and_the_boundary_limits_them() {
+        let pass = inline(r#"{"Statement":{"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::123456789012:role/exec","Condition":{"StringEquals":{"iam:PassedToService":"sagemaker.amazonaws.com"}}}}"#);
+        let train = PolicyInput { name: "train".into(), ..inline(r#"{"Statement":{"Effect":"Allow","Action":"sagemaker:CreateTrainingJob","Resource":"*"}}"#) };
+        let mut role = role_with(vec![pass.clone(), train.clone()], LAMBDA_TRUST);
+        let r = analyze_role(&role, 0, 90);
+        assert!(r.findings.iter().any(|f| f.rule == "escalation-passrole"), "{:#?}", r.findings);
+        // A boundary without CreateTrainingJob takes the combination away.
+        role.boundary = Some(PolicyInput {
+            name: "boundary".into(),
+            arn: None,
+            kind: PolicyKind::Boundary,
+            document: r#"{"Statement":{"Effect":"Allow","Action":["iam:PassRole","sagemaker:Describe*"],"Resource":"*"}}"#.into(),
+        });
+        assert!(!analyze_role(&role, 0, 90).findings.iter().any(|f| f.rule == "escalation-passrole"));
+        let lambda = inline(r#"{"Statement":{"Effect":"Allow","Action":["lambda:CreateFunction","lambda:InvokeFunction"],"Resource":"*"}}"#);
+        assert!(analyze_role(&role_with(vec![lambda], LAMBDA_TRUST), 0, 90).findings.iter().any(|f| f.rule == "escalation-lambda"));
+        let own = inline(r#"{"Statement":{"Effect":"Allow","Action":"iam:PutRolePolicy","Resource":"arn:aws:iam::123456789012:role/r"}}"#);
+        assert!(analyze_role(&role_with(vec![own], LAMBDA_TRUST), 0, 90).findings.iter().any(|f| f.rule == "self-modify"));
+        let other = inline(r#"{"Statement":{"Effect":"Allow","Action":"iam:PutRolePolicy","Resource":"arn:aws:iam::123456789012:role/someone-else"}}"#);
+        assert!(!analyze_role(&role_with(vec![other], LAMBDA_TRUST), 0, 90).findings.iter().any(|f| f.rule == "self-modify"));
+        // An explicit Deny wins.
+        let denied = inline(r#"{"Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"},{"Effect":"Deny","Action":"iam:PutRolePolicy","Resource":"*"},{"Effect":"Deny","Action":"iam:Attach*","Resource":"*"},{"Effect":"Deny","Action":["iam:UpdateAssumeRolePolicy","iam:DeleteRolePermissionsBoundary","iam:CreatePolicyVersion","iam:SetDefaultPolicyVersion"],"Resource":"*"}]}"#);
+        assert!(!analyze_role(&role_with(vec![denied], LAMBDA_TRUST), 0, 90).findings.iter().any(|f| f.rule == "self-modify"));
+    }
+
+    #[test]
+    fn managed_full_access_is_critical_on_a_lambda_role() {
+        let full = PolicyInput {
+            name: "AmazonSageMakerFullAccess".into(),
+            arn: Some("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess".into()),
+            kind: PolicyKind::AwsManaged,
+            document: r#"{"Statement":[{"Effect":"Allow","Action":"sagemaker:*","Resource":"*"}]}"#.into(),
+        };
+        let r = analyze_role(&role_with(vec![full.clone()], LAMBDA_TRUST), 0, 90);
+        let f = r.findings.iter().find(|f| f.rule == "managed-full-access").unwrap();
+        assert_eq!(f.severity, Severity::Critical);
+        assert!(f.title.contains("Lambda"));
+        let sm_trust = LAMBDA_TRUST.replace("lambda.amazonaws.com", "sagemaker.amazonaws.com");
+        let r = analyze_role(&role_with(vec![full], &sm_trust), 0, 90);
+        assert_eq!(r.findings.iter().find(|f| f.rule == "managed-full-access").unwrap().severity, Severity::High);
+        assert!(r.score > 0 && r.score <= 100);
+    }
+
+    /// AWS's own AmazonSageMakerFullAccess (version v29, as moto serves it
+    /// with MOTO_IAM_LOAD_MANAGED_POLICIES=true).
+    const SAGEMAKER_FULL_ACCESS: &str = include_str!("fixtures/AmazonSageMakerFullAccess.json");
+
+    #[test]
+    fn the_real_sagemaker_full_access_document() {
+        let found = rules(SAGEMAKER_FULL_ACCESS);
+        for rule in ["service-wildcard", "allow-not-resource", "resource-wildcard"] {
+            assert!(found.iter().any(|r| r == rule), "{rule} missing from {found:?}");
+        }
+        let full = PolicyInput {
+            name: "AmazonSageMakerFullAccess".into(),
+            arn: Some("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess".into()),
+            kind: PolicyKind::AwsManaged,
+            document: SAGEMAKER_FULL_ACCESS.into(),
+        };
+        let r = analyze_role(&role_with(vec![full], LAMBDA_TRUST), 0, 90);
+        assert_eq!(r.findings[0].severity, Severity::Critical);
+        for rule in ["managed-full-access", "escalation-passrole"] {
+            assert!(r.findings.iter().any(|f| f.rule == rule), "{rule} missing: {:#?}", r.findings);
+        }
+        assert_eq!(r.score, 100);
+    }
+
+    #[test]
+    fn trust_rules() {
+        let anyone = r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}}"#;
+        assert!(analyze_role(&role_with(vec![], anyone), 0, 90).findings.iter().any(|f| f.rule == "trust-anyone" && f.severity == Severity::Critical));
+        let other = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"sts:AssumeRole"}}"#;
+        assert!(analyze_role(&role_with(vec![], other), 0, 90).findings.iter().any(|f| f.rule == "trust-cross-account"));
+        let with_id = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"999988887777"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"k"}}}}"#;
+        assert!(analyze_role(&role_with(vec![], with_id), 0, 90).findings.is_empty());
+        let same = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}}"#;
+        assert!(analyze_role(&role_with(vec![], same), 0, 90).findings.is_empty());
+    }
+
+    #[test]
+    fn unused_and_never_used_roles() {
+        let day = 86_400;
+        let mut role = role_with(vec![], LAMBDA_TRUST);
+        role.last_used = Some(0);
+        assert!(analyze_role(&role, 91 * day, 90).findings.iter().any(|f| f.rule == "unused"));
+        assert!(analyze_role(&role, 89 * day, 90).findings.is_empty());
+        role.last_used = None;
+        assert!(analyze_role(&role, 91 * day, 90).findings.iter().any(|f| f.rule == "never-used"));
+        assert!(analyze_role(&role, 10 * day, 90).findings.is_empty(), "a new role is not flagged");
+    }
+}

@@ -1,0 +1,245 @@
+//! The IAM page: review this AWS account or an exported authorization-details
+//! file (read and judged in the browser), the roles table with scores and
+//! badges, a role's findings beside its documents with each flagged
+//! statement marked, and the live policy editor.
+
+use super::analyze::{analyze_document, Finding, Severity};
+use super::policy;
+use super::{get_account_review, review_file, AccountReview, ReviewedRole};
+use crate::components::{ErrorPanel, PageHeader};
+use crate::ApiError;
+use leptos::prelude::*;
+
+fn now_unix() -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        (js_sys::Date::now() / 1000.0) as i64
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    }
+}
+
+fn tone(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical | Severity::High => "bad",
+        Severity::Medium => "busy",
+        Severity::Low => "idle",
+    }
+}
+
+/// The seeds' scoped policy: what the editor starts with.
+const START: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Effect": "Allow",
+      "Action": "sagemaker:InvokeEndpoint",
+      "Resource": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/dogs"
+    }
+  ]
+}"#;
+
+#[component]
+pub fn IamPage() -> impl IntoView {
+    let unused = RwSignal::new("90".to_string());
+    let pasted = RwSignal::new(String::new());
+    let review = RwSignal::new(None::<Result<AccountReview, ApiError>>);
+    let load_aws = Action::new(|days: &u32| get_account_review(*days));
+    Effect::new(move |_| {
+        if let Some(r) = load_aws.value().get() {
+            review.set(Some(r));
+        }
+    });
+    let days = move || unused.get().trim().parse::<u32>().ok().filter(|d| (1..=3650).contains(d)).unwrap_or(90);
+    let review_pasted = move || {
+        let r = review_file("the pasted file", &pasted.get_untracked(), now_unix(), days()).map_err(ApiError::Invalid);
+        review.set(Some(r));
+    };
+    view! {
+        <PageHeader title="IAM"/>
+        <p class="lede">
+            "The roles of the ML stack, judged as a whole: trust policy, inline, managed and boundary policies together. "
+            "Each finding says where it is, what the risk is, and the fix."
+        </p>
+        <section class="card" id="iam-source">
+            <h2>"What to review"</h2>
+            <div class="form-grid">
+                <label class="field">
+                    <span>"Unused after (days)"</span>
+                    <input id="unused-days" prop:value=move || unused.get() on:input=move |ev| unused.set(event_target_value(&ev))/>
+                </label>
+                <div class="form-actions">
+                    <button class="btn btn-primary" id="review-aws" disabled=move || load_aws.pending().get() on:click=move |_| { load_aws.dispatch(days()); }>
+                        {move || if load_aws.pending().get() { "Reading the account…" } else { "Review this AWS account" }}
+                    </button>
+                </div>
+                <label class="field wide">
+                    <span>"…or paste the output of "<code>"aws iam get-account-authorization-details"</code>" (reviewed in your browser; nothing is sent)"</span>
+                    <textarea id="details-text" rows="4" prop:value=move || pasted.get() on:input=move |ev| pasted.set(event_target_value(&ev))></textarea>
+                </label>
+                <div class="form-actions">
+                    <button class="btn" id="review-file" on:click=move |_| review_pasted()>"Review the file"</button>
+                </div>
+            </div>
+        </section>
+        {move || review.get().map(|r| match r {
+            Err(error) => view! { <ErrorPanel error/> }.into_any(),
+            Ok(review) => view! { <ReviewView review/> }.into_any(),
+        })}
+        <LiveEditor/>
+    }
+}
+
+#[component]
+fn ReviewView(review: AccountReview) -> impl IntoView {
+    let roles = StoredValue::new(review.roles.clone());
+    let selected = RwSignal::new(review.roles.first().map(|r| r.report.name.clone()));
+    let count = |r: &ReviewedRole, s: Severity| r.report.findings.iter().filter(|f| f.severity == s).count();
+    view! {
+        <section class="card" id="roles-card">
+            <h2>{format!("{} roles · {}", review.roles.len(), review.source)}</h2>
+            <table class="table" id="roles">
+                <thead><tr><th>"Role"</th><th>"Risk"</th><th>"Findings"</th><th>"Trusted by"</th></tr></thead>
+                <tbody>
+                    {review.roles.iter().map(|r| {
+                        let name = r.report.name.clone();
+                        let pick = name.clone();
+                        let score = r.report.score;
+                        view! {
+                            <tr data-role=name.clone() data-score=score class:selected=move || selected.get().as_deref() == Some(pick.as_str())
+                                on:click={ let n = name.clone(); move |_| selected.set(Some(n.clone())) }>
+                                <td><button class="link">{name.clone()}</button></td>
+                                <td><span class="score"><span class="score-bar" style=format!("width: {score}%")></span></span>" "{score}</td>
+                                <td>
+                                    {[Severity::Critical, Severity::High, Severity::Medium, Severity::Low].into_iter().filter_map(|s| {
+                                        let n = count(r, s);
+                                        (n > 0).then(|| view! { <span class=format!("badge badge-{} sev-{}", tone(s), s.label())>{format!("{n} {}", s.label())}</span>" " })
+                                    }).collect_view()}
+                                    {r.report.findings.is_empty().then(|| view! { <span class="badge badge-ok">"clean"</span> })}
+                                </td>
+                                <td>{r.report.trusted_by.join(", ")}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+        {move || selected.get().and_then(|name| roles.with_value(|rs| rs.iter().find(|r| r.report.name == name).cloned())).map(|role| view! { <RoleView role/> })}
+    }
+}
+
+#[component]
+fn RoleView(role: ReviewedRole) -> impl IntoView {
+    let findings = role.report.findings.clone();
+    let docs: Vec<(String, String)> = role
+        .input
+        .trust
+        .iter()
+        .map(|t| ("trust policy".to_string(), t.clone()))
+        .chain(role.input.policies.iter().map(|p| (p.name.clone(), p.document.clone())))
+        .chain(role.input.boundary.iter().map(|b| (b.name.clone(), b.document.clone())))
+        .collect();
+    view! {
+        <section class="card" id="role" data-role=role.report.name.clone()>
+            <h2>{role.report.name.clone()}" "<code class="muted">{role.report.arn.clone()}</code></h2>
+            {role.report.unreadable.iter().map(|(what, why)| view! { <p class="warning-error">{format!("{what} could not be read: {why}")}</p> }).collect_view()}
+            <ul class="findings" id="role-findings">
+                {findings.iter().map(|f| view! { <FindingItem finding=f.clone()/> }).collect_view()}
+            </ul>
+            {findings.is_empty().then(|| view! { <p class="ok-note">"No finding: this role holds what it needs and nothing more that the rules can see."</p> })}
+            {docs.into_iter().map(|(name, doc)| view! { <DocumentView name doc findings=findings.clone()/> }).collect_view()}
+        </section>
+    }
+}
+
+#[component]
+fn FindingItem(finding: Finding) -> impl IntoView {
+    let f = finding;
+    view! {
+        <li class=format!("finding sev-{}", f.severity.label()) data-rule=f.rule.clone()>
+            <span class=format!("badge badge-{}", tone(f.severity))>{f.severity.label()}</span>" "
+            <strong>{f.title.clone()}</strong>
+            {f.policy.clone().map(|p| view! { <span class="muted">{format!(" · {p}")}{f.pointer.clone().map(|x| format!(" {x}"))}</span> })}
+            <div>{f.risk.clone()}</div>
+            <div class="muted">"Fix: "{f.fix.clone()}</div>
+        </li>
+    }
+}
+
+/// A document, statement by statement, each flagged one marked with its findings.
+#[component]
+fn DocumentView(name: String, doc: String, findings: Vec<Finding>) -> impl IntoView {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(&doc).ok();
+    let statements: Vec<(String, serde_json::Value)> = match parsed.as_ref().and_then(|v| v.get("Statement")) {
+        Some(serde_json::Value::Array(items)) => items.iter().enumerate().map(|(i, s)| (format!("/Statement/{i}"), s.clone())).collect(),
+        Some(one) => vec![("/Statement".to_string(), one.clone())],
+        None => Vec::new(),
+    };
+    let mine: Vec<Finding> = findings.into_iter().filter(|f| f.policy.as_deref() == Some(name.as_str())).collect();
+    let total = statements.len();
+    let flagged_at = |pointer: &str| -> Vec<Finding> {
+        mine.iter().filter(|f| f.pointer.as_deref().is_some_and(|p| p == pointer || p.starts_with(&format!("{pointer}/")))).cloned().collect()
+    };
+    let flagged = statements.iter().filter(|(p, _)| !flagged_at(p).is_empty()).count();
+    // Long documents (AWS's managed ones run to dozens of statements) open
+    // folded; the flagged statements are what to read first.
+    let open = total <= 8;
+    view! {
+        <details class="document" data-policy=name.clone() open=open>
+            <summary>
+                <strong>{name.clone()}</strong>
+                {format!(" · {total} statement{} · {flagged} flagged", if total == 1 { "" } else { "s" })}
+            </summary>
+            {if statements.is_empty() {
+                view! { <pre class="code">{if doc.is_empty() { "(document not available)".to_string() } else { doc.clone() }}</pre> }.into_any()
+            } else {
+                statements.into_iter().map(|(pointer, s)| {
+                    let here = flagged_at(&pointer);
+                    let worst = here.iter().map(|f| f.severity).max();
+                    let class = worst.map(|w| format!("stmt flagged sev-{}", w.label())).unwrap_or_else(|| "stmt".into());
+                    let notes = here.iter().map(|f| format!("{}: {}", f.severity.label(), f.title)).collect::<Vec<_>>();
+                    view! {
+                        <div class=class data-pointer=pointer.clone()>
+                            {(!notes.is_empty()).then(|| view! { <div class="stmt-notes">{format!("{pointer} — {}", notes.join(" · "))}</div> })}
+                            <pre class="code">{serde_json::to_string_pretty(&s).unwrap_or_default()}</pre>
+                        </div>
+                    }
+                }).collect_view().into_any()
+            }}
+        </details>
+    }
+}
+
+/// Paste or edit a policy: findings as you type, JSON errors to the line.
+#[component]
+fn LiveEditor() -> impl IntoView {
+    let text = RwSignal::new(START.to_string());
+    let result = Memo::new(move |_| analyze_document(&text.get()));
+    view! {
+        <section class="card" id="live-editor">
+            <h2>"Live policy editor"</h2>
+            <p class="muted">"Paste or edit a permissions policy; it is judged in your browser as you type."</p>
+            <div class="two-columns">
+                <textarea id="policy-text" rows="16" spellcheck="false" prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+                <div>
+                    {move || match result.get() {
+                        Err(e) => view! { <p class="warning-error" id="editor-error" data-line=e.line.unwrap_or(0)>{policy_error_words(&e)}</p> }.into_any(),
+                        Ok(found) if found.is_empty() => view! { <p class="ok-note" id="editor-clean">"No finding."</p> }.into_any(),
+                        Ok(found) => view! {
+                            <ul class="findings" id="editor-findings">{found.into_iter().map(|f| view! { <FindingItem finding=f/> }).collect_view()}</ul>
+                        }.into_any(),
+                    }}
+                </div>
+            </div>
+        </section>
+    }
+}
+
+fn policy_error_words(e: &policy::PolicyError) -> String {
+    match e.line {
+        Some(line) => format!("JSON error on line {line}: {}", e.message),
+        None => format!("Not a policy: {}", e.message),
+    }
+}

@@ -1,0 +1,51 @@
+// An operator reviews the account's roles (moto): the Lambda role with
+// AmazonSageMakerFullAccess comes first, critical, with its flagged
+// statements marked; then types into the live editor and watches a finding
+// appear, disappear, and a JSON error located to its line.
+import { openBrowser, step, unexpected } from './lib.mjs';
+import assert from 'node:assert/strict';
+
+const base = process.env.SAGEDECK_URL;
+const shots = process.env.SCREENSHOT_DIR;
+assert.ok(base, 'SAGEDECK_URL must be set');
+
+const { browser, page, problems } = await openBrowser({ width: 1280, height: 1100 });
+const scoped = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sagemaker:InvokeEndpoint', Resource: 'arn:aws:sagemaker:us-east-1:123456789012:endpoint/dogs' }] }, null, 2);
+
+try {
+  await page.goto(base + '/iam');
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
+  await page.click('#review-aws');
+  await page.waitForSelector('#roles tbody tr', { timeout: 30_000 });
+  assert.equal(await page.getAttribute('#roles tbody tr >> nth=0', 'data-role'), 'dogs-lambda-role');
+  assert.match(await page.textContent('#roles tbody tr >> nth=0'), /critical/);
+  step(`roles reviewed: ${(await page.locator('#roles tbody tr').allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim()).join(' | ')}`);
+  await page.waitForSelector('#role-findings li[data-rule="managed-full-access"]');
+  assert.ok(await page.locator('#role .stmt.flagged').count() > 0, 'flagged statements are marked in the documents');
+  step(`the role's first finding: ${(await page.textContent('#role-findings li >> nth=0')).replace(/\s+/g, ' ').slice(0, 140)}`);
+  if (shots) await page.screenshot({ path: `${shots}/iam-review.png`, fullPage: true });
+
+  // The live editor starts with the seeds' scoped policy: clean.
+  await page.waitForSelector('#editor-clean');
+  await page.fill('#policy-text', scoped.replace('sagemaker:InvokeEndpoint', 'sagemaker:*'));
+  await page.waitForSelector('#editor-findings li[data-rule="service-wildcard"]');
+  step('typed sagemaker:* — the service-wildcard finding appeared');
+  await page.fill('#policy-text', scoped);
+  await page.waitForSelector('#editor-clean');
+  step('put InvokeEndpoint back — the finding disappeared');
+  await page.fill('#policy-text', scoped.replace('"Effect": "Allow",', '"Effect": "Allow"'));
+  await page.waitForSelector('#editor-error');
+  const line = await page.getAttribute('#editor-error', 'data-line');
+  assert.equal(line, '6');
+  step(`broke the JSON — ${(await page.textContent('#editor-error')).trim()}`);
+
+  assert.deepEqual(unexpected(problems), [], 'no page or console errors');
+  console.log('browser: all checks passed');
+} catch (e) {
+  if (shots) await page.screenshot({ path: `${shots}/iam-failure.png`, fullPage: true }).catch(() => {});
+  console.error(`browser: FAILED at ${page.url()}\n${e.stack || e}`);
+  if (problems.length) console.error(problems.join('\n'));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,132 @@
+//! The IAM review against moto: seeded roles (the seeds' over-privileged
+//! Lambda role with AmazonSageMakerFullAccess, a scoped one, a wildcard role
+//! another account may assume, a PassRole escalation) produce the expected
+//! findings live; the same account exported as
+//! `get-account-authorization-details` JSON (by boto3, as the AWS CLI writes
+//! it) gives the same findings offline through `sagedeck iam-review`.
+
+use sagedeck_tests::{repo_root, sagedeck_cli, server_binary, App, AwsSetup, Moto};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+const LAMBDA_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+async fn seed(iam: &aws_sdk_iam::Client) {
+    let role = |name: &'static str, trust: &'static str| {
+        let iam = iam.clone();
+        async move { iam.create_role().role_name(name).assume_role_policy_document(trust).send().await.unwrap() }
+    };
+    let inline = |role: &'static str, doc: &'static str| {
+        let iam = iam.clone();
+        async move { iam.put_role_policy().role_name(role).policy_name(format!("{role}-inline")).policy_document(doc).send().await.unwrap() }
+    };
+    role("dogs-lambda-role", LAMBDA_TRUST).await;
+    iam.attach_role_policy()
+        .role_name("dogs-lambda-role")
+        .policy_arn("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess")
+        .send()
+        .await
+        .unwrap();
+    role("scoped-lambda-role", LAMBDA_TRUST).await;
+    inline(
+        "scoped-lambda-role",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sagemaker:InvokeEndpoint","Resource":"arn:aws:sagemaker:us-east-1:123456789012:endpoint/dogs"}]}"#,
+    )
+    .await;
+    role(
+        "partner-role",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"sts:AssumeRole"}]}"#,
+    )
+    .await;
+    inline("partner-role", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#).await;
+    role("trainer-role", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#).await;
+    inline(
+        "trainer-role",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:PassRole","sagemaker:CreateTrainingJob"],"Resource":"*"},{"Effect":"Allow","Action":["secretsmanager:GetSecretValue"],"Resource":"*"}]}"#,
+    )
+    .await;
+}
+
+/// role name → the set of rules that fired.
+fn rules_by_role(reports: &[Value]) -> BTreeMap<String, BTreeSet<String>> {
+    reports
+        .iter()
+        .map(|r| {
+            let rules = r["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap().to_string()).collect();
+            (r["name"].as_str().unwrap().to_string(), rules)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn seeded_roles_give_the_expected_findings_live_and_offline_alike() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    seed(&aws_sdk_iam::Client::new(&config)).await;
+    let app = App::spawn(AwsSetup::Moto(&moto));
+
+    let (code, err) = app.call("iam/review", &[("unused_days", "0")]).await;
+    assert_eq!(code, 400, "{err}");
+    let (code, review) = app.call("iam/review", &[("unused_days", "90")]).await;
+    assert_eq!(code, 200, "{review}\n{}", app.log());
+    let reports: Vec<Value> = review["roles"].as_array().unwrap().iter().map(|r| r["report"].clone()).collect();
+    let live = rules_by_role(&reports);
+
+    let dogs = &live["dogs-lambda-role"];
+    for rule in ["managed-full-access", "escalation-passrole", "service-wildcard", "allow-not-resource"] {
+        assert!(dogs.contains(rule), "dogs-lambda-role lacks {rule}: {dogs:?}");
+    }
+    let first = &reports[0];
+    assert_eq!(first["name"], "dogs-lambda-role", "the riskiest role comes first");
+    assert_eq!(first["findings"][0]["severity"], "Critical");
+    assert!(first["findings"][0]["title"].as_str().unwrap().contains("AmazonSageMakerFullAccess attached to a role Lambda assumes"));
+    assert!(live["scoped-lambda-role"].is_empty(), "{:?}", live["scoped-lambda-role"]);
+    assert!(live["partner-role"].contains("trust-cross-account") && live["partner-role"].contains("action-wildcard"), "{:?}", live["partner-role"]);
+    for rule in ["escalation-passrole", "passrole-wildcard", "passrole-unconditioned", "unscoped-exposure"] {
+        assert!(live["trainer-role"].contains(rule), "trainer-role lacks {rule}: {:?}", live["trainer-role"]);
+    }
+
+    // The same account exported as the AWS CLI writes it, reviewed offline.
+    let file = app.data_path().join("details.json");
+    let python = repo_root().join(".venv/bin/python");
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(
+            "import boto3, json, sys\n\
+             c = boto3.client('iam', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+             pages = list(c.get_paginator('get_account_authorization_details').paginate(Filter=['Role', 'LocalManagedPolicy', 'AWSManagedPolicy']))\n\
+             merged = {'RoleDetailList': [], 'Policies': []}\n\
+             for p in pages:\n    merged['RoleDetailList'] += p.get('RoleDetailList', [])\n    merged['Policies'] += p.get('Policies', [])\n\
+             json.dump(merged, open(sys.argv[2], 'w'), default=str)\n",
+        )
+        .arg(&moto.url)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sagedeck_cli(&["iam-review", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let offline: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let offline = rules_by_role(&offline);
+    for role in ["dogs-lambda-role", "scoped-lambda-role", "partner-role", "trainer-role"] {
+        assert_eq!(offline[role], live[role], "{role}: offline and live differ");
+    }
+
+    // A file that is not authorization details is refused in words.
+    let bad = app.data_path().join("bad.json");
+    std::fs::write(&bad, "{\"Roles\": []}").unwrap();
+    let out = std::process::Command::new(server_binary()).args(["iam-review", bad.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RoleDetailList"));
+}
+
+#[tokio::test]
+async fn without_aws_the_account_review_says_what_to_configure() {
+    let app = App::spawn(AwsSetup::None);
+    let (code, err) = app.call("iam/review", &[("unused_days", "90")]).await;
+    assert_eq!(code, 503, "{err}");
+    assert!(err["message"].as_str().unwrap().contains("not configured"), "{err}");
+    let (code, body) = app.get("/iam").await;
+    assert_eq!(code, 200);
+    assert!(body.contains("Live policy editor"));
+}
