@@ -123,7 +123,18 @@ async fn an_operator_reviews_iam_roles_and_uses_the_live_policy_editor_in_chromi
     iam.create_role().role_name("dogs-lambda-role").assume_role_policy_document(trust).send().await.unwrap();
     iam.attach_role_policy().role_name("dogs-lambda-role").policy_arn("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess").send().await.unwrap();
     iam.create_role().role_name("scoped-lambda-role").assume_role_policy_document(trust).send().await.unwrap();
+    moto.create_completed_training_job("dog-breeds-iam").await;
     let app = App::spawn(AwsSetup::Moto(&moto));
+    // A deployed endpoint whose Lambda runs as a role with AmazonSageMakerFullAccess, as in the seeds.
+    let spec = serde_json::json!({ "spec": { "name": "dogs", "training_job": "dog-breeds-iam", "image": "",
+        "role_arn": "", "instance_type": "ml.m5.large", "instance_count": 1 } });
+    let (code, detail) = app.call_json("endpoints/sagemaker/deploy", &spec).await;
+    assert_eq!(code, 200, "{detail}");
+    let setup = serde_json::json!({ "spec": { "endpoint": "dogs", "function_name": "dogs-invoke", "memory_mb": 256, "timeout_s": 30 } });
+    let (code, report) = app.call_json("lambda/setup", &setup).await;
+    assert_eq!(code, 200, "{report}");
+    iam.delete_role_policy().role_name("dogs-invoke-role").policy_name("invoke-one-endpoint").send().await.unwrap();
+    iam.attach_role_policy().role_name("dogs-invoke-role").policy_arn("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess").send().await.unwrap();
 
     check_script(&app, "iam.mjs", vec![]).await;
 }

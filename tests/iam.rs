@@ -130,3 +130,59 @@ async fn without_aws_the_account_review_says_what_to_configure() {
     assert_eq!(code, 200);
     assert!(body.contains("Live policy editor"));
 }
+
+#[tokio::test]
+async fn the_lambda_roles_fix_leaves_only_the_scoped_policy_and_rolls_back_against_moto() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    moto.create_completed_training_job("dog-breeds-fix").await;
+    let app = App::spawn(AwsSetup::Moto(&moto));
+    let spec = serde_json::json!({ "spec": { "name": "dogs", "training_job": "dog-breeds-fix", "image": "", "role_arn": "",
+        "instance_type": "ml.m5.large", "instance_count": 1 } });
+    let (code, endpoint) = app.call_json("endpoints/sagemaker/deploy", &spec).await;
+    assert_eq!(code, 200, "{endpoint}");
+    let (code, report) = app.call_json("lambda/setup", &serde_json::json!({ "spec": { "endpoint": "dogs", "function_name": "dogs-invoke", "memory_mb": 256, "timeout_s": 30 } })).await;
+    assert_eq!(code, 200, "{report}");
+    // Make it the seeds' role: AmazonSageMakerFullAccess instead of the scoped policy.
+    iam.delete_role_policy().role_name("dogs-invoke-role").policy_name("invoke-one-endpoint").send().await.unwrap();
+    iam.attach_role_policy().role_name("dogs-invoke-role").policy_arn("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess").send().await.unwrap();
+
+    let (code, err) = app.call("iam/fix/plan", &[("role", "no such role!")]).await;
+    assert_eq!(code, 400, "{err}");
+    iam.create_role().role_name("lonely-role").assume_role_policy_document(LAMBDA_TRUST).send().await.unwrap();
+    let (code, err) = app.call("iam/fix/plan", &[("role", "lonely-role")]).await;
+    assert_eq!(code, 409, "no function uses it: {err}");
+
+    let (code, plan) = app.call("iam/fix/plan", &[("role", "dogs-invoke-role")]).await;
+    assert_eq!(code, 200, "{plan}\n{}", app.log());
+    assert_eq!(plan["after"]["score"], 0, "{plan:#}");
+    assert_eq!(plan["before"]["score"], 100);
+    let can = |what: &str| plan["capabilities"].as_array().unwrap().iter().find(|c| c["what"] == what).unwrap().clone();
+    assert_eq!((can("Invoke its endpoint")["before"].as_bool(), can("Invoke its endpoint")["after"].as_bool()), (Some(true), Some(true)));
+    assert_eq!((can("Create a training job")["before"].as_bool(), can("Create a training job")["after"].as_bool()), (Some(true), Some(false)));
+
+    let (code, outcome) = app.call("iam/fix/apply", &[("role", "dogs-invoke-role")]).await;
+    assert_eq!(code, 200, "{outcome}");
+    let attached = iam.list_attached_role_policies().role_name("dogs-invoke-role").send().await.unwrap();
+    assert!(attached.attached_policies().is_empty(), "FullAccess detached");
+    let inline = iam.list_role_policies().role_name("dogs-invoke-role").send().await.unwrap();
+    assert_eq!(inline.policy_names(), ["invoke-one-endpoint"]);
+    let doc = iam.get_role_policy().role_name("dogs-invoke-role").policy_name("invoke-one-endpoint").send().await.unwrap();
+    let doc = percent_encoding::percent_decode_str(doc.policy_document()).decode_utf8_lossy().into_owned();
+    assert!(doc.contains(endpoint["arn"].as_str().unwrap()) && !doc.contains("\"*\""), "{doc}");
+    let (_, review) = app.call("iam/review", &[("unused_days", "90")]).await;
+    let fixed = review["roles"].as_array().unwrap().iter().find(|r| r["report"]["name"] == "dogs-invoke-role").unwrap();
+    assert!(fixed["report"]["findings"].as_array().unwrap().is_empty(), "{fixed:#}");
+
+    // One-click rollback from the journal: FullAccess back, the scoped policy gone.
+    let id = outcome["change_id"].to_string();
+    let (code, reverted) = app.call("journal/revert", &[("id", &id)]).await;
+    assert_eq!(code, 200, "{reverted}");
+    let attached = iam.list_attached_role_policies().role_name("dogs-invoke-role").send().await.unwrap();
+    assert_eq!(attached.attached_policies()[0].policy_arn(), Some("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"));
+    let inline = iam.list_role_policies().role_name("dogs-invoke-role").send().await.unwrap();
+    assert!(inline.policy_names().is_empty());
+    let (code, _) = app.call("journal/revert", &[("id", &id)]).await;
+    assert_eq!(code, 409, "a rollback happens once");
+}

@@ -5,15 +5,39 @@
 //! `app::iam::analyze`, the same code the browser runs on a file.
 
 use crate::aws::{from_sdk, Aws};
+use crate::journal::{Change, Journal};
 use app::iam::analyze::{PolicyInput, PolicyKind, RoleInput};
-use app::iam::{review, AccountReview, IamService};
+use app::iam::fix::{plan_lambda_fix, FixPlan};
+use app::iam::{review, AccountReview, FixOutcome, IamService};
+use app::journal::ReverterService;
+use app::overview::ChangeRecord;
 use app::ApiError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use aws_sdk_iam::types::EntityType;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 pub struct AwsIam {
     aws: Arc<Aws>,
+    journal: Journal,
+}
+
+/// A role's permissions as a fix changes them: what the journal keeps before
+/// and after, and what a rollback puts back.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RolePermissions {
+    pub attached: Vec<String>,
+    pub inline: BTreeMap<String, String>,
+}
+
+impl RolePermissions {
+    fn of(role: &RoleInput) -> Self {
+        RolePermissions {
+            attached: role.policies.iter().filter(|p| p.kind != PolicyKind::Inline).filter_map(|p| p.arn.clone()).collect(),
+            inline: role.policies.iter().filter(|p| p.kind == PolicyKind::Inline).map(|p| (p.name.clone(), p.document.clone())).collect(),
+        }
+    }
 }
 
 fn decode(doc: &str) -> String {
@@ -25,8 +49,94 @@ fn seconds(t: &aws_sdk_iam::primitives::DateTime) -> i64 {
 }
 
 impl AwsIam {
-    pub fn new(aws: Arc<Aws>) -> Self {
-        Self { aws }
+    pub fn new(aws: Arc<Aws>, journal: Journal) -> Self {
+        Self { aws, journal }
+    }
+
+    async fn role(&self, name: &str) -> Result<RoleInput, ApiError> {
+        let (roles, _) = self.roles().await?;
+        roles.into_iter().find(|r| r.name == name).ok_or_else(|| ApiError::NotFound(format!("there is no role named {name:?}")))
+    }
+
+    /// The Lambda functions that run as `role_arn`, with their ENDPOINT_NAME.
+    async fn functions_using(&self, role_arn: &str) -> Result<Vec<(String, String)>, ApiError> {
+        let lambda = &self.aws.clients()?.lambda;
+        let mut pages = lambda.list_functions().into_paginator().items().send();
+        let mut out = Vec::new();
+        while let Some(f) = pages.next().await {
+            let f = f.map_err(|e| from_sdk("Lambda ListFunctions", e))?;
+            if f.role() == Some(role_arn) {
+                if let Some(endpoint) = f.environment().and_then(|e| e.variables()).and_then(|v| v.get("ENDPOINT_NAME")) {
+                    out.push((f.function_name().unwrap_or_default().to_string(), endpoint.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn plan(&self, role_name: &str) -> Result<(FixPlan, RoleInput), ApiError> {
+        let role = self.role(role_name).await?;
+        let functions = self.functions_using(&role.arn).await?;
+        let Some((function, endpoint)) = functions.first().cloned() else {
+            return Err(ApiError::Conflict(format!(
+                "no Lambda function with an ENDPOINT_NAME runs as {role_name}: Sagedeck builds the fix from the deployment that uses the role"
+            )));
+        };
+        let clients = self.aws.clients()?;
+        let described = clients
+            .sagemaker
+            .describe_endpoint()
+            .endpoint_name(&endpoint)
+            .send()
+            .await
+            .map_err(|e| from_sdk("SageMaker DescribeEndpoint", e))?;
+        let endpoint_arn = described.endpoint_arn().unwrap_or_default().to_string();
+        let region = clients.config.region().map(|r| r.to_string()).unwrap_or_default();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        Ok((plan_lambda_fix(&role, &endpoint_arn, &region, &function, now), role))
+    }
+
+    /// Makes the role's permissions `target` from `current`, step by step;
+    /// on a failure the steps already taken are undone. Returns the steps.
+    async fn set_permissions(&self, role: &str, current: &RolePermissions, target: &RolePermissions) -> Result<Vec<String>, ApiError> {
+        let iam = &self.aws.clients()?.iam;
+        let mut done: Vec<String> = Vec::new();
+        let result: Result<(), ApiError> = async {
+            for (name, doc) in &target.inline {
+                if current.inline.get(name) != Some(doc) {
+                    iam.put_role_policy().role_name(role).policy_name(name).policy_document(doc).send().await.map_err(|e| from_sdk("IAM PutRolePolicy", e))?;
+                    done.push(format!("put inline policy {name}"));
+                }
+            }
+            for arn in target.attached.iter().filter(|a| !current.attached.contains(a)) {
+                iam.attach_role_policy().role_name(role).policy_arn(arn).send().await.map_err(|e| from_sdk("IAM AttachRolePolicy", e))?;
+                done.push(format!("attached {arn}"));
+            }
+            for arn in current.attached.iter().filter(|a| !target.attached.contains(a)) {
+                iam.detach_role_policy().role_name(role).policy_arn(arn).send().await.map_err(|e| from_sdk("IAM DetachRolePolicy", e))?;
+                done.push(format!("detached {arn}"));
+            }
+            for name in current.inline.keys().filter(|n| !target.inline.contains_key(*n)) {
+                iam.delete_role_policy().role_name(role).policy_name(name).send().await.map_err(|e| from_sdk("IAM DeleteRolePolicy", e))?;
+                done.push(format!("deleted inline policy {name}"));
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(done),
+            Err(e) if done.is_empty() => Err(e),
+            Err(e) => {
+                // Back to where it was: the same walk from whatever is there now.
+                let now = self.role(role).await.map(|r| RolePermissions::of(&r)).unwrap_or_default();
+                let undone = Box::pin(self.set_permissions(role, &now, current)).await;
+                let words = match undone {
+                    Ok(_) => format!("The steps taken ({}) were undone.", done.join(", ")),
+                    Err(u) => format!("Undoing the steps taken ({}) failed too: {}", done.join(", "), u.message()),
+                };
+                Err(ApiError::Upstream(format!("{} {words}", e.message())))
+            }
+        }
     }
 
     /// The roles as the analyzer reads them.
@@ -123,6 +233,63 @@ impl IamService for AwsIam {
         let (roles, source) = self.roles().await?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         Ok(review(source, roles, now, unused_days))
+    }
+
+    async fn plan_fix(&self, role: &str) -> Result<FixPlan, ApiError> {
+        Ok(self.plan(role).await?.0)
+    }
+
+    async fn apply_fix(&self, role: &str) -> Result<FixOutcome, ApiError> {
+        let (plan, input) = self.plan(role).await?;
+        let before = RolePermissions::of(&input);
+        let after = RolePermissions { attached: Vec::new(), inline: [plan.put_inline.clone()].into_iter().collect() };
+        let result = self.set_permissions(role, &before, &after).await;
+        let change_id = self
+            .journal
+            .record(Change {
+                actor: "local",
+                backend: "aws",
+                action: "iam.fix",
+                target: &format!("aws/{role}"),
+                before: serde_json::to_string(&before).ok(),
+                after: serde_json::to_string(&after).ok(),
+                outcome: result.as_ref().map(|_| ()).map_err(|e| e.message().to_string()),
+            })
+            .await;
+        let steps = result?;
+        Ok(FixOutcome { plan, steps, change_id })
+    }
+}
+
+#[async_trait::async_trait]
+impl ReverterService for AwsIam {
+    async fn revert(&self, id: i64) -> Result<ChangeRecord, ApiError> {
+        let change = self.journal.get(id).await?;
+        if !change.revertible || change.action != "iam.fix" {
+            return Err(ApiError::Conflict(format!("change #{id} cannot be reverted (it failed, was already reverted, or is not an IAM fix)")));
+        }
+        let role = change.target.strip_prefix("aws/").unwrap_or(&change.target).to_string();
+        let target: RolePermissions = serde_json::from_str(change.before.as_deref().unwrap_or("{}"))
+            .map_err(|e| ApiError::Internal(format!("change #{id} has an unreadable before-state: {e}")))?;
+        let current = RolePermissions::of(&self.role(&role).await?);
+        let result = self.set_permissions(&role, &current, &target).await;
+        let new_id = self
+            .journal
+            .record_revert(
+                Change {
+                    actor: "local",
+                    backend: "aws",
+                    action: "iam.fix",
+                    target: &change.target,
+                    before: serde_json::to_string(&current).ok(),
+                    after: change.before.clone(),
+                    outcome: result.as_ref().map(|_| ()).map_err(|e| e.message().to_string()),
+                },
+                id,
+            )
+            .await;
+        result?;
+        self.journal.get(new_id.ok_or_else(|| ApiError::Internal("the rollback was applied but not journaled".into()))?).await
     }
 }
 

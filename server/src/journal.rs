@@ -129,7 +129,7 @@ impl Journal {
 /// The actions a revert knows how to undo (their `before` is a state the
 /// same code path can put back).
 pub const REVERTIBLE: &[&str] =
-    &["scaling.put", "scaling.remove", "lambda.reserved", "lambda.provisioned", "lambda.local.create", "lambda.delete", "lambda.setup"];
+    &["scaling.put", "scaling.remove", "lambda.reserved", "lambda.provisioned", "lambda.local.create", "lambda.delete", "lambda.setup", "iam.fix"];
 
 #[cfg(test)]
 mod tests {

@@ -51,7 +51,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await;
     let scaling = scaling::ScalingHub::start(pool.clone(), journal.clone(), endpoints.clone(), aws.clone()).await;
     let lambda = lambda::LambdaHub::start(pool.clone(), journal.clone(), endpoints.clone(), scaling.clone(), aws.clone()).await;
-    let reverter = Arc::new(lambda::ConsoleReverter { scaling: scaling.clone(), lambda: lambda.clone(), journal: journal.clone() });
+    let iam = Arc::new(iam::AwsIam::new(aws.clone(), journal.clone()));
+    let reverter =
+        Arc::new(lambda::ConsoleReverter { scaling: scaling.clone(), lambda: lambda.clone(), iam: iam.clone(), journal: journal.clone() });
     let services = http::Services {
         status: Arc::new(overview::ConsoleStatus {
             listen: addr.to_string(),
@@ -73,7 +75,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         scaling,
         lambda,
         reverter,
-        iam: Arc::new(iam::AwsIam::new(aws.clone())),
+        iam,
     };
     let metrics = services.endpoints.metrics.clone();
     let leptos = leptos::prelude::LeptosOptions::builder()

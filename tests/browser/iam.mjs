@@ -17,13 +17,35 @@ try {
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
   await page.click('#review-aws');
   await page.waitForSelector('#roles tbody tr', { timeout: 30_000 });
-  assert.equal(await page.getAttribute('#roles tbody tr >> nth=0', 'data-role'), 'dogs-lambda-role');
+  const first = await page.getAttribute('#roles tbody tr >> nth=0', 'data-role');
+  assert.ok(['dogs-lambda-role', 'dogs-invoke-role'].includes(first), `riskiest first, got ${first}`);
   assert.match(await page.textContent('#roles tbody tr >> nth=0'), /critical/);
   step(`roles reviewed: ${(await page.locator('#roles tbody tr').allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim()).join(' | ')}`);
   await page.waitForSelector('#role-findings li[data-rule="managed-full-access"]');
+  // The graph: the Lambda role reaches training jobs (critical path); the scoped one only its endpoint's absence.
+  assert.ok(await page.locator('#iam-graph .node[data-label="create training jobs"]').count() === 1);
+  assert.ok(await page.locator('#iam-graph .edge.sev-critical').count() > 0);
+  step(`graph: ${await page.locator('#iam-graph .node').count()} nodes, ${await page.locator('#iam-graph .edge').count()} links`);
   assert.ok(await page.locator('#role .stmt.flagged').count() > 0, 'flagged statements are marked in the documents');
   step(`the role's first finding: ${(await page.textContent('#role-findings li >> nth=0')).replace(/\s+/g, ' ').slice(0, 140)}`);
   if (shots) await page.screenshot({ path: `${shots}/iam-review.png`, fullPage: true });
+
+  // The endpoint's Lambda role: propose the fix, apply it, roll it back.
+  await page.click('#roles tr[data-role="dogs-invoke-role"] button');
+  await page.waitForSelector('#role[data-role="dogs-invoke-role"] #plan-fix');
+  await page.click('#plan-fix');
+  await page.waitForSelector('#fix-diff tr[data-what="Create a training job"].changed');
+  step(`the fix: ${(await page.textContent('#fix-plan p')).trim()}`);
+  await page.click('#apply-fix');
+  await page.waitForSelector('#fix-applied', { timeout: 30_000 });
+  step(`applied: ${(await page.textContent('#fix-applied .ok-note')).trim()}`);
+  if (shots) await page.screenshot({ path: `${shots}/iam-fix.png`, fullPage: true });
+  await page.click('#rollback-fix');
+  await page.waitForSelector('#fix-rolled-back', { timeout: 30_000 });
+  step((await page.textContent('#fix-rolled-back')).trim());
+  await page.click('#review-aws');
+  await page.waitForFunction(() => document.querySelector('#roles tr[data-role="dogs-invoke-role"]')?.dataset.score === '100');
+  step('reviewed again: the role is back to its old policies (score 100)');
 
   // The live editor starts with the seeds' scoped policy: clean.
   await page.waitForSelector('#editor-clean');

@@ -131,6 +131,38 @@ const EXPOSURE: &[(&str, &str)] = &[
     ("s3:GetObject", "every object in every bucket"),
 ];
 
+/// These return credentials in their answer.
+const CREDENTIALS: &[&str] = &[
+    "ecr:GetAuthorizationToken",
+    "sts:GetSessionToken",
+    "sts:GetFederationToken",
+    "iam:CreateAccessKey",
+    "iam:UpdateAccessKey",
+    "sagemaker:CreatePresignedDomainUrl",
+    "sagemaker:CreatePresignedNotebookInstanceUrl",
+    "redshift:GetClusterCredentials",
+    "rds-db:connect",
+    "codeartifact:GetAuthorizationToken",
+];
+
+/// These change who else may reach a resource (resource-based policies,
+/// grants, ENI permissions).
+const RESOURCE_EXPOSURE: &[&str] = &[
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterfacePermission",
+    "s3:PutBucketPolicy",
+    "s3:PutBucketAcl",
+    "s3:PutObjectAcl",
+    "lambda:AddPermission",
+    "kms:CreateGrant",
+    "kms:PutKeyPolicy",
+    "secretsmanager:PutResourcePolicy",
+    "ecr:SetRepositoryPolicy",
+    "sns:AddPermission",
+    "sqs:AddPermission",
+    "sagemaker:PutModelPackageGroupPolicy",
+];
+
 /// A role that holds one of these on itself can grant itself anything.
 const SELF_MODIFY: &[&str] = &[
     "iam:PutRolePolicy",
@@ -241,6 +273,34 @@ pub fn document_findings(statements: &[Statement], policy: Option<&str>) -> Vec<
                 }
             }
         }
+        // Named actions only: a wildcard already has its own finding.
+        let named = |list: &[&str]| -> Vec<String> {
+            list.iter().filter(|a| s.action.values.iter().any(|v| !v.contains('*') && v.eq_ignore_ascii_case(a))).map(|a| a.to_string()).collect()
+        };
+        let credentials = named(CREDENTIALS);
+        if !credentials.is_empty() {
+            out.push(finding(
+                "credentials-exposure",
+                Severity::Medium,
+                format!("Returns credentials: {}", credentials.join(", ")),
+                "These actions hand out credentials or signed URLs; whoever holds the role can pass them on.".into(),
+                "Keep them only where the workload needs them (a training role pulling its image needs ecr:GetAuthorizationToken; a Lambda that invokes an endpoint does not).".into(),
+                policy,
+                at(action_field),
+            ));
+        }
+        let exposure = named(RESOURCE_EXPOSURE);
+        if !exposure.is_empty() && any_resource {
+            out.push(finding(
+                "resource-exposure",
+                Severity::High,
+                format!("Can open resources to others: {}", exposure.join(", ")),
+                "These actions change resource-based policies, grants or permissions, on every resource: the role can share data or access with anyone.".into(),
+                "Remove them, or name the resources they may change.".into(),
+                policy,
+                at("Resource"),
+            ));
+        }
         if s.action.covers("iam:PassRole", true) {
             if any_resource {
                 out.push(finding(
@@ -283,6 +343,14 @@ fn allows(permissions: &[Statement], boundary: Option<&[Statement]>, action: &st
         list.iter().filter(|s| s.effect == Effect::Allow).any(|s| hit(&s)) && !list.iter().filter(|s| s.effect == Effect::Deny).any(|s| hit(&s))
     };
     allowed(permissions) && boundary.is_none_or(allowed)
+}
+
+/// Whether `role` may do `action` on `resource`, all its policies, denies
+/// and boundary considered (conditions taken as met).
+pub fn allows_for(role: &RoleInput, action: &str, resource: &str) -> bool {
+    let permissions: Vec<Statement> = role.policies.iter().filter_map(|p| policy::parse(&p.document).ok()).flatten().collect();
+    let boundary = role.boundary.as_ref().and_then(|b| policy::parse(&b.document).ok());
+    allows(&permissions, boundary.as_deref(), action, resource)
 }
 
 fn account_of(arn: &str) -> Option<&str> {
@@ -497,6 +565,14 @@ mod tests {
         assert_eq!(rules(r#"{"Statement":{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}}"#), ["allow-not-action"]);
         assert_eq!(rules(r#"{"Statement":{"Effect":"Allow","Action":"s3:ListBucket","NotResource":"arn:aws:s3:::secret"}}"#), ["allow-not-resource"]);
         assert!(rules(r#"{"Statement":{"Effect":"Deny","NotAction":"iam:*","NotResource":"*"}}"#).is_empty());
+    }
+
+    #[test]
+    fn credentials_and_resource_exposure_by_name() {
+        let r = rules(r#"{"Statement":{"Effect":"Allow","Action":["ecr:GetAuthorizationToken","ec2:CreateNetworkInterfacePermission"],"Resource":"*"}}"#);
+        assert!(r.contains(&"credentials-exposure".to_string()) && r.contains(&"resource-exposure".to_string()), "{r:?}");
+        let r = rules(r#"{"Statement":{"Effect":"Allow","Action":"s3:PutBucketPolicy","Resource":"arn:aws:s3:::mine"}}"#);
+        assert!(r.is_empty(), "scoped to one bucket: {r:?}");
     }
 
     #[test]

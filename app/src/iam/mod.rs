@@ -6,6 +6,8 @@
 
 pub mod analyze;
 pub mod details;
+pub mod fix;
+pub mod graph;
 mod page;
 pub mod policy;
 
@@ -48,10 +50,23 @@ pub fn review_file(source: &str, text: &str, now: i64, unused_days: u32) -> Resu
 }
 
 /// The server's side (implemented in the `server` crate).
+/// What applying a fix did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FixOutcome {
+    pub plan: fix::FixPlan,
+    pub steps: Vec<String>,
+    /// The journal entry, for the one-click rollback.
+    pub change_id: Option<i64>,
+}
+
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
 pub trait IamService: Send + Sync {
     async fn review_account(&self, unused_days: u32) -> Result<AccountReview, ApiError>;
+    /// The least-privilege fix for a role, built from the deployment that uses it.
+    async fn plan_fix(&self, role: &str) -> Result<fix::FixPlan, ApiError>;
+    /// Applies it (all steps or none), journaled and revertible.
+    async fn apply_fix(&self, role: &str) -> Result<FixOutcome, ApiError>;
 }
 
 #[cfg(feature = "ssr")]
@@ -63,4 +78,26 @@ pub async fn get_account_review(unused_days: u32) -> Result<AccountReview, ApiEr
         return Err(ApiError::Invalid("unused days must be 1 to 3650".into()));
     }
     crate::error::service::<Iam>()?.review_account(unused_days).await
+}
+
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
+fn check_role_name(role: &str) -> Result<(), ApiError> {
+    let ok = !role.is_empty() && role.len() <= 64 && role.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid(format!("{role:?} is not a role name")))
+    }
+}
+
+#[server(endpoint = "iam/fix/plan")]
+pub async fn plan_role_fix(role: String) -> Result<fix::FixPlan, ApiError> {
+    check_role_name(&role)?;
+    crate::error::service::<Iam>()?.plan_fix(&role).await
+}
+
+#[server(endpoint = "iam/fix/apply")]
+pub async fn apply_role_fix(role: String) -> Result<FixOutcome, ApiError> {
+    check_role_name(&role)?;
+    crate::error::service::<Iam>()?.apply_fix(&role).await
 }

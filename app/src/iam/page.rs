@@ -5,7 +5,9 @@
 
 use super::analyze::{analyze_document, Finding, Severity};
 use super::policy;
-use super::{get_account_review, review_file, AccountReview, ReviewedRole};
+use super::fix::FixPlan;
+use super::{apply_role_fix, get_account_review, plan_role_fix, review_file, AccountReview, FixOutcome, ReviewedRole};
+use crate::journal::revert_change;
 use crate::components::{ErrorPanel, PageHeader};
 use crate::ApiError;
 use leptos::prelude::*;
@@ -95,6 +97,7 @@ pub fn IamPage() -> impl IntoView {
 #[component]
 fn ReviewView(review: AccountReview) -> impl IntoView {
     let roles = StoredValue::new(review.roles.clone());
+    let live = review.source.starts_with("AWS account");
     let selected = RwSignal::new(review.roles.first().map(|r| r.report.name.clone()));
     let count = |r: &ReviewedRole, s: Severity| r.report.findings.iter().filter(|f| f.severity == s).count();
     view! {
@@ -126,12 +129,14 @@ fn ReviewView(review: AccountReview) -> impl IntoView {
                 </tbody>
             </table>
         </section>
-        {move || selected.get().and_then(|name| roles.with_value(|rs| rs.iter().find(|r| r.report.name == name).cloned())).map(|role| view! { <RoleView role/> })}
+        <GraphView graph=super::graph::build(&review)/>
+        {move || selected.get().and_then(|name| roles.with_value(|rs| rs.iter().find(|r| r.report.name == name).cloned())).map(|role| view! { <RoleView role live/> })}
     }
 }
 
 #[component]
-fn RoleView(role: ReviewedRole) -> impl IntoView {
+fn RoleView(role: ReviewedRole, live: bool) -> impl IntoView {
+    let lambda_role = role.report.trusted_by.iter().any(|t| t == "lambda.amazonaws.com");
     let findings = role.report.findings.clone();
     let docs: Vec<(String, String)> = role
         .input
@@ -149,8 +154,75 @@ fn RoleView(role: ReviewedRole) -> impl IntoView {
                 {findings.iter().map(|f| view! { <FindingItem finding=f.clone()/> }).collect_view()}
             </ul>
             {findings.is_empty().then(|| view! { <p class="ok-note">"No finding: this role holds what it needs and nothing more that the rules can see."</p> })}
+            {(live && lambda_role && !findings.is_empty()).then(|| view! { <FixPanel role=role.report.name.clone()/> })}
             {docs.into_iter().map(|(name, doc)| view! { <DocumentView name doc findings=findings.clone()/> }).collect_view()}
         </section>
+    }
+}
+
+/// The least-privilege fix: the plan with what the role could do before
+/// and after, apply in one click, roll back in one click.
+#[component]
+fn FixPanel(role: String) -> impl IntoView {
+    let role = StoredValue::new(role);
+    let plan = Action::new(move |_: &()| plan_role_fix(role.get_value()));
+    let apply = Action::new(move |_: &()| apply_role_fix(role.get_value()));
+    let rollback = Action::new(|id: &i64| revert_change(*id));
+    view! {
+        <div class="fix" id="fix">
+            <h3>"Least-privilege fix"</h3>
+            <button class="btn" id="plan-fix" disabled=move || plan.pending().get() on:click=move |_| { plan.dispatch(()); }>"Propose the fix"</button>
+            {move || plan.value().get().map(|r| match r {
+                Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                Ok(p) => view! { <PlanView plan=p/> }.into_any(),
+            })}
+            {move || matches!(plan.value().get(), Some(Ok(_))).then(|| view! {
+                <button class="btn btn-primary" id="apply-fix" disabled=move || apply.pending().get() || matches!(apply.value().get(), Some(Ok(_)))
+                    on:click=move |_| { apply.dispatch(()); }>"Apply: put the scoped policy, detach the rest"</button>
+            })}
+            {move || apply.value().get().map(|r| match r {
+                Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                Ok(FixOutcome { steps, change_id, .. }) => view! {
+                    <div id="fix-applied">
+                        <p class="ok-note">"Applied: "{steps.join("; ")}</p>
+                        {change_id.map(|id| view! {
+                            <button class="btn" id="rollback-fix" disabled=move || rollback.pending().get() || matches!(rollback.value().get(), Some(Ok(_)))
+                                on:click=move |_| { rollback.dispatch(id); }>"Roll back"</button>
+                        })}
+                    </div>
+                }.into_any(),
+            })}
+            {move || rollback.value().get().map(|r| match r {
+                Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                Ok(c) => view! { <p class="ok-note" id="fix-rolled-back">{format!("Rolled back (change #{}): the role has its policies as before.", c.id)}</p> }.into_any(),
+            })}
+        </div>
+    }
+}
+
+#[component]
+fn PlanView(plan: FixPlan) -> impl IntoView {
+    let mark = |b: bool| if b { "✓" } else { "✗" };
+    view! {
+        <div id="fix-plan">
+            <p>{format!("Built from {}. Risk score {} → {}; findings {} → {}.", plan.based_on, plan.before.score, plan.after.score, plan.before.findings.len(), plan.after.findings.len())}</p>
+            <table class="table" id="fix-diff">
+                <thead><tr><th>"The role can…"</th><th>"Before"</th><th>"After"</th></tr></thead>
+                <tbody>
+                    {plan.capabilities.iter().map(|c| view! {
+                        <tr data-what=c.what.clone() class:changed=c.before != c.after>
+                            <td title=format!("{} on {}", c.action, c.resource)>{c.what.clone()}</td>
+                            <td>{mark(c.before)}</td>
+                            <td>{mark(c.after)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <p>{format!("Put inline policy {}:", plan.put_inline.0)}</p>
+            <pre class="code" id="fix-policy">{plan.put_inline.1.clone()}</pre>
+            {(!plan.detach.is_empty()).then(|| view! { <p>"Detach: "{plan.detach.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>().join(", ")}</p> })}
+            {(!plan.delete_inline.is_empty()).then(|| view! { <p>"Delete inline: "{plan.delete_inline.join(", ")}</p> })}
+        </div>
     }
 }
 
@@ -241,5 +313,48 @@ fn policy_error_words(e: &policy::PolicyError) -> String {
     match e.line {
         Some(line) => format!("JSON error on line {line}: {}", e.message),
         None => format!("Not a policy: {}", e.message),
+    }
+}
+
+/// The graph as SVG: four columns, links coloured by severity.
+#[component]
+fn GraphView(graph: super::graph::Graph) -> impl IntoView {
+    const COL_X: [f64; 4] = [10.0, 260.0, 510.0, 760.0];
+    const W: f64 = 220.0;
+    const H: f64 = 26.0;
+    const GAP: f64 = 34.0;
+    let mut row = [0usize; 4];
+    let pos: Vec<(f64, f64)> = graph
+        .nodes
+        .iter()
+        .map(|n| {
+            let c = n.column as usize;
+            let y = 36.0 + row[c] as f64 * GAP;
+            row[c] += 1;
+            (COL_X[c], y)
+        })
+        .collect();
+    let height = 50.0 + *row.iter().max().unwrap_or(&1) as f64 * GAP;
+    let sev = |s: Option<Severity>| s.map(|s| s.label()).unwrap_or("none");
+    let short = |t: &str| if t.chars().count() > 30 { format!("{}…", t.chars().take(29).collect::<String>()) } else { t.to_string() };
+    view! {
+        <section class="card" id="iam-graph">
+            <h2>"Who can do what"</h2>
+            <svg viewBox=format!("0 0 990 {height}") class="graph" role="img" aria-label="Principals, roles, policies and what they allow">
+                {["May assume", "Role", "Policy", "Can"].iter().enumerate().map(|(i, t)| view! { <text class="graph-head" x=COL_X[i] y="18">{*t}</text> }).collect_view()}
+                {graph.edges.iter().map(|(a, b, s)| {
+                    let ((x1, y1), (x2, y2)) = (pos[*a], pos[*b]);
+                    let (x1, y1, x2, y2) = (x1 + W, y1 + H / 2.0, x2, y2 + H / 2.0);
+                    let mid = (x1 + x2) / 2.0;
+                    view! { <path class=format!("edge sev-{}", sev(*s)) d=format!("M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}")/> }
+                }).collect_view()}
+                {graph.nodes.iter().zip(&pos).map(|(n, (x, y))| view! {
+                    <g class=format!("node sev-{}", sev(n.severity)) data-label=n.label.clone()>
+                        <rect x=*x y=*y width=W height=H rx="5"/>
+                        <text x=x + 8.0 y=y + 17.0>{short(&n.label)}<title>{n.label.clone()}</title></text>
+                    </g>
+                }).collect_view()}
+            </svg>
+        </section>
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 pub const HANDLER_SOURCE: &str = include_str!("../../lambda/handler.py");
 pub const HANDLER: &str = "handler.lambda_handler";
 /// The name of the role's one inline policy.
-pub const POLICY_NAME: &str = "invoke-one-endpoint";
+pub use app::iam::fix::SCOPED_POLICY_NAME as POLICY_NAME;
 
 pub struct AwsLambda {
     aws: Arc<Aws>,
@@ -26,19 +26,7 @@ pub struct AwsLambda {
 /// The trust policy of the function's role: only Lambda may assume it.
 pub const TRUST_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
-/// The least-privilege inline policy: invoke this one endpoint, write this
-/// function's own logs. Nothing else.
-pub fn scoped_policy(endpoint_arn: &str, region: &str, account: &str, function: &str) -> serde_json::Value {
-    let log_group = format!("arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function}");
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            { "Sid": "InvokeThisEndpointOnly", "Effect": "Allow", "Action": "sagemaker:InvokeEndpoint", "Resource": endpoint_arn },
-            { "Sid": "OwnLogGroup", "Effect": "Allow", "Action": "logs:CreateLogGroup", "Resource": format!("{log_group}:*") },
-            { "Sid": "OwnLogStreams", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": format!("{log_group}:log-stream:*") }
-        ]
-    })
-}
+pub use app::iam::fix::lambda_scoped_policy as scoped_policy;
 
 /// The deployment package: handler.py in a zip.
 pub fn package() -> Result<Vec<u8>, ApiError> {

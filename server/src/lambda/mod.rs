@@ -410,6 +410,7 @@ impl ReverterService for LambdaHub {
 pub struct ConsoleReverter {
     pub scaling: Arc<ScalingHub>,
     pub lambda: Arc<LambdaHub>,
+    pub iam: Arc<crate::iam::AwsIam>,
     pub journal: Journal,
 }
 
@@ -419,6 +420,8 @@ impl ReverterService for ConsoleReverter {
         let change = self.journal.get(id).await?;
         if change.action.starts_with("lambda.") {
             self.lambda.revert(id).await
+        } else if change.action.starts_with("iam.") {
+            self.iam.revert(id).await
         } else {
             self.scaling.revert(id).await
         }
