@@ -136,5 +136,6 @@ async fn an_operator_reviews_iam_roles_and_uses_the_live_policy_editor_in_chromi
     iam.delete_role_policy().role_name("dogs-invoke-role").policy_name("invoke-one-endpoint").send().await.unwrap();
     iam.attach_role_policy().role_name("dogs-invoke-role").policy_arn("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess").send().await.unwrap();
 
-    check_script(&app, "iam.mjs", vec![]).await;
+    let details = repo_root().join("docs/iam/account.json").display().to_string();
+    check_script(&app, "iam.mjs", vec![("DETAILS_FILE", details)]).await;
 }

@@ -186,3 +186,37 @@ async fn the_lambda_roles_fix_leaves_only_the_scoped_policy_and_rolls_back_again
     let (code, _) = app.call("journal/revert", &[("id", &id)]).await;
     assert_eq!(code, 409, "a rollback happens once");
 }
+
+#[tokio::test]
+async fn a_sagemaker_execution_roles_fix_scopes_s3_to_its_jobs_and_passrole_to_sagemaker() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    // The role the moto helper's training job runs as, with the console's usual FullAccess.
+    iam.create_role().role_name("AmazonSageMaker-ExecutionRole").path("/service-role/").assume_role_policy_document(trust).send().await.unwrap();
+    iam.attach_role_policy()
+        .role_name("AmazonSageMaker-ExecutionRole")
+        .policy_arn("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess")
+        .send()
+        .await
+        .unwrap();
+    moto.create_completed_training_job("dogs-exec-fix").await;
+    let app = App::spawn(AwsSetup::Moto(&moto));
+
+    let (code, plan) = app.call("iam/fix/plan", &[("role", "AmazonSageMaker-ExecutionRole")]).await;
+    assert_eq!(code, 200, "{plan}\n{}", app.log());
+    let doc = plan["put_inline"][1].as_str().unwrap();
+    assert!(doc.contains("arn:aws:s3:::dogs/output/*") && doc.contains("iam:PassedToService"), "{doc}");
+    assert_eq!(plan["after"]["score"], 0, "{plan:#}");
+    let (code, outcome) = app.call("iam/fix/apply", &[("role", "AmazonSageMaker-ExecutionRole")]).await;
+    assert_eq!(code, 200, "{outcome}");
+    let attached = iam.list_attached_role_policies().role_name("AmazonSageMaker-ExecutionRole").send().await.unwrap();
+    assert!(attached.attached_policies().is_empty());
+    let inline = iam.list_role_policies().role_name("AmazonSageMaker-ExecutionRole").send().await.unwrap();
+    assert_eq!(inline.policy_names(), ["sagedeck-least-privilege"]);
+    let (code, _) = app.call("journal/revert", &[("id", &outcome["change_id"].to_string())]).await;
+    assert_eq!(code, 200);
+    let attached = iam.list_attached_role_policies().role_name("AmazonSageMaker-ExecutionRole").send().await.unwrap();
+    assert_eq!(attached.attached_policies().len(), 1, "FullAccess is back");
+}

@@ -74,8 +74,47 @@ impl AwsIam {
         Ok(out)
     }
 
+    /// The S3 inputs and outputs of the training jobs that ran as `role_arn`
+    /// (the 100 most recent jobs are looked at).
+    async fn training_locations(&self, role_arn: &str) -> Result<(Vec<String>, Vec<String>), ApiError> {
+        let sm = &self.aws.clients()?.sagemaker;
+        let mut names = Vec::new();
+        let mut pages = sm.list_training_jobs().max_results(100).into_paginator().items().send();
+        while let Some(j) = pages.next().await {
+            names.push(j.map_err(|e| from_sdk("SageMaker ListTrainingJobs", e))?.training_job_name().unwrap_or_default().to_string());
+            if names.len() >= 100 {
+                break;
+            }
+        }
+        let (mut inputs, mut outputs) = (Vec::new(), Vec::new());
+        for name in names {
+            let j = sm.describe_training_job().training_job_name(&name).send().await.map_err(|e| from_sdk("SageMaker DescribeTrainingJob", e))?;
+            if j.role_arn() != Some(role_arn) {
+                continue;
+            }
+            inputs.extend(j.input_data_config().iter().filter_map(|c| c.data_source()?.s3_data_source()).filter_map(|s| s.s3_uri().map(str::to_string)));
+            outputs.extend(j.output_data_config().and_then(|o| o.s3_output_path()).map(str::to_string));
+        }
+        for v in [&mut inputs, &mut outputs] {
+            v.sort();
+            v.dedup();
+        }
+        Ok((inputs, outputs))
+    }
+
     async fn plan(&self, role_name: &str) -> Result<(FixPlan, RoleInput), ApiError> {
         let role = self.role(role_name).await?;
+        if role.trust.as_deref().is_some_and(|t| t.contains("sagemaker.amazonaws.com")) {
+            let (inputs, outputs) = self.training_locations(&role.arn).await?;
+            if inputs.is_empty() && outputs.is_empty() {
+                return Err(ApiError::Conflict(format!(
+                    "no training job ran as {role_name}: Sagedeck builds the fix from the S3 locations of the jobs that use the role"
+                )));
+            }
+            let region = self.aws.clients()?.config.region().map(|r| r.to_string()).unwrap_or_default();
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            return Ok((app::iam::fix::plan_sagemaker_fix(&role, &inputs, &outputs, &region, now), role));
+        }
         let functions = self.functions_using(&role.arn).await?;
         let Some((function, endpoint)) = functions.first().cloned() else {
             return Err(ApiError::Conflict(format!(

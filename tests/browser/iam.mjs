@@ -44,8 +44,15 @@ try {
   await page.waitForSelector('#fix-rolled-back', { timeout: 30_000 });
   step((await page.textContent('#fix-rolled-back')).trim());
   await page.click('#review-aws');
+  await page.waitForFunction(() => !document.querySelector('#review-aws').disabled && !document.querySelector('#fix-rolled-back'));
   await page.waitForFunction(() => document.querySelector('#roles tr[data-role="dogs-invoke-role"]')?.dataset.score === '100');
   step('reviewed again: the role is back to its old policies (score 100)');
+
+  // The same account offline: an exported file opened in the page, judged in the browser.
+  await page.setInputFiles('#details-file', process.env.DETAILS_FILE);
+  await page.waitForFunction(() => document.querySelector('#roles-card h2')?.textContent.includes('account.json'));
+  assert.equal(await page.getAttribute('#roles tbody tr >> nth=0', 'data-role'), 'dogs-lambda-role');
+  step(`offline file: ${(await page.textContent('#roles-card h2')).trim()}`);
 
   // The live editor starts with the seeds' scoped policy: clean.
   await page.waitForSelector('#editor-clean');

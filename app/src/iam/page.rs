@@ -48,16 +48,30 @@ pub fn IamPage() -> impl IntoView {
     let unused = RwSignal::new("90".to_string());
     let pasted = RwSignal::new(String::new());
     let review = RwSignal::new(None::<Result<AccountReview, ApiError>>);
-    let load_aws = Action::new(|days: &u32| get_account_review(*days));
-    Effect::new(move |_| {
-        if let Some(r) = load_aws.value().get() {
+    // Each review gets a new number, so its view is built afresh rather than
+    // patched over the previous one's rows.
+    let generation = RwSignal::new(0u32);
+    // Every request takes a ticket; an answer is shown only if no later
+    // request was made meanwhile (a slow account review must not replace
+    // the file opened after it was asked for).
+    let tickets = RwSignal::new(0u32);
+    let ticket = move || {
+        tickets.update(|t| *t += 1);
+        tickets.get_untracked()
+    };
+    let show = move |t: u32, r: Result<AccountReview, ApiError>| {
+        if t == tickets.get_untracked() {
+            generation.update(|g| *g += 1);
             review.set(Some(r));
         }
-    });
+    };
+    // The account's review lands in the same place as a file's: the last
+    // one asked for is shown.
+    let loading = RwSignal::new(false);
     let days = move || unused.get().trim().parse::<u32>().ok().filter(|d| (1..=3650).contains(d)).unwrap_or(90);
     let review_pasted = move || {
         let r = review_file("the pasted file", &pasted.get_untracked(), now_unix(), days()).map_err(ApiError::Invalid);
-        review.set(Some(r));
+        show(ticket(), r);
     };
     view! {
         <PageHeader title="IAM"/>
@@ -73,8 +87,15 @@ pub fn IamPage() -> impl IntoView {
                     <input id="unused-days" prop:value=move || unused.get() on:input=move |ev| unused.set(event_target_value(&ev))/>
                 </label>
                 <div class="form-actions">
-                    <button class="btn btn-primary" id="review-aws" disabled=move || load_aws.pending().get() on:click=move |_| { load_aws.dispatch(days()); }>
-                        {move || if load_aws.pending().get() { "Reading the account…" } else { "Review this AWS account" }}
+                    <button class="btn btn-primary" id="review-aws" disabled=move || loading.get() on:click=move |_| {
+                        let (d, t) = (days(), ticket());
+                        loading.set(true);
+                        leptos::task::spawn_local(async move {
+                            show(t, get_account_review(d).await);
+                            loading.set(false);
+                        });
+                    }>
+                        {move || if loading.get() { "Reading the account…" } else { "Review this AWS account" }}
                     </button>
                 </div>
                 <label class="field wide">
@@ -82,14 +103,35 @@ pub fn IamPage() -> impl IntoView {
                     <textarea id="details-text" rows="4" prop:value=move || pasted.get() on:input=move |ev| pasted.set(event_target_value(&ev))></textarea>
                 </label>
                 <div class="form-actions">
-                    <button class="btn" id="review-file" on:click=move |_| review_pasted()>"Review the file"</button>
+                    <button class="btn" id="review-file" on:click=move |_| review_pasted()>"Review the pasted text"</button>
+                    <label class="btn">
+                        "Open a file…"
+                        <input type="file" id="details-file" accept=".json,application/json" hidden=true on:change=move |ev| {
+                            #[cfg(feature = "hydrate")]
+                            {
+                                let input: web_sys::HtmlInputElement = event_target(&ev);
+                                if let Some(file) = input.files().and_then(|f| f.get(0)) {
+                                    let name = file.name();
+                                    let (days, t) = (days(), ticket());
+                                    leptos::task::spawn_local(async move {
+                                        let text = wasm_bindgen_futures::JsFuture::from(file.text()).await.ok().and_then(|t| t.as_string()).unwrap_or_default();
+                                        show(t, review_file(&name, &text, now_unix(), days).map_err(ApiError::Invalid));
+                                    });
+                                }
+                            }
+                            #[cfg(not(feature = "hydrate"))]
+                            let _ = ev;
+                        }/>
+                    </label>
                 </div>
             </div>
         </section>
-        {move || review.get().map(|r| match r {
-            Err(error) => view! { <ErrorPanel error/> }.into_any(),
-            Ok(review) => view! { <ReviewView review/> }.into_any(),
-        })}
+        <For each=move || review.get().map(|r| (generation.get_untracked(), r)).into_iter() key=|(g, _)| *g let:item>
+            {match item.1 {
+                Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                Ok(review) => view! { <ReviewView review/> }.into_any(),
+            }}
+        </For>
         <LiveEditor/>
     }
 }
@@ -136,7 +178,7 @@ fn ReviewView(review: AccountReview) -> impl IntoView {
 
 #[component]
 fn RoleView(role: ReviewedRole, live: bool) -> impl IntoView {
-    let lambda_role = role.report.trusted_by.iter().any(|t| t == "lambda.amazonaws.com");
+    let fixable = role.report.trusted_by.iter().any(|t| t == "lambda.amazonaws.com" || t == "sagemaker.amazonaws.com");
     let findings = role.report.findings.clone();
     let docs: Vec<(String, String)> = role
         .input
@@ -154,7 +196,7 @@ fn RoleView(role: ReviewedRole, live: bool) -> impl IntoView {
                 {findings.iter().map(|f| view! { <FindingItem finding=f.clone()/> }).collect_view()}
             </ul>
             {findings.is_empty().then(|| view! { <p class="ok-note">"No finding: this role holds what it needs and nothing more that the rules can see."</p> })}
-            {(live && lambda_role && !findings.is_empty()).then(|| view! { <FixPanel role=role.report.name.clone()/> })}
+            {(live && fixable && !findings.is_empty()).then(|| view! { <FixPanel role=role.report.name.clone()/> })}
             {docs.into_iter().map(|(name, doc)| view! { <DocumentView name doc findings=findings.clone()/> }).collect_view()}
         </section>
     }
