@@ -111,7 +111,7 @@ def main():
             lines.append(f"| Sagedeck only | {', '.join(extra)} | |")
         lines.append("")
     lines.insert(9, f"**Counts:** Cloudsplaining and Parliament report {total_theirs} findings on these roles ({groups_total} kinds of finding"
-                    f" per role and tool; most are the {max(len(v) for v in cs.values())} actions Cloudsplaining lists for one `Action: *`);"
+                    f" per role and tool; {max(len(v) for v in cs.values())} of them are the actions Cloudsplaining lists for the one role with `Action: *`);"
                     f" Sagedeck covers {covered} of them ({groups_covered} of {groups_total} kinds)"
                     f" and reports {only_ours} rule(s) on these roles that neither names (trust policies, managed FullAccess on a"
                     f" Lambda role, PassRole conditions and the like).\n")
