@@ -83,8 +83,16 @@ pub fn parse_payload(content_type: Option<&str>, body: Bytes) -> Result<Payload,
     }
 }
 
-/// Reads at most [`MAX_PAYLOAD`] bytes; more is a 413.
+/// How much of an oversized body is read and thrown away before the 413 is
+/// sent: a client still writing would otherwise see its connection cut
+/// (a broken pipe) instead of the answer. Beyond this, or after
+/// [`DRAIN_TIME`], the connection is simply closed.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads at most [`MAX_PAYLOAD`] bytes; more is a 413 (after draining the rest, bounded).
 pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    use futures_util::StreamExt;
     let too_large = |n: Option<u64>| {
         ApiError::TooLarge(match n {
             Some(n) => format!("the payload is {:.1} MB; the limit is 6 MB (SageMaker's InvokeEndpoint limit)", n as f64 / 1e6),
@@ -92,18 +100,33 @@ pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiErro
         })
     };
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_PAYLOAD as u64) {
-        return Err(too_large(declared));
-    }
-    axum::body::to_bytes(body, MAX_PAYLOAD).await.map_err(|e| {
-        // to_bytes says "length limit exceeded" through its source chain.
-        let text = format!("{e:?}");
-        if text.contains("LengthLimit") || text.contains("length limit") {
-            too_large(None)
-        } else {
-            ApiError::Invalid(format!("the request body could not be read: {e}"))
+    let mut stream = body.into_data_stream();
+    let mut read = Vec::<u8>::new();
+    let mut over = declared.is_some_and(|n| n > MAX_PAYLOAD as u64);
+    let mut seen = 0usize;
+    let drained = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| ApiError::Invalid(format!("the request body could not be read: {e}")))?;
+            seen += chunk.len();
+            if !over && read.len() + chunk.len() > MAX_PAYLOAD {
+                over = true;
+                read = Vec::<u8>::new();
+            }
+            if !over {
+                read.extend_from_slice(&chunk);
+            } else if seen > DRAIN_LIMIT {
+                break;
+            }
         }
+        Ok::<(), ApiError>(())
     })
+    .await;
+    match drained {
+        Ok(Err(e)) if !over => Err(e),
+        _ if over => Err(too_large(declared.or(Some(seen as u64)).filter(|n| *n > MAX_PAYLOAD as u64))),
+        Err(_) => Err(ApiError::Invalid("the request body did not arrive within 10 s".into())),
+        _ => Ok(Bytes::from(read)),
+    }
 }
 
 #[derive(Deserialize, Default)]
