@@ -93,10 +93,7 @@ async fn an_operator_simulates_applies_and_reverts_a_scaling_policy_in_chromium(
     let moto = Moto::start();
     moto.create_completed_training_job("dog-breeds-scaling").await;
     let app = App::spawn(AwsSetup::Moto(&moto));
-    let spec = serde_json::json!({ "spec": { "name": "dogs-scaling", "training_job": "dog-breeds-scaling", "image": "",
-        "role_arn": "", "instance_type": "ml.m5.large", "instance_count": 1 } });
-    let (code, detail) = app.call_json("endpoints/sagemaker/deploy", &spec).await;
-    assert_eq!(code, 200, "{detail}");
+    app.deploy_sagemaker_endpoint("dogs-scaling", "dog-breeds-scaling").await;
 
     check_script(&app, "scaling.mjs", vec![("ENDPOINT_NAME", "dogs-scaling".into())]).await;
 }
@@ -106,10 +103,7 @@ async fn an_operator_sets_up_the_endpoints_lambda_and_its_concurrency_in_chromiu
     let moto = Moto::start();
     moto.create_completed_training_job("dog-breeds-lambda").await;
     let app = App::spawn(AwsSetup::Moto(&moto));
-    let spec = serde_json::json!({ "spec": { "name": "dogs-lambda", "training_job": "dog-breeds-lambda", "image": "",
-        "role_arn": "", "instance_type": "ml.m5.large", "instance_count": 1 } });
-    let (code, detail) = app.call_json("endpoints/sagemaker/deploy", &spec).await;
-    assert_eq!(code, 200, "{detail}");
+    app.deploy_sagemaker_endpoint("dogs-lambda", "dog-breeds-lambda").await;
 
     check_script(&app, "lambda.mjs", vec![("ENDPOINT_NAME", "dogs-lambda".into())]).await;
 }
@@ -126,15 +120,8 @@ async fn an_operator_reviews_iam_roles_and_uses_the_live_policy_editor_in_chromi
     moto.create_completed_training_job("dog-breeds-iam").await;
     let app = App::spawn(AwsSetup::Moto(&moto));
     // A deployed endpoint whose Lambda runs as a role with AmazonSageMakerFullAccess, as in the seeds.
-    let spec = serde_json::json!({ "spec": { "name": "dogs", "training_job": "dog-breeds-iam", "image": "",
-        "role_arn": "", "instance_type": "ml.m5.large", "instance_count": 1 } });
-    let (code, detail) = app.call_json("endpoints/sagemaker/deploy", &spec).await;
-    assert_eq!(code, 200, "{detail}");
-    let setup = serde_json::json!({ "spec": { "endpoint": "dogs", "function_name": "dogs-invoke", "memory_mb": 256, "timeout_s": 30 } });
-    let (code, report) = app.call_json("lambda/setup", &setup).await;
-    assert_eq!(code, 200, "{report}");
-    iam.delete_role_policy().role_name("dogs-invoke-role").policy_name("invoke-one-endpoint").send().await.unwrap();
-    iam.attach_role_policy().role_name("dogs-invoke-role").policy_arn("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess").send().await.unwrap();
+    app.deploy_sagemaker_endpoint("dogs", "dog-breeds-iam").await;
+    app.over_privileged_lambda(&moto, "dogs", "dogs-invoke").await;
 
     let details = repo_root().join("docs/iam/account.json").display().to_string();
     check_script(&app, "iam.mjs", vec![("DETAILS_FILE", details)]).await;

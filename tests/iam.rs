@@ -138,15 +138,8 @@ async fn the_lambda_roles_fix_leaves_only_the_scoped_policy_and_rolls_back_again
     let iam = aws_sdk_iam::Client::new(&config);
     moto.create_completed_training_job("dog-breeds-fix").await;
     let app = App::spawn(AwsSetup::Moto(&moto));
-    let spec = serde_json::json!({ "spec": { "name": "dogs", "training_job": "dog-breeds-fix", "image": "", "role_arn": "",
-        "instance_type": "ml.m5.large", "instance_count": 1 } });
-    let (code, endpoint) = app.call_json("endpoints/sagemaker/deploy", &spec).await;
-    assert_eq!(code, 200, "{endpoint}");
-    let (code, report) = app.call_json("lambda/setup", &serde_json::json!({ "spec": { "endpoint": "dogs", "function_name": "dogs-invoke", "memory_mb": 256, "timeout_s": 30 } })).await;
-    assert_eq!(code, 200, "{report}");
-    // Make it the seeds' role: AmazonSageMakerFullAccess instead of the scoped policy.
-    iam.delete_role_policy().role_name("dogs-invoke-role").policy_name("invoke-one-endpoint").send().await.unwrap();
-    iam.attach_role_policy().role_name("dogs-invoke-role").policy_arn("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess").send().await.unwrap();
+    let endpoint = app.deploy_sagemaker_endpoint("dogs", "dog-breeds-fix").await;
+    app.over_privileged_lambda(&moto, "dogs", "dogs-invoke").await;
 
     let (code, err) = app.call("iam/fix/plan", &[("role", "no such role!")]).await;
     assert_eq!(code, 400, "{err}");

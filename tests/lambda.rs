@@ -158,10 +158,7 @@ async fn the_endpoints_function_is_set_up_with_a_scoped_role_and_its_concurrency
     let lambda = aws_sdk_lambda::Client::new(&config);
     moto.create_completed_training_job("dog-breeds-lambda").await;
     let app = App::spawn(AwsSetup::Moto(&moto));
-    let spec = json!({ "spec": { "name": "dogs", "training_job": "dog-breeds-lambda", "image": "", "role_arn": "",
-        "instance_type": "ml.m5.large", "instance_count": 1 } });
-    let (code, endpoint) = app.call_json("endpoints/sagemaker/deploy", &spec).await;
-    assert_eq!(code, 200, "{endpoint}");
+    let endpoint = app.deploy_sagemaker_endpoint("dogs", "dog-breeds-lambda").await;
     let endpoint_arn = endpoint["arn"].as_str().unwrap().to_string();
 
     let (code, err) = app.call_json("lambda/setup", &json!({ "spec": { "endpoint": "dogs", "function_name": "dogs-invoke", "memory_mb": 64, "timeout_s": 30 } })).await;

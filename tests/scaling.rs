@@ -179,10 +179,7 @@ async fn a_sagemaker_variant_policy_is_put_read_back_edited_reverted_and_removed
     let autoscaling = aws_sdk_applicationautoscaling::Client::new(&config);
     moto.create_completed_training_job("dog-breeds-2026-11-22").await;
     let app = App::spawn(AwsSetup::Moto(&moto));
-    let spec = json!({ "spec": { "name": "dogs", "training_job": "dog-breeds-2026-11-22", "image": "", "role_arn": "",
-        "instance_type": "ml.m5.large", "instance_count": 1 } });
-    let (code, detail) = app.call_json("endpoints/sagemaker/deploy", &spec).await;
-    assert_eq!(code, 200, "{detail}");
+    app.deploy_sagemaker_endpoint("dogs", "dog-breeds-2026-11-22").await;
 
     let s = describe(&app, "SageMaker", "dogs").await;
     assert_eq!(s["variants"][0]["variant"], "AllTraffic");

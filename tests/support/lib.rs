@@ -398,6 +398,29 @@ mod tests {
 }
 
 impl App {
+    /// Deploys moto's completed `training_job` as SageMaker endpoint `name`
+    /// (one ml.m5.large) through the console; returns the endpoint's detail.
+    pub async fn deploy_sagemaker_endpoint(&self, name: &str, training_job: &str) -> Value {
+        let spec = json!({ "spec": { "name": name, "training_job": training_job, "image": "", "role_arn": "",
+            "instance_type": "ml.m5.large", "instance_count": 1 } });
+        let (code, detail) = self.call_json("endpoints/sagemaker/deploy", &spec).await;
+        assert_eq!(code, 200, "{detail}");
+        detail
+    }
+
+    /// The seeds' situation: endpoint `endpoint`'s Lambda set up by the
+    /// console as `function`, whose role (`FUNCTION-role`) then gets
+    /// AmazonSageMakerFullAccess in place of the scoped policy.
+    pub async fn over_privileged_lambda(&self, moto: &Moto, endpoint: &str, function: &str) {
+        let setup = json!({ "spec": { "endpoint": endpoint, "function_name": function, "memory_mb": 256, "timeout_s": 30 } });
+        let (code, report) = self.call_json("lambda/setup", &setup).await;
+        assert_eq!(code, 200, "{report}");
+        let iam = aws_sdk_iam::Client::new(&moto.sdk_config().await);
+        let role = format!("{function}-role");
+        iam.delete_role_policy().role_name(&role).policy_name("invoke-one-endpoint").send().await.unwrap();
+        iam.attach_role_policy().role_name(&role).policy_arn("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess").send().await.unwrap();
+    }
+
     /// POSTs raw bytes (an invocation): status, headers and body text.
     pub async fn post_bytes(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, reqwest::header::HeaderMap, String) {
         let mut request = self.http.post(format!("{}{path}", self.url)).body(body);

@@ -183,23 +183,27 @@ pub fn plan_lambda_fix(role: &RoleInput, endpoint_arn: &str, region: &str, funct
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_lambda_fix_keeps_the_endpoint_and_drops_the_rest() {
-        let full = include_str!("fixtures/AmazonSageMakerFullAccess.json");
-        let role = RoleInput {
-            name: "dogs-lambda-role".into(),
-            arn: "arn:aws:iam::123456789012:role/dogs-lambda-role".into(),
+    /// A role `service` assumes, with AWS's real AmazonSageMakerFullAccess attached.
+    fn full_access_role(name: &str, arn: &str, service: &str) -> RoleInput {
+        RoleInput {
+            name: name.into(),
+            arn: arn.into(),
             created: Some(0),
             last_used: Some(0),
-            trust: Some(r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#.into()),
+            trust: Some(format!(r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"Service":"{service}"}},"Action":"sts:AssumeRole"}}]}}"#)),
             policies: vec![PolicyInput {
                 name: "AmazonSageMakerFullAccess".into(),
                 arn: Some("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess".into()),
                 kind: PolicyKind::AwsManaged,
-                document: full.into(),
+                document: include_str!("fixtures/AmazonSageMakerFullAccess.json").into(),
             }],
             boundary: None,
-        };
+        }
+    }
+
+    #[test]
+    fn the_lambda_fix_keeps_the_endpoint_and_drops_the_rest() {
+        let role = full_access_role("dogs-lambda-role", "arn:aws:iam::123456789012:role/dogs-lambda-role", "lambda.amazonaws.com");
         let plan = plan_lambda_fix(&role, "arn:aws:sagemaker:us-east-1:123456789012:endpoint/dogs", "us-east-1", "dogs-invoke", 0);
         assert_eq!(plan.detach, [("AmazonSageMakerFullAccess".to_string(), "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess".to_string())]);
         assert!(plan.after.findings.is_empty(), "{:#?}", plan.after.findings);
@@ -215,20 +219,7 @@ mod tests {
 
     #[test]
     fn the_sagemaker_fix_scopes_s3_and_passrole() {
-        let role = RoleInput {
-            name: "exec".into(),
-            arn: "arn:aws:iam::123456789012:role/service-role/exec".into(),
-            created: Some(0),
-            last_used: Some(0),
-            trust: Some(r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#.into()),
-            policies: vec![PolicyInput {
-                name: "AmazonSageMakerFullAccess".into(),
-                arn: Some("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess".into()),
-                kind: PolicyKind::AwsManaged,
-                document: include_str!("fixtures/AmazonSageMakerFullAccess.json").into(),
-            }],
-            boundary: None,
-        };
+        let role = full_access_role("exec", "arn:aws:iam::123456789012:role/service-role/exec", "sagemaker.amazonaws.com");
         let plan = plan_sagemaker_fix(&role, &["s3://dogs/train/".into()], &["s3://dogs/output".into()], "us-east-1", 0);
         let doc = &plan.put_inline.1;
         assert!(doc.contains("arn:aws:s3:::dogs/train/*") && doc.contains("arn:aws:s3:::dogs/output/*"), "{doc}");
