@@ -137,8 +137,13 @@ async fn an_unusable_dataset_is_refused_with_its_report() {
 
     let (_, report) = app.call("training/datasets/check", &[("path", empty.to_str().unwrap())]).await;
     assert_eq!(report["skipped"][0]["reason"], "not an image");
-    let (_, nowhere) = app.call("training/datasets/check", &[("path", "/no/such/folder")]).await;
+    let missing = app.data_path().join("no-such-folder");
+    let (_, nowhere) = app.call("training/datasets/check", &[("path", missing.to_str().unwrap())]).await;
     assert!(nowhere["problems"][0].as_str().unwrap().contains("is not a folder"));
+    // Outside the data folder (and any --dataset-root): refused before reading.
+    let (code, outside) = app.call("training/datasets/check", &[("path", "/no/such/folder")]).await;
+    assert_eq!(code, 400, "{outside}");
+    assert!(outside["message"].as_str().unwrap().contains("outside the folders this console reads from"), "{outside}");
 
     let (_, jobs) = app.call("training/local/list", &[]).await;
     assert_eq!(jobs, json!([]), "nothing was queued");

@@ -17,7 +17,12 @@ pub enum ApiError {
     /// 400: the request was refused by our validation or AWS's.
     #[error("{0}")]
     Invalid(String),
-    /// 403: AWS said the caller may not do this.
+    /// 401: the console has sign-in on and this request carries no valid
+    /// session or API token.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// 403: the signed-in role, a missing CSRF token, or AWS says the caller
+    /// may not do this.
     #[error("{0}")]
     AccessDenied(String),
     /// 404: no such resource.
@@ -52,6 +57,7 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Invalid(_) => 400,
+            ApiError::Unauthenticated(_) => 401,
             ApiError::AccessDenied(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::Conflict(_) => 409,
@@ -70,6 +76,7 @@ impl ApiError {
         match self {
             ApiError::NotConfigured(_) => "Not configured",
             ApiError::Invalid(_) => "Invalid request",
+            ApiError::Unauthenticated(_) => "Sign-in needed",
             ApiError::AccessDenied(_) => "Access denied",
             ApiError::NotFound(_) => "Not found",
             ApiError::Conflict(_) => "Not possible in this state",
@@ -86,6 +93,7 @@ impl ApiError {
         match self {
             ApiError::NotConfigured(m)
             | ApiError::Invalid(m)
+            | ApiError::Unauthenticated(m)
             | ApiError::AccessDenied(m)
             | ApiError::NotFound(m)
             | ApiError::Conflict(m)
@@ -135,6 +143,7 @@ mod tests {
         let all = [
             ApiError::NotConfigured(String::new()),
             ApiError::Invalid(String::new()),
+            ApiError::Unauthenticated(String::new()),
             ApiError::AccessDenied(String::new()),
             ApiError::NotFound(String::new()),
             ApiError::Conflict(String::new()),

@@ -56,6 +56,7 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let status = StatusResource(Resource::new(|| (), |_| backend_status()));
     provide_context(status);
+    provide_context(crate::auth::WhoAmI(Resource::new(|| (), |_| crate::auth::whoami())));
     // Effects run only in the browser: this marks the moment the page became
     // interactive, which the browser tests wait for before clicking.
     Effect::new(|_| {
@@ -92,6 +93,7 @@ pub fn App() -> impl IntoView {
                                 }
                             })}
                         </Transition>
+                        <span class="topbar-account"><crate::auth::AccountChip/></span>
                     </header>
                     <main>
                         <Routes fallback=|| view! { <NotFound/> }>
@@ -128,9 +130,7 @@ fn TopbarChips(report: BackendsReport) -> impl IntoView {
     view! {
         <span class="chip chip-ok" title="The embedded runtime is always on">"Local runtime"</span>
         <span class=aws_class id="aws-chip">{report.aws.chip()}</span>
-        <span class="chip" title="Sagedeck has no sign-in yet, so it only listens on a loopback address">
-            {format!("Open on {} (loopback only)", report.listen)}
-        </span>
+        <span class="chip" title="The address this console listens on">{report.listen}</span>
     }
 }
 

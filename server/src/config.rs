@@ -29,12 +29,14 @@ pub enum Command {
     BenchServe(crate::endpoints::bench::BenchServeArgs),
     /// Review the roles of an `aws iam get-account-authorization-details` file, offline; JSON on stdout.
     IamReview(crate::iam::IamReviewArgs),
+    /// Manage the console's users (sign-in is on once one exists).
+    User(crate::auth::UserArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Sagedeck has no sign-in yet, so only loopback
-    /// addresses (127.0.0.0/8, ::1) are accepted.
+    /// Address to listen on. Any address other than loopback (127.0.0.0/8,
+    /// ::1) needs sign-in: add a user first (`sagedeck user add`).
     #[arg(long, env = "SAGEDECK_BIND", default_value = "127.0.0.1:3000")]
     pub bind: SocketAddr,
 
@@ -45,6 +47,11 @@ pub struct ServeArgs {
     /// SQLite database URL [default: sqlite://<data-dir>/sagedeck.db].
     #[arg(long, env = "SAGEDECK_DATABASE_URL")]
     pub database_url: Option<String>,
+
+    /// A folder the console may read datasets, test images and weights from,
+    /// besides the data folder; repeat it, or separate with ':' in the variable.
+    #[arg(long = "dataset-root", env = "SAGEDECK_DATASET_ROOTS", value_delimiter = ':')]
+    pub dataset_root: Vec<PathBuf>,
 
     /// Folder with the built site (pkg/ with the wasm, js and css).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
@@ -60,6 +67,11 @@ pub struct ServeArgs {
     /// (http and https to public addresses only, 6 MB, 5 s, no redirects).
     #[arg(long, env = "SAGEDECK_ALLOW_URL_FETCH")]
     pub allow_url_fetch: bool,
+
+    /// Mark the session cookies Secure (the console is served over TLS by a
+    /// proxy that does not send X-Forwarded-Proto: https; with it, they are).
+    #[arg(long, env = "SAGEDECK_SECURE_COOKIES")]
+    pub secure_cookies: bool,
 
     /// Log filter in tracing's EnvFilter syntax (RUST_LOG is read too).
     #[arg(long, env = "SAGEDECK_LOG", default_value = "info,sagedeck=debug")]
@@ -78,20 +90,6 @@ impl ServeArgs {
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("sagedeck.db").display()))
     }
-
-    /// Refuses addresses other machines could reach: without sign-in, anyone
-    /// who can connect could stop notebooks or change IAM.
-    pub fn check_bind(&self) -> Result<(), String> {
-        if self.bind.ip().is_loopback() {
-            Ok(())
-        } else {
-            Err(format!(
-                "refusing to listen on {}: Sagedeck has no sign-in yet, so it only binds to loopback \
-                 addresses (for example --bind 127.0.0.1:3000). Reach it from elsewhere through an SSH tunnel.",
-                self.bind
-            ))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -107,18 +105,6 @@ mod tests {
         let cli = parse(&["--data-dir", "/tmp/sd"]);
         assert_eq!(cli.serve.bind.to_string(), "127.0.0.1:3000");
         assert_eq!(cli.serve.database_url(), "sqlite:///tmp/sd/sagedeck.db");
-        assert!(cli.serve.check_bind().is_ok());
-    }
-
-    #[test]
-    fn refuses_non_loopback_binds() {
-        for addr in ["0.0.0.0:3000", "192.168.1.5:80", "[::]:3000"] {
-            let cli = parse(&["--bind", addr]);
-            let err = cli.serve.check_bind().unwrap_err();
-            assert!(err.contains("no sign-in"), "{addr}: {err}");
-        }
-        assert!(parse(&["--bind", "[::1]:3000"]).serve.check_bind().is_ok());
-        assert!(parse(&["--bind", "127.0.0.2:3000"]).serve.check_bind().is_ok());
     }
 
     #[test]

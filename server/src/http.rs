@@ -42,6 +42,7 @@ pub struct Services {
     pub lambda: std::sync::Arc<crate::lambda::LambdaHub>,
     pub reverter: std::sync::Arc<crate::lambda::ConsoleReverter>,
     pub iam: std::sync::Arc<crate::iam::AwsIam>,
+    pub sessions: app::auth::Sessions,
 }
 
 impl Services {
@@ -56,10 +57,21 @@ impl Services {
         provide_context::<app::journal::Reverter>(self.reverter.clone());
         provide_context::<app::lambda::Lambda>(self.lambda.clone());
         provide_context::<app::iam::Iam>(self.iam.clone());
+        provide_context::<app::auth::Sessions>(self.sessions.clone());
+        // What the auth guard learnt about this request: who is asking, and
+        // the nonce the page's inline scripts must carry under its CSP.
+        if let Some(parts) = use_context::<axum::http::request::Parts>() {
+            if let Some(principal) = parts.extensions.get::<app::auth::Principal>() {
+                provide_context(principal.clone());
+            }
+            if let Some(nonce) = parts.extensions.get::<crate::auth::guard::CspNonce>() {
+                provide_context(leptos::nonce::Nonce::from_value(nonce.0.clone()));
+            }
+        }
     }
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, auth: std::sync::Arc<crate::auth::Auth>) -> Router {
     let routes = generate_route_list(App);
     let services = state.services.clone();
     let for_errors = state.services.clone();
@@ -78,6 +90,9 @@ pub fn router(state: AppState) -> Router {
         // The invoke routes answer in SageMaker's shape themselves.
         .merge(invoke)
         .merge(functions)
+        .merge(crate::auth::login::routes(auth.clone()))
+        // Every route, pages, server functions, invocations and files alike.
+        .layer(middleware::from_fn_with_state(auth, crate::auth::guard::guard))
         .layer(TraceLayer::new_for_http())
 }
 

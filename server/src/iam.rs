@@ -286,7 +286,6 @@ impl IamService for AwsIam {
         let change_id = self
             .journal
             .record(Change {
-                actor: "local",
                 backend: "aws",
                 action: "iam.fix",
                 target: &format!("aws/{role}"),
@@ -316,7 +315,6 @@ impl ReverterService for AwsIam {
             .journal
             .record_revert(
                 Change {
-                    actor: "local",
                     backend: "aws",
                     action: "iam.fix",
                     target: &change.target,

@@ -1,13 +1,35 @@
 //! The change journal: every mutation Sagedeck attempts, with its outcome.
 
-use app::overview::ChangeRecord;
+use app::auth::Principal;
+use app::overview::{ChangeRecord, JournalQuery};
 use app::ApiError;
 use sqlx::SqlitePool;
 
-/// A change about to be recorded.
+tokio::task_local! {
+    /// Who the current request acts for, set by the auth guard around every
+    /// request (and by the `user` commands), so that each journal entry names
+    /// its user without every call site passing it down.
+    static CURRENT: Principal;
+}
+
+/// Runs `fut` on behalf of `principal`: journal entries written inside name it.
+pub async fn acting_as<F: std::future::Future>(principal: Principal, fut: F) -> F::Output {
+    CURRENT.scope(principal, fut).await
+}
+
+/// Who the current task acts for; `None` outside a request (the background
+/// pollers and trackers, which journal as "system").
+pub fn current() -> Option<Principal> {
+    CURRENT.try_with(|p| p.clone()).ok()
+}
+
+fn current_actor() -> String {
+    current().map(|p| p.name).unwrap_or_else(|| "system".to_string())
+}
+
+/// A change about to be recorded. The actor is the current request's user.
 #[derive(Debug, Clone)]
 pub struct Change<'a> {
-    pub actor: &'a str,
     pub backend: &'a str,
     pub action: &'a str,
     pub target: &'a str,
@@ -38,36 +60,23 @@ impl Journal {
     /// when the revert succeeded.
     pub async fn record_revert(&self, change: Change<'_>, of: i64) -> Option<i64> {
         let succeeded = change.outcome.is_ok();
-        let id = self.insert(change, Some(of)).await?;
-        if succeeded {
-            if let Err(e) = sqlx::query("UPDATE change_journal SET reverted_by = ? WHERE id = ?").bind(id).bind(of).execute(&self.pool).await {
-                tracing::error!(error = %e, of, "could not mark a journal entry as reverted");
+        // The revert's entry and the mark on the original commit together: a
+        // crash between them must not leave a change revertible twice.
+        let result: sqlx::Result<i64> = async {
+            let mut tx = self.pool.begin().await?;
+            let id = insert(&mut *tx, &change, Some(of)).await?;
+            if succeeded {
+                sqlx::query("UPDATE change_journal SET reverted_by = ? WHERE id = ?").bind(id).bind(of).execute(&mut *tx).await?;
             }
+            tx.commit().await?;
+            Ok(id)
         }
-        Some(id)
+        .await;
+        result.map_err(|e| tracing::error!(error = %e, of, "could not journal a revert")).ok()
     }
 
     async fn insert(&self, change: Change<'_>, revert_of: Option<i64>) -> Option<i64> {
-        let (outcome, message) = match &change.outcome {
-            Ok(()) => ("ok", None),
-            Err(m) => ("failed", Some(m.as_str())),
-        };
-        let result = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO change_journal (at, actor, backend, action, target, before, after, outcome, message, revert_of)
-             VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(change.actor)
-        .bind(change.backend)
-        .bind(change.action)
-        .bind(change.target)
-        .bind(&change.before)
-        .bind(&change.after)
-        .bind(outcome)
-        .bind(message)
-        .bind(revert_of)
-        .fetch_one(&self.pool)
-        .await;
-        match result {
+        match insert(&self.pool, &change, revert_of).await {
             Ok(id) => Some(id),
             Err(e) => {
                 tracing::error!(error = %e, action = change.action, target = change.target, "could not write the change journal");
@@ -77,24 +86,43 @@ impl Journal {
     }
 
     pub async fn recent(&self, limit: u32) -> Result<Vec<ChangeRecord>, ApiError> {
-        self.select(None, limit).await
+        self.search(&JournalQuery { limit, ..Default::default() }).await
     }
 
     pub async fn get(&self, id: i64) -> Result<ChangeRecord, ApiError> {
-        self.select(Some(id), 1)
+        self.search(&JournalQuery { id: Some(id), limit: 1, ..Default::default() })
             .await?
             .pop()
             .ok_or_else(|| ApiError::NotFound(format!("there is no change #{id} in the journal")))
     }
 
-    async fn select(&self, id: Option<i64>, limit: u32) -> Result<Vec<ChangeRecord>, ApiError> {
+    /// The entries matching a query, newest first: exact actor, outcome and
+    /// backend, an action prefix, words anywhere in target/action/message,
+    /// and paging by id (`before`).
+    pub async fn search(&self, q: &JournalQuery) -> Result<Vec<ChangeRecord>, ApiError> {
+        let text = q.text.trim().to_lowercase();
+        let like = (!text.is_empty()).then(|| format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
         type Row = (i64, String, String, String, String, String, Option<String>, Option<String>, String, Option<String>, Option<i64>, Option<i64>);
         let rows = sqlx::query_as::<_, Row>(
             "SELECT id, at, actor, backend, action, target, before, after, outcome, message, revert_of, reverted_by
-             FROM change_journal WHERE ?1 IS NULL OR id = ?1 ORDER BY id DESC LIMIT ?2",
+             FROM change_journal
+             WHERE (?1 IS NULL OR id = ?1)
+               AND (?2 IS NULL OR actor = ?2)
+               AND (?3 IS NULL OR outcome = ?3)
+               AND (?4 IS NULL OR backend = ?4)
+               AND (?5 IS NULL OR action LIKE ?5 || '%')
+               AND (?6 IS NULL OR lower(action || ' ' || target || ' ' || coalesce(message, '') || ' ' || actor) LIKE ?6 ESCAPE '\\')
+               AND (?7 IS NULL OR id < ?7)
+             ORDER BY id DESC LIMIT ?8",
         )
-        .bind(id)
-        .bind(limit)
+        .bind(q.id)
+        .bind(q.actor.as_deref().filter(|s| !s.is_empty()))
+        .bind(q.outcome.as_deref().filter(|s| !s.is_empty()))
+        .bind(q.backend.as_deref().filter(|s| !s.is_empty()))
+        .bind(q.action.as_deref().filter(|s| !s.is_empty()))
+        .bind(like)
+        .bind(q.before)
+        .bind(q.limit.clamp(1, 1000))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| {
@@ -126,6 +154,28 @@ impl Journal {
     }
 }
 
+async fn insert<'e, E: sqlx::SqliteExecutor<'e>>(executor: E, change: &Change<'_>, revert_of: Option<i64>) -> sqlx::Result<i64> {
+    let (outcome, message) = match &change.outcome {
+        Ok(()) => ("ok", None),
+        Err(m) => ("failed", Some(m.as_str())),
+    };
+    sqlx::query_scalar::<_, i64>(
+        "INSERT INTO change_journal (at, actor, backend, action, target, before, after, outcome, message, revert_of)
+         VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(current_actor())
+    .bind(change.backend)
+    .bind(change.action)
+    .bind(change.target)
+    .bind(&change.before)
+    .bind(&change.after)
+    .bind(outcome)
+    .bind(message)
+    .bind(revert_of)
+    .fetch_one(executor)
+    .await
+}
+
 /// The actions a revert knows how to undo (their `before` is a state the
 /// same code path can put back).
 pub const REVERTIBLE: &[&str] =
@@ -142,7 +192,6 @@ mod tests {
         let journal = Journal::new(pool);
         journal
             .record(Change {
-                actor: "local",
                 backend: "aws",
                 action: "notebook.stop",
                 target: "nb-1",
@@ -153,7 +202,6 @@ mod tests {
             .await;
         journal
             .record(Change {
-                actor: "local",
                 backend: "aws",
                 action: "notebook.start",
                 target: "nb-1",

@@ -2,6 +2,7 @@
 //! the local runtime and the HTTP router. `main.rs` only parses flags and
 //! calls [`serve`].
 
+pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod endpoints;
@@ -12,6 +13,7 @@ pub mod lambda;
 pub mod local;
 pub mod notebooks;
 pub mod overview;
+pub mod paths;
 pub mod scaling;
 pub mod store;
 pub mod training;
@@ -21,7 +23,6 @@ use std::sync::Arc;
 
 /// Starts the console and runs until SIGINT or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    args.check_bind().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", args.data_dir.display()))?;
 
@@ -30,7 +31,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%database, "store open (WAL, migrations applied)");
 
     let aws = Arc::new(aws::Aws::connect(args.aws).await);
+    let roots = paths::ReadableRoots::new(std::iter::once(args.data_dir.clone()).chain(args.dataset_root.iter().cloned()));
     let journal = journal::Journal::new(pool.clone());
+
+    // Before listening: a non-loopback address without users is refused here.
+    let auth = auth::Auth::start(pool.clone(), journal.clone(), args.bind, args.secure_cookies).await?;
 
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
@@ -47,6 +52,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_bytes: endpoints::invoke::MAX_PAYLOAD,
             timeout: std::time::Duration::from_secs(5),
         },
+        roots.clone(),
     )
     .await;
     let scaling = scaling::ScalingHub::start(pool.clone(), journal.clone(), endpoints.clone(), aws.clone()).await;
@@ -68,6 +74,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             training::jobs::JobStore::new(pool.clone()),
             journal.clone(),
             args.data_dir.clone(),
+            roots,
         )
         .await,
         sagemaker_training: training::sagemaker::SageMakerJobs::start(pool.clone(), aws.clone(), journal.clone()),
@@ -76,6 +83,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         lambda,
         reverter,
         iam,
+        sessions: Arc::new(auth::login::SessionEnder { auth: auth.clone() }),
     };
     let metrics = services.endpoints.metrics.clone();
     let leptos = leptos::prelude::LeptosOptions::builder()
@@ -90,12 +98,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "the built site (pkg/sagedeck.js) is missing: pages render but will not become interactive. Build with `cargo leptos build`."
         );
     }
-    let app = http::router(http::AppState { leptos, services });
+    let app = http::router(http::AppState { leptos, services }, auth);
 
     // Tests and scripts read this line to learn the port when binding to :0.
     println!("sagedeck listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown_signal()).await?;
     if let Err(e) = metrics.flush().await {
         tracing::warn!(error = %e, "the last endpoint metrics could not be written");
     }

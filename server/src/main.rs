@@ -20,6 +20,7 @@ async fn main() -> std::process::ExitCode {
                 Command::Predict(args) => sagedeck::endpoints::bench::predict(args),
                 Command::BenchServe(args) => sagedeck::endpoints::bench::run(args).await,
                 Command::IamReview(args) => sagedeck::iam::review_command(args),
+                Command::User(args) => sagedeck::auth::user_command(args).await,
                 Command::Serve(_) => unreachable!("handled above"),
             };
             return match result {

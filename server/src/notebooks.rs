@@ -84,7 +84,6 @@ impl AwsNotebooks {
         };
         self.journal
             .record(Change {
-                actor: "local",
                 backend: "aws",
                 action: transition.action(),
                 target: name,

@@ -47,7 +47,7 @@ impl StatusService for ConsoleStatus {
         }
     }
 
-    async fn recent_changes(&self, limit: u32) -> Result<Vec<ChangeRecord>, ApiError> {
-        self.journal.recent(limit).await
+    async fn search_changes(&self, query: app::overview::JournalQuery) -> Result<Vec<ChangeRecord>, ApiError> {
+        self.journal.search(&query).await
     }
 }

@@ -203,6 +203,34 @@ pub struct App {
     pub data_dir: tempfile::TempDir,
     log_path: PathBuf,
     http: reqwest::Client,
+    /// The session the helpers call with, once `use_session` set one.
+    session: std::sync::Mutex<Option<Session>>,
+}
+
+/// The password of the users `App::spawn_with_users` creates.
+pub const PASSWORD: &str = "a long test password";
+
+/// A signed-in browser session: its cookie and the CSRF token to echo.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// Adds a user to the database in `data_dir` with `sagedeck user add`.
+pub fn add_user(data_dir: &Path, name: &str, role: &str) {
+    use std::io::Write;
+    let mut child = Command::new(server_binary())
+        .args(["user", "add", name, "--role", role, "--data-dir"])
+        .arg(data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sagedeck user add");
+    child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "user add {name}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Puts the child in a clean AWS environment: nothing from the developer's
@@ -242,9 +270,10 @@ impl App {
         let log_path = data_dir.path().join("server.log");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
         let mut cmd = Command::new(server_binary());
-        cmd.arg("--bind")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
+        if !extra_args.contains(&"--bind") {
+            cmd.args(["--bind", "127.0.0.1:0"]);
+        }
+        cmd.arg("--data-dir")
             .arg(data_dir.path())
             .arg("--site-root")
             .arg(site_root())
@@ -270,7 +299,9 @@ impl App {
                 panic!("sagedeck did not start within 60 s; its log:\n{}", std::fs::read_to_string(&log_path).unwrap_or_default());
             }
         };
-        App { child: Some(child), url, data_dir, log_path, http: reqwest::Client::new() }
+        // Redirects are answers to check (the sign-in form's 303), not to follow.
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        App { child: Some(child), url, data_dir, log_path, http, session: std::sync::Mutex::new(None) }
     }
 
     pub fn data_path(&self) -> &Path {
@@ -289,7 +320,10 @@ impl App {
         child.kill().unwrap();
         child.wait().unwrap();
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
-        App::spawn_in(data_dir, aws, &[])
+        let app = App::spawn_in(data_dir, aws, &[]);
+        // Sessions live in SQLite: the same cookie works after the restart.
+        app.use_session(self.session.lock().unwrap().take());
+        app
     }
 
     /// Calls a server function that takes a JSON body.
@@ -298,7 +332,63 @@ impl App {
     }
 
     fn api(&self, endpoint: &str) -> reqwest::RequestBuilder {
-        self.http.post(format!("{}/api/{endpoint}", self.url)).header("accept", "application/json")
+        let request = self.http.post(format!("{}/api/{endpoint}", self.url)).header("accept", "application/json");
+        match self.session.lock().unwrap().as_ref() {
+            Some(s) => request.header("cookie", &s.cookie).header("x-sagedeck-csrf", &s.csrf).header("origin", &self.url),
+            None => request,
+        }
+    }
+
+    /// Starts a console with sign-in on and three users, `admin`, `operator`
+    /// and `viewer` (their role as name, password [`PASSWORD`]).
+    pub fn spawn_with_users(aws: AwsSetup<'_>, extra_args: &[&str]) -> App {
+        let dir = tempfile::tempdir().unwrap();
+        for role in ["admin", "operator", "viewer"] {
+            add_user(dir.path(), role, role);
+        }
+        App::spawn_in(dir, aws, extra_args)
+    }
+
+    /// Signs in through the login form as a browser would (GET the form for
+    /// its CSRF cookie, POST it back); `Err((status, page))` when refused.
+    pub async fn sign_in(&self, name: &str, password: &str) -> Result<Session, (u16, String)> {
+        let form = self.http.get(format!("{}/login", self.url)).send().await.expect("GET /login");
+        let csrf = set_cookies(form.headers()).into_iter().find(|(k, _)| k == "sagedeck_csrf").map(|(_, v)| v).expect("a CSRF cookie");
+        let res = self
+            .http
+            .post(format!("{}/auth/login", self.url))
+            .header("origin", &self.url)
+            .header("cookie", format!("sagedeck_csrf={csrf}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_encode(&[("name", name), ("password", password), ("csrf", &csrf), ("next", "/")]))
+            .send()
+            .await
+            .expect("POST /auth/login");
+        let status = res.status().as_u16();
+        let cookies = set_cookies(res.headers());
+        if status != 303 {
+            return Err((status, res.text().await.unwrap_or_default()));
+        }
+        let get = |name: &str| cookies.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).expect(name);
+        let (session, csrf) = (get("sagedeck_session"), get("sagedeck_csrf"));
+        Ok(Session { cookie: format!("sagedeck_session={session}; sagedeck_csrf={csrf}"), csrf })
+    }
+
+    /// Makes the helpers (`call`, `call_json`, …) act as this session.
+    pub fn use_session(&self, session: Option<Session>) {
+        *self.session.lock().unwrap() = session;
+    }
+
+    /// Any request, exactly as given: status, headers, body text.
+    pub async fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, reqwest::header::HeaderMap, String) {
+        let mut request = self.http.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{}{path}", self.url)).body(body);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let res = request.send().await.expect("request to sagedeck");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        (status, headers, res.text().await.unwrap_or_default())
     }
 
     /// The status and the decoded JSON (or the raw text when it is not JSON).
@@ -376,6 +466,18 @@ pub fn sagedeck_cli(args: &[&str]) -> std::process::Output {
     out
 }
 
+/// The name=value pairs of a response's Set-Cookie headers.
+pub fn set_cookies(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .collect()
+}
+
 pub fn form_encode(pairs: &[(&str, &str)]) -> String {
     fn enc(s: &str) -> String {
         s.bytes()
@@ -424,6 +526,9 @@ impl App {
     /// POSTs raw bytes (an invocation): status, headers and body text.
     pub async fn post_bytes(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, reqwest::header::HeaderMap, String) {
         let mut request = self.http.post(format!("{}{path}", self.url)).body(body);
+        if let Some(s) = self.session.lock().unwrap().as_ref() {
+            request = request.header("cookie", &s.cookie).header("x-sagedeck-csrf", &s.csrf).header("origin", &self.url);
+        }
         if let Some(ct) = content_type {
             request = request.header("content-type", ct);
         }

@@ -96,11 +96,38 @@ pub struct ChangeRecord {
     pub revertible: bool,
 }
 
+/// A filter over the journal; empty fields match everything.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JournalQuery {
+    /// One entry by id.
+    #[serde(default)]
+    pub id: Option<i64>,
+    /// Who: a user name, "local" (open console) or "system" (background work).
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// "ok" or "failed".
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// "aws" or "local".
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// An action or its prefix ("scaling." matches every scaling change).
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Words anywhere in the action, target, message or actor.
+    #[serde(default)]
+    pub text: String,
+    /// Entries older than this id (the next page).
+    #[serde(default)]
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
 pub trait StatusService: Send + Sync {
     async fn report(&self) -> BackendsReport;
-    async fn recent_changes(&self, limit: u32) -> Result<Vec<ChangeRecord>, ApiError>;
+    async fn search_changes(&self, query: JournalQuery) -> Result<Vec<ChangeRecord>, ApiError>;
 }
 
 #[cfg(feature = "ssr")]
@@ -118,7 +145,19 @@ pub async fn recent_changes(limit: u32) -> Result<Vec<ChangeRecord>, ApiError> {
     if limit == 0 || limit > 500 {
         return Err(ApiError::Invalid(format!("limit must be 1..=500, got {limit}")));
     }
-    service::<Status>()?.recent_changes(limit).await
+    service::<Status>()?.search_changes(JournalQuery { limit, ..Default::default() }).await
+}
+
+#[server(endpoint = "journal/search", input = leptos::server_fn::codec::Json)]
+pub async fn search_changes(query: JournalQuery) -> Result<Vec<ChangeRecord>, ApiError> {
+    use crate::error::service;
+    if query.limit == 0 || query.limit > 500 {
+        return Err(ApiError::Invalid(format!("limit must be 1..=500, got {}", query.limit)));
+    }
+    if let Some(o) = query.outcome.as_deref().filter(|o| !o.is_empty() && !matches!(*o, "ok" | "failed")) {
+        return Err(ApiError::Invalid(format!("outcome is \"ok\" or \"failed\", not {o:?}")));
+    }
+    service::<Status>()?.search_changes(query).await
 }
 
 #[cfg(test)]

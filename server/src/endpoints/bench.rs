@@ -349,7 +349,8 @@ pub async fn run(args: BenchServeArgs) -> anyhow::Result<()> {
     let aws = Arc::new(crate::aws::Aws::connect(crate::config::AwsMode::Off).await);
     let journal = crate::journal::Journal::new(pool.clone());
     let fetcher = UrlFetcher { enabled: false, max_bytes: 0, timeout: Duration::from_secs(1) };
-    let hub = EndpointHub::start(pool.clone(), journal, crate::training::jobs::JobStore::new(pool), aws, fetcher).await;
+    let roots = crate::paths::ReadableRoots::new([args.work_dir.clone()]);
+    let hub = EndpointHub::start(pool.clone(), journal, crate::training::jobs::JobStore::new(pool), aws, fetcher, roots).await;
     let batching = Batching { max_batch: args.max_batch, max_wait_ms: args.max_wait_ms, queue_capacity: (args.clients * 4) as u32 };
     hub.serve_unrecorded("bench", info.clone(), args.instances as usize, batching).await.map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

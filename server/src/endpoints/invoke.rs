@@ -90,6 +90,23 @@ pub fn parse_payload(content_type: Option<&str>, body: Bytes) -> Result<Payload,
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Reads and drops a body that will be refused (bounded: 64 MB, 10 s), so
+/// that a client still writing it reads the refusal instead of a broken pipe.
+pub async fn drain(body: Body) {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut seen = 0usize;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len();
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// Reads at most [`MAX_PAYLOAD`] bytes; more is a 413 (after draining the rest, bounded).
 pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     use futures_util::StreamExt;

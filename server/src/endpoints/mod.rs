@@ -38,6 +38,8 @@ pub struct EndpointHub {
     pub metrics: Arc<Metrics>,
     pub sagemaker: sagemaker::SageMakerEndpoints,
     pub fetcher: UrlFetcher,
+    /// Where test-bench folders may be read from.
+    pub roots: crate::paths::ReadableRoots,
     runtimes: RwLock<HashMap<String, Arc<Runtime>>>,
     /// Decoding is CPU-bound and a large image takes hundreds of MB while it
     /// decodes: at most this many decode at once.
@@ -79,7 +81,7 @@ fn now() -> String {
 
 impl EndpointHub {
     /// Opens the hub and starts every local endpoint stored as InService.
-    pub async fn start(pool: SqlitePool, journal: Journal, jobs: JobStore, aws: Arc<Aws>, fetcher: UrlFetcher) -> Arc<Self> {
+    pub async fn start(pool: SqlitePool, journal: Journal, jobs: JobStore, aws: Arc<Aws>, fetcher: UrlFetcher, roots: crate::paths::ReadableRoots) -> Arc<Self> {
         let metrics = Arc::new(Metrics::new(pool.clone()));
         metrics.spawn_flusher(Duration::from_secs(5));
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
@@ -90,6 +92,7 @@ impl EndpointHub {
             jobs,
             metrics,
             fetcher,
+            roots,
             runtimes: RwLock::new(HashMap::new()),
             decoding: Semaphore::new(threads * 2),
             demand: std::sync::Mutex::new(HashMap::new()),
@@ -306,7 +309,6 @@ impl EndpointHub {
     async fn record(&self, action: &str, target: &str, before: Option<String>, after: Option<String>, outcome: &Result<(), ApiError>) {
         self.journal
             .record(Change {
-                actor: "local",
                 backend: "local",
                 action,
                 target,
@@ -454,7 +456,7 @@ impl EndpointService for EndpointHub {
 
     async fn test_bench(&self, backend: Backend, name: &str, folder: &str, limit: u32) -> Result<TestBenchReport, ApiError> {
         let started = Instant::now();
-        let (folder_path, limit) = (std::path::PathBuf::from(folder), limit as usize);
+        let (folder_path, limit) = (self.roots.resolve(folder, "folder")?, limit as usize);
         let labelled = tokio::task::spawn_blocking(move || testbench::scan(&folder_path, limit))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))??;

@@ -264,7 +264,6 @@ impl SageMakerEndpoints {
         };
         self.journal
             .record(Change {
-                actor: "local",
                 backend: "aws",
                 action: "endpoint.sagemaker.create",
                 target: &spec.name,
@@ -308,7 +307,6 @@ impl SageMakerEndpoints {
         .await;
         self.journal
             .record(Change {
-                actor: "local",
                 backend: "aws",
                 action: "endpoint.sagemaker.delete",
                 target: name,

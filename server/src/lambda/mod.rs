@@ -115,7 +115,6 @@ impl LambdaHub {
 
     async fn record(&self, home: FnHome, action: &str, target: &str, before: Option<String>, after: Option<String>, outcome: &Result<(), ApiError>, revert_of: Option<i64>) -> Option<i64> {
         let change = Change {
-            actor: "local",
             backend: if home == FnHome::Local { "local" } else { "aws" },
             action,
             target,
@@ -374,6 +373,11 @@ impl LambdaService for LambdaHub {
 impl ReverterService for LambdaHub {
     async fn revert(&self, id: i64) -> Result<ChangeRecord, ApiError> {
         let change = self.journal.get(id).await?;
+        // The revert undoes an IAM change with IAM's role: an operator may
+        // revert a scaling policy but not an IAM fix.
+        if let Some(principal) = crate::journal::current() {
+            principal.require(app::auth::revert_role(&change.action), &format!("reverting {}", change.action))?;
+        }
         if !change.revertible {
             return Err(ApiError::Conflict(format!("change #{id} cannot be reverted (it failed, was already reverted, or is not a concurrency change)")));
         }

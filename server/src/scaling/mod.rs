@@ -103,7 +103,6 @@ impl ScalingHub {
         };
         let target = journal_target(backend, endpoint, variant);
         let change = Change {
-            actor: "local",
             backend: if backend == Backend::Local { "local" } else { "aws" },
             action: if policy.is_some() { "scaling.put" } else { "scaling.remove" },
             target: &target,

@@ -411,7 +411,6 @@ impl SageMakerTrainingService for SageMakerJobs {
         let result = request.send().await.map(|_| ()).map_err(|e| from_sdk("SageMaker CreateTrainingJob", e));
         self.journal
             .record(Change {
-                actor: "local",
                 backend: "aws",
                 action: "training.sagemaker.create",
                 target: &spec.name,

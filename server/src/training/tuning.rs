@@ -227,7 +227,6 @@ impl TuningService for SageMakerJobs {
             .map_err(|e| from_sdk("SageMaker CreateHyperParameterTuningJob", e));
         self.journal()
             .record(Change {
-                actor: "local",
                 backend: "aws",
                 action: "training.sagemaker.tune",
                 target: &spec.name,

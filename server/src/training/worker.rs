@@ -26,6 +26,7 @@ pub struct LocalTrainer {
     store: JobStore,
     journal: Journal,
     data_dir: PathBuf,
+    roots: crate::paths::ReadableRoots,
     wake: Notify,
     cancels: Mutex<HashMap<i64, Arc<AtomicBool>>>,
     demo_lock: tokio::sync::Mutex<()>,
@@ -61,11 +62,12 @@ pub fn refusal(report: &DatasetReport) -> String {
 
 impl LocalTrainer {
     /// Recovers interrupted jobs and starts the worker.
-    pub async fn start(store: JobStore, journal: Journal, data_dir: PathBuf) -> Arc<Self> {
+    pub async fn start(store: JobStore, journal: Journal, data_dir: PathBuf, roots: crate::paths::ReadableRoots) -> Arc<Self> {
         let trainer = Arc::new(LocalTrainer {
             store,
             journal,
             data_dir,
+            roots,
             wake: Notify::new(),
             cancels: Mutex::new(HashMap::new()),
             demo_lock: tokio::sync::Mutex::new(()),
@@ -274,9 +276,9 @@ impl LocalTrainingService for LocalTrainer {
     /// while a job waits in the queue.
     async fn create(&self, spec: LocalJobSpec) -> Result<LocalJobSummary, ApiError> {
         let mut spec = spec;
-        spec.dataset = Self::absolute(&spec.dataset).display().to_string();
+        spec.dataset = self.roots.resolve(&spec.dataset, "dataset")?.display().to_string();
         if let Some(weights) = &spec.backbone_weights {
-            let path = Self::absolute(weights);
+            let path = self.roots.resolve(weights, "backbone_weights")?;
             if !path.is_file() {
                 return Err(ApiError::Invalid(format!("backbone_weights: there is no file at {}.", path.display())));
             }
@@ -287,7 +289,7 @@ impl LocalTrainingService for LocalTrainer {
         if !checked.report.can_train() {
             let message = refusal(&checked.report);
             self.journal
-                .record(Change { actor: "console", backend: "local", action: "training.local.create", target: &target, before: None, after: None, outcome: Err(message.clone()) })
+                .record(Change { backend: "local", action: "training.local.create", target: &target, before: None, after: None, outcome: Err(message.clone()) })
                 .await;
             return Err(ApiError::Invalid(message));
         }
@@ -303,7 +305,6 @@ impl LocalTrainingService for LocalTrainer {
             .await?;
         self.journal
             .record(Change {
-                actor: "console",
                 backend: "local",
                 action: "training.local.create",
                 target: &format!("local training job {id} ({})", spec.name),
@@ -340,7 +341,6 @@ impl LocalTrainingService for LocalTrainer {
         }
         self.journal
             .record(Change {
-                actor: "console",
                 backend: "local",
                 action: "training.local.cancel",
                 target: &target,
@@ -353,7 +353,7 @@ impl LocalTrainingService for LocalTrainer {
     }
 
     async fn check_dataset(&self, path: String) -> Result<DatasetReport, ApiError> {
-        Ok(self.check(&Self::absolute(&path)).await?.report)
+        Ok(self.check(&self.roots.resolve(&path, "dataset")?).await?.report)
     }
 
     async fn make_demo(&self) -> Result<DemoDataset, ApiError> {
@@ -381,7 +381,7 @@ impl LocalTrainingService for LocalTrainer {
         match written {
             Ok(n) => {
                 self.journal
-                    .record(Change { actor: "console", backend: "local", action: "dataset.demo.create", target: &target, before: None, after: Some(format!("{n} images")), outcome: Ok(()) })
+                    .record(Change { backend: "local", action: "dataset.demo.create", target: &target, before: None, after: Some(format!("{n} images")), outcome: Ok(()) })
                     .await;
                 let checked = self.check(&root).await?;
                 Ok(DemoDataset { path: target, created: true, report: checked.report })
@@ -389,7 +389,7 @@ impl LocalTrainingService for LocalTrainer {
             Err(e) => {
                 let message = format!("cannot write the demo set to {target}: {e}");
                 self.journal
-                    .record(Change { actor: "console", backend: "local", action: "dataset.demo.create", target: &target, before: None, after: None, outcome: Err(message.clone()) })
+                    .record(Change { backend: "local", action: "dataset.demo.create", target: &target, before: None, after: None, outcome: Err(message.clone()) })
                     .await;
                 Err(ApiError::Internal(message))
             }

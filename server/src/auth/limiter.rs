@@ -1,0 +1,102 @@
+//! Login rate limiting: a sliding window of failures per key (the client's
+//! address and the user name tried), so neither one address guessing many
+//! names nor many addresses guessing one name get more than a few tries.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+pub struct LoginLimiter {
+    window: Duration,
+    max_failures: usize,
+    failures: HashMap<String, VecDeque<Instant>>,
+}
+
+impl LoginLimiter {
+    pub fn new(max_failures: usize, window: Duration) -> Self {
+        Self { window, max_failures, failures: HashMap::new() }
+    }
+
+    /// `Err(wait)` while any key has used up its failures in the window.
+    pub fn check(&mut self, keys: &[String], now: Instant) -> Result<(), Duration> {
+        let mut wait = Duration::ZERO;
+        for key in keys {
+            if let Some(times) = self.failures.get_mut(key) {
+                prune(times, now, self.window);
+                if times.len() >= self.max_failures {
+                    let oldest = times.front().copied().unwrap_or(now);
+                    wait = wait.max(self.window.saturating_sub(now.duration_since(oldest)));
+                }
+            }
+        }
+        if wait.is_zero() {
+            Ok(())
+        } else {
+            // At least a second, so Retry-After never reads 0.
+            Err(wait.max(Duration::from_secs(1)))
+        }
+    }
+
+    pub fn failed(&mut self, keys: &[String], now: Instant) {
+        // The map is bounded: an attacker rotating names cannot grow it forever.
+        if self.failures.len() > 10_000 {
+            let window = self.window;
+            self.failures.retain(|_, t| {
+                prune(t, now, window);
+                !t.is_empty()
+            });
+        }
+        for key in keys {
+            self.failures.entry(key.clone()).or_default().push_back(now);
+        }
+    }
+
+    /// A correct password clears that user's failures (not the address's).
+    pub fn succeeded(&mut self, key: &str) {
+        self.failures.remove(key);
+    }
+}
+
+fn prune(times: &mut VecDeque<Instant>, now: Instant, window: Duration) {
+    while times.front().is_some_and(|t| now.duration_since(*t) >= window) {
+        times.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(ip: &str, user: &str) -> Vec<String> {
+        vec![format!("ip:{ip}"), format!("user:{user}")]
+    }
+
+    #[test]
+    fn five_failures_then_a_wait_until_the_window_moves() {
+        let mut l = LoginLimiter::new(5, Duration::from_secs(900));
+        let t0 = Instant::now();
+        for i in 0..5 {
+            assert!(l.check(&keys("1.1.1.1", "ann"), t0 + Duration::from_secs(i)).is_ok());
+            l.failed(&keys("1.1.1.1", "ann"), t0 + Duration::from_secs(i));
+        }
+        let wait = l.check(&keys("1.1.1.1", "ann"), t0 + Duration::from_secs(10)).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(890));
+        // The same address trying another name is still blocked, and so is
+        // another address trying the same name.
+        assert!(l.check(&keys("1.1.1.1", "bob"), t0 + Duration::from_secs(10)).is_err());
+        assert!(l.check(&keys("2.2.2.2", "ann"), t0 + Duration::from_secs(10)).is_err());
+        assert!(l.check(&keys("2.2.2.2", "bob"), t0 + Duration::from_secs(10)).is_ok());
+        // Once the first failure leaves the window, one more try is allowed.
+        assert!(l.check(&keys("1.1.1.1", "ann"), t0 + Duration::from_secs(900)).is_ok());
+    }
+
+    #[test]
+    fn success_clears_the_user_but_not_the_address() {
+        let mut l = LoginLimiter::new(2, Duration::from_secs(60));
+        let t0 = Instant::now();
+        l.failed(&keys("9.9.9.9", "ann"), t0);
+        l.failed(&keys("9.9.9.9", "ann"), t0);
+        l.succeeded("user:ann");
+        assert!(l.check(&["user:ann".to_string()], t0).is_ok());
+        assert!(l.check(&["ip:9.9.9.9".to_string()], t0).is_err());
+    }
+}
