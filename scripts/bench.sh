@@ -14,6 +14,11 @@ step "torchvision for the reference loop"
 step "build"
 cargo build -p server --bin sagedeck
 step "bench"
+if [ "${1:-}" = load ]; then
+  # A local endpoint at twice its measured capacity for 60 s (tests/load.rs).
+  export SAGEDECK_LOAD_SECONDS="${2:-60}"
+  exec cargo test -p sagedeck-tests --test load -- --nocapture
+fi
 if [ "${1:-}" = serve ]; then
   shift
   exec "$CARGO_TARGET_DIR/debug/sagedeck" bench-serve "$@"

@@ -4,7 +4,7 @@
 //! recorded, and names the change it undid.
 
 use crate::components::{short_time, Badge, ErrorPanel, Loading, PageHeader};
-use crate::overview::{recent_changes, ChangeRecord};
+use crate::overview::{search_changes, ChangeRecord, JournalQuery};
 use crate::scaling::ScalingPolicy;
 use crate::ApiError;
 use leptos::prelude::*;
@@ -48,28 +48,68 @@ pub fn describe_state(state: &str) -> String {
 #[component]
 pub fn JournalPage() -> impl IntoView {
     let version = RwSignal::new(0u32);
-    let changes = Resource::new(move || version.get(), |_| recent_changes(500));
-    let filter = RwSignal::new(String::new());
+    let text = RwSignal::new(String::new());
+    let actor = RwSignal::new(String::new());
+    let outcome = RwSignal::new(String::new());
+    let backend = RwSignal::new(String::new());
+    // Paging: the id the next page starts below; None for the newest.
+    let before = RwSignal::new(None::<i64>);
+    const PAGE: u32 = 100;
+    let query = move || JournalQuery {
+        text: text.get(),
+        actor: Some(actor.get().trim().to_string()).filter(|a| !a.is_empty()),
+        outcome: Some(outcome.get()).filter(|o| !o.is_empty()),
+        backend: Some(backend.get()).filter(|b| !b.is_empty()),
+        before: before.get(),
+        limit: PAGE,
+        ..Default::default()
+    };
+    let changes = Resource::new(move || (version.get(), query()), |(_, q)| search_changes(q));
+    let select = |signal: RwSignal<String>, id: &'static str, label: &'static str, options: &'static [(&'static str, &'static str)]| {
+        view! {
+            <label class="field">
+                <span>{label}</span>
+                <select id=id on:change=move |ev| { signal.set(event_target_value(&ev)); before.set(None); }>
+                    {options.iter().map(|(value, text)| view! { <option value=*value>{*text}</option> }).collect_view()}
+                </select>
+            </label>
+        }
+    };
     view! {
         <PageHeader title="Change journal">
             <button class="btn" on:click=move |_| version.update(|v| *v += 1)>"Refresh"</button>
         </PageHeader>
-        <p class="lede">"Every change Sagedeck made or tried, on AWS or locally, newest first. Changes to scaling can be reverted in one click; the revert is recorded too."</p>
+        <p class="lede">"Every change Sagedeck made or tried, on AWS or locally, by whom, newest first; refused attempts (a missing role, a cross-site request) and sign-ins too. Changes to scaling, concurrency and IAM can be reverted in one click; the revert is recorded too."</p>
         <section class="card">
-            <label class="field">
-                <span>"Filter (action, target, outcome)"</span>
-                <input id="journal-filter" prop:value=move || filter.get() on:input=move |ev| filter.set(event_target_value(&ev))/>
-            </label>
+            <div class="form-row journal-filters">
+                <label class="field">
+                    <span>"Search (action, target, message, user)"</span>
+                    <input id="journal-filter" prop:value=move || text.get() on:input=move |ev| { text.set(event_target_value(&ev)); before.set(None); }/>
+                </label>
+                <label class="field">
+                    <span>"User"</span>
+                    <input id="journal-actor" placeholder="any" prop:value=move || actor.get() on:input=move |ev| { actor.set(event_target_value(&ev)); before.set(None); }/>
+                </label>
+                {select(outcome, "journal-outcome", "Outcome", &[("", "any"), ("ok", "ok"), ("failed", "failed")])}
+                {select(backend, "journal-backend", "Where", &[("", "any"), ("local", "local"), ("aws", "AWS")])}
+            </div>
             <Transition fallback=|| view! { <Loading text="Reading the journal…"/> }>
                 {move || Suspend::new(async move {
                     match changes.await {
                         Ok(list) => {
-                            let needle = filter.get().to_lowercase();
-                            let shown: Vec<ChangeRecord> = list
-                                .into_iter()
-                                .filter(|c| needle.is_empty() || format!("{} {} {} {}", c.action, c.target, c.outcome, c.backend).to_lowercase().contains(&needle))
-                                .collect();
-                            view! { <ChangeTable changes=shown on_reverted=Callback::new(move |_| version.update(|v| *v += 1))/> }.into_any()
+                            let oldest = list.last().map(|c| c.id);
+                            let full = list.len() as u32 == PAGE;
+                            view! {
+                                <ChangeTable changes=list on_reverted=Callback::new(move |_| version.update(|v| *v += 1))/>
+                                <div class="pager">
+                                    {move || before.get().is_some().then(|| view! {
+                                        <button class="btn btn-small" on:click=move |_| before.set(None)>"Newest"</button>
+                                    })}
+                                    {full.then(|| view! {
+                                        <button class="btn btn-small" id="journal-older" on:click=move |_| before.set(oldest)>"Older"</button>
+                                    })}
+                                </div>
+                            }.into_any()
                         }
                         Err(error) => view! { <ErrorPanel error/> }.into_any(),
                     }
