@@ -3,7 +3,7 @@
 //! notebook it created, stops and starts it through the UI; and a newcomer
 //! trains the demo set from the Training page.
 
-use sagedeck_tests::{image_variants, repo_root, App, AwsSetup, Moto};
+use sagedeck_tests::{image_variants, repo_root, App, AwsSetup, Moto, PASSWORD};
 use std::process::Command;
 
 /// Runs a script against `app` and fails the test with the script's output
@@ -125,4 +125,10 @@ async fn an_operator_reviews_iam_roles_and_uses_the_live_policy_editor_in_chromi
 
     let details = repo_root().join("docs/iam/account.json").display().to_string();
     check_script(&app, "iam.mjs", vec![("DETAILS_FILE", details)]).await;
+}
+
+#[tokio::test]
+async fn a_viewer_signs_in_is_refused_an_operators_action_and_signs_out_in_chromium() {
+    let app = App::spawn_with_users(AwsSetup::None, &[]);
+    check_script(&app, "auth.mjs", vec![("PASSWORD", PASSWORD.to_string())]).await;
 }

@@ -1,6 +1,9 @@
 //! The Notebooks page's server side against a real moto server.
 
 use sagedeck_tests::{App, AwsSetup, Moto};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn overview_names_the_moto_account() {
@@ -116,4 +119,91 @@ async fn refused_credentials_are_403_in_words() {
     assert!(report["aws"]["reason"].as_str().unwrap().contains("403"), "{report}");
     let (_, html) = app.get("/notebooks").await;
     assert!(html.contains("Access denied"), "the page names the kind of error");
+}
+
+/// An AWS stand-in that throttles SageMaker's ListNotebookInstances the first
+/// `throttles` times (400 ThrottlingException, as SageMaker does), then
+/// answers an empty list; STS answers the identity call. Returns its URL and
+/// the number of ListNotebookInstances calls it saw.
+async fn throttling_aws(throttles: usize) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let seen = seen.clone();
+            tokio::spawn(async move {
+              let mut chunk = [0u8; 8192];
+              // Keep-alive: one request after another on the connection.
+              loop {
+                let mut buf = Vec::new();
+                // Headers, then as much body as Content-Length says.
+                let (head_end, length) = loop {
+                    let Ok(n) = socket.read(&mut chunk).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let length = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
+                        break (end + 4, length);
+                    }
+                };
+                while buf.len() < head_end + length {
+                    let Ok(n) = socket.read(&mut chunk).await else { return };
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                let (status, content_type, body) = if head.contains("sagemaker.listnotebookinstances") {
+                    let n = seen.fetch_add(1, Ordering::SeqCst);
+                    if n < throttles {
+                        ("400 Bad Request", "application/x-amz-json-1.1", r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string())
+                    } else {
+                        ("200 OK", "application/x-amz-json-1.1", r#"{"NotebookInstances":[]}"#.to_string())
+                    }
+                } else {
+                    ("200 OK", "text/xml", "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/test</Arn><UserId>AIDTEST</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>".to_string())
+                };
+                let answer = format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nx-amzn-requestid: 1\r\n\r\n{body}", body.len());
+                if socket.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+              }
+            });
+        }
+    });
+    (url, calls)
+}
+
+/// Adaptive mode spaces the retries by its own measure of the rate AWS
+/// allows (seconds apart after two throttles), so this test takes a minute.
+#[tokio::test]
+async fn throttling_is_retried_adaptively_then_reported_in_words() {
+    // Two throttles: the SDK's retries absorb them and the page gets its list.
+    let (url, calls) = throttling_aws(2).await;
+    let app = App::spawn(AwsSetup::Endpoint(url));
+    let t = std::time::Instant::now();
+    let (status, list) = app.call("notebooks/list", &[]).await;
+    eprintln!("two throttles, then the list: {:?}", t.elapsed());
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "two throttled attempts and one that answered");
+
+    // Throttled every time: four attempts (the configured maximum), then a
+    // 429 that says AWS is limiting the rate; the console stays up.
+    let (url, calls) = throttling_aws(usize::MAX).await;
+    let app = App::spawn(AwsSetup::Endpoint(url));
+    let t = std::time::Instant::now();
+    let (status, err) = app.call("notebooks/list", &[]).await;
+    eprintln!("throttled four times, then the 429: {:?}", t.elapsed());
+    assert_eq!(status, 429, "{err}");
+    assert_eq!(err["kind"], "Throttled");
+    assert!(err["message"].as_str().unwrap().contains("AWS is limiting the request rate"), "{err}");
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(app.get("/healthz").await.0, 200);
 }

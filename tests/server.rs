@@ -130,19 +130,6 @@ async fn unknown_pages_are_404_and_health_answers() {
     assert!(body.contains("\"ok\""));
 }
 
-#[test]
-fn refuses_to_listen_beyond_loopback() {
-    let out = std::process::Command::new(sagedeck_tests::server_binary())
-        .args(["--bind", "0.0.0.0:0", "--aws", "off"])
-        .arg("--data-dir")
-        .arg(tempfile::tempdir().unwrap().path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no sign-in"), "{stderr}");
-}
-
 #[tokio::test]
 async fn sigterm_shuts_down_gracefully() {
     let app = App::spawn(AwsSetup::None);

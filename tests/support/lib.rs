@@ -194,6 +194,8 @@ pub enum AwsSetup<'a> {
     Moto(&'a Moto),
     /// Credentials and a region, but an endpoint where nothing listens.
     Unreachable,
+    /// Credentials and a region, and this endpoint (a test's own stand-in).
+    Endpoint(String),
 }
 
 /// A running `sagedeck` with its own data directory, stopped on drop.
@@ -249,6 +251,7 @@ pub fn clean_aws_env(cmd: &mut Command, aws: &AwsSetup<'_>) {
         AwsSetup::None => return,
         AwsSetup::Moto(moto) => moto.url.clone(),
         AwsSetup::Unreachable => format!("http://127.0.0.1:{}", free_port()),
+        AwsSetup::Endpoint(url) => url.clone(),
     };
     cmd.env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", "testing")
