@@ -186,16 +186,23 @@ pub type Sessions = std::sync::Arc<dyn SessionService>;
 #[derive(Clone, Copy)]
 pub struct WhoAmI(pub Resource<Result<Principal, ApiError>>);
 
-/// Whether the signed-in user may call a server function (for greying out
-/// buttons; the server decides).
-pub fn can(endpoint: &str) -> Signal<bool> {
-    let who = use_context::<WhoAmI>();
+/// Whether the signed-in user may call a server function, for greying out
+/// its button (the server decides; this only spares a click). Reactive: read
+/// it inside a closure. `true` until the layout knows who is signed in.
+pub fn allowed(endpoint: &str) -> bool {
     let needed = server_fn_role(&format!("/api/{endpoint}")).unwrap_or(Role::Admin);
-    Signal::derive(move || match who.and_then(|w| w.0.get()) {
+    match use_context::<WhoAmI>().and_then(|w| w.0.get()) {
         Some(Ok(p)) => p.may(needed),
-        // Unknown yet: let the server answer.
         _ => true,
-    })
+    }
+}
+
+/// The tooltip of a button the signed-in role may not use.
+pub fn needs_title(endpoint: &'static str) -> impl Fn() -> Option<String> + Send + Sync + 'static {
+    move || {
+        let needed = server_fn_role(&format!("/api/{endpoint}")).unwrap_or(Role::Admin);
+        (!allowed(endpoint)).then(|| format!("Needs the {needed} role"))
+    }
 }
 
 /// The topbar's account chip: who is signed in and a sign-out button, or a

@@ -40,10 +40,19 @@ try {
   assert.ok(session && session.httpOnly && session.sameSite === 'Lax', JSON.stringify(cookies));
   step('signed in: back on /training, the header names the viewer; the session cookie is HttpOnly, SameSite=Lax');
 
-  await page.click('#make-demo');
-  await page.waitForSelector('.error-panel');
-  assert.match(await page.textContent('.error-panel'), /viewer is signed in as viewer, and POST \/api\/training\/datasets\/demo needs the operator role/);
-  step("the server refuses the viewer's operator action, and the page says why");
+  await page.waitForFunction(() => document.querySelector('#make-demo')?.disabled === true);
+  assert.equal(await page.getAttribute('#make-demo', 'title'), 'Needs the operator role');
+  step("the viewer's Make-the-demo-set button is greyed out, saying which role it needs");
+
+  // Hiding a button is not a check: call the server function from the page
+  // itself (its fetch carries the session and the CSRF token).
+  const answer = await page.evaluate(async () => {
+    const r = await fetch('/api/training/datasets/demo', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    return { status: r.status, body: await r.json() };
+  });
+  assert.equal(answer.status, 403, JSON.stringify(answer));
+  assert.match(answer.body.message, /viewer is signed in as viewer, and POST \/api\/training\/datasets\/demo needs the operator role/);
+  step('the server refuses the same call made by hand from the page (403, the role named)');
 
   await page.goto(base + '/journal');
   await page.waitForSelector('body[data-hydrated="true"]');

@@ -191,7 +191,7 @@ fn LocalDeployForm(on_deployed: Callback<()>) -> impl IntoView {
                 {number_input("Max wait for a batch (ms)", "max_wait_ms", max_wait)}
                 {number_input("Queue capacity (then 429)", "queue_capacity", queue)}
                 <div class="form-actions">
-                    <button type="submit" class="btn btn-primary" id="deploy-local-button" disabled=move || deploy.pending().get()>
+                    <button type="submit" class="btn btn-primary" id="deploy-local-button" title=crate::auth::needs_title("endpoints/local/deploy") disabled=move || deploy.pending().get() || !crate::auth::allowed("endpoints/local/deploy")>
                         {move || if deploy.pending().get() { "Loading the model…" } else { "Deploy" }}
                     </button>
                 </div>
@@ -281,7 +281,7 @@ fn SageMakerDeployForm(on_deployed: Callback<()>) -> impl IntoView {
                                         <input name="role" prop:value=move || role.get() on:input=move |ev| role.set(event_target_value(&ev))/>
                                     </label>
                                     <div class="form-actions">
-                                        <button type="submit" class="btn btn-primary" id="deploy-sagemaker-button" disabled=move || deploy.pending().get()>
+                                        <button type="submit" class="btn btn-primary" id="deploy-sagemaker-button" title=crate::auth::needs_title("endpoints/sagemaker/deploy") disabled=move || deploy.pending().get() || !crate::auth::allowed("endpoints/sagemaker/deploy")>
                                             {move || if deploy.pending().get() { "Creating model, config and endpoint…" } else { "Deploy on SageMaker" }}
                                         </button>
                                     </div>

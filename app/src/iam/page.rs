@@ -219,7 +219,7 @@ fn FixPanel(role: String) -> impl IntoView {
                 Ok(p) => view! { <PlanView plan=p/> }.into_any(),
             })}
             {move || matches!(plan.value().get(), Some(Ok(_))).then(|| view! {
-                <button class="btn btn-primary" id="apply-fix" disabled=move || apply.pending().get() || matches!(apply.value().get(), Some(Ok(_)))
+                <button class="btn btn-primary" id="apply-fix" title=crate::auth::needs_title("iam/fix/apply") disabled=move || !crate::auth::allowed("iam/fix/apply") || apply.pending().get() || matches!(apply.value().get(), Some(Ok(_)))
                     on:click=move |_| { apply.dispatch(()); }>"Apply: put the scoped policy, detach the rest"</button>
             })}
             {move || apply.value().get().map(|r| match r {

@@ -186,7 +186,7 @@ fn SetupForm() -> impl IntoView {
                 {text_field("Memory (MB)", "memory_mb", memory)}
                 {text_field("Timeout (s)", "timeout_s", timeout)}
                 <div class="form-actions">
-                    <button type="submit" class="btn btn-primary" id="setup-button" disabled=move || setup.pending().get()>
+                    <button type="submit" class="btn btn-primary" id="setup-button" title=crate::auth::needs_title("lambda/setup") disabled=move || setup.pending().get() || !crate::auth::allowed("lambda/setup")>
                         {move || if setup.pending().get() { "Setting up…" } else { "Set up" }}
                     </button>
                 </div>

@@ -304,8 +304,8 @@ fn ScalingEditor(scaling: EndpointScaling, on_changed: Callback<()>, version: Rw
                         <span>"Never scale in (disable scale-in)"</span>
                     </label>
                     <div class="form-actions">
-                        <button type="submit" class="btn btn-primary" id="apply-policy"
-                            disabled=move || proposed.get().is_err() || put.pending().get() || variant().is_none()>
+                        <button type="submit" class="btn btn-primary" id="apply-policy" title=crate::auth::needs_title("scaling/put")
+                            disabled=move || !crate::auth::allowed("scaling/put") || proposed.get().is_err() || put.pending().get() || variant().is_none()>
                             {move || if put.pending().get() { "Applying…" } else { "Apply policy" }}
                         </button>
                         {move || variant().filter(|v| v.policy.is_some() || v.registered.is_some()).map(|v| {

@@ -320,7 +320,7 @@ fn NewJobForm(defaults: TrainingDefaults, on_queued: Callback<()>) -> impl IntoV
                 )}</p>
             })}
             <div class="demo-row">
-                <button class="btn" id="make-demo" disabled=move || demo.pending().get() on:click=move |_| { demo.dispatch(()); }>
+                <button class="btn" id="make-demo" disabled=move || demo.pending().get() || !crate::auth::allowed("training/datasets/demo") title=crate::auth::needs_title("training/datasets/demo") on:click=move |_| { demo.dispatch(()); }>
                     {move || if demo.pending().get() { "Drawing the demo set…" } else { "Make the demo dataset" }}
                 </button>
                 <span class="muted">
@@ -370,8 +370,8 @@ fn NewJobForm(defaults: TrainingDefaults, on_queued: Callback<()>) -> impl IntoV
                     {field_error(shown_errors, "freeze_backbone")}
                 </label>
                 <div class="form-actions">
-                    <button type="submit" class="btn btn-primary" id="queue-job"
-                        disabled=move || create.pending().get() || (touched.get() && !errors.get().is_empty())>
+                    <button type="submit" class="btn btn-primary" id="queue-job" title=crate::auth::needs_title("training/local/create")
+                        disabled=move || !crate::auth::allowed("training/local/create") || create.pending().get() || (touched.get() && !errors.get().is_empty())>
                         {move || if create.pending().get() { "Checking the dataset and queuing…" } else { "Queue job" }}
                     </button>
                 </div>
