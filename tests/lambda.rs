@@ -21,10 +21,7 @@ async fn describe(app: &App, home: &str, name: &str) -> Value {
 async fn a_local_function_forwards_to_its_endpoint_and_throttles_above_its_reserved_concurrency() {
     let app = App::spawn(AwsSetup::None);
     let (job, data) = app.completed_small_job().await;
-    let spec = json!({ "spec": { "name": "shapes", "job_id": job, "instances": 1,
-        "batching": { "max_batch": 1, "max_wait_ms": 0, "queue_capacity": 256 } } });
-    let (code, detail) = app.call_json("endpoints/local/deploy", &spec).await;
-    assert_eq!(code, 200, "{detail}");
+    app.deploy_local_endpoint("shapes", job, 1, 0, 256).await;
 
     let create = |name: &str, reserved: Value, provisioned: Value| {
         json!({ "spec": { "name": name, "endpoint": "shapes", "reserved": reserved, "provisioned": provisioned } })

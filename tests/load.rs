@@ -37,10 +37,7 @@ async fn twice_the_capacity_gets_only_200s_and_429s_with_bounded_memory() {
     let (job, data) = app.completed_small_job().await;
     // One replica, batches of up to 8, a queue of 32: capacity is what one
     // libtorch replica sustains on this machine.
-    let deploy = json!({ "spec": { "name": "load", "job_id": job, "instances": 1,
-        "batching": { "max_batch": 8, "max_wait_ms": 2, "queue_capacity": 32 } } });
-    let (code, detail) = app.call_json("endpoints/local/deploy", &deploy).await;
-    assert_eq!(code, 200, "{detail}");
+    app.deploy_local_endpoint("load", job, 8, 2, 32).await;
     let image = std::fs::read(std::fs::read_dir(data.join("test/001.Circle")).unwrap().next().unwrap().unwrap().path()).unwrap();
     let url = format!("{}/endpoints/load/invocations", app.url);
     let client = reqwest::Client::builder().pool_max_idle_per_host(512).build().unwrap();

@@ -37,10 +37,7 @@ async fn journal(app: &App) -> Vec<Value> {
 async fn local_replicas_follow_load_up_and_down_and_the_policy_reverts_from_the_journal() {
     let app = App::spawn(AwsSetup::None);
     let (job, data) = app.completed_small_job().await;
-    let spec = json!({ "spec": { "name": "busy", "job_id": job, "instances": 1,
-        "batching": { "max_batch": 4, "max_wait_ms": 0, "queue_capacity": 256 } } });
-    let (code, detail) = app.call_json("endpoints/local/deploy", &spec).await;
-    assert_eq!(code, 200, "{detail}");
+    app.deploy_local_endpoint("busy", job, 4, 0, 256).await;
 
     // Bad policies are refused with the field's problem, and change nothing.
     for (bad, words) in [

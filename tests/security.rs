@@ -63,10 +63,7 @@ async fn the_attack_set_is_refused_every_time() {
     // A real endpoint to aim invocations and the URL fetcher at.
     app.use_session(Some(operator.clone()));
     let (job, data) = app.completed_small_job().await;
-    let deploy = json!({ "spec": { "name": "shapes", "job_id": job, "instances": 1,
-        "batching": { "max_batch": 4, "max_wait_ms": 0, "queue_capacity": 8 } } });
-    let (code, detail) = app.call_json("endpoints/local/deploy", &deploy).await;
-    assert_eq!(code, 200, "{detail}");
+    app.deploy_local_endpoint("shapes", job, 4, 0, 8).await;
     app.use_session(None);
     let (_, _, before) = app.raw("POST", "/api/journal/recent", &[("cookie", &operator.cookie), ("x-sagedeck-csrf", &operator.csrf), ("origin", &origin), ("content-type", "application/x-www-form-urlencoded")], b"limit=500".to_vec()).await;
     let changes_before: Vec<Value> = serde_json::from_str(&before).unwrap();

@@ -169,11 +169,16 @@ async fn invalid_specs_are_refused_field_by_field() {
     assert_eq!(code, 400);
     let (code, _) = app.call_json("training/local/create", &json!("not an object")).await;
     assert_eq!(code, 400);
-    let mut weights = spec("weights", "/tmp", 1);
+    let mut weights = spec("weights", app.data_path().to_str().unwrap(), 1);
+    weights["spec"]["backbone_weights"] = json!(app.data_path().join("no-such-weights.safetensors"));
+    let (code, body) = app.call_json("training/local/create", &weights).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("no file at"), "{body}");
+    // Weights outside the folders the console reads from are refused before any check.
     weights["spec"]["backbone_weights"] = json!("/no/such/weights.safetensors");
     let (code, body) = app.call_json("training/local/create", &weights).await;
     assert_eq!(code, 400, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("no file at"));
+    assert!(body["message"].as_str().unwrap().contains("outside the folders"), "{body}");
     let (code, _) = app.call("training/local/get", &[("id", "999")]).await;
     assert_eq!(code, 404);
     let (code, _) = app.get("/healthz").await;

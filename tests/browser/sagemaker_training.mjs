@@ -13,7 +13,9 @@ assert.ok(base && job, 'SAGEDECK_URL and JOB_NAME must be set');
 const { browser, page, problems } = await openBrowser({ width: 1280, height: 1000 });
 
 async function calls() {
-  const r = await page.request.post(base + '/api/aws/calls', { headers: { accept: 'application/json' } });
+  // The page's cookies go with this request, so it must echo the CSRF token as the page's own fetch does.
+  const csrf = (await page.context().cookies()).find((c) => c.name === 'sagedeck_csrf')?.value;
+  const r = await page.request.post(base + '/api/aws/calls', { headers: { accept: 'application/json', 'x-sagedeck-csrf': csrf } });
   return (await r.json());
 }
 

@@ -526,6 +526,16 @@ impl App {
         iam.attach_role_policy().role_name(&role).policy_arn("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess").send().await.unwrap();
     }
 
+    /// Deploys local job `job` as endpoint `name`: one replica, batches of up
+    /// to `max_batch` with `max_wait_ms` of wait, a queue of `queue`.
+    pub async fn deploy_local_endpoint(&self, name: &str, job: i64, max_batch: u32, max_wait_ms: u32, queue: u32) -> Value {
+        let spec = json!({ "spec": { "name": name, "job_id": job, "instances": 1,
+            "batching": { "max_batch": max_batch, "max_wait_ms": max_wait_ms, "queue_capacity": queue } } });
+        let (code, detail) = self.call_json("endpoints/local/deploy", &spec).await;
+        assert_eq!(code, 200, "deploying {name}: {detail}");
+        detail
+    }
+
     /// POSTs raw bytes (an invocation): status, headers and body text.
     pub async fn post_bytes(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, reqwest::header::HeaderMap, String) {
         let mut request = self.http.post(format!("{}{path}", self.url)).body(body);

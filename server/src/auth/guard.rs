@@ -208,10 +208,12 @@ pub async fn guard(State(auth): State<Arc<Auth>>, mut req: Request<Body>, next: 
     // 'wasm-unsafe-eval' lets the page compile its own wasm; inline scripts
     // run only with this response's nonce (Leptos puts it on the hydration
     // script). Inline style attributes are allowed: the progress bars and
-    // charts set widths and colours that way.
+    // charts set widths and colours that way. Images may come from any http(s)
+    // address: the Test panel previews the image whose URL the user pasted
+    // (an image cannot run code; scripts and connections stay 'self').
     let csp = format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
-         img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         img-src 'self' data: blob: http: https:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
          frame-ancestors 'none'"
     );
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(&csp).expect("nonce is base64url"));
