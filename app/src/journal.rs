@@ -151,6 +151,8 @@ pub fn ChangeTable(changes: Vec<ChangeRecord>, #[prop(optional)] on_reverted: Op
                     };
                     let id = c.id;
                     let action = c.action.clone();
+                    // Undoing a change needs the role the change needed.
+                    let needed = crate::auth::revert_role(&c.action);
                     view! {
                         <tr data-change=id data-action=action>
                             <td>{short_time(&c.at)}</td>
@@ -159,8 +161,13 @@ pub fn ChangeTable(changes: Vec<ChangeRecord>, #[prop(optional)] on_reverted: Op
                             <td>{change}<span class="muted">{c.message.map(|m| format!(" {m}"))}{note}</span></td>
                             <td><Badge text=c.outcome tone/></td>
                             <td>{c.actor}</td>
-                            <td>{c.revertible.then(|| view! {
-                                <button class="btn btn-small revert" disabled=move || revert.pending().get() on:click=move |_| { revert.dispatch(id); }>"Revert"</button>
+                            <td>{c.revertible.then(|| {
+                                let who = use_context::<crate::auth::WhoAmI>();
+                                let may = move || !matches!(who.and_then(|w| w.0.get()), Some(Ok(p)) if !p.may(needed));
+                                view! {
+                                    <button class="btn btn-small revert" title=move || (!may()).then(|| format!("Needs the {needed} role"))
+                                        disabled=move || revert.pending().get() || !may() on:click=move |_| { revert.dispatch(id); }>"Revert"</button>
+                                }
                             })}</td>
                         </tr>
                     }

@@ -31,8 +31,13 @@ pub fn ConfirmButton(
     on_confirm: Callback<()>,
     #[prop(into)] pending: Signal<bool>,
     #[prop(optional)] danger: bool,
+    /// The server function it calls: greyed out for a role that may not.
+    #[prop(optional)]
+    needs: Option<&'static str>,
 ) -> impl IntoView {
     let asking = RwSignal::new(false);
+    let allowed = move || needs.is_none_or(crate::auth::allowed);
+    let title = move || needs.and_then(|n| crate::auth::needs_title(n)());
     let label = StoredValue::new(label);
     let question = StoredValue::new(question);
     let confirm_class = if danger { "btn btn-danger" } else { "btn btn-primary" };
@@ -43,7 +48,8 @@ pub fn ConfirmButton(
                 view! {
                     <button
                         class="btn"
-                        disabled=move || pending.get()
+                        title=title
+                        disabled=move || pending.get() || !allowed()
                         on:click=move |_| asking.set(true)
                     >
                         {move || if pending.get() { "Working…".to_string() } else { label.get_value() }}

@@ -333,6 +333,7 @@ pub fn EndpointPage() -> impl IntoView {
                 label="Delete"
                 question=question
                 on_confirm=Callback::new(move |_| { delete.dispatch(true); })
+                needs="endpoints/delete"
                 pending=delete.pending()
                 danger=true
             />

@@ -128,6 +128,7 @@ fn StartStop(name: String, status: NotebookStatus, actions: NotebookActions) -> 
                 label="Stop"
                 question=format!("Stop {name}? Its kernels end; its storage volume is kept.")
                 on_confirm=Callback::new(move |_| { actions.stop.dispatch(StopNotebook { name: n.clone() }); })
+                needs="notebooks/stop"
                 pending
                 danger=true
             />
@@ -140,6 +141,7 @@ fn StartStop(name: String, status: NotebookStatus, actions: NotebookActions) -> 
                 label="Start"
                 question=format!("Start {name}? It bills by the hour while it runs.")
                 on_confirm=Callback::new(move |_| { actions.start.dispatch(StartNotebook { name: n.clone() }); })
+                needs="notebooks/start"
                 pending
             />
         }

@@ -312,7 +312,7 @@ fn ScalingEditor(scaling: EndpointScaling, on_changed: Callback<()>, version: Rw
                             let name = v.variant.clone();
                             view! {
                                 <ConfirmButton label="Remove auto-scaling" question="Remove the policy and deregister the target? The instance count stays where it is."
-                                    on_confirm=Callback::new(move |_| { remove.dispatch(name.clone()); }) pending=remove.pending() danger=true/>
+                                    on_confirm=Callback::new(move |_| { remove.dispatch(name.clone()); }) pending=remove.pending() danger=true needs="scaling/remove"/>
                             }
                         })}
                     </div>

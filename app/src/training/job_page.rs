@@ -100,6 +100,7 @@ fn JobView(detail: LocalJobDetail, cancel: ServerAction<CancelLocalJob>) -> impl
                         label="Cancel"
                         question="Cancel this job? It stops after the current step; its checkpoints are kept."
                         on_confirm=Callback::new(move |_| { cancel.dispatch(CancelLocalJob { id }); })
+                        needs="training/local/cancel"
                         pending
                         danger=true
                     />
