@@ -16,6 +16,29 @@ as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
 }
 
+# A shared target folder collects one copy of each dependency per feature set
+# it was ever built with (and incremental caches): tens of GB over a busy day.
+# A clean build takes minutes, a full disk fails the whole run, so the cache is
+# trimmed when it grows past CACHE_LIMIT_GB or the disk runs short.
+CACHE_LIMIT_GB="${SAGEDECK_CACHE_LIMIT_GB:-25}"
+NEEDED_FREE_GB=12             # torch's venv (~5 GB), a build, the test data
+step "Disk space and the shared build cache ($CARGO_TARGET_DIR)"
+free_gb() { df -Pk "$1" | awk 'NR==2 { print int($4 / 1048576) }'; }
+cache_gb() { du -sk "$CARGO_TARGET_DIR" 2>/dev/null | awk '{ print int($1 / 1048576) }'; }
+mkdir -p "$CARGO_TARGET_DIR"
+note "cache $(cache_gb) GB, free $(free_gb "$CARGO_TARGET_DIR") GB"
+if [ "$(cache_gb)" -gt "$CACHE_LIMIT_GB" ] || [ "$(free_gb "$CARGO_TARGET_DIR")" -lt "$NEEDED_FREE_GB" ]; then
+  note "trimming: removing incremental caches"
+  rm -rf "$CARGO_TARGET_DIR"/*/incremental "$CARGO_TARGET_DIR"/*/*/incremental
+  if [ "$(cache_gb)" -gt "$CACHE_LIMIT_GB" ] || [ "$(free_gb "$CARGO_TARGET_DIR")" -lt "$NEEDED_FREE_GB" ]; then
+    note "trimming: emptying the cache (the next build starts clean)"
+    rm -rf "${CARGO_TARGET_DIR:?}"/*
+  fi
+  note "cache $(cache_gb) GB, free $(free_gb "$CARGO_TARGET_DIR") GB"
+fi
+[ "$(free_gb .)" -ge "$NEEDED_FREE_GB" ] ||
+  fail "only $(free_gb .) GB free where the checkout is" "free at least $NEEDED_FREE_GB GB (torch's venv alone is about 5 GB), then run this again"
+
 step "Rust toolchain"
 command -v cargo >/dev/null || fail "cargo is not installed" "install Rust with rustup (https://rustup.rs), then run this again"
 note "$(rustc --version)"
