@@ -182,19 +182,43 @@ pub trait SessionService: Send + Sync {
 #[cfg(feature = "ssr")]
 pub type Sessions = std::sync::Arc<dyn SessionService>;
 
-/// The signed-in user, fetched once by the layout.
+/// The signed-in user, fetched once by the layout. `resource` feeds the
+/// account chip (inside a Transition, so the server waits for it); `known` is
+/// the same value copied by an effect once the page runs in the browser, for
+/// the greyed-out buttons: reading the resource itself there would make the
+/// server render them without waiting and the hydrated page disagree.
 #[derive(Clone, Copy)]
-pub struct WhoAmI(pub Resource<Result<Principal, ApiError>>);
+pub struct WhoAmI {
+    pub resource: Resource<Result<Principal, ApiError>>,
+    known: RwSignal<Option<Principal>>,
+}
 
-/// Whether the signed-in user may call a server function, for greying out
-/// its button (the server decides; this only spares a click). Reactive: read
-/// it inside a closure. `true` until the layout knows who is signed in.
-pub fn allowed(endpoint: &str) -> bool {
-    let needed = server_fn_role(&format!("/api/{endpoint}")).unwrap_or(Role::Admin);
-    match use_context::<WhoAmI>().and_then(|w| w.0.get()) {
-        Some(Ok(p)) => p.may(needed),
-        _ => true,
+impl WhoAmI {
+    /// Fetches the principal and keeps `known` up to date in the browser.
+    pub fn provide() {
+        let who = WhoAmI { resource: Resource::new(|| (), |_| whoami()), known: RwSignal::new(None) };
+        Effect::new(move |_| {
+            if let Some(Ok(p)) = who.resource.get() {
+                who.known.set(Some(p));
+            }
+        });
+        provide_context(who);
     }
+}
+
+/// Whether the signed-in user has at least `needed`, for greying out buttons
+/// (the server decides; this only spares a click). Reactive: read it inside a
+/// closure. `true` until the browser knows who is signed in.
+pub fn may(needed: Role) -> bool {
+    match use_context::<WhoAmI>().and_then(|w| w.known.get()) {
+        Some(p) => p.may(needed),
+        None => true,
+    }
+}
+
+/// Whether the signed-in user may call a server function (see [`may`]).
+pub fn allowed(endpoint: &str) -> bool {
+    may(server_fn_role(&format!("/api/{endpoint}")).unwrap_or(Role::Admin))
 }
 
 /// The tooltip of a button the signed-in role may not use.
@@ -221,7 +245,7 @@ pub fn AccountChip() -> impl IntoView {
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
-                match who.0.await {
+                match who.resource.await {
                     Ok(p) if p.open => view! {
                         <span class="chip chip-warn" id="account" title="Anyone who can reach this address can change everything. Add a user with `sagedeck user add` to turn sign-in on.">
                             "Open: no sign-in (loopback only)"

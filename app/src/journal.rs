@@ -162,8 +162,7 @@ pub fn ChangeTable(changes: Vec<ChangeRecord>, #[prop(optional)] on_reverted: Op
                             <td><Badge text=c.outcome tone/></td>
                             <td>{c.actor}</td>
                             <td>{c.revertible.then(|| {
-                                let who = use_context::<crate::auth::WhoAmI>();
-                                let may = move || !matches!(who.and_then(|w| w.0.get()), Some(Ok(p)) if !p.may(needed));
+                                let may = move || crate::auth::may(needed);
                                 view! {
                                     <button class="btn btn-small revert" title=move || (!may()).then(|| format!("Needs the {needed} role"))
                                         disabled=move || revert.pending().get() || !may() on:click=move |_| { revert.dispatch(id); }>"Revert"</button>

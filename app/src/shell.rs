@@ -56,7 +56,7 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let status = StatusResource(Resource::new(|| (), |_| backend_status()));
     provide_context(status);
-    provide_context(crate::auth::WhoAmI(Resource::new(|| (), |_| crate::auth::whoami())));
+    crate::auth::WhoAmI::provide();
     // Effects run only in the browser: this marks the moment the page became
     // interactive, which the browser tests wait for before clicking.
     Effect::new(|_| {
