@@ -121,6 +121,11 @@ async fn an_aws_refusal_of_the_launch_is_shown_in_words_and_journaled() {
     assert_eq!(journal[0]["action"], "training.sagemaker.create");
     assert_eq!(journal[0]["outcome"], "failed", "{journal}");
     // The list answers from the (empty) cache and says the refresh failed.
+    // The background refresh may still be in flight on a busy machine: the
+    // Refresh button's call waits for it, so the list read after it is settled.
+    let (code, state) = app.call("training/sagemaker/refresh", &[]).await;
+    assert_eq!(code, 200, "{state}");
+    assert!(state["error"].as_str().unwrap_or_default().contains("ListTrainingJobs"), "{state}");
     let (code, list) = app.call("training/sagemaker/list", &[]).await;
     assert_eq!(code, 200, "{list}");
     assert!(list["cache"]["error"].as_str().unwrap_or_default().contains("ListTrainingJobs"), "{list}");
