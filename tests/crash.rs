@@ -31,6 +31,33 @@ async fn integrity(db: &std::path::Path) -> (String, i64) {
     (check, journal)
 }
 
+/// How the journal accounts for a deploy of `name`: its own entries, and the
+/// requests for it interrupted by a kill; and how many marks are left in flight.
+async fn deploy_accounted(db: &std::path::Path, name: &str) -> (i64, i64, i64) {
+    use sqlx::ConnectOptions;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new().filename(db).read_only(true).connect().await.expect("open the database");
+    let own: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM change_journal WHERE action = 'endpoint.local.create' AND target = ?")
+        .bind(name)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let interrupted: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM change_journal WHERE action = 'request.interrupted' AND target = 'POST /api/endpoints/local/deploy' AND instr(after, ?) > 0",
+    )
+    .bind(format!("\"{name}\""))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let in_flight: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM requests_in_flight").fetch_one(&mut conn).await.unwrap();
+    (own, interrupted, in_flight)
+}
+
+async fn interrupted_requests(db: &std::path::Path) -> i64 {
+    use sqlx::ConnectOptions;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new().filename(db).read_only(true).connect().await.expect("open the database");
+    sqlx::query_scalar("SELECT COUNT(*) FROM change_journal WHERE action = 'request.interrupted'").fetch_one(&mut conn).await.unwrap()
+}
+
 #[tokio::test]
 async fn ten_kills_during_training_deploys_and_journal_writes_lose_nothing() {
     let mut app = App::spawn(AwsSetup::None);
@@ -47,6 +74,7 @@ async fn ten_kills_during_training_deploys_and_journal_writes_lose_nothing() {
     let mut served: BTreeSet<String> = BTreeSet::from(["base".to_string()]);
     let mut journal_high = 0i64;
     let mut reasons: BTreeMap<i64, String> = BTreeMap::new();
+    let mut cut_off: Vec<&str> = Vec::new();
 
     for round in 0..KILLS {
         let url = app.url.clone();
@@ -99,6 +127,14 @@ async fn ten_kills_during_training_deploys_and_journal_writes_lose_nothing() {
         if let Some((200, _)) = deployed {
             served.insert(format!("crash-{round}"));
         }
+        // A deploy the kill cut off is in the journal either way: by its own
+        // entry (it finished, the answer was lost) or as interrupted.
+        let (own, interrupted, in_flight) = deploy_accounted(&db, &format!("crash-{round}")).await;
+        assert_eq!(in_flight, 0, "round {round}: marks of the last run were not swept into the journal");
+        if deployed.is_none() {
+            assert!(own + interrupted >= 1, "round {round}: the deploy cut off by the kill left no journal entry");
+            cut_off.push(if own > 0 { "finished" } else { "interrupted" });
+        }
 
         let (check, high) = integrity(&db).await;
         assert_eq!(check, "ok", "round {round}: integrity_check");
@@ -142,6 +178,7 @@ async fn ten_kills_during_training_deploys_and_journal_writes_lose_nothing() {
             let done = jobs.iter().filter(|j| j["status"] == "Completed").count();
             let marked: Vec<String> = jobs.iter().filter(|j| j["status"] != "Completed").map(|j| format!("#{} {} {}", j["id"], j["status"], j["message"])).collect();
             eprintln!("after {KILLS} kills: {} jobs, {done} completed, others marked: {marked:?}", jobs.len());
+            eprintln!("deploys cut off by a kill: {cut_off:?}; requests journaled as interrupted: {}", interrupted_requests(&db).await);
             // A job interrupted three times is not started again (and says
             // so); the rest resume from their checkpoints and finish.
             assert!(done * 2 >= jobs.len(), "most jobs must finish after resuming: {jobs:#?}");

@@ -3,6 +3,7 @@
 use sagedeck_tests::{App, AwsSetup, Moto};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
@@ -121,19 +122,21 @@ async fn refused_credentials_are_403_in_words() {
     assert!(html.contains("Access denied"), "the page names the kind of error");
 }
 
-/// An AWS stand-in that throttles SageMaker's ListNotebookInstances the first
-/// `throttles` times (400 ThrottlingException, as SageMaker does), then
-/// answers an empty list; STS answers the identity call. Returns its URL and
-/// the number of ListNotebookInstances calls it saw.
-async fn throttling_aws(throttles: usize) -> (String, Arc<AtomicUsize>) {
+/// What a stand-in answers one request with: after how long, the status
+/// line, the content type and the body.
+type Answer = (Duration, &'static str, &'static str, String);
+
+/// A local HTTP server playing AWS: `answer` gets each request's head
+/// (lower-cased, with the `x-amz-target` naming the operation); STS's
+/// identity call is answered for it. Returns its URL.
+async fn aws_stand_in(answer: impl Fn(&str) -> Option<Answer> + Send + Sync + 'static) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let calls = Arc::new(AtomicUsize::new(0));
-    let seen = calls.clone();
+    let answer = Arc::new(answer);
     tokio::spawn(async move {
         loop {
             let Ok((mut socket, _)) = listener.accept().await else { return };
-            let seen = seen.clone();
+            let answer = answer.clone();
             tokio::spawn(async move {
               let mut chunk = [0u8; 8192];
               // Keep-alive: one request after another on the connection.
@@ -160,16 +163,10 @@ async fn throttling_aws(throttles: usize) -> (String, Arc<AtomicUsize>) {
                     buf.extend_from_slice(&chunk[..n]);
                 }
                 let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
-                let (status, content_type, body) = if head.contains("sagemaker.listnotebookinstances") {
-                    let n = seen.fetch_add(1, Ordering::SeqCst);
-                    if n < throttles {
-                        ("400 Bad Request", "application/x-amz-json-1.1", r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string())
-                    } else {
-                        ("200 OK", "application/x-amz-json-1.1", r#"{"NotebookInstances":[]}"#.to_string())
-                    }
-                } else {
-                    ("200 OK", "text/xml", "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/test</Arn><UserId>AIDTEST</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>".to_string())
-                };
+                let (delay, status, content_type, body) = answer(&head).unwrap_or_else(|| {
+                    (Duration::ZERO, "200 OK", "text/xml", "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/test</Arn><UserId>AIDTEST</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>".to_string())
+                });
+                tokio::time::sleep(delay).await;
                 let answer = format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nx-amzn-requestid: 1\r\n\r\n{body}", body.len());
                 if socket.write_all(answer.as_bytes()).await.is_err() {
                     return;
@@ -178,7 +175,91 @@ async fn throttling_aws(throttles: usize) -> (String, Arc<AtomicUsize>) {
             });
         }
     });
+    url
+}
+
+/// An AWS stand-in that throttles SageMaker's ListNotebookInstances the first
+/// `throttles` times (400 ThrottlingException, as SageMaker does), then
+/// answers an empty list. Returns its URL and the number of
+/// ListNotebookInstances calls it saw.
+async fn throttling_aws(throttles: usize) -> (String, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let url = aws_stand_in(move |head| {
+        if !head.contains("sagemaker.listnotebookinstances") {
+            return None;
+        }
+        Some(if seen.fetch_add(1, Ordering::SeqCst) < throttles {
+            (Duration::ZERO, "400 Bad Request", "application/x-amz-json-1.1", r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string())
+        } else {
+            (Duration::ZERO, "200 OK", "application/x-amz-json-1.1", r#"{"NotebookInstances":[]}"#.to_string())
+        })
+    })
+    .await;
     (url, calls)
+}
+
+/// An AWS stand-in with one notebook, nb-slow, InService, whose
+/// StopNotebookInstance takes `stop_takes` to answer.
+async fn slow_stopping_aws(stop_takes: Duration) -> String {
+    aws_stand_in(move |head| {
+        let json = "application/x-amz-json-1.1";
+        if head.contains("sagemaker.describenotebookinstance") {
+            let nb = r#"{"NotebookInstanceName":"nb-slow","NotebookInstanceStatus":"InService","InstanceType":"ml.t3.medium"}"#;
+            Some((Duration::ZERO, "200 OK", json, nb.to_string()))
+        } else if head.contains("sagemaker.stopnotebookinstance") {
+            Some((stop_takes, "200 OK", json, "{}".to_string()))
+        } else {
+            None
+        }
+    })
+    .await
+}
+
+/// The newest journal entry with `action`, waiting up to `within` for it.
+async fn journaled(app: &App, action: &str, within: Duration) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let (_, journal) = app.call("journal/recent", &[("limit", "20")]).await;
+        if let Some(entry) = journal.as_array().unwrap().iter().find(|e| e["action"] == action) {
+            return entry.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no {action} entry within {within:?}: {journal:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A caller that goes away does not cancel a change halfway (the AWS call
+/// made, its journal entry not yet written); a process killed halfway
+/// leaves a request.interrupted entry naming who asked for what.
+#[tokio::test]
+async fn a_change_outlives_its_caller_and_one_cut_by_a_kill_is_journaled() {
+    let app = App::spawn(AwsSetup::Endpoint(slow_stopping_aws(Duration::from_secs(3)).await));
+    let stop = || reqwest::Client::new().post(format!("{}/api/notebooks/stop", app.url)).form(&[("name", "nb-slow")]);
+    let gave_up = stop().timeout(Duration::from_millis(500)).send().await;
+    assert!(gave_up.is_err(), "the caller was meant to give up before AWS answered: {gave_up:?}");
+    let entry = journaled(&app, "notebook.stop", Duration::from_secs(20)).await;
+    assert_eq!((entry["target"].as_str(), entry["outcome"].as_str()), (Some("nb-slow"), Some("ok")), "{entry}");
+
+    // AWS takes ten minutes: the process is killed while the change runs.
+    let app = app.crash_and_restart_with(AwsSetup::Endpoint(slow_stopping_aws(Duration::from_secs(600)).await));
+    let url = app.url.clone();
+    let in_flight = tokio::spawn(async move {
+        reqwest::Client::new().post(format!("{url}/api/notebooks/stop")).form(&[("name", "nb-slow")]).send().await.map(|r| r.status())
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let app = app.crash_and_restart();
+    assert!(in_flight.await.unwrap().is_err(), "the stop was meant to be cut off by the kill");
+    let (_, journal) = app.call("journal/recent", &[("limit", "5")]).await;
+    let newest = &journal[0];
+    assert_eq!(newest["action"], "request.interrupted", "{journal:#}");
+    assert_eq!(newest["target"], "POST /api/notebooks/stop");
+    assert_eq!(newest["outcome"], "failed");
+    assert_eq!(newest["after"], "name=nb-slow", "what was asked is kept");
+    assert!(newest["message"].as_str().unwrap().contains("killed or crashed"), "{newest}");
+    // Only the first stop has its own entry.
+    let stops = journal.as_array().unwrap().iter().filter(|e| e["action"] == "notebook.stop").count();
+    assert_eq!(stops, 1, "{journal:#}");
 }
 
 /// Adaptive mode spaces the retries by its own measure of the rate AWS

@@ -85,6 +85,69 @@ impl Journal {
         }
     }
 
+    /// Marks a state-changing request as being handled (see
+    /// migrations/0009_requests_in_flight.sql). `None` when the mark could
+    /// not be written: the request still runs, as a journal that cannot be
+    /// written does not stop a change either.
+    pub async fn begin_request(&self, actor: &str, route: &str, request: &str) -> Option<i64> {
+        sqlx::query_scalar::<_, i64>(
+            "INSERT INTO requests_in_flight (received_at, actor, route, request)
+             VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?) RETURNING id",
+        )
+        .bind(actor)
+        .bind(route)
+        .bind(request)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| tracing::error!(error = %e, route, "could not mark a request in flight"))
+        .ok()
+    }
+
+    /// The request has been answered: its handler journaled what it did.
+    pub async fn end_request(&self, id: Option<i64>) {
+        let Some(id) = id else { return };
+        if let Err(e) = sqlx::query("DELETE FROM requests_in_flight WHERE id = ?").bind(id).execute(&self.pool).await {
+            tracing::error!(error = %e, id, "could not clear a request in flight");
+        }
+    }
+
+    /// The request's handler stopped without answering (it panicked): the
+    /// mark becomes a failed journal entry now rather than at the next start.
+    pub async fn abandon_request(&self, id: Option<i64>, why: &str) {
+        let Some(id) = id else { return };
+        if let Err(e) = self.interrupted(Some(id), why).await {
+            tracing::error!(error = %e, id, "could not journal an abandoned request");
+        }
+    }
+
+    /// At start-up, before listening: the requests the last process was
+    /// handling when it stopped become "request.interrupted" entries (under
+    /// the user who sent them). Returns how many there were.
+    pub async fn sweep_interrupted(&self) -> anyhow::Result<u64> {
+        let why = "the console stopped (killed or crashed) while it was handling this request; \
+                   its change may be partly made and may have no entry of its own: check the resource";
+        Ok(self.interrupted(None, why).await?)
+    }
+
+    /// Turns one mark (or all of them) into journal entries, in one transaction.
+    async fn interrupted(&self, id: Option<i64>, why: &str) -> sqlx::Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let moved = sqlx::query(
+            "INSERT INTO change_journal (at, actor, backend, action, target, before, after, outcome, message)
+             SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), actor, 'local', 'request.interrupted', route, NULL, request, 'failed',
+                    ?1 || ' (received ' || received_at || ')'
+             FROM requests_in_flight WHERE ?2 IS NULL OR id = ?2 ORDER BY id",
+        )
+        .bind(why)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM requests_in_flight WHERE ?1 IS NULL OR id = ?1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(moved)
+    }
+
     pub async fn recent(&self, limit: u32) -> Result<Vec<ChangeRecord>, ApiError> {
         self.search(&JournalQuery { limit, ..Default::default() }).await
     }
@@ -218,5 +281,34 @@ mod tests {
         assert_eq!(rows[1].after.as_deref(), Some("Stopping"));
         assert!(rows[1].at.ends_with('Z') && rows[1].at.contains('T'), "{}", rows[1].at);
         assert_eq!(journal.recent(1).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn requests_left_in_flight_become_interrupted_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::store::open(&format!("sqlite://{}", dir.path().join("j.db").display())).await.unwrap();
+        let journal = Journal::new(pool);
+        let answered = journal.begin_request("ana", "POST /api/scaling/put", "{}").await;
+        assert!(answered.is_some());
+        journal.end_request(answered).await;
+        journal.begin_request("ana", "POST /api/endpoints/local/deploy", r#"{"spec":{"name":"dogs"}}"#).await;
+        let panicked = journal.begin_request("bo", "POST /api/iam/fix/apply", "{}").await;
+        journal.abandon_request(panicked, "the handler panicked").await;
+        let rows = journal.recent(10).await.unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!((rows[0].actor.as_str(), rows[0].target.as_str()), ("bo", "POST /api/iam/fix/apply"));
+        assert!(rows[0].message.as_deref().unwrap().starts_with("the handler panicked (received 20"), "{rows:?}");
+
+        // As at start-up: the deploy that never answered is journaled under
+        // its user, with what was asked; a second sweep finds nothing.
+        assert_eq!(journal.sweep_interrupted().await.unwrap(), 1);
+        let rows = journal.recent(10).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        let deploy = &rows[0];
+        assert_eq!((deploy.action.as_str(), deploy.actor.as_str(), deploy.outcome.as_str()), ("request.interrupted", "ana", "failed"));
+        assert_eq!(deploy.target, "POST /api/endpoints/local/deploy");
+        assert_eq!(deploy.after.as_deref(), Some(r#"{"spec":{"name":"dogs"}}"#));
+        assert!(deploy.message.as_deref().unwrap().contains("killed or crashed"), "{deploy:?}");
+        assert_eq!(journal.sweep_interrupted().await.unwrap(), 0);
     }
 }

@@ -33,6 +33,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let aws = Arc::new(aws::Aws::connect(args.aws).await);
     let roots = paths::ReadableRoots::new(std::iter::once(args.data_dir.clone()).chain(args.dataset_root.iter().cloned()));
     let journal = journal::Journal::new(pool.clone());
+    let interrupted = journal.sweep_interrupted().await?;
+    if interrupted > 0 {
+        tracing::warn!(interrupted, "the last run stopped while handling changes; each is in the journal as request.interrupted");
+    }
 
     // Before listening: a non-loopback address without users is refused here.
     let auth = auth::Auth::start(pool.clone(), journal.clone(), args.bind, args.secure_cookies).await?;

@@ -191,7 +191,9 @@ pub async fn guard(State(auth): State<Arc<Auth>>, mut req: Request<Body>, next: 
         Ok(principal) => {
             // An open console hands every browser a CSRF cookie to echo.
             let give_csrf = principal.as_ref().is_some_and(|p| p.open) && cookie(req.headers(), CSRF_COOKIE).is_none();
+            let changes = access.mutates() && !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
             let mut res = match principal {
+                Some(p) if changes => run_change(&auth, p, req, next).await,
                 Some(p) => journal::acting_as(p, next.run(req)).await,
                 None => next.run(req).await,
             };
@@ -222,6 +224,62 @@ pub async fn guard(State(auth): State<Arc<Auth>>, mut req: Request<Body>, next: 
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     response
+}
+
+/// The largest part of a change's request body kept with its in-flight mark.
+const REQUEST_KEPT: usize = 4096;
+
+/// Runs a state-changing request to its end, marked in flight meanwhile.
+///
+/// The handler runs in its own task: a caller that goes away (a closed tab,
+/// a client timeout) would otherwise cancel it between an AWS call and its
+/// journal entry. The mark (`requests_in_flight`) is cleared once the
+/// handler has answered; if the process dies first, the next start journals
+/// it as interrupted, so no change goes unrecorded.
+async fn run_change(auth: &Auth, principal: Principal, req: Request<Body>, next: Next) -> Response {
+    use futures_util::FutureExt;
+    let route = format!("{} {}", req.method(), req.uri().path());
+    let (parts, body) = req.into_parts();
+    // The body is already limited (see `admit`); read it here to keep its
+    // start with the mark.
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) if too_large(&e) => {
+            let limit = body_limit(classify(&parts.method, parts.uri.path()), parts.uri.path()).unwrap_or_default();
+            return refuse(ApiError::TooLarge(format!("{} accepts bodies up to {} KB", parts.uri.path(), limit / 1024)));
+        }
+        Err(e) => return refuse(ApiError::Invalid(format!("the request body could not be read: {e}"))),
+    };
+    let kept = String::from_utf8_lossy(&bytes[..bytes.len().min(REQUEST_KEPT)]).into_owned();
+    let journal = auth.journal.clone();
+    let mark = journal.begin_request(&principal.name, &route, &kept).await;
+    let req = Request::from_parts(parts, Body::from(bytes));
+    let task = tokio::spawn(async move {
+        let run = std::panic::AssertUnwindSafe(journal::acting_as(principal, next.run(req))).catch_unwind().await;
+        match run {
+            Ok(res) => {
+                journal.end_request(mark).await;
+                res
+            }
+            Err(_) => {
+                journal.abandon_request(mark, "the handler stopped unexpectedly (a bug; the server log has the panic)").await;
+                refuse(ApiError::Internal("this change stopped unexpectedly; it is in the journal as interrupted".into()))
+            }
+        }
+    });
+    task.await.unwrap_or_else(|_| refuse(ApiError::Internal("this change stopped unexpectedly".into())))
+}
+
+/// Whether a body failed because it passed the route's limit.
+fn too_large(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Decides about one request: `Ok(principal)` to run it (`None` for public
