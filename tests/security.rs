@@ -400,3 +400,24 @@ async fn an_open_console_says_so_and_still_checks_origins() {
     let (s, _, b) = app.raw("POST", "/api/auth/whoami", &[], vec![]).await;
     assert_eq!(s, 200, "{b}");
 }
+
+/// A flood of requests without a session is refused every time, but only the
+/// first 60 a minute from one address reach the journal; the last of them
+/// says so.
+#[tokio::test]
+async fn a_flood_of_anonymous_refusals_does_not_grow_the_journal_without_bound() {
+    let app = App::spawn_with_users(AwsSetup::None, &[]);
+    let http = reqwest::Client::new();
+    for _ in 0..150 {
+        let res = http.post(format!("{}/api/notebooks/stop", app.url)).form(&[("name", "nb-1")]).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 401);
+    }
+    let admin = app.sign_in("admin", PASSWORD).await.unwrap();
+    app.use_session(Some(admin));
+    let (_, journal) = app.call("journal/recent", &[("limit", "500")]).await;
+    let anonymous: Vec<&Value> =
+        journal.as_array().unwrap().iter().filter(|e| e["action"] == "auth.denied" && e["actor"] == "anonymous (127.0.0.1)").collect();
+    assert_eq!(anonymous.len(), 60, "{journal:#}");
+    assert!(anonymous[0]["message"].as_str().unwrap().contains("not journaled for a minute"), "{}", anonymous[0]);
+    assert_eq!(anonymous[1]["message"], "not signed in");
+}

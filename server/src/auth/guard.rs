@@ -331,7 +331,7 @@ async fn admit(
     };
     let Some(principal) = principal else {
         if access.mutates() {
-            record_denial(auth, &format!("anonymous ({client})"), &what, "not signed in").await;
+            record_anonymous_denial(auth, &client, &what).await;
         }
         if access == Access::Page && *method == Method::GET {
             let next: String = path.chars().filter(|c| c.is_ascii_alphanumeric() || "/-_.".contains(*c)).collect();
@@ -379,6 +379,33 @@ async fn admit(
     }
     req.extensions_mut().insert(principal.clone());
     Ok(Some(principal))
+}
+
+/// How many refusals of callers who are not signed in are journaled per
+/// address and minute: enough to see an attack, not enough to fill the disk.
+pub const ANONYMOUS_DENIALS_JOURNALED: usize = 60;
+
+/// A refused request without a session, journaled as "anonymous (ADDRESS)"
+/// unless that address has used up its entries for the minute; the last
+/// entry it gets says so.
+async fn record_anonymous_denial(auth: &Auth, client: &str, what: &str) {
+    let key = [format!("ip:{client}")];
+    let last = {
+        let mut window = auth.anonymous_denials.lock().expect("denial window");
+        let now = std::time::Instant::now();
+        if window.check(&key, now).is_err() {
+            tracing::warn!(client, what, "refused (not signed in); not journaled: this address reached its entries for the minute");
+            return;
+        }
+        window.failed(&key, now);
+        window.check(&key, now).is_err()
+    };
+    let reason = if last {
+        format!("not signed in; further refusals from {client} are not journaled for a minute (the server log has them)")
+    } else {
+        "not signed in".to_string()
+    };
+    record_denial(auth, &format!("anonymous ({client})"), what, &reason).await;
 }
 
 /// Refused attempts to change something are journaled under the name of who

@@ -1,17 +1,19 @@
-//! Login rate limiting: a sliding window of failures per key (the client's
-//! address and the user name tried), so neither one address guessing many
-//! names nor many addresses guessing one name get more than a few tries.
+//! Failures per key in a sliding window. Sign-in counts failures per client
+//! address and per user name tried, so neither one address guessing many
+//! names nor many addresses guessing one name get more than a few tries; the
+//! guard counts refused anonymous requests per address, to cap how many of
+//! them the journal takes.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-pub struct LoginLimiter {
+pub struct FailureWindow {
     window: Duration,
     max_failures: usize,
     failures: HashMap<String, VecDeque<Instant>>,
 }
 
-impl LoginLimiter {
+impl FailureWindow {
     pub fn new(max_failures: usize, window: Duration) -> Self {
         Self { window, max_failures, failures: HashMap::new() }
     }
@@ -72,7 +74,7 @@ mod tests {
 
     #[test]
     fn five_failures_then_a_wait_until_the_window_moves() {
-        let mut l = LoginLimiter::new(5, Duration::from_secs(900));
+        let mut l = FailureWindow::new(5, Duration::from_secs(900));
         let t0 = Instant::now();
         for i in 0..5 {
             assert!(l.check(&keys("1.1.1.1", "ann"), t0 + Duration::from_secs(i)).is_ok());
@@ -91,7 +93,7 @@ mod tests {
 
     #[test]
     fn success_clears_the_user_but_not_the_address() {
-        let mut l = LoginLimiter::new(2, Duration::from_secs(60));
+        let mut l = FailureWindow::new(2, Duration::from_secs(60));
         let t0 = Instant::now();
         l.failed(&keys("9.9.9.9", "ann"), t0);
         l.failed(&keys("9.9.9.9", "ann"), t0);

@@ -16,7 +16,7 @@ pub mod users;
 use crate::journal::{Change, Journal};
 use app::auth::{Principal, Role};
 use app::ApiError;
-use limiter::LoginLimiter;
+use limiter::FailureWindow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -60,7 +60,11 @@ pub struct Auth {
     /// loopback) it never goes back to open without a restart.
     required: AtomicBool,
     last_check: Mutex<Instant>,
-    pub limiter: Mutex<LoginLimiter>,
+    pub limiter: Mutex<FailureWindow>,
+    /// Refusals of callers who are not signed in, per address: only the first
+    /// [`guard::ANONYMOUS_DENIALS_JOURNALED`] a minute are journaled, so a
+    /// hostile client cannot grow the journal without bound.
+    pub anonymous_denials: Mutex<FailureWindow>,
     /// Mark cookies Secure even when no proxy says the request came over TLS.
     pub secure_cookies: bool,
 }
@@ -87,7 +91,8 @@ impl Auth {
             journal,
             required: AtomicBool::new(any || !bind.ip().is_loopback()),
             last_check: Mutex::new(Instant::now()),
-            limiter: Mutex::new(LoginLimiter::new(5, Duration::from_secs(15 * 60))),
+            limiter: Mutex::new(FailureWindow::new(5, Duration::from_secs(15 * 60))),
+            anonymous_denials: Mutex::new(FailureWindow::new(guard::ANONYMOUS_DENIALS_JOURNALED, Duration::from_secs(60))),
             secure_cookies,
         }))
     }
