@@ -23,9 +23,14 @@ async fn post(url: &str, endpoint: &str, body: &Value) -> Option<(u16, Value)> {
     Some((status, res.json().await.unwrap_or(Value::Null)))
 }
 
-async fn integrity(db: &std::path::Path) -> (String, i64) {
+/// The console's database, opened beside the running process without writing.
+async fn read_only(db: &std::path::Path) -> sqlx::SqliteConnection {
     use sqlx::ConnectOptions;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new().filename(db).read_only(true).connect().await.expect("open the database");
+    sqlx::sqlite::SqliteConnectOptions::new().filename(db).read_only(true).connect().await.expect("open the database")
+}
+
+async fn integrity(db: &std::path::Path) -> (String, i64) {
+    let mut conn = read_only(db).await;
     let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut conn).await.unwrap();
     let journal: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM change_journal").fetch_one(&mut conn).await.unwrap();
     (check, journal)
@@ -34,8 +39,7 @@ async fn integrity(db: &std::path::Path) -> (String, i64) {
 /// How the journal accounts for a deploy of `name`: its own entries, and the
 /// requests for it interrupted by a kill; and how many marks are left in flight.
 async fn deploy_accounted(db: &std::path::Path, name: &str) -> (i64, i64, i64) {
-    use sqlx::ConnectOptions;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new().filename(db).read_only(true).connect().await.expect("open the database");
+    let mut conn = read_only(db).await;
     let own: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM change_journal WHERE action = 'endpoint.local.create' AND target = ?")
         .bind(name)
         .fetch_one(&mut conn)
@@ -53,8 +57,7 @@ async fn deploy_accounted(db: &std::path::Path, name: &str) -> (i64, i64, i64) {
 }
 
 async fn interrupted_requests(db: &std::path::Path) -> i64 {
-    use sqlx::ConnectOptions;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new().filename(db).read_only(true).connect().await.expect("open the database");
+    let mut conn = read_only(db).await;
     sqlx::query_scalar("SELECT COUNT(*) FROM change_journal WHERE action = 'request.interrupted'").fetch_one(&mut conn).await.unwrap()
 }
 

@@ -191,9 +191,8 @@ pub async fn guard(State(auth): State<Arc<Auth>>, mut req: Request<Body>, next: 
         Ok(principal) => {
             // An open console hands every browser a CSRF cookie to echo.
             let give_csrf = principal.as_ref().is_some_and(|p| p.open) && cookie(req.headers(), CSRF_COOKIE).is_none();
-            let changes = access.mutates() && !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
             let mut res = match principal {
-                Some(p) if changes => run_change(&auth, p, req, next).await,
+                Some(p) if access.mutates() && changes_state(&method) => run_change(&auth, p, req, next, body_limit(access, &path)).await,
                 Some(p) => journal::acting_as(p, next.run(req)).await,
                 None => next.run(req).await,
             };
@@ -236,7 +235,7 @@ const REQUEST_KEPT: usize = 4096;
 /// journal entry. The mark (`requests_in_flight`) is cleared once the
 /// handler has answered; if the process dies first, the next start journals
 /// it as interrupted, so no change goes unrecorded.
-async fn run_change(auth: &Auth, principal: Principal, req: Request<Body>, next: Next) -> Response {
+async fn run_change(auth: &Auth, principal: Principal, req: Request<Body>, next: Next, limit: Option<u64>) -> Response {
     use futures_util::FutureExt;
     let route = format!("{} {}", req.method(), req.uri().path());
     let (parts, body) = req.into_parts();
@@ -244,10 +243,7 @@ async fn run_change(auth: &Auth, principal: Principal, req: Request<Body>, next:
     // start with the mark.
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
-        Err(e) if too_large(&e) => {
-            let limit = body_limit(classify(&parts.method, parts.uri.path()), parts.uri.path()).unwrap_or_default();
-            return refuse(ApiError::TooLarge(format!("{} accepts bodies up to {} KB", parts.uri.path(), limit / 1024)));
-        }
+        Err(e) if too_large(&e) => return refuse(over_limit(parts.uri.path(), limit.unwrap_or_default())),
         Err(e) => return refuse(ApiError::Invalid(format!("the request body could not be read: {e}"))),
     };
     let kept = String::from_utf8_lossy(&bytes[..bytes.len().min(REQUEST_KEPT)]).into_owned();
@@ -268,6 +264,15 @@ async fn run_change(auth: &Auth, principal: Principal, req: Request<Body>, next:
         }
     });
     task.await.unwrap_or_else(|_| refuse(ApiError::Internal("this change stopped unexpectedly".into())))
+}
+
+fn over_limit(path: &str, limit: u64) -> ApiError {
+    ApiError::TooLarge(format!("{path} accepts bodies up to {} KB", limit / 1024))
+}
+
+/// Whether a request may change state (anything but a read).
+fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// Whether a body failed because it passed the route's limit.
@@ -297,7 +302,7 @@ async fn admit(
         let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit) {
             crate::endpoints::invoke::drain(std::mem::replace(req.body_mut(), Body::empty())).await;
-            return Err(refuse(ApiError::TooLarge(format!("{path} accepts bodies up to {} KB", limit / 1024))));
+            return Err(refuse(over_limit(path, limit)));
         }
         // A body without a declared length is cut at the limit as it streams.
         let body = std::mem::replace(req.body_mut(), Body::empty());
@@ -305,7 +310,6 @@ async fn admit(
     }
     let Some(needed) = access.needs() else { return Ok(None) };
     let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_else(|| "unknown".into());
-    let changes_state = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     let what = format!("{method} {path}");
 
     // Who is asking.
@@ -344,7 +348,7 @@ async fn admit(
     // Cross-site requests: a browser must be on our origin and echo the
     // session's CSRF token. Bearer tokens are never sent by a browser on its
     // own, and an open console's non-browser callers are the machine itself.
-    if changes_state && bearer.is_none() {
+    if changes_state(method) && bearer.is_none() {
         let origin = match check_origin(&headers) {
             Ok(o) => o,
             Err(reason) => {
