@@ -73,6 +73,7 @@ async fn the_test_panel_invokes_a_sagemaker_endpoint_in_chromium() {
 #[tokio::test]
 async fn an_operator_launches_a_four_instance_job_reads_its_logs_and_tabs_do_not_multiply_aws_calls() {
     let moto = Moto::start();
+    moto.create_bucket("dogs").await;
     moto.create_sagemaker_role("SageMakerExecution").await;
     let job = "browser-multi";
     let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 600_000;

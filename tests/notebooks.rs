@@ -1,10 +1,9 @@
 //! The Notebooks page's server side against a real moto server.
 
-use sagedeck_tests::{App, AwsSetup, Moto};
+use sagedeck_tests::{aws_stand_in, App, AwsSetup, Moto};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn overview_names_the_moto_account() {
@@ -120,62 +119,6 @@ async fn refused_credentials_are_403_in_words() {
     assert!(report["aws"]["reason"].as_str().unwrap().contains("403"), "{report}");
     let (_, html) = app.get("/notebooks").await;
     assert!(html.contains("Access denied"), "the page names the kind of error");
-}
-
-/// What a stand-in answers one request with: after how long, the status
-/// line, the content type and the body.
-type Answer = (Duration, &'static str, &'static str, String);
-
-/// A local HTTP server playing AWS: `answer` gets each request's head
-/// (lower-cased, with the `x-amz-target` naming the operation); STS's
-/// identity call is answered for it. Returns its URL.
-async fn aws_stand_in(answer: impl Fn(&str) -> Option<Answer> + Send + Sync + 'static) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let answer = Arc::new(answer);
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
-            let answer = answer.clone();
-            tokio::spawn(async move {
-              let mut chunk = [0u8; 8192];
-              // Keep-alive: one request after another on the connection.
-              loop {
-                let mut buf = Vec::new();
-                // Headers, then as much body as Content-Length says.
-                let (head_end, length) = loop {
-                    let Ok(n) = socket.read(&mut chunk).await else { return };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-                        let length = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
-                        break (end + 4, length);
-                    }
-                };
-                while buf.len() < head_end + length {
-                    let Ok(n) = socket.read(&mut chunk).await else { return };
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
-                let (delay, status, content_type, body) = answer(&head).unwrap_or_else(|| {
-                    (Duration::ZERO, "200 OK", "text/xml", "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/test</Arn><UserId>AIDTEST</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>".to_string())
-                });
-                tokio::time::sleep(delay).await;
-                let answer = format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nx-amzn-requestid: 1\r\n\r\n{body}", body.len());
-                if socket.write_all(answer.as_bytes()).await.is_err() {
-                    return;
-                }
-              }
-            });
-        }
-    });
-    url
 }
 
 /// An AWS stand-in that throttles SageMaker's ListNotebookInstances the first

@@ -20,6 +20,7 @@ fn spec(name: &str, role: &str, instances: u32) -> Value {
 #[tokio::test]
 async fn jobs_are_launched_listed_described_and_their_host_logs_merged() {
     let moto = Moto::start();
+    moto.create_bucket("dogs").await;
     let role = moto.create_sagemaker_role("SageMakerExecution").await;
     let app = App::spawn(AwsSetup::Moto(&moto));
 
@@ -114,12 +115,24 @@ async fn jobs_are_launched_listed_described_and_their_host_logs_merged() {
 async fn an_aws_refusal_of_the_launch_is_shown_in_words_and_journaled() {
     let moto = Moto::start_checking_credentials();
     let app = App::spawn(AwsSetup::Moto(&moto));
+    // With Sagedeck's code, the first call is the code's upload: refused, nothing is created.
     let (code, err) = app.call_json("training/sagemaker/launch", &spec("dogs-refused", "arn:aws:iam::123456789012:role/X", 1)).await;
+    assert_eq!(code, 403, "{err}");
+    let message = err["message"].as_str().unwrap();
+    assert!(message.contains("Sagedeck's training code could not be put at s3://dogs/output/dogs-refused/source/sourcedir.tar.gz"), "{err}");
+    assert!(message.contains("nothing was created"), "{err}");
+    // An image with its own entry point goes straight to CreateTrainingJob.
+    let mut own = spec("dogs-refused", "arn:aws:iam::123456789012:role/X", 1);
+    own["spec"]["code"] = json!("image");
+    own["spec"]["image"] = json!("123456789012.dkr.ecr.us-east-1.amazonaws.com/dog-trainer:1");
+    let (code, err) = app.call_json("training/sagemaker/launch", &own).await;
     assert_eq!(code, 403, "{err}");
     assert!(err["message"].as_str().unwrap().starts_with("SageMaker CreateTrainingJob:"), "{err}");
     let (_, journal) = app.call("journal/recent", &[("limit", "5")]).await;
     assert_eq!(journal[0]["action"], "training.sagemaker.create");
     assert_eq!(journal[0]["outcome"], "failed", "{journal}");
+    assert_eq!(journal[1]["action"], "training.sagemaker.create");
+    assert_eq!(journal[1]["outcome"], "failed", "{journal}");
     // The list answers from the (empty) cache and says the refresh failed.
     // The background refresh may still be in flight on a busy machine: the
     // Refresh button's call waits for it, so the list read after it is settled.
@@ -147,13 +160,14 @@ async fn without_aws_the_list_says_why_and_the_local_half_still_works() {
 #[tokio::test]
 async fn a_tuning_job_over_learning_rate_and_batch_size_is_launched_listed_and_described() {
     let moto = Moto::start();
+    moto.create_bucket("dogs").await;
     let role = moto.create_sagemaker_role("SageMakerExecution").await;
     let app = App::spawn(AwsSetup::Moto(&moto));
     let tuning = |name: &str, lr_min: f64| {
         json!({ "spec": {
             "name": name, "base": spec("unused", &role, 1)["spec"].clone(),
             "lr_min": lr_min, "lr_max": 0.1, "lr_log_scale": true, "batch_sizes": [32, 64, 128],
-            "objective_metric": "average test loss", "metric_regex": "Test set: Average loss: ([0-9\\.]+)",
+            "objective_metric": "valid:loss", "metric_regex": "",
             "minimize": true, "max_jobs": 4, "max_parallel": 2
         }})
     };
@@ -165,7 +179,7 @@ async fn a_tuning_job_over_learning_rate_and_batch_size_is_launched_listed_and_d
     assert_eq!(code, 200, "{detail}\n{}", app.log());
     assert_eq!(detail["summary"]["max_jobs"], 4);
     assert_eq!(detail["summary"]["max_parallel"], 2);
-    assert_eq!(detail["summary"]["objective"], "Minimize average test loss");
+    assert_eq!(detail["summary"]["objective"], "Minimize valid:loss");
     let ranges: Vec<&str> = detail["ranges"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
     assert!(ranges.contains(&"lr: 0.001 to 0.1 (Logarithmic)"), "{ranges:?}");
     assert!(ranges.contains(&"batch-size: one of 32, 64, 128"), "{ranges:?}");

@@ -105,6 +105,26 @@ impl ApiError {
             | ApiError::Internal(m) => m,
         }
     }
+
+    /// The same kind of error with its message rewritten (to say what the
+    /// failure means for the whole operation).
+    pub fn map_message(self, f: impl FnOnce(&str) -> String) -> ApiError {
+        let message = f(self.message());
+        match self {
+            ApiError::NotConfigured(_) => ApiError::NotConfigured(message),
+            ApiError::Invalid(_) => ApiError::Invalid(message),
+            ApiError::Unauthenticated(_) => ApiError::Unauthenticated(message),
+            ApiError::AccessDenied(_) => ApiError::AccessDenied(message),
+            ApiError::NotFound(_) => ApiError::NotFound(message),
+            ApiError::Conflict(_) => ApiError::Conflict(message),
+            ApiError::TooLarge(_) => ApiError::TooLarge(message),
+            ApiError::UnsupportedType(_) => ApiError::UnsupportedType(message),
+            ApiError::Unprocessable(_) => ApiError::Unprocessable(message),
+            ApiError::Throttled(_) => ApiError::Throttled(message),
+            ApiError::Upstream(_) => ApiError::Upstream(message),
+            ApiError::Internal(_) => ApiError::Internal(message),
+        }
+    }
 }
 
 impl FromServerFnError for ApiError {
@@ -166,6 +186,12 @@ mod tests {
         assert_eq!(json, r#"{"kind":"Conflict","message":"busy"}"#);
         let back: ApiError = serde_json::from_str(&json).unwrap();
         assert_eq!(back, ApiError::Conflict("busy".into()));
+    }
+
+    #[test]
+    fn a_rewritten_message_keeps_the_kind() {
+        let e = ApiError::AccessDenied("no".into()).map_message(|m| format!("upload refused: {m}"));
+        assert_eq!(e, ApiError::AccessDenied("upload refused: no".into()));
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub lambda: aws_sdk_lambda::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl Clients {
@@ -57,6 +58,19 @@ impl Clients {
             iam: counted!(aws_sdk_iam),
             autoscaling: counted!(aws_sdk_applicationautoscaling),
             lambda: counted!(aws_sdk_lambda),
+            s3: {
+                // Path-style addressing when an endpoint is configured (moto, an
+                // S3-compatible store): `bucket.127.0.0.1` does not resolve.
+                // Checksums only where S3 requires them: every upload sends
+                // Content-MD5 instead, which S3 (and moto) verify.
+                use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+                let s3 = aws_sdk_s3::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .force_path_style(config.endpoint_url().is_some())
+                    .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+                    .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+                aws_sdk_s3::Client::from_conf(s3.build())
+            },
             config,
         }
     }
@@ -260,8 +274,11 @@ pub fn classify(operation: &str, code: Option<&str>, message: Option<&str>, http
         | "SlowDown" | "ProvisionedThroughputExceededException" => throttled(text),
         "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" | "UnrecognizedClientException"
         | "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken" | "ExpiredTokenException"
-        | "InvalidSignatureException" | "MissingAuthenticationToken" => ApiError::AccessDenied(text),
-        "ResourceNotFound" | "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" | "ObjectNotFoundException" => {
+        | "InvalidSignatureException" | "MissingAuthenticationToken" | "AllAccessDisabled" | "InvalidAccessKeyId" => {
+            ApiError::AccessDenied(text)
+        }
+        "ResourceNotFound" | "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" | "ObjectNotFoundException"
+        | "NoSuchBucket" | "NoSuchKey" | "NoSuchUpload" => {
             ApiError::NotFound(text)
         }
         // SageMaker reports missing notebooks and jobs as a ValidationException.
@@ -271,7 +288,7 @@ pub fn classify(operation: &str, code: Option<&str>, message: Option<&str>, http
             ApiError::NotFound(text)
         }
         "ValidationException" | "ValidationError" | "InvalidParameterValueException" | "InvalidInput"
-        | "MalformedPolicyDocument" => ApiError::Invalid(text),
+        | "MalformedPolicyDocument" | "InvalidBucketName" | "InvalidArgument" | "InvalidRequest" => ApiError::Invalid(text),
         "ResourceInUse" | "ConflictException" | "ResourceConflictException" | "ResourceLimitExceeded" | "ConcurrentUpdateException"
         | "LimitExceeded" | "LimitExceededException" | "EntityAlreadyExists" => ApiError::Conflict(text),
         _ => ApiError::Upstream(text),

@@ -38,6 +38,7 @@ pub struct Services {
     pub local_training: LocalTraining,
     pub endpoints: std::sync::Arc<crate::endpoints::EndpointHub>,
     pub sagemaker_training: std::sync::Arc<crate::training::sagemaker::SageMakerJobs>,
+    pub uploads: std::sync::Arc<crate::training::upload::UploadHub>,
     pub scaling: std::sync::Arc<crate::scaling::ScalingHub>,
     pub lambda: std::sync::Arc<crate::lambda::LambdaHub>,
     pub reverter: std::sync::Arc<crate::lambda::ConsoleReverter>,
@@ -53,6 +54,7 @@ impl Services {
         provide_context::<app::endpoints::Endpoints>(self.endpoints.clone());
         provide_context::<app::training::sagemaker::SageMakerTraining>(self.sagemaker_training.clone());
         provide_context::<app::training::tuning::Tuning>(self.sagemaker_training.clone());
+        provide_context::<app::training::upload::Uploads>(self.uploads.clone());
         provide_context::<app::scaling::Scaling>(self.scaling.clone());
         provide_context::<app::journal::Reverter>(self.reverter.clone());
         provide_context::<app::lambda::Lambda>(self.lambda.clone());
@@ -80,6 +82,7 @@ pub fn router(state: AppState, auth: std::sync::Arc<crate::auth::Auth>) -> Route
     let functions = crate::lambda::routes(state.services.lambda.clone());
     Router::new()
         .route("/healthz", get(healthz))
+        .route(app::training::sagemaker::SOURCE_DIR_DOWNLOAD, get(source_dir))
         .leptos_routes_with_context(&state, routes, move || services.provide(), move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
             move || for_errors.provide(),
@@ -98,6 +101,16 @@ pub fn router(state: AppState, auth: std::sync::Arc<crate::auth::Auth>) -> Route
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// Sagedeck's training code as a job fetches it (the launch form's CLI
+/// equivalent downloads it from here).
+async fn source_dir() -> Response {
+    Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "application/gzip")
+        .header(axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"sourcedir.tar.gz\"")
+        .body(Body::from(crate::training::sagemaker_code::source_dir()))
+        .expect("static headers")
 }
 
 /// Server-function errors leave the framework as 500 whatever they are; this

@@ -14,6 +14,7 @@ pub mod local;
 pub mod notebooks;
 pub mod overview;
 pub mod paths;
+pub mod s3;
 pub mod scaling;
 pub mod store;
 pub mod training;
@@ -57,8 +58,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             timeout: std::time::Duration::from_secs(5),
         },
         roots.clone(),
+        args.data_dir.join("imports").join("sagemaker"),
     )
     .await;
+    let uploads = training::upload::UploadHub::start(pool.clone(), journal.clone(), aws.clone(), roots.clone()).await;
     let scaling = scaling::ScalingHub::start(pool.clone(), journal.clone(), endpoints.clone(), aws.clone()).await;
     let lambda = lambda::LambdaHub::start(pool.clone(), journal.clone(), endpoints.clone(), scaling.clone(), aws.clone()).await;
     let iam = Arc::new(iam::AwsIam::new(aws.clone(), journal.clone()));
@@ -82,6 +85,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .await,
         sagemaker_training: training::sagemaker::SageMakerJobs::start(pool.clone(), aws.clone(), journal.clone()),
+        uploads,
         endpoints: endpoints.clone(),
         scaling,
         lambda,

@@ -26,6 +26,14 @@ pub async fn open(url: &str) -> anyhow::Result<SqlitePool> {
     Ok(pool)
 }
 
+/// Now as the store writes times: RFC 3339, UTC, milliseconds
+/// (migrations/README.md).
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
+        .unwrap_or_default()
+}
+
 /// Facts about the open database for the Overview.
 pub async fn facts(pool: &SqlitePool) -> sqlx::Result<(String, String, i64)> {
     let version: String = sqlx::query_scalar("SELECT sqlite_version()").fetch_one(pool).await?;

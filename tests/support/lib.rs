@@ -120,6 +120,17 @@ impl Moto {
             .expect("moto CreateTrainingJob");
     }
 
+    /// An S3 client for moto (path-style: `bucket.127.0.0.1` does not resolve).
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config().await).force_path_style(true).build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// A bucket (where jobs' code, datasets and models go).
+    pub async fn create_bucket(&self, name: &str) {
+        self.s3().await.create_bucket().bucket(name).send().await.expect("moto CreateBucket");
+    }
+
     /// An IAM role that SageMaker may assume (the launch form lists these).
     pub async fn create_sagemaker_role(&self, name: &str) -> String {
         let iam = aws_sdk_iam::Client::new(&self.sdk_config().await);
@@ -183,6 +194,200 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// What a stand-in answers one request with: after how long, the status
+/// line, the content type and the body.
+pub type Answer = (Duration, &'static str, &'static str, String);
+
+/// A local HTTP server playing AWS: `answer` gets each request, head and
+/// body, lower-cased (the `x-amz-target` header names the operation); STS's
+/// identity call is answered for it. Returns its URL.
+pub async fn aws_stand_in(answer: impl Fn(&str) -> Option<Answer> + Send + Sync + 'static) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let answer = std::sync::Arc::new(answer);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let answer = answer.clone();
+            tokio::spawn(async move {
+              let mut chunk = [0u8; 8192];
+              // Keep-alive: one request after another on the connection.
+              loop {
+                let mut buf = Vec::new();
+                // Headers, then as much body as Content-Length says.
+                let (head_end, length) = loop {
+                    let Ok(n) = socket.read(&mut chunk).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let length = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
+                        break (end + 4, length);
+                    }
+                };
+                while buf.len() < head_end + length {
+                    let Ok(n) = socket.read(&mut chunk).await else { return };
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let request = String::from_utf8_lossy(&buf).to_lowercase();
+                let (delay, status, content_type, body) = answer(&request).unwrap_or_else(|| {
+                    (Duration::ZERO, "200 OK", "text/xml", "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/test</Arn><UserId>AIDTEST</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>".to_string())
+                });
+                tokio::time::sleep(delay).await;
+                let answer = format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nx-amzn-requestid: 1\r\n\r\n{body}", body.len());
+                if socket.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+              }
+            });
+        }
+    });
+    url
+}
+
+/// moto behind a forwarding proxy that records each request the console
+/// sends (a SageMaker operation's name and JSON body, or an S3 request's
+/// method and path), and corrects two things moto gets wrong that these
+/// tests depend on, answering as AWS does:
+/// - moto replaces every training job's MetricDefinitions with its own
+///   (`test:dcg`); DescribeTrainingJob answers here carry the definitions of
+///   the recorded CreateTrainingJob, as AWS's do;
+/// - moto names S3 ListParts' XML root `ListPartsResponse` where S3's
+///   contract (and the SDK) has `ListPartsResult`.
+/// Everything else is moto's answer as it came.
+pub struct RecordingProxy {
+    pub url: String,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+    /// A SageMaker operation answered with AWS's refusal instead of moto's
+    /// answer: (operation, HTTP status, `__type`, message).
+    refusal: std::sync::Arc<std::sync::Mutex<Option<(String, u16, String, String)>>>,
+}
+
+impl RecordingProxy {
+    pub async fn start(upstream: &str) -> RecordingProxy {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>> = Default::default();
+        let refusal: std::sync::Arc<std::sync::Mutex<Option<(String, u16, String, String)>>> = Default::default();
+        let (upstream, recorded, refusing) = (upstream.to_string(), requests.clone(), refusal.clone());
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else { return };
+                let (upstream, recorded, client, refusing) = (upstream.clone(), recorded.clone(), client.clone(), refusing.clone());
+                tokio::spawn(async move {
+                    let mut chunk = vec![0u8; 65536];
+                    let mut buf: Vec<u8> = Vec::new();
+                    loop {
+                        let head_end = loop {
+                            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break end + 4;
+                            }
+                            match socket.read(&mut chunk).await {
+                                Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                                _ => return,
+                            }
+                        };
+                        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                        let mut lines = head.split("\r\n");
+                        let mut first = lines.next().unwrap_or_default().split(' ');
+                        let (method, target) = (first.next().unwrap_or("GET").to_string(), first.next().unwrap_or("/").to_string());
+                        let headers: Vec<(String, String)> =
+                            lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())).collect();
+                        let length = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok()).unwrap_or(0);
+                        while buf.len() < head_end + length {
+                            match socket.read(&mut chunk).await {
+                                Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                                _ => return,
+                            }
+                        }
+                        let body: Vec<u8> = buf[head_end..head_end + length].to_vec();
+                        buf.drain(..head_end + length);
+                        let operation = headers.iter().find(|(k, _)| k == "x-amz-target").map(|(_, v)| v.clone()).unwrap_or_default();
+                        let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        if operation.starts_with("SageMaker.") {
+                            recorded.lock().unwrap().push((operation.trim_start_matches("SageMaker.").to_string(), json.clone()));
+                        } else if operation.is_empty() {
+                            recorded.lock().unwrap().push((format!("{method} {target}"), Value::Null));
+                        }
+                        let refused = refusing.lock().unwrap().clone().filter(|(op, ..)| operation == format!("SageMaker.{op}"));
+                        if let Some((_, status, kind, message)) = refused {
+                            let body = json!({ "__type": kind, "message": message }).to_string();
+                            let answer = format!(
+                                "HTTP/1.1 {status} Refused\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-requestid: 1\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if socket.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        let mut request = client.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{upstream}{target}")).body(body);
+                        for (k, v) in &headers {
+                            if !matches!(k.as_str(), "host" | "content-length" | "connection" | "expect") {
+                                request = request.header(k, v);
+                            }
+                        }
+                        let Ok(response) = request.send().await else { return };
+                        let status = response.status();
+                        let response_headers = response.headers().clone();
+                        let mut answer = response.bytes().await.unwrap_or_default().to_vec();
+                        if operation == "SageMaker.DescribeTrainingJob" && status.is_success() {
+                            let sent = recorded.lock().unwrap().iter().rev().find(|(op, b)| op == "CreateTrainingJob" && b["TrainingJobName"] == json["TrainingJobName"]).map(|(_, b)| b.clone());
+                            if let (Some(sent), Ok(mut described)) = (sent, serde_json::from_slice::<Value>(&answer)) {
+                                described["AlgorithmSpecification"]["MetricDefinitions"] =
+                                    sent["AlgorithmSpecification"].get("MetricDefinitions").cloned().unwrap_or(json!([]));
+                                answer = serde_json::to_vec(&described).unwrap();
+                            }
+                        }
+                        if method == "GET" && target.contains("uploadId=") && answer.starts_with(b"<?xml") {
+                            let text = String::from_utf8_lossy(&answer).replace("ListPartsResponse", "ListPartsResult");
+                            answer = text.into_bytes();
+                        }
+                        let mut out = format!("HTTP/1.1 {} {}\r\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
+                        for (k, v) in &response_headers {
+                            if !matches!(k.as_str(), "content-length" | "transfer-encoding" | "connection") {
+                                out.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap_or_default()));
+                            }
+                        }
+                        let length = if method == "HEAD" {
+                            response_headers.get("content-length").and_then(|v| v.to_str().ok()).unwrap_or("0").to_string()
+                        } else {
+                            answer.len().to_string()
+                        };
+                        out.push_str(&format!("content-length: {length}\r\n\r\n"));
+                        let mut bytes = out.into_bytes();
+                        if method != "HEAD" {
+                            bytes.extend_from_slice(&answer);
+                        }
+                        if socket.write_all(&bytes).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        RecordingProxy { url, requests, refusal }
+    }
+
+    /// From now on, `operation` gets AWS's refusal (`kind`, `message`) instead of moto's answer.
+    pub fn refuse(&self, operation: &str, status: u16, kind: &str, message: &str) {
+        *self.refusal.lock().unwrap() = Some((operation.into(), status, kind.into(), message.into()));
+    }
+
+    /// The bodies of the recorded requests of one operation (`CreateTrainingJob`).
+    pub fn sent(&self, operation: &str) -> Vec<Value> {
+        self.requests.lock().unwrap().iter().filter(|(op, _)| op == operation).map(|(_, b)| b.clone()).collect()
     }
 }
 

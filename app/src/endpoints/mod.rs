@@ -166,11 +166,15 @@ pub struct EndpointMetrics {
     pub source: String,
 }
 
-/// The local deploy form.
+/// The local deploy form: a local job's artifact, or a SageMaker job's
+/// model.tar.gz (downloaded, unpacked and served by the same runtime).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LocalDeploySpec {
     pub name: String,
     pub job_id: i64,
+    /// A completed SageMaker training job to serve instead of `job_id`.
+    #[serde(default)]
+    pub sagemaker_job: Option<String>,
     pub instances: u32,
     pub batching: Batching,
 }
@@ -181,6 +185,9 @@ impl LocalDeploySpec {
 
     pub fn validate(&self) -> Result<(), ApiError> {
         validate_endpoint_name(&self.name)?;
+        if let Some(job) = &self.sagemaker_job {
+            validate_endpoint_name(job).map_err(|_| ApiError::Invalid(format!("{job:?} is not a SageMaker training job name")))?;
+        }
         let b = &self.batching;
         let checks = [
             (self.instances >= 1 && self.instances <= Self::MAX_INSTANCES, format!("instances must be 1 to {}", Self::MAX_INSTANCES)),
@@ -199,7 +206,15 @@ impl LocalDeploySpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SageMakerDeploySpec {
     pub name: String,
+    /// The SageMaker training job whose model.tar.gz to deploy…
     pub training_job: String,
+    /// …or a completed local job, whose artifact Sagedeck packs as
+    /// model.tar.gz (weights, classes, code/inference.py) and uploads first.
+    #[serde(default)]
+    pub local_job: Option<i64>,
+    /// Where that model.tar.gz goes: `s3://bucket/prefix` (a local job only).
+    #[serde(default)]
+    pub model_s3: String,
     /// Inference image URI; empty means the PyTorch inference image of the region.
     pub image: String,
     /// Execution role ARN; empty means the training job's role.
@@ -211,8 +226,22 @@ pub struct SageMakerDeploySpec {
 impl SageMakerDeploySpec {
     pub fn validate(&self) -> Result<(), ApiError> {
         validate_endpoint_name(&self.name)?;
-        if self.training_job.trim().is_empty() {
-            return Err(ApiError::Invalid("choose the training job whose model to deploy".into()));
+        match self.local_job {
+            Some(_) => {
+                if !crate::training::sagemaker::is_s3_uri(self.model_s3.trim()) {
+                    return Err(ApiError::Invalid(format!(
+                        "{:?} is not an S3 location for the packed model: give s3://bucket/prefix",
+                        self.model_s3
+                    )));
+                }
+                if self.role_arn.is_empty() {
+                    return Err(ApiError::Invalid("a local job has no SageMaker role: choose the execution role the model runs as".into()));
+                }
+            }
+            None if self.training_job.trim().is_empty() => {
+                return Err(ApiError::Invalid("choose the training job whose model to deploy".into()))
+            }
+            None => {}
         }
         if !self.instance_type.starts_with("ml.") {
             return Err(ApiError::Invalid(format!(
@@ -455,13 +484,16 @@ mod tests {
 
     #[test]
     fn local_deploy_limits() {
-        let mut spec = LocalDeploySpec { name: "e".into(), job_id: 1, instances: 2, batching: LocalDeploySpec::DEFAULT_BATCHING };
+        let mut spec = LocalDeploySpec { name: "e".into(), job_id: 1, sagemaker_job: None, instances: 2, batching: LocalDeploySpec::DEFAULT_BATCHING };
         assert!(spec.validate().is_ok());
         spec.instances = 0;
         assert!(spec.validate().unwrap_err().message().contains("instances"));
         spec.instances = 1;
         spec.batching.max_batch = 65;
         assert!(spec.validate().unwrap_err().message().contains("batch"));
+        spec.batching.max_batch = 16;
+        spec.sagemaker_job = Some("bad name".into());
+        assert!(spec.validate().unwrap_err().message().contains("SageMaker training job"));
     }
 
     #[test]
@@ -469,12 +501,21 @@ mod tests {
         let mut spec = SageMakerDeploySpec {
             name: "dogs".into(),
             training_job: "job".into(),
+            local_job: None,
+            model_s3: String::new(),
             image: String::new(),
             role_arn: String::new(),
             instance_type: "ml.m5.large".into(),
             instance_count: 1,
         };
         assert!(spec.validate().is_ok());
+        // A local job's model needs a place in S3 and a role to run as.
+        let local = SageMakerDeploySpec { local_job: Some(3), training_job: String::new(), ..spec.clone() };
+        assert!(local.validate().unwrap_err().message().contains("S3 location"));
+        let local = SageMakerDeploySpec { model_s3: "s3://models/shapes".into(), ..local };
+        assert!(local.validate().unwrap_err().message().contains("role"));
+        let local = SageMakerDeploySpec { role_arn: "arn:aws:iam::123456789012:role/SageMakerRole".into(), ..local };
+        assert!(local.validate().is_ok());
         spec.instance_type = "m5.large".into();
         assert!(spec.validate().unwrap_err().message().contains("ml."));
         spec.instance_type = "ml.m5.large".into();

@@ -109,6 +109,13 @@ fn LocalDeployForm(on_deployed: Callback<()>) -> impl IntoView {
     let jobs = Resource::new(|| (), |_| list_local_jobs());
     let name = RwSignal::new(String::new());
     let job = RwSignal::new(String::new());
+    // "Serve on a local endpoint" from a SageMaker job's page.
+    let query = leptos_router::hooks::use_query_map();
+    let sagemaker_job = RwSignal::new(query.with_untracked(|q| q.get("from_sagemaker")).unwrap_or_default());
+    if !sagemaker_job.get_untracked().is_empty() {
+        name.set(format!("{}-local", sagemaker_job.get_untracked().chars().take(50).collect::<String>()));
+    }
+    let from_sagemaker = move || !sagemaker_job.get().is_empty();
     let d = LocalDeploySpec::DEFAULT_BATCHING;
     let instances = RwSignal::new("1".to_string());
     let max_batch = RwSignal::new(d.max_batch.to_string());
@@ -124,9 +131,11 @@ fn LocalDeployForm(on_deployed: Callback<()>) -> impl IntoView {
         }
     });
     let spec = move || -> Result<LocalDeploySpec, ApiError> {
+        let remote = sagemaker_job.get().trim().to_string();
         let spec = LocalDeploySpec {
             name: name.get().trim().to_string(),
-            job_id: job.get().parse().map_err(|_| ApiError::Invalid("choose a completed local job".into()))?,
+            job_id: if remote.is_empty() { job.get().parse().map_err(|_| ApiError::Invalid("choose a completed local job".into()))? } else { 0 },
+            sagemaker_job: (!remote.is_empty()).then_some(remote),
             instances: parse_u32("instances", &instances.get())?,
             batching: super::Batching {
                 max_batch: parse_u32("max batch size", &max_batch.get())?,
@@ -139,8 +148,8 @@ fn LocalDeployForm(on_deployed: Callback<()>) -> impl IntoView {
     };
     view! {
         <section class="card" id="deploy-local">
-            <h2>"Deploy a local job"</h2>
-            <p class="muted">"Serves a completed job's artifact in this process: N replicas behind one bounded queue with dynamic batching."</p>
+            <h2>"Deploy a local endpoint"</h2>
+            <p class="muted">"Serves a completed job's model in this process: N replicas behind one bounded queue with dynamic batching. A SageMaker job's model.tar.gz is downloaded and unpacked first."</p>
             <form class="form-grid" on:submit=move |ev| {
                 ev.prevent_default();
                 match spec() {
@@ -149,6 +158,11 @@ fn LocalDeployForm(on_deployed: Callback<()>) -> impl IntoView {
                 }
             }>
                 <label class="field wide">
+                    <span>"SageMaker training job (empty: a local job)"</span>
+                    <input name="local_from_sagemaker" placeholder="a completed SageMaker job's name" prop:value=move || sagemaker_job.get()
+                        on:input=move |ev| sagemaker_job.set(event_target_value(&ev))/>
+                </label>
+                <label class="field wide" class:hidden=from_sagemaker>
                     <span>"Completed local job"</span>
                     <Suspense fallback=|| view! { <select disabled=true><option>"Loading…"</option></select> }>
                         {move || Suspend::new(async move {
@@ -192,7 +206,11 @@ fn LocalDeployForm(on_deployed: Callback<()>) -> impl IntoView {
                 {number_input("Queue capacity (then 429)", "queue_capacity", queue)}
                 <div class="form-actions">
                     <button type="submit" class="btn btn-primary" id="deploy-local-button" title=crate::auth::needs_title("endpoints/local/deploy") disabled=move || deploy.pending().get() || !crate::auth::allowed("endpoints/local/deploy")>
-                        {move || if deploy.pending().get() { "Loading the model…" } else { "Deploy" }}
+                        {move || match (deploy.pending().get(), from_sagemaker()) {
+                        (true, true) => "Downloading and loading the model…",
+                        (true, false) => "Loading the model…",
+                        _ => "Deploy",
+                    }}
                     </button>
                 </div>
             </form>
@@ -202,14 +220,49 @@ fn LocalDeployForm(on_deployed: Callback<()>) -> impl IntoView {
     }
 }
 
+/// Deploying a local job to SageMaker: which job, and where its packed
+/// model.tar.gz goes.
+#[component]
+fn LocalModelSource(
+    local_jobs: Resource<Result<Vec<crate::training::LocalJobSummary>, ApiError>>,
+    local_job: RwSignal<String>,
+    model_s3: RwSignal<String>,
+) -> impl IntoView {
+    view! {
+        <label class="field wide">
+            <span>"…or a completed local job (Sagedeck packs its artifact as model.tar.gz with code/inference.py and uploads it)"</span>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let done: Vec<_> = local_jobs.await.unwrap_or_default().into_iter().filter(|j| j.status == JobStatus::Completed).collect();
+                    view! {
+                        <select name="sm_local_job" on:change=move |ev| local_job.set(event_target_value(&ev))>
+                            <option value="">"— the SageMaker training job above —"</option>
+                            {done.into_iter().map(|j| view! { <option value=j.id.to_string()>{format!("local job #{} {}", j.id, j.name)}</option> }).collect_view()}
+                        </select>
+                    }
+                })}
+            </Suspense>
+        </label>
+        <label class="field wide" class:hidden=move || local_job.get().is_empty()>
+            <span>"Put its model.tar.gz under (s3://bucket/prefix)"</span>
+            <input name="model_s3" placeholder="s3://my-bucket/models" prop:value=move || model_s3.get() on:input=move |ev| model_s3.set(event_target_value(&ev))/>
+        </label>
+    }
+}
+
 /// Common SageMaker real-time inference instance types.
 const INSTANCE_TYPES: &[&str] = &["ml.t2.medium", "ml.m5.large", "ml.m5.xlarge", "ml.c5.large", "ml.c5.xlarge", "ml.g4dn.xlarge", "ml.g5.xlarge"];
 
 #[component]
 fn SageMakerDeployForm(on_deployed: Callback<()>) -> impl IntoView {
     let jobs = Resource::new(|| (), |_| deployable_training_jobs());
+    let local_jobs = Resource::new(|| (), |_| list_local_jobs());
     let name = RwSignal::new(String::new());
-    let job = RwSignal::new(String::new());
+    let query = leptos_router::hooks::use_query_map();
+    let job = RwSignal::new(query.with_untracked(|q| q.get("from_sagemaker")).unwrap_or_default());
+    // A local job's artifact instead: packed as model.tar.gz, uploaded to model_s3.
+    let local_job = RwSignal::new(String::new());
+    let model_s3 = RwSignal::new(String::new());
     let instance_type = RwSignal::new("ml.m5.large".to_string());
     let count = RwSignal::new("1".to_string());
     let image = RwSignal::new(String::new());
@@ -231,19 +284,24 @@ fn SageMakerDeployForm(on_deployed: Callback<()>) -> impl IntoView {
                 {move || Suspend::new(async move {
                     match jobs.await {
                         Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                        Ok(list) if list.is_empty() => view! { <p class="empty">"No completed SageMaker training job with a model artifact in this account and region."</p> }.into_any(),
                         Ok(list) => {
-                            if job.get_untracked().is_empty() {
-                                job.set(list[0].name.clone());
-                                name.set(format!("{}-endpoint", list[0].name.chars().take(50).collect::<String>()));
+                            let none = list.is_empty();
+                            if let (Some(first), true) = (list.first(), job.get_untracked().is_empty()) {
+                                job.set(first.name.clone());
+                            }
+                            if name.get_untracked().is_empty() {
+                                name.set(format!("{}-endpoint", job.get_untracked().chars().take(50).collect::<String>()));
                             }
                             let artifacts: Vec<(String, String)> = list.iter().map(|j| (j.name.clone(), j.model_artifact.clone())).collect();
                             view! {
                                 <form class="form-grid" on:submit=move |ev| {
                                     ev.prevent_default();
+                                    let local = local_job.get().parse::<i64>().ok();
                                     let spec = SageMakerDeploySpec {
                                         name: name.get().trim().to_string(),
-                                        training_job: job.get(),
+                                        training_job: if local.is_some() { String::new() } else { job.get() },
+                                        local_job: local,
+                                        model_s3: model_s3.get().trim().to_string(),
                                         image: image.get(),
                                         role_arn: role.get().trim().to_string(),
                                         instance_type: instance_type.get(),
@@ -257,10 +315,15 @@ fn SageMakerDeployForm(on_deployed: Callback<()>) -> impl IntoView {
                                     <label class="field wide">
                                         <span>"Training job"</span>
                                         <select name="training_job" on:change=move |ev| job.set(event_target_value(&ev))>
-                                            {list.into_iter().map(|j| view! { <option value=j.name.clone()>{format!("{} · {}", j.name, j.finished_at.as_deref().map(short_time).unwrap_or_default())}</option> }).collect_view()}
+                                            {list.into_iter().map(|j| {
+                                                let selected = job.get_untracked() == j.name;
+                                                view! { <option value=j.name.clone() selected=selected>{format!("{} · {}", j.name, j.finished_at.as_deref().map(short_time).unwrap_or_default())}</option> }
+                                            }).collect_view()}
                                         </select>
                                         <span class="muted">{move || artifacts.iter().find(|(n, _)| *n == job.get()).map(|(_, a)| format!("Model artifact: {a}"))}</span>
+                                        {none.then(|| view! { <span class="muted">"No completed SageMaker training job with a model artifact in this account and region."</span> })}
                                     </label>
+                                    <LocalModelSource local_jobs local_job model_s3/>
                                     <label class="field">
                                         <span>"Endpoint name"</span>
                                         <input name="sm_name" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>

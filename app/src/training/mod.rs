@@ -10,6 +10,8 @@ mod sagemaker_page;
 pub mod spec;
 pub mod tuning;
 mod tuning_page;
+pub mod upload;
+mod upload_panel;
 
 pub use job_page::LocalJobPage;
 pub use page::TrainingPage;

@@ -4,11 +4,13 @@
 
 use super::job_page::duration;
 use super::sagemaker::{
-    describe_sagemaker_job, launch_sagemaker_job, sagemaker_job_logs, sagemaker_launch_defaults, HostLogLine, LaunchDefaults,
-    SageMakerJobDetail, SageMakerJobSpec,
+    describe_sagemaker_job, launch_sagemaker_job, sagemaker_job_logs, sagemaker_job_metrics, sagemaker_launch_defaults, stop_sagemaker_job,
+    HostLogLine, JobMetrics, LaunchDefaults, SageMakerJobDetail, SageMakerJobSpec,
 };
-use super::spec::FieldError;
-use crate::components::{or_dash, short_time, Badge, ErrorPanel, Loading, PageHeader};
+use crate::components::chart::{LineChart, Series};
+use super::sagemaker::TrainingCode;
+use super::spec::{Architecture, FieldError};
+use crate::components::{or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loading, PageHeader};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -27,6 +29,7 @@ pub fn sagemaker_tone(status: &str) -> &'static str {
 #[derive(Clone, Debug, PartialEq)]
 struct LaunchForm {
     name: String,
+    code: TrainingCode,
     image: String,
     role_arn: String,
     instance_type: String,
@@ -38,6 +41,9 @@ struct LaunchForm {
     learning_rate: String,
     batch_size: String,
     epochs: String,
+    architecture: Architecture,
+    image_size: String,
+    patience: String,
     extra: String,
     train_s3: String,
     valid_s3: String,
@@ -49,6 +55,7 @@ impl LaunchForm {
     fn from_spec(s: &SageMakerJobSpec) -> Self {
         LaunchForm {
             name: s.name.clone(),
+            code: s.code,
             image: s.image.clone(),
             role_arn: s.role_arn.clone(),
             instance_type: s.instance_type.clone(),
@@ -60,6 +67,9 @@ impl LaunchForm {
             learning_rate: s.learning_rate.to_string(),
             batch_size: s.batch_size.to_string(),
             epochs: s.epochs.to_string(),
+            architecture: s.architecture,
+            image_size: s.image_size.to_string(),
+            patience: s.patience.to_string(),
             extra: s.extra_hyperparameters.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n"),
             train_s3: s.train_s3.clone(),
             valid_s3: s.valid_s3.clone(),
@@ -84,6 +94,8 @@ impl LaunchForm {
         let max_runtime_seconds = whole("max_runtime_seconds", &self.max_runtime_seconds);
         let batch_size = whole("batch_size", &self.batch_size);
         let epochs = whole("epochs", &self.epochs);
+        let image_size = if self.code == TrainingCode::Sagedeck { whole("image_size", &self.image_size) } else { 224 };
+        let patience = if self.code == TrainingCode::Sagedeck { whole("patience", &self.patience) } else { 3 };
         let max_wait_seconds = if self.spot { Some(whole("max_wait_seconds", &self.max_wait_seconds)) } else { None };
         let learning_rate = self.learning_rate.trim().parse::<f64>().unwrap_or_else(|_| {
             errors.push(FieldError { field: "learning_rate", message: "Enter a number such as 0.001.".into() });
@@ -98,6 +110,7 @@ impl LaunchForm {
         }
         let spec = SageMakerJobSpec {
             name: self.name.trim().to_string(),
+            code: self.code,
             image: self.image.trim().to_string(),
             role_arn: self.role_arn.trim().to_string(),
             instance_type: self.instance_type.trim().to_string(),
@@ -109,6 +122,9 @@ impl LaunchForm {
             learning_rate,
             batch_size,
             epochs,
+            architecture: self.architecture,
+            image_size,
+            patience,
             extra_hyperparameters: extra,
             train_s3: self.train_s3.trim().to_string(),
             valid_s3: self.valid_s3.trim().to_string(),
@@ -166,14 +182,45 @@ fn LaunchFormView(d: LaunchDefaults, on_launched: Callback<()>) -> impl IntoView
             }
         },
     );
+    // Its dataset's latest completed upload to S3 becomes the channels.
+    let uploads = Resource::new(move || from_local.get().flatten().map(|j| j.spec.dataset), |dataset| async move {
+        match dataset {
+            Some(dataset) => super::upload::list_dataset_uploads()
+                .await
+                .ok()
+                .and_then(|all| all.into_iter().find(|u| u.dataset == dataset && u.status == super::upload::UploadStatus::Completed)),
+            None => None,
+        }
+    });
     Effect::new(move |_| {
         if let Some(Some(job)) = from_local.get() {
             let spec = job.spec;
             form.update(|f| {
                 f.name = super::sagemaker::sagemaker_name_for_local(job.summary.id, &spec.name);
+                f.code = TrainingCode::Sagedeck;
                 f.learning_rate = spec.learning_rate.to_string();
                 f.batch_size = spec.batch_size.to_string();
                 f.epochs = spec.epochs.to_string();
+                f.architecture = spec.architecture;
+                f.image_size = spec.image_size.to_string();
+                f.patience = spec.patience.to_string();
+            });
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Some(upload)) = uploads.get() {
+            form.update(|f| {
+                for (split, uri) in upload.channels() {
+                    match split {
+                        "train" => f.train_s3 = uri,
+                        "valid" => f.valid_s3 = uri,
+                        _ => f.test_s3 = uri,
+                    }
+                }
+                if f.output_s3.is_empty() {
+                    let bucket = upload.destination.trim_start_matches("s3://").split('/').next().unwrap_or_default().to_string();
+                    f.output_s3 = format!("s3://{bucket}/sagedeck/output");
+                }
             });
         }
     });
@@ -187,7 +234,9 @@ fn LaunchFormView(d: LaunchDefaults, on_launched: Callback<()>) -> impl IntoView
             navigate(&format!("/training/sagemaker/{}", job.summary.name), Default::default());
         }
     });
-    let cli = move || form.with(|f| f.to_spec().map(|s| s.cli_command()).unwrap_or_else(|_| "Fix the fields marked above to see the command.".into()));
+    let region = StoredValue::new(d.region.clone());
+    let cli = move || form.with(|f| f.to_spec().map(|s| s.cli_command(&region.get_value())).unwrap_or_else(|_| "Fix the fields marked above to see the command.".into()));
+    let sagedeck_code = move || form.with(|f| f.code == TrainingCode::Sagedeck);
     let error_of = move |field: &'static str| {
         move || errors.get().into_iter().find(|e| e.field == field).map(|e| view! { <span class="field-error" data-field=field>{e.message}</span> })
     };
@@ -203,11 +252,17 @@ fn LaunchFormView(d: LaunchDefaults, on_launched: Callback<()>) -> impl IntoView
     let roles = d.roles.clone();
     let no_roles = roles.is_empty();
     view! {
-        {move || from_local.get().flatten().map(|job| view! {
-            <p class="notice" id="prefilled-from-local">{format!(
-                "Prefilled from local job #{} {}: learning rate, batch size and epochs. Add the S3 channels its data is in.",
-                job.summary.id, job.summary.name
-            )}</p>
+        {move || from_local.get().flatten().map(|job| {
+            let channels = match uploads.get().flatten() {
+                Some(u) => format!("The channels are its dataset's upload #{} to {}.", u.id, u.destination),
+                None => "Its dataset has not been uploaded to S3 yet: upload it below (Datasets in S3), or give the channels.".to_string(),
+            };
+            view! {
+                <p class="notice" id="prefilled-from-local">{format!(
+                    "Prefilled from local job #{} {}: architecture, image size, learning rate, batch size, epochs and patience. {channels}",
+                    job.summary.id, job.summary.name
+                )}</p>
+            }
         })}
         <p class="muted">{format!(
             "Region {} · {} role{} SageMaker may assume. The job runs on SageMaker and is billed per instance-second; its logs are read from CloudWatch.",
@@ -222,6 +277,22 @@ fn LaunchFormView(d: LaunchDefaults, on_launched: Callback<()>) -> impl IntoView
         }>
             {text("Job name", "name", |f| f.name.clone(), |f, v| f.name = v, false)}
             {text("Training image (PyTorch for the region, or a custom URI)", "image", |f| f.image.clone(), |f, v| f.image = v, true)}
+            <label class="field checkbox wide">
+                <input type="checkbox" name="own_code" prop:checked=move || !sagedeck_code() on:change=move |ev| form.update(|f| {
+                    f.code = if event_target_checked(&ev) { TrainingCode::Image } else { TrainingCode::Sagedeck };
+                })/>
+                <span>"The image trains by itself (its own entry point). Off: Sagedeck's train.py runs in it, uploaded next to the output as sourcedir.tar.gz, with metric definitions for its loss and accuracy."</span>
+            </label>
+            {move || sagedeck_code().then(|| view! {
+                <label class="field">
+                    <span>"Architecture (arch)"</span>
+                    <select name="architecture" on:change=move |ev| form.update(|f| f.architecture = Architecture::parse(&event_target_value(&ev)).unwrap_or(Architecture::Resnet50))>
+                        {Architecture::ALL.iter().map(|a| view! { <option value=a.as_str() selected=form.with_untracked(|f| f.architecture == *a)>{a.label()}</option> }).collect_view()}
+                    </select>
+                </label>
+                {text("Image size, px (image-size)", "image_size", |f| f.image_size.clone(), |f, v| f.image_size = v, false)}
+                {text("Early-stopping patience, epochs (patience)", "patience", |f| f.patience.clone(), |f, v| f.patience = v, false)}
+            })}
             <label class="field wide">
                 <span>"Execution role"</span>
                 <select name="role_arn" on:change=move |ev| form.update(|f| f.role_arn = event_target_value(&ev))>
@@ -279,6 +350,13 @@ pub fn SageMakerJobPage() -> impl IntoView {
     let name = move || params.read().get("name").unwrap_or_default();
     let tick = RwSignal::new(0u32);
     let job = Resource::new(move || (name(), tick.get()), |(n, _)| describe_sagemaker_job(n));
+    let metrics = Resource::new(move || (name(), tick.get()), |(n, _)| sagemaker_job_metrics(n));
+    let stop = Action::new(|n: &String| stop_sagemaker_job(n.clone()));
+    Effect::new(move |_| {
+        if stop.value().get().is_some_and(|r| r.is_ok()) {
+            tick.update(|n| *n += 1);
+        }
+    });
     Effect::new(move |_| {
         let live = job.get().and_then(Result::ok).is_some_and(|j| !matches!(j.summary.status.as_str(), "Completed" | "Failed" | "Stopped"));
         if live {
@@ -292,12 +370,44 @@ pub fn SageMakerJobPage() -> impl IntoView {
             <A href="/training" attr:class="btn">"← All training"</A>
             <A href=move || format!("/training?from_sagemaker={}", name()) attr:class="btn" attr:id="run-locally">"Run locally"</A>
         </PageHeader>
+        {move || stop.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
         <Transition fallback=|| view! { <Loading/> }>
             {move || Suspend::new(async move {
                 match job.await {
-                    Ok(detail) => view! { <JobFacts detail/> }.into_any(),
+                    Ok(detail) => {
+                        let n = detail.summary.name.clone();
+                        let actions = if detail.can_stop() {
+                            view! {
+                                <div class="actions" id="job-actions">
+                                    <ConfirmButton
+                                        label="Stop"
+                                        question=format!("Stop {n}? SageMaker ends it within minutes, keeps the model written so far, and stops billing.")
+                                        on_confirm=Callback::new(move |_| { stop.dispatch(n.clone()); })
+                                        needs="training/sagemaker/stop"
+                                        pending=stop.pending()
+                                        danger=true
+                                    />
+                                </div>
+                            }.into_any()
+                        } else if detail.summary.status == "Completed" && detail.model_artifact.is_some() {
+                            view! {
+                                <div class="actions" id="job-actions">
+                                    <A href=format!("/endpoints?from_sagemaker={n}#deploy-local") attr:class="btn" attr:id="deploy-here">"Serve on a local endpoint"</A>
+                                    <A href=format!("/endpoints?from_sagemaker={n}#deploy-sagemaker") attr:class="btn" attr:id="deploy-sagemaker">"Deploy on SageMaker"</A>
+                                </div>
+                            }.into_any()
+                        } else {
+                            ().into_any()
+                        };
+                        view! { {actions}<JobFacts detail/> }.into_any()
+                    }
                     Err(error) => view! { <ErrorPanel error/> }.into_any(),
                 }
+            })}
+        </Transition>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                metrics.await.ok().map(|m| view! { <MetricCharts m/> })
             })}
         </Transition>
         {move || view! { <LogView name=name()/> }}
@@ -355,6 +465,49 @@ fn JobFacts(detail: SageMakerJobDetail) -> impl IntoView {
                     })}
                 </div>
             </div>
+        </section>
+    }
+}
+
+/// The training metrics the job's definitions read, a chart per kind
+/// (loss, accuracy), a line per metric and host.
+#[component]
+fn MetricCharts(m: JobMetrics) -> impl IntoView {
+    let classes = ["series-a", "series-b", "series-c", "series-d", "series-e", "series-f"];
+    let hosts: Vec<String> = {
+        let mut h: Vec<String> = m.series.iter().map(|s| s.host.clone()).collect();
+        h.sort();
+        h.dedup();
+        h
+    };
+    let chart = |kind: &str| -> Vec<Series> {
+        m.series
+            .iter()
+            .filter(|s| s.name.ends_with(kind) && !s.name.starts_with("test"))
+            .enumerate()
+            .map(|(i, s)| Series {
+                name: if hosts.len() > 1 { format!("{} · {}", s.name, s.host) } else { s.name.clone() },
+                class: classes[i % classes.len()],
+                points: s.points.clone(),
+            })
+            .collect()
+    };
+    let (loss, accuracy) = (chart(":loss"), chart(":accuracy"));
+    view! {
+        <section class="card" id="training-metrics">
+            <h2>"Training metrics "<span class="muted">{format!("from {}", m.source)}</span></h2>
+            {m.note.clone().map(|n| view! { <p class="muted" id="metrics-note">{n}</p> })}
+            {(!m.series.is_empty()).then(|| view! {
+                <div class="charts">
+                    <LineChart title="Loss" series=loss x_label="epoch"/>
+                    <LineChart title="Accuracy" series=accuracy x_label="epoch" percent=true/>
+                </div>
+            })}
+            {(!m.last.is_empty()).then(|| view! {
+                <table class="table compact" id="last-metrics">
+                    <tbody>{m.last.iter().map(|(k, v)| view! { <tr><td>{k.clone()}</td><td>{format!("{v:.4}")}</td></tr> }).collect_view()}</tbody>
+                </table>
+            })}
         </section>
     }
 }

@@ -4,7 +4,7 @@
 //! its checks, the CreateHyperParameterTuningJob request, the types the pages
 //! show, and the server functions.
 
-use super::sagemaker::SageMakerJobSpec;
+use super::sagemaker::{SageMakerJobSpec, TrainingCode, METRIC_DEFINITIONS};
 use super::spec::FieldError;
 use crate::ApiError;
 use leptos::prelude::*;
@@ -29,7 +29,9 @@ pub struct TuningSpec {
 }
 
 impl TuningSpec {
+    /// The seeds' tuning job; its objective is train.py's validation loss.
     pub fn example(base: SageMakerJobSpec) -> Self {
+        let objective = METRIC_DEFINITIONS.iter().find(|d| d.name == "valid:loss").expect("valid:loss is defined");
         TuningSpec {
             name: String::new(),
             base,
@@ -37,9 +39,9 @@ impl TuningSpec {
             lr_max: 0.1,
             lr_log_scale: true,
             batch_sizes: vec![32, 64, 128, 256, 512],
-            objective_metric: "average test loss".into(),
-            metric_regex: "Test set: Average loss: ([0-9\\.]+)".into(),
-            minimize: true,
+            objective_metric: objective.name.into(),
+            metric_regex: objective.regex.into(),
+            minimize: objective.minimize,
             max_jobs: 4,
             max_parallel: 2,
         }
@@ -65,11 +67,17 @@ impl TuningSpec {
         if self.batch_sizes.is_empty() || sizes.len() != self.batch_sizes.len() || sizes.iter().any(|b| !(1..=4096).contains(b)) || sizes.len() > 30 {
             fail("batch_sizes", "List 1 to 30 different batch sizes from 1 to 4096, separated by commas.");
         }
-        if self.objective_metric.trim().is_empty() || self.objective_metric.len() > 255 {
-            fail("objective_metric", "Name the objective metric (up to 255 characters).");
-        }
-        if self.metric_regex.trim().is_empty() || self.metric_regex.len() > 500 {
-            fail("metric_regex", "Give the regex that finds the metric in the training log, with one capture group.");
+        if self.base.code == TrainingCode::Sagedeck {
+            if !METRIC_DEFINITIONS.iter().any(|d| d.name == self.objective_metric) {
+                fail("objective_metric", "Choose one of the metrics train.py prints (train, valid or test loss or accuracy).");
+            }
+        } else {
+            if self.objective_metric.trim().is_empty() || self.objective_metric.len() > 255 {
+                fail("objective_metric", "Name the objective metric (up to 255 characters).");
+            }
+            if self.metric_regex.trim().is_empty() || self.metric_regex.len() > 500 || !self.metric_regex.contains('(') {
+                fail("metric_regex", "Give the regex that finds the metric in the training log, with one capture group.");
+            }
         }
         if !(1..=500).contains(&self.max_jobs) {
             fail("max_jobs", "Max jobs must be 1 to 500.");
@@ -84,29 +92,58 @@ impl TuningSpec {
         }
     }
 
-    /// The hyperparameters every trial gets unchanged.
-    pub fn static_hyperparameters(&self) -> Vec<(String, String)> {
-        self.base.hyperparameters().into_iter().filter(|(k, _)| k != "lr" && k != "batch-size").collect()
+    /// The trial definition: the base spec under the tuning job's name, so
+    /// Sagedeck's code goes to `<output>/<tuning job>/source/`.
+    pub fn trial(&self) -> SageMakerJobSpec {
+        SageMakerJobSpec { name: self.name.clone(), ..self.base.clone() }
     }
 
-    pub fn request_json(&self) -> serde_json::Value {
-        let mut definition = self.base.request_json();
+    /// The hyperparameters every trial gets unchanged.
+    pub fn static_hyperparameters(&self, region: &str) -> Vec<(String, String)> {
+        self.trial().hyperparameters(region).into_iter().filter(|(k, _)| k != "lr" && k != "batch-size").collect()
+    }
+
+    /// Every metric train.py prints (the objective among them) with
+    /// Sagedeck's code; the operator's one regex for an image's own code.
+    pub fn metric_definitions(&self) -> Vec<(String, String)> {
+        match self.base.code {
+            TrainingCode::Sagedeck => METRIC_DEFINITIONS.iter().map(|d| (d.name.to_string(), d.regex.to_string())).collect(),
+            TrainingCode::Image => vec![(self.objective_metric.clone(), self.metric_regex.clone())],
+        }
+    }
+
+    /// The objective's direction: a loss is minimised, an accuracy maximised
+    /// (train.py's metrics); the operator's choice otherwise.
+    pub fn minimize(&self) -> bool {
+        match self.base.code {
+            TrainingCode::Sagedeck => METRIC_DEFINITIONS.iter().find(|d| d.name == self.objective_metric).map_or(self.minimize, |d| d.minimize),
+            TrainingCode::Image => self.minimize,
+        }
+    }
+
+    pub fn request_json(&self, region: &str) -> serde_json::Value {
+        let mut definition = self.trial().request_json(region);
         if let Some(obj) = definition.as_object_mut() {
             obj.remove("TrainingJobName");
             obj.insert(
                 "StaticHyperParameters".into(),
-                self.static_hyperparameters().into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect::<serde_json::Map<_, _>>().into(),
+                self.static_hyperparameters(region)
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into(),
             );
             obj.remove("HyperParameters");
             if let Some(algo) = obj.get_mut("AlgorithmSpecification") {
-                algo["MetricDefinitions"] = serde_json::json!([{ "Name": self.objective_metric, "Regex": self.metric_regex }]);
+                algo["MetricDefinitions"] =
+                    self.metric_definitions().into_iter().map(|(name, regex)| serde_json::json!({ "Name": name, "Regex": regex })).collect::<Vec<_>>().into();
             }
         }
         serde_json::json!({
             "HyperParameterTuningJobName": self.name,
             "HyperParameterTuningJobConfig": {
                 "Strategy": "Bayesian",
-                "HyperParameterTuningJobObjective": { "Type": if self.minimize { "Minimize" } else { "Maximize" }, "MetricName": self.objective_metric },
+                "HyperParameterTuningJobObjective": { "Type": if self.minimize() { "Minimize" } else { "Maximize" }, "MetricName": self.objective_metric },
                 "ResourceLimits": { "MaxNumberOfTrainingJobs": self.max_jobs, "MaxParallelTrainingJobs": self.max_parallel },
                 "ParameterRanges": {
                     "ContinuousParameterRanges": [{ "Name": "lr", "MinValue": self.lr_min.to_string(), "MaxValue": self.lr_max.to_string(),
@@ -118,9 +155,19 @@ impl TuningSpec {
         })
     }
 
-    pub fn cli_command(&self) -> String {
-        let json = serde_json::to_string_pretty(&self.request_json()).unwrap_or_default().replace('\'', "'\\''");
-        format!("aws sagemaker create-hyper-parameter-tuning-job --cli-input-json '{json}'")
+    pub fn cli_command(&self, region: &str) -> String {
+        let json = serde_json::to_string_pretty(&self.request_json(region)).unwrap_or_default().replace('\'', "'\\''");
+        let create = format!("aws sagemaker create-hyper-parameter-tuning-job --cli-input-json '{json}'");
+        match self.base.code {
+            TrainingCode::Sagedeck => format!(
+                "# Sagedeck's train.py and inference.py, as the console packs them:\n\
+                 curl -o sourcedir.tar.gz http://CONSOLE{}\n\
+                 aws s3 cp sourcedir.tar.gz {}\n{create}",
+                super::sagemaker::SOURCE_DIR_DOWNLOAD,
+                self.trial().source_dir_uri()
+            ),
+            TrainingCode::Image => create,
+        }
     }
 }
 
@@ -221,16 +268,45 @@ mod tests {
 
     #[test]
     fn the_request_tunes_lr_and_batch_size_and_keeps_the_rest_static() {
-        let r = good().request_json();
+        let r = good().request_json("us-east-1");
         let config = &r["HyperParameterTuningJobConfig"];
         assert_eq!(config["ParameterRanges"]["ContinuousParameterRanges"][0]["Name"], "lr");
         assert_eq!(config["ParameterRanges"]["ContinuousParameterRanges"][0]["ScalingType"], "Logarithmic");
         assert_eq!(config["ParameterRanges"]["CategoricalParameterRanges"][0]["Values"], serde_json::json!(["32", "64", "128", "256", "512"]));
         assert_eq!(config["HyperParameterTuningJobObjective"]["Type"], "Minimize");
         let definition = &r["TrainingJobDefinition"];
-        assert_eq!(definition["StaticHyperParameters"], serde_json::json!({ "epochs": "5" }));
+        let statics = &definition["StaticHyperParameters"];
+        assert_eq!(statics["epochs"], "5");
+        assert!(statics.get("lr").is_none() && statics.get("batch-size").is_none());
+        // Every trial fetches train.py from beside the tuning job's output.
+        assert_eq!(statics["sagemaker_program"], "\"train.py\"");
+        assert_eq!(statics["sagemaker_submit_directory"], "\"s3://dogs/output/dogs-hpo/source/sourcedir.tar.gz\"");
         assert!(definition.get("HyperParameters").is_none() && definition.get("TrainingJobName").is_none());
-        assert_eq!(definition["AlgorithmSpecification"]["MetricDefinitions"][0]["Name"], "average test loss");
-        assert!(good().cli_command().starts_with("aws sagemaker create-hyper-parameter-tuning-job"));
+        let names: Vec<&str> =
+            definition["AlgorithmSpecification"]["MetricDefinitions"].as_array().unwrap().iter().map(|d| d["Name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["train:loss", "train:accuracy", "valid:loss", "valid:accuracy", "test:loss", "test:accuracy"]);
+        assert_eq!(config["HyperParameterTuningJobObjective"]["MetricName"], "valid:loss");
+        let cli = good().cli_command("us-east-1");
+        assert!(cli.contains("aws s3 cp sourcedir.tar.gz s3://dogs/output/dogs-hpo/source/sourcedir.tar.gz"));
+        assert!(cli.contains("aws sagemaker create-hyper-parameter-tuning-job"));
+    }
+
+    #[test]
+    fn an_accuracy_objective_is_maximised_and_a_custom_image_brings_its_own_regex() {
+        let mut spec = good();
+        spec.objective_metric = "test:accuracy".into();
+        spec.minimize = true; // the operator's box is overruled: an accuracy is maximised
+        assert_eq!(spec.request_json("us-east-1")["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["Type"], "Maximize");
+        spec.objective_metric = "average test loss".into();
+        assert_eq!(spec.validate().unwrap_err()[0].field, "objective_metric");
+        spec.base.code = TrainingCode::Image;
+        spec.base.image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-trainer:1".into();
+        spec.metric_regex = "no group".into();
+        assert_eq!(spec.validate().unwrap_err()[0].field, "metric_regex");
+        spec.metric_regex = "Test set: Average loss: ([0-9\\.]+)".into();
+        assert_eq!(spec.validate(), Ok(()));
+        let r = spec.request_json("us-east-1");
+        assert_eq!(r["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"].as_array().unwrap().len(), 1);
+        assert!(r["TrainingJobDefinition"]["StaticHyperParameters"].get("sagemaker_program").is_none());
     }
 }

@@ -5,6 +5,7 @@
 use super::sagemaker::sagemaker_launch_defaults;
 use super::sagemaker_page::sagemaker_tone;
 use super::spec::FieldError;
+use super::sagemaker::{TrainingCode, METRIC_DEFINITIONS};
 use super::tuning::{describe_tuning_job, launch_tuning_job, list_tuning_jobs, TuningJobDetail, TuningJobSummary, TuningSpec};
 use crate::components::{or_dash, short_time, Badge, ErrorPanel, Loading, PageHeader};
 use leptos::prelude::*;
@@ -29,7 +30,7 @@ pub fn TuningSection() -> impl IntoView {
             </Transition>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
-                    defaults.await.ok().filter(|d| d.not_configured.is_none()).map(|d| view! { <TuningForm spec=TuningSpec::example(d.spec) roles=d.roles on_launched=Callback::new(move |_| refresh.update(|n| *n += 1))/> })
+                    defaults.await.ok().filter(|d| d.not_configured.is_none()).map(|d| view! { <TuningForm spec=TuningSpec::example(d.spec) roles=d.roles region=d.region on_launched=Callback::new(move |_| refresh.update(|n| *n += 1))/> })
                 })}
             </Suspense>
         </section>
@@ -66,7 +67,7 @@ fn TuningTable(jobs: Vec<TuningJobSummary>) -> impl IntoView {
 }
 
 #[component]
-fn TuningForm(spec: TuningSpec, roles: Vec<String>, on_launched: Callback<()>) -> impl IntoView {
+fn TuningForm(spec: TuningSpec, roles: Vec<String>, region: String, on_launched: Callback<()>) -> impl IntoView {
     let spec = RwSignal::new(spec);
     let batch_text = RwSignal::new(spec.with_untracked(|s| s.batch_sizes.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")));
     let numbers = RwSignal::new(spec.with_untracked(|s| (s.lr_min.to_string(), s.lr_max.to_string(), s.max_jobs.to_string(), s.max_parallel.to_string(), s.base.instance_count.to_string())));
@@ -106,7 +107,9 @@ fn TuningForm(spec: TuningSpec, roles: Vec<String>, on_launched: Callback<()>) -
             navigate(&format!("/training/tuning/{}", job.summary.name), Default::default());
         }
     });
-    let cli = move || to_spec().map(|s| s.cli_command()).unwrap_or_else(|_| "Fix the fields marked above to see the command.".into());
+    let region = StoredValue::new(region);
+    let cli = move || to_spec().map(|s| s.cli_command(&region.get_value())).unwrap_or_else(|_| "Fix the fields marked above to see the command.".into());
+    let sagedeck_code = move || spec.with(|s| s.base.code == TrainingCode::Sagedeck);
     macro_rules! field {
         ($label:expr, $name:expr, $get:expr, $set:expr) => {
             view! {
@@ -151,12 +154,46 @@ fn TuningForm(spec: TuningSpec, roles: Vec<String>, on_launched: Callback<()>) -
                     <input name="batch_sizes" prop:value=move || batch_text.get() on:input=move |ev| batch_text.set(event_target_value(&ev))/>
                     {error_of("batch_sizes")}
                 </label>
-                {field!("Objective metric", "objective_metric", |s: &TuningSpec| s.objective_metric.clone(), |s: &mut TuningSpec, v: String| s.objective_metric = v)}
-                {field!("Its regex in the training log", "metric_regex", |s: &TuningSpec| s.metric_regex.clone(), |s: &mut TuningSpec, v: String| s.metric_regex = v)}
-                <label class="field checkbox">
-                    <input type="checkbox" name="minimize" prop:checked=move || spec.with(|s| s.minimize) on:change=move |ev| spec.update(|s| s.minimize = event_target_checked(&ev))/>
-                    <span>"Minimise (off: maximise)"</span>
+                <label class="field checkbox wide">
+                    <input type="checkbox" name="tuning_own_code" prop:checked=move || !sagedeck_code() on:change=move |ev| spec.update(|s| {
+                        s.base.code = if event_target_checked(&ev) { TrainingCode::Image } else { TrainingCode::Sagedeck };
+                    })/>
+                    <span>"The image trains by itself (its own entry point and metrics); off: Sagedeck's train.py"</span>
                 </label>
+                {move || if sagedeck_code() {
+                    view! {
+                        <label class="field wide">
+                            <span>"Objective: a metric train.py prints"</span>
+                            <select name="objective_metric" on:change=move |ev| {
+                                let name = event_target_value(&ev);
+                                spec.update(|s| {
+                                    if let Some(d) = METRIC_DEFINITIONS.iter().find(|d| d.name == name) {
+                                        s.objective_metric = d.name.into();
+                                        s.metric_regex = d.regex.into();
+                                        s.minimize = d.minimize;
+                                    }
+                                });
+                            }>
+                                {METRIC_DEFINITIONS.iter().map(|d| {
+                                    let selected = spec.with_untracked(|s| s.objective_metric == d.name);
+                                    let label = format!("{} ({})", d.name, if d.minimize { "minimised" } else { "maximised" });
+                                    view! { <option value=d.name selected=selected>{label}</option> }
+                                }).collect_view()}
+                            </select>
+                            <span class="muted" id="objective-regex">{move || spec.with(|s| format!("Read from the log with {}", s.metric_regex))}</span>
+                            {error_of("objective_metric")}
+                        </label>
+                    }.into_any()
+                } else {
+                    view! {
+                        {field!("Objective metric", "objective_metric", |s: &TuningSpec| s.objective_metric.clone(), |s: &mut TuningSpec, v: String| s.objective_metric = v)}
+                        {field!("Its regex in the training log", "metric_regex", |s: &TuningSpec| s.metric_regex.clone(), |s: &mut TuningSpec, v: String| s.metric_regex = v)}
+                        <label class="field checkbox">
+                            <input type="checkbox" name="minimize" prop:checked=move || spec.with(|s| s.minimize) on:change=move |ev| spec.update(|s| s.minimize = event_target_checked(&ev))/>
+                            <span>"Minimise (off: maximise)"</span>
+                        </label>
+                    }.into_any()
+                }}
                 {number!("Max training jobs", "max_jobs", 2, "max_jobs")}
                 {number!("At a time", "max_parallel", 3, "max_parallel")}
                 <label class="field wide">

@@ -146,6 +146,7 @@ fn untrained_artifact(dir: &Path) -> anyhow::Result<()> {
         spec,
         device: "cpu".into(),
         seconds: 0.0,
+        trained_on: None,
     };
     std::fs::write(dir.join("metadata.json"), serde_json::to_vec_pretty(&metadata)?)?;
     Ok(())
@@ -350,7 +351,8 @@ pub async fn run(args: BenchServeArgs) -> anyhow::Result<()> {
     let journal = crate::journal::Journal::new(pool.clone());
     let fetcher = UrlFetcher { enabled: false, max_bytes: 0, timeout: Duration::from_secs(1) };
     let roots = crate::paths::ReadableRoots::new([args.work_dir.clone()]);
-    let hub = EndpointHub::start(pool.clone(), journal, crate::training::jobs::JobStore::new(pool), aws, fetcher, roots).await;
+    let imports = args.work_dir.join("imports");
+    let hub = EndpointHub::start(pool.clone(), journal, crate::training::jobs::JobStore::new(pool), aws, fetcher, roots, imports).await;
     let batching = Batching { max_batch: args.max_batch, max_wait_ms: args.max_wait_ms, queue_capacity: (args.clients * 4) as u32 };
     hub.serve_unrecorded("bench", info.clone(), args.instances as usize, batching).await.map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

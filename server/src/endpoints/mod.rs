@@ -40,6 +40,8 @@ pub struct EndpointHub {
     pub fetcher: UrlFetcher,
     /// Where test-bench folders may be read from.
     pub roots: crate::paths::ReadableRoots,
+    /// Where SageMaker jobs' models are unpacked for local endpoints.
+    imports: std::path::PathBuf,
     runtimes: RwLock<HashMap<String, Arc<Runtime>>>,
     /// Decoding is CPU-bound and a large image takes hundreds of MB while it
     /// decodes: at most this many decode at once.
@@ -60,7 +62,9 @@ pub struct LocalAnswer {
 
 struct LocalRow {
     name: String,
+    /// The local job served; 0 when `sagemaker_job` is.
     job_id: i64,
+    sagemaker_job: Option<String>,
     artifact_dir: String,
     instances: u32,
     batching: Batching,
@@ -81,7 +85,15 @@ fn now() -> String {
 
 impl EndpointHub {
     /// Opens the hub and starts every local endpoint stored as InService.
-    pub async fn start(pool: SqlitePool, journal: Journal, jobs: JobStore, aws: Arc<Aws>, fetcher: UrlFetcher, roots: crate::paths::ReadableRoots) -> Arc<Self> {
+    pub async fn start(
+        pool: SqlitePool,
+        journal: Journal,
+        jobs: JobStore,
+        aws: Arc<Aws>,
+        fetcher: UrlFetcher,
+        roots: crate::paths::ReadableRoots,
+        imports: std::path::PathBuf,
+    ) -> Arc<Self> {
         let metrics = Arc::new(Metrics::new(pool.clone()));
         metrics.spawn_flusher(Duration::from_secs(5));
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
@@ -93,6 +105,7 @@ impl EndpointHub {
             metrics,
             fetcher,
             roots,
+            imports,
             runtimes: RwLock::new(HashMap::new()),
             decoding: Semaphore::new(threads * 2),
             demand: std::sync::Mutex::new(HashMap::new()),
@@ -226,7 +239,7 @@ impl EndpointHub {
 
     async fn select_rows(&self, name: Option<&str>) -> Result<Vec<LocalRow>, ApiError> {
         let rows = sqlx::query(
-            "SELECT name, job_id, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity, status, message, created_at
+            "SELECT name, job_id, sagemaker_job, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity, status, message, created_at
              FROM local_endpoints WHERE ?1 IS NULL OR name = ?1 ORDER BY created_at DESC",
         )
         .bind(name)
@@ -238,6 +251,7 @@ impl EndpointHub {
             .map(|r| LocalRow {
                 name: r.get("name"),
                 job_id: r.get("job_id"),
+                sagemaker_job: r.get("sagemaker_job"),
                 artifact_dir: r.get("artifact_dir"),
                 instances: r.get::<i64, _>("instances") as u32,
                 batching: Batching {
@@ -288,7 +302,10 @@ impl EndpointHub {
                 status: row.status.clone(),
                 instances: runtime.as_ref().map(|r| r.instances() as u32).unwrap_or(row.instances),
                 instance_type: format!("local ({})", device.clone().unwrap_or_else(|| "not loaded".into())),
-                model: format!("local job #{}", row.job_id),
+                model: match &row.sagemaker_job {
+                    Some(job) => format!("SageMaker job {job}"),
+                    None => format!("local job #{}", row.job_id),
+                },
                 created_at: Some(row.created_at.clone()),
             },
             arn: None,
@@ -298,7 +315,7 @@ impl EndpointHub {
             classes: info.as_ref().map(|i| i.metadata.classes.clone()).unwrap_or_default(),
             batching: Some(row.batching),
             artifact_dir: Some(row.artifact_dir.clone()),
-            job_id: Some(row.job_id),
+            job_id: row.sagemaker_job.is_none().then_some(row.job_id),
             input_size: info.as_ref().map(|i| i.metadata.input_size),
             device,
             queued: runtime.map(|r| r.queued() as u32),
@@ -319,21 +336,27 @@ impl EndpointHub {
             .await;
     }
 
+    /// A completed local job's artifact folder.
+    async fn local_artifact(&self, job_id: i64) -> Result<std::path::PathBuf, ApiError> {
+        let job = self.jobs.get(job_id).await?;
+        if job.status != JobStatus::Completed {
+            return Err(ApiError::Conflict(format!("local job #{job_id} is {}: only a completed job has an artifact to deploy", job.status)));
+        }
+        Ok(Paths::new(Path::new(&job.work_dir)).artifact)
+    }
+
     async fn deploy_local_inner(&self, spec: &LocalDeploySpec) -> Result<(), ApiError> {
         if self.row(&spec.name).await.is_ok() {
             return Err(ApiError::Conflict(format!("a local endpoint named {} already exists: delete it first or pick another name", spec.name)));
         }
-        let job = self.jobs.get(spec.job_id).await?;
-        if job.status != JobStatus::Completed {
-            return Err(ApiError::Conflict(format!(
-                "local job #{} is {}: only a completed job has an artifact to deploy",
-                spec.job_id, job.status
-            )));
-        }
-        let artifact = Paths::new(Path::new(&job.work_dir)).artifact;
+        let (job_id, artifact) = match &spec.sagemaker_job {
+            Some(job) => (0, self.sagemaker.import_model(job, &self.imports).await?),
+            None => (spec.job_id, self.local_artifact(spec.job_id).await?),
+        };
         let row = LocalRow {
             name: spec.name.clone(),
-            job_id: spec.job_id,
+            job_id,
+            sagemaker_job: spec.sagemaker_job.clone(),
             artifact_dir: artifact.display().to_string(),
             instances: spec.instances,
             batching: spec.batching,
@@ -341,13 +364,18 @@ impl EndpointHub {
             message: None,
             created_at: now(),
         };
-        self.launch(&row).await.map_err(|e| ApiError::Conflict(format!("the artifact of job #{} cannot be served: {e}", spec.job_id)))?;
+        let what = match &spec.sagemaker_job {
+            Some(job) => format!("the model of SageMaker job {job}"),
+            None => format!("the artifact of job #{}", spec.job_id),
+        };
+        self.launch(&row).await.map_err(|e| ApiError::Conflict(format!("{what} cannot be served: {e}")))?;
         let stored = sqlx::query(
-            "INSERT INTO local_endpoints (name, job_id, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity, status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'InService', ?, ?)",
+            "INSERT INTO local_endpoints (name, job_id, sagemaker_job, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity, status, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'InService', ?, ?)",
         )
         .bind(&row.name)
         .bind(row.job_id)
+        .bind(&row.sagemaker_job)
         .bind(&row.artifact_dir)
         .bind(i64::from(row.instances))
         .bind(i64::from(row.batching.max_batch))
@@ -414,9 +442,13 @@ impl EndpointService for EndpointHub {
 
     async fn deploy_local(&self, spec: LocalDeploySpec) -> Result<EndpointDetail, ApiError> {
         let result = self.deploy_local_inner(&spec).await;
+        let source = match &spec.sagemaker_job {
+            Some(job) => format!("SageMaker job {job}'s model.tar.gz"),
+            None => format!("job #{}", spec.job_id),
+        };
         let after = format!(
-            "job #{} × {} instance(s), batch ≤ {}, wait ≤ {} ms, queue {}",
-            spec.job_id, spec.instances, spec.batching.max_batch, spec.batching.max_wait_ms, spec.batching.queue_capacity
+            "{source} × {} instance(s), batch ≤ {}, wait ≤ {} ms, queue {}",
+            spec.instances, spec.batching.max_batch, spec.batching.max_wait_ms, spec.batching.queue_capacity
         );
         self.record("endpoint.local.create", &spec.name, None, Some(after), &result).await;
         result?;
@@ -424,7 +456,22 @@ impl EndpointService for EndpointHub {
     }
 
     async fn deploy_sagemaker(&self, spec: SageMakerDeploySpec) -> Result<EndpointDetail, ApiError> {
-        self.sagemaker.deploy(&spec).await
+        let Some(job_id) = spec.local_job else {
+            return self.sagemaker.deploy(&spec).await;
+        };
+        // A local job's artifact: packed as model.tar.gz and uploaded first.
+        let uploaded = async {
+            let artifact = self.local_artifact(job_id).await?;
+            self.sagemaker.upload_local_model(&artifact, &spec).await
+        }
+        .await;
+        match uploaded {
+            Ok(at) => self.sagemaker.create_from(&spec, &at.to_string(), &spec.role_arn, Some(&at)).await,
+            Err(e) => {
+                self.sagemaker.journal_create(&spec, None, &Err(e.clone())).await;
+                Err(e)
+            }
+        }
     }
 
     async fn delete(&self, backend: Backend, name: &str, with_config: bool) -> Result<(), ApiError> {
@@ -432,7 +479,8 @@ impl EndpointService for EndpointHub {
             Backend::SageMaker => self.sagemaker.delete(name, with_config).await,
             Backend::Local => {
                 let row = self.row(name).await?;
-                let before = format!("{} · job #{} × {}", row.status, row.job_id, row.instances);
+                let source = row.sagemaker_job.clone().map(|j| format!("SageMaker job {j}")).unwrap_or_else(|| format!("job #{}", row.job_id));
+                let before = format!("{} · {source} × {}", row.status, row.instances);
                 let result = sqlx::query("DELETE FROM local_endpoints WHERE name = ?")
                     .bind(name)
                     .execute(&self.pool)

@@ -13,7 +13,10 @@ use aws_sdk_sagemaker::types::{
     ContainerDefinition, EndpointSortKey, ProductionVariant, ProductionVariantInstanceType, SortBy, TrainingJobStatus,
 };
 use aws_smithy_types::date_time::Format;
+use crate::s3::S3Uri;
+use crate::training::sagemaker_code;
 use axum::body::Bytes;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The variant name SageMaker's SDKs use when there is one.
@@ -179,42 +182,124 @@ impl SageMakerEndpoints {
         Ok(out)
     }
 
-    /// CreateModel → CreateEndpointConfig → CreateEndpoint. A step that
-    /// fails deletes what the earlier steps made, and the error says so.
-    pub async fn deploy(&self, spec: &SageMakerDeploySpec) -> Result<EndpointDetail, ApiError> {
-        let clients = self.aws.clients()?;
-        let client = &clients.sagemaker;
-        let job = client
+    /// A completed training job's model.tar.gz and the role it ran as.
+    pub async fn job_model(&self, training_job: &str) -> Result<(String, String), ApiError> {
+        let job = self
+            .sm()?
             .describe_training_job()
-            .training_job_name(&spec.training_job)
+            .training_job_name(training_job)
             .send()
             .await
             .map_err(|e| from_sdk("SageMaker DescribeTrainingJob", e))?;
         if job.training_job_status() != Some(&TrainingJobStatus::Completed) {
             return Err(ApiError::Conflict(format!(
-                "training job {} is {}, not Completed: only a completed job has a model to deploy",
-                spec.training_job,
+                "training job {training_job} is {}, not Completed: only a completed job has a model to deploy",
                 job.training_job_status().map(|s| s.as_str()).unwrap_or("in an unknown state")
             )));
         }
         let artifact = job
             .model_artifacts()
             .and_then(|a| a.s3_model_artifacts())
-            .ok_or_else(|| ApiError::Conflict(format!("training job {} left no model artifact", spec.training_job)))?
+            .ok_or_else(|| ApiError::Conflict(format!("training job {training_job} left no model artifact")))?
             .to_string();
-        let role = if spec.role_arn.is_empty() { job.role_arn().unwrap_or_default().to_string() } else { spec.role_arn.clone() };
+        Ok((artifact, job.role_arn().unwrap_or_default().to_string()))
+    }
+
+    /// A training job's model.tar.gz, downloaded and unpacked under
+    /// `imports` for a local endpoint. Kept while its S3 object is unchanged
+    /// (same ETag); a failed import leaves nothing behind.
+    pub async fn import_model(&self, training_job: &str, imports: &Path) -> Result<PathBuf, ApiError> {
+        let (artifact, _) = self.job_model(training_job).await?;
+        let at = S3Uri::parse(&artifact)?;
+        let s3 = &self.aws.clients()?.s3;
+        let etag = s3
+            .head_object()
+            .bucket(&at.bucket)
+            .key(&at.key)
+            .send()
+            .await
+            .map_err(|e| from_sdk("S3 HeadObject", e).map_message(|m| format!("the model artifact {artifact} cannot be read: {m}")))?
+            .e_tag()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_string();
+        let dir = imports.join(training_job);
+        let marker = dir.join(".source");
+        let stamp = format!("{artifact} {etag}");
+        if std::fs::read_to_string(&marker).is_ok_and(|s| s == stamp) {
+            return Ok(dir);
+        }
+        let io = |e: std::io::Error| ApiError::Internal(format!("cannot write under {}: {e}", imports.display()));
+        tokio::fs::create_dir_all(imports).await.map_err(io)?;
+        let download = imports.join(format!(".{training_job}.tar.gz.part"));
+        let unpacked = imports.join(format!(".{training_job}.unpacking"));
+        let _ = tokio::fs::remove_dir_all(&unpacked).await;
+        let result: Result<(), ApiError> = async {
+            crate::s3::download(s3, &at, &download, sagemaker_code::MAX_UNPACKED_BYTES).await?;
+            let (from, to) = (download.clone(), unpacked.clone());
+            tokio::task::spawn_blocking(move || sagemaker_code::unpack_model(&from, &to))
+                .await
+                .map_err(|e| ApiError::Internal(format!("unpacking crashed: {e}")))?
+                .map_err(|e| ApiError::Unprocessable(format!("{artifact}: {e}")))?;
+            crate::endpoints::serving::ModelInfo::read(&unpacked)
+                .map_err(|e| ApiError::Unprocessable(format!("{artifact} is not a model a local endpoint can serve: {e}")))?;
+            std::fs::write(unpacked.join(".source"), &stamp).map_err(io)?;
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            tokio::fs::rename(&unpacked, &dir).await.map_err(io)?;
+            Ok(())
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&download).await;
+        if let Err(e) = result {
+            let _ = tokio::fs::remove_dir_all(&unpacked).await;
+            return Err(e);
+        }
+        Ok(dir)
+    }
+
+    /// CreateModel → CreateEndpointConfig → CreateEndpoint from a training
+    /// job's model artifact.
+    pub async fn deploy(&self, spec: &SageMakerDeploySpec) -> Result<EndpointDetail, ApiError> {
+        let (artifact, job_role) = match self.job_model(&spec.training_job).await {
+            Ok(found) => found,
+            Err(e) => {
+                self.journal_create(spec, None, &Err(e.clone())).await;
+                return Err(e);
+            }
+        };
+        let role = if spec.role_arn.is_empty() { job_role } else { spec.role_arn.clone() };
+        self.create_from(spec, &artifact, &role, None).await
+    }
+
+    /// CreateModel → CreateEndpointConfig → CreateEndpoint serving the
+    /// model.tar.gz at `artifact`. A step that fails deletes what the earlier
+    /// steps made, and so does the model.tar.gz Sagedeck `uploaded` for it;
+    /// the error says what was undone.
+    pub async fn create_from(&self, spec: &SageMakerDeploySpec, artifact: &str, role: &str, uploaded: Option<&S3Uri>) -> Result<EndpointDetail, ApiError> {
+        let clients = self.aws.clients()?;
+        let client = &clients.sagemaker;
         let region = clients.config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
         let image = if spec.image.trim().is_empty() { pytorch_inference_image(&region) } else { spec.image.trim().to_string() };
         let model_name = format!("{}-model", spec.name);
         let config_name = format!("{}-config", spec.name);
+        // What the SageMaker Python SDK's PyTorchModel sets: the handler in
+        // the model's code/ folder, the region, the toolkit's log level.
+        let container = ContainerDefinition::builder()
+            .image(&image)
+            .model_data_url(artifact)
+            .environment("SAGEMAKER_PROGRAM", "inference.py")
+            .environment("SAGEMAKER_SUBMIT_DIRECTORY", "/opt/ml/model/code")
+            .environment("SAGEMAKER_CONTAINER_LOG_LEVEL", "20")
+            .environment("SAGEMAKER_REGION", &region)
+            .build();
 
         let mut made: Vec<&str> = Vec::new();
         let result: Result<(), ApiError> = async {
             client
                 .create_model()
                 .model_name(&model_name)
-                .execution_role_arn(&role)
-                .primary_container(ContainerDefinition::builder().image(&image).model_data_url(&artifact).build())
+                .execution_role_arn(role)
+                .primary_container(container)
                 .send()
                 .await
                 .map_err(|e| from_sdk("SageMaker CreateModel", e))?;
@@ -255,30 +340,54 @@ impl SageMakerEndpoints {
                 if made.contains(&"model") && client.delete_model().model_name(&model_name).send().await.is_ok() {
                     undone.push(format!("model {model_name}"));
                 }
+                if let Some(at) = uploaded {
+                    if crate::s3::delete(&clients.s3, at).await.is_ok() {
+                        undone.push(format!("the model.tar.gz it uploaded ({at})"));
+                    }
+                }
                 Err(if undone.is_empty() {
                     error
                 } else {
-                    ApiError::Upstream(format!("{} Sagedeck deleted what it had made: {}.", error.message(), undone.join(" and ")))
+                    error.map_message(|m| format!("{m} Sagedeck deleted what it had made: {}.", undone.join(" and ")))
                 })
             }
         };
+        let made = format!(
+            "model {model_name} ({image}, {artifact}) → config {config_name} ({} × {}) → endpoint {}",
+            spec.instance_count, spec.instance_type, spec.name
+        );
+        self.journal_create(spec, result.as_ref().ok().map(|_| made), &result).await;
+        result?;
+        self.describe(&spec.name).await
+    }
+
+    pub async fn journal_create(&self, spec: &SageMakerDeploySpec, after: Option<String>, result: &Result<(), ApiError>) {
         self.journal
             .record(Change {
                 backend: "aws",
                 action: "endpoint.sagemaker.create",
                 target: &spec.name,
                 before: None,
-                after: result.as_ref().ok().map(|_| {
-                    format!(
-                        "model {model_name} ({image}, {artifact}) → config {config_name} ({} × {}) → endpoint {}",
-                        spec.instance_count, spec.instance_type, spec.name
-                    )
-                }),
+                after,
                 outcome: result.as_ref().map(|_| ()).map_err(|e| e.message().to_string()),
             })
             .await;
-        result?;
-        self.describe(&spec.name).await
+    }
+
+    /// Packs a local job's artifact as model.tar.gz and puts it at
+    /// `<model_s3>/<endpoint>/model.tar.gz`.
+    pub async fn upload_local_model(&self, artifact_dir: &Path, spec: &SageMakerDeploySpec) -> Result<S3Uri, ApiError> {
+        let s3 = &self.aws.clients()?.s3;
+        let at = S3Uri::parse(spec.model_s3.trim())?.join(&format!("{}/model.tar.gz", spec.name));
+        let dir = artifact_dir.to_path_buf();
+        let packed = tokio::task::spawn_blocking(move || sagemaker_code::pack_model(&dir))
+            .await
+            .map_err(|e| ApiError::Internal(format!("packing crashed: {e}")))?
+            .map_err(ApiError::Conflict)?;
+        crate::s3::put(s3, &at, packed, "application/gzip")
+            .await
+            .map_err(|e| e.map_message(|m| format!("the packed model could not be put at {at}, so nothing was created: {m}")))?;
+        Ok(at)
     }
 
     pub async fn delete(&self, name: &str, with_config: bool) -> Result<(), ApiError> {

@@ -5,15 +5,17 @@
 
 use crate::aws::{from_sdk, Aws};
 use crate::journal::{Change, Journal};
+use crate::s3::{self, S3Uri};
+use crate::training::sagemaker_code;
 use app::training::sagemaker::{
-    AwsCallCounts, CacheState, HostLogLine, JobLogs, LaunchDefaults, SageMakerJobDetail, SageMakerJobList, SageMakerJobSpec,
-    SageMakerJobSummary, SageMakerTrainingService, StatusTransition,
+    AwsCallCounts, CacheState, HostLogLine, JobLogs, JobMetrics, LaunchDefaults, SageMakerJobDetail, SageMakerJobList, SageMakerJobSpec,
+    SageMakerJobSummary, SageMakerTrainingService, StatusTransition, TrainingCode, TrainingMetricSeries, CHECKPOINT_LOCAL_PATH,
 };
 use app::ApiError;
 use aws_sdk_sagemaker::primitives::DateTime;
 use aws_sdk_sagemaker::types::{
-    AlgorithmSpecification, Channel, DataSource, OutputDataConfig, ResourceConfig, S3DataDistribution, S3DataSource, S3DataType,
-    SortBy, SortOrder, StoppingCondition, TrainingInputMode, TrainingInstanceType,
+    AlgorithmSpecification, Channel, CheckpointConfig, DataSource, MetricDefinition, OutputDataConfig, ResourceConfig,
+    S3DataDistribution, S3DataSource, S3DataType, SortBy, SortOrder, StoppingCondition, TrainingInputMode, TrainingInstanceType,
 };
 use aws_smithy_types::date_time::Format;
 use sqlx::{Row, SqlitePool};
@@ -155,6 +157,84 @@ fn detail_of(d: &aws_sdk_sagemaker::operation::describe_training_job::DescribeTr
             })
             .collect(),
         failure_reason: d.failure_reason().map(str::to_string),
+        metric_definitions: d
+            .algorithm_specification()
+            .map(|a| a.metric_definitions().iter().map(|m| (m.name().unwrap_or_default().to_string(), m.regex().unwrap_or_default().to_string())).collect())
+            .unwrap_or_default(),
+        checkpoint_s3: d.checkpoint_config().and_then(|c| c.s3_uri()).map(str::to_string),
+    }
+}
+
+/// The metric definitions of Sagedeck's code, as the SDK takes them.
+pub fn metric_definitions(spec: &SageMakerJobSpec) -> Vec<MetricDefinition> {
+    spec.metric_definitions().iter().map(|d| MetricDefinition::builder().name(d.name).regex(d.regex).build()).collect()
+}
+
+/// Uploads Sagedeck's code where `spec` says the container fetches it
+/// (`sagemaker_submit_directory`). `None` for an image with its own code.
+pub async fn upload_source_dir(s3_client: &aws_sdk_s3::Client, spec: &SageMakerJobSpec) -> Result<Option<S3Uri>, ApiError> {
+    if spec.code != TrainingCode::Sagedeck {
+        return Ok(None);
+    }
+    let uri = spec.source_dir_uri();
+    let at = S3Uri::parse(&uri)?;
+    s3::put(s3_client, &at, sagemaker_code::source_dir(), "application/gzip").await.map_err(|e| {
+        e.map_message(|m| format!("Sagedeck's training code could not be put at {uri}, so nothing was created: {m}"))
+    })?;
+    Ok(Some(at))
+}
+
+/// What the metric definitions read from a job's log lines, per host, as
+/// SageMaker reads them (the regex's first group is the value). The x of a
+/// point is the line's `epoch=` when it has one, else the epoch count so
+/// far (the test metrics come after the last epoch).
+pub fn read_metrics(definitions: &[(String, String)], lines: &[HostLogLine]) -> JobMetrics {
+    let compiled: Vec<(&str, regex::Regex)> =
+        definitions.iter().filter_map(|(name, pattern)| Some((name.as_str(), regex::Regex::new(pattern).ok()?))).collect();
+    let epoch = regex::Regex::new(r"\bepoch=([0-9]+)").expect("a valid regex");
+    let mut series: Vec<TrainingMetricSeries> = Vec::new();
+    let mut last_epoch: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+    for line in lines {
+        let at_epoch = epoch.captures(&line.message).and_then(|c| c[1].parse::<f64>().ok());
+        if let Some(e) = at_epoch {
+            last_epoch.insert(&line.host, e);
+        }
+        for (name, regex) in &compiled {
+            let Some(value) = regex.captures(&line.message).and_then(|c| c.get(1)).and_then(|m| m.as_str().parse::<f64>().ok()) else {
+                continue;
+            };
+            if !value.is_finite() {
+                continue;
+            }
+            let x = at_epoch.unwrap_or_else(|| last_epoch.get(line.host.as_str()).copied().unwrap_or(0.0));
+            match series.iter_mut().find(|s| s.name == *name && s.host == line.host) {
+                Some(s) => s.points.push((x, value)),
+                None => series.push(TrainingMetricSeries { name: name.to_string(), host: line.host.clone(), points: vec![(x, value)] }),
+            }
+        }
+    }
+    series.sort_by(|a, b| a.name.cmp(&b.name).then(a.host.cmp(&b.host)));
+    // The first host's last value, as SageMaker's FinalMetricDataList reports.
+    let mut last: Vec<(String, f64)> = Vec::new();
+    for s in &series {
+        if !last.iter().any(|(n, _)| *n == s.name) {
+            if let Some((_, v)) = s.points.last() {
+                last.push((s.name.clone(), *v));
+            }
+        }
+    }
+    let note = if definitions.is_empty() {
+        Some("This job has no metric definitions: SageMaker reads no metrics from its log.".to_string())
+    } else if series.is_empty() {
+        Some("No log line has matched the job's metric definitions yet.".to_string())
+    } else {
+        None
+    };
+    JobMetrics {
+        series,
+        last,
+        source: "the job's CloudWatch log, read with its metric definitions (the lines SageMaker publishes as training metrics)".into(),
+        note,
     }
 }
 
@@ -279,6 +359,26 @@ impl SageMakerJobs {
         self.wake.notify_one();
     }
 
+    async fn journal_launch(&self, spec: &SageMakerJobSpec, outcome: Result<(), String>) {
+        let code = match spec.code {
+            TrainingCode::Sagedeck => format!(", Sagedeck's train.py from {}", spec.source_dir_uri()),
+            TrainingCode::Image => ", the image's own entry point".to_string(),
+        };
+        self.journal
+            .record(Change {
+                backend: "aws",
+                action: "training.sagemaker.create",
+                target: &spec.name,
+                before: None,
+                after: Some(format!(
+                    "{} × {}, {}{code}, lr {}, batch {}, epochs {}",
+                    spec.instance_count, spec.instance_type, spec.image, spec.learning_rate, spec.batch_size, spec.epochs
+                )),
+                outcome,
+            })
+            .await;
+    }
+
     async fn describe_into_cache(&self, name: &str) -> Result<SageMakerJobDetail, ApiError> {
         let d = self
             .aws
@@ -373,7 +473,8 @@ impl SageMakerTrainingService for SageMakerJobs {
     }
 
     async fn launch(&self, spec: SageMakerJobSpec) -> Result<SageMakerJobDetail, ApiError> {
-        let client = &self.aws.clients()?.sagemaker;
+        let clients = self.aws.clients()?;
+        let client = &clients.sagemaker;
         // Names are unique per account and region for good; the cache knows
         // most of them, which saves a refused call.
         let known: Option<String> = sqlx::query_scalar("SELECT status FROM sagemaker_training_jobs WHERE name = ?")
@@ -387,13 +488,25 @@ impl SageMakerTrainingService for SageMakerJobs {
                 spec.name
             )));
         }
+        let region = clients.config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+        // Sagedeck's code goes first: if S3 refuses it, nothing is created.
+        let source = match upload_source_dir(&clients.s3, &spec).await {
+            Ok(source) => source,
+            Err(e) => {
+                self.journal_launch(&spec, Err(e.message().to_string())).await;
+                return Err(e);
+            }
+        };
+        let mut algorithm = AlgorithmSpecification::builder().training_image(&spec.image).training_input_mode(TrainingInputMode::File);
+        let definitions = metric_definitions(&spec);
+        if !definitions.is_empty() {
+            algorithm = algorithm.set_metric_definitions(Some(definitions)).enable_sage_maker_metrics_time_series(true);
+        }
         let mut request = client
             .create_training_job()
             .training_job_name(&spec.name)
             .role_arn(&spec.role_arn)
-            .algorithm_specification(
-                AlgorithmSpecification::builder().training_image(&spec.image).training_input_mode(TrainingInputMode::File).build(),
-            )
+            .algorithm_specification(algorithm.build())
             .output_data_config(OutputDataConfig::builder().s3_output_path(&spec.output_s3).build())
             .resource_config(resource_config(&spec))
             .set_input_data_config(Some(input_channels(&spec)))
@@ -405,23 +518,23 @@ impl SageMakerTrainingService for SageMakerJobs {
                 }
             })
             .enable_managed_spot_training(spec.spot);
-        for (k, v) in spec.hyperparameters() {
+        if spec.spot {
+            // Spot capacity can be taken back; train.py resumes from here.
+            request = request.checkpoint_config(CheckpointConfig::builder().s3_uri(spec.checkpoint_uri()).local_path(CHECKPOINT_LOCAL_PATH).build());
+        }
+        for (k, v) in spec.hyperparameters(&region) {
             request = request.hyper_parameters(k, v);
         }
-        let result = request.send().await.map(|_| ()).map_err(|e| from_sdk("SageMaker CreateTrainingJob", e));
-        self.journal
-            .record(Change {
-                backend: "aws",
-                action: "training.sagemaker.create",
-                target: &spec.name,
-                before: None,
-                after: Some(format!(
-                    "{} × {}, {}, lr {}, batch {}, epochs {}",
-                    spec.instance_count, spec.instance_type, spec.image, spec.learning_rate, spec.batch_size, spec.epochs
-                )),
-                outcome: result.clone().map_err(|e| e.message().to_string()),
-            })
-            .await;
+        let mut result = request.send().await.map(|_| ()).map_err(|e| from_sdk("SageMaker CreateTrainingJob", e));
+        if let (Err(error), Some(at)) = (&result, &source) {
+            // The job was not made: its code must not stay behind.
+            let cleanup = match s3::delete(&clients.s3, at).await {
+                Ok(()) => format!("the code uploaded for it ({at}) was removed"),
+                Err(e) => format!("the code uploaded for it ({at}) could not be removed: {}", e.message()),
+            };
+            result = Err(error.clone().map_message(|m| format!("{m}; {cleanup}")));
+        }
+        self.journal_launch(&spec, result.clone().map_err(|e| e.message().to_string())).await;
         result?;
         let detail = self.describe_into_cache(&spec.name).await?;
         self.wake.notify_one();
@@ -495,6 +608,38 @@ impl SageMakerTrainingService for SageMakerJobs {
     fn aws_calls(&self) -> AwsCallCounts {
         self.aws.call_counts()
     }
+
+    async fn metrics(&self, name: &str) -> Result<JobMetrics, ApiError> {
+        let detail = self.describe(name).await?;
+        let logs = self.logs(name, 0).await?;
+        Ok(read_metrics(&detail.metric_definitions, &logs.lines))
+    }
+
+    async fn stop(&self, name: &str) -> Result<SageMakerJobDetail, ApiError> {
+        let client = &self.aws.clients()?.sagemaker;
+        let before = self.describe(name).await.ok().map(|d| d.summary.status);
+        let result = client
+            .stop_training_job()
+            .training_job_name(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| from_sdk("SageMaker StopTrainingJob", e));
+        self.journal
+            .record(Change {
+                backend: "aws",
+                action: "training.sagemaker.stop",
+                target: name,
+                before,
+                after: Some("Stopping (SageMaker saves the model written so far and stops billing)".into()),
+                outcome: result.clone().map_err(|e| e.message().to_string()),
+            })
+            .await;
+        result?;
+        let detail = self.describe_into_cache(name).await?;
+        self.wake.notify_one();
+        Ok(detail)
+    }
 }
 
 #[cfg(test)]
@@ -508,6 +653,42 @@ mod tests {
         assert_eq!(next_wait(false, 1), IDLE_EVERY * 2);
         assert_eq!(next_wait(false, 2), IDLE_EVERY * 4);
         assert_eq!(next_wait(false, 30), MAX_BACKOFF);
+    }
+
+    fn line(host: &str, message: &str) -> HostLogLine {
+        HostLogLine { at: 0, host: host.into(), message: message.into() }
+    }
+
+    /// The definitions are the contract with train.py's output: each one's
+    /// group reads its own value from the lines train.py prints, per host,
+    /// at its epoch (the test metrics at the last one).
+    #[test]
+    fn each_metric_definition_reads_its_value_from_train_py_lines() {
+        let definitions: Vec<(String, String)> =
+            app::training::sagemaker::METRIC_DEFINITIONS.iter().map(|d| (d.name.to_string(), d.regex.to_string())).collect();
+        let lines = [
+            line("algo-1", "sagedeck.metrics epoch=1 train_loss=0.900000 train_accuracy=0.400000 valid_loss=1.000000 valid_accuracy=0.350000 images_per_s=99.0"),
+            line("algo-1", "2026-12-01 INFO epoch 1 trained on 400 of the 800 training images"),
+            line("algo-1", "sagedeck.metrics epoch=2 train_loss=0.412300 train_accuracy=0.851200 valid_loss=0.532100 valid_accuracy=0.812000 images_per_s=123.4"),
+            line("algo-2", "sagedeck.metrics epoch=2 train_loss=0.412300 train_accuracy=0.851200 valid_loss=0.532100 valid_accuracy=0.812000 images_per_s=120.0"),
+            line("algo-1", "sagedeck.metrics test_loss=0.500000 test_accuracy=0.830000"),
+            line("algo-1", "sagedeck.metrics epoch=3 train_loss=nan train_accuracy=0.1 valid_loss=inf valid_accuracy=0.1"),
+        ];
+        let m = read_metrics(&definitions, &lines[..5]);
+        let find = |name: &str, host: &str| m.series.iter().find(|s| s.name == name && s.host == host).map(|s| s.points.clone());
+        assert_eq!(find("train:loss", "algo-1"), Some(vec![(1.0, 0.9), (2.0, 0.4123)]));
+        assert_eq!(find("valid:accuracy", "algo-2"), Some(vec![(2.0, 0.812)]));
+        assert_eq!(find("test:accuracy", "algo-1"), Some(vec![(2.0, 0.83)]), "the test metrics sit at the last epoch");
+        assert_eq!(find("test:loss", "algo-2"), None);
+        let last: std::collections::HashMap<String, f64> = m.last.into_iter().collect();
+        assert_eq!((last["valid:loss"], last["test:loss"], last["train:accuracy"]), (0.5321, 0.5, 0.8512));
+        assert!(m.note.is_none());
+        // Values that are not numbers are not points.
+        let m = read_metrics(&definitions, &lines[5..]);
+        assert_eq!(m.series.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["train:accuracy", "valid:accuracy"]);
+        // Without definitions, or before any line matches, the page says why.
+        assert!(read_metrics(&[], &lines).note.unwrap().contains("no metric definitions"));
+        assert!(read_metrics(&definitions, &lines[1..2]).note.unwrap().contains("No log line"));
     }
 
     #[test]

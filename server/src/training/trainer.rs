@@ -384,9 +384,15 @@ pub struct ArtifactMetadata {
     pub head: String,
     pub metrics: FinalMetrics,
     pub dataset: DatasetSummary,
+    /// The local job's spec; a SageMaker job's train.py writes `training`
+    /// (its hyperparameters and hosts) instead.
+    #[serde(default)]
     pub spec: LocalJobSpec,
     pub device: String,
     pub seconds: f64,
+    /// Where it was trained when not here: `sagemaker:<training job>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_on: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -447,6 +453,7 @@ fn write_artifact(dir: &Path, model: &Classifier, spec: &LocalJobSpec, dataset: 
         spec: spec.clone(),
         device: device_name(device),
         seconds,
+        trained_on: None,
     };
     write_atomically(&dir.join("metadata.json"), &serde_json::to_vec_pretty(&metadata).unwrap_or_default())?;
     Ok(artifact_info(dir, &metadata))

@@ -173,14 +173,27 @@ impl TuningService for SageMakerJobs {
     }
 
     async fn launch_tuning(&self, spec: TuningSpec) -> Result<TuningJobDetail, ApiError> {
-        let client = &self.aws().clients()?.sagemaker;
+        let clients = self.aws().clients()?;
+        let client = &clients.sagemaker;
+        let region = clients.config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
         let base = &spec.base;
+        // Every trial fetches Sagedeck's code from beside the tuning job's output.
+        let trial = spec.trial();
+        let source = match super::sagemaker::upload_source_dir(&clients.s3, &trial).await {
+            Ok(source) => source,
+            Err(e) => {
+                self.journal_tuning(&spec, Err(e.message().to_string())).await;
+                return Err(e);
+            }
+        };
+        let definitions: Vec<MetricDefinition> =
+            spec.metric_definitions().into_iter().map(|(name, regex)| MetricDefinition::builder().name(name).regex(regex).build()).collect();
         let mut definition = HyperParameterTrainingJobDefinition::builder()
             .algorithm_specification(
                 HyperParameterAlgorithmSpecification::builder()
                     .training_image(&base.image)
                     .training_input_mode(TrainingInputMode::File)
-                    .metric_definitions(MetricDefinition::builder().name(&spec.objective_metric).regex(&spec.metric_regex).build())
+                    .set_metric_definitions(Some(definitions))
                     .build(),
             )
             .role_arn(&base.role_arn)
@@ -188,14 +201,14 @@ impl TuningService for SageMakerJobs {
             .resource_config(super::sagemaker::resource_config(base))
             .set_input_data_config(Some(super::sagemaker::input_channels(base)))
             .stopping_condition(StoppingCondition::builder().max_runtime_in_seconds(base.max_runtime_seconds as i32).build());
-        for (k, v) in spec.static_hyperparameters() {
+        for (k, v) in spec.static_hyperparameters(&region) {
             definition = definition.static_hyper_parameters(k, v);
         }
         let config = HyperParameterTuningJobConfig::builder()
             .strategy(HyperParameterTuningJobStrategyType::Bayesian)
             .hyper_parameter_tuning_job_objective(
                 HyperParameterTuningJobObjective::builder()
-                    .r#type(if spec.minimize { HyperParameterTuningJobObjectiveType::Minimize } else { HyperParameterTuningJobObjectiveType::Maximize })
+                    .r#type(if spec.minimize() { HyperParameterTuningJobObjectiveType::Minimize } else { HyperParameterTuningJobObjectiveType::Maximize })
                     .metric_name(&spec.objective_metric)
                     .build(),
             )
@@ -216,7 +229,7 @@ impl TuningService for SageMakerJobs {
                     .build(),
             )
             .build();
-        let result = client
+        let mut result = client
             .create_hyper_parameter_tuning_job()
             .hyper_parameter_tuning_job_name(&spec.name)
             .hyper_parameter_tuning_job_config(config)
@@ -225,6 +238,24 @@ impl TuningService for SageMakerJobs {
             .await
             .map(|_| ())
             .map_err(|e| from_sdk("SageMaker CreateHyperParameterTuningJob", e));
+        if let (Err(error), Some(at)) = (&result, &source) {
+            let cleanup = match crate::s3::delete(&clients.s3, at).await {
+                Ok(()) => format!("the code uploaded for it ({at}) was removed"),
+                Err(e) => format!("the code uploaded for it ({at}) could not be removed: {}", e.message()),
+            };
+            result = Err(error.clone().map_message(|m| format!("{m}; {cleanup}")));
+        }
+        self.journal_tuning(&spec, result.clone().map_err(|e| e.message().to_string())).await;
+        result?;
+        let detail = self.describe_tuning_into_cache(&spec.name).await?;
+        self.wake_poller();
+        Ok(detail)
+    }
+}
+
+impl SageMakerJobs {
+    async fn journal_tuning(&self, spec: &TuningSpec, outcome: Result<(), String>) {
+        let base = &spec.base;
         self.journal()
             .record(Change {
                 backend: "aws",
@@ -237,19 +268,15 @@ impl TuningService for SageMakerJobs {
                     spec.lr_max,
                     if spec.lr_log_scale { " (log)" } else { "" },
                     spec.batch_sizes,
-                    if spec.minimize { "minimise" } else { "maximise" },
+                    if spec.minimize() { "minimise" } else { "maximise" },
                     spec.objective_metric,
                     spec.max_jobs,
                     spec.max_parallel,
                     base.instance_count,
                     base.instance_type
                 )),
-                outcome: result.clone().map_err(|e| e.message().to_string()),
+                outcome,
             })
             .await;
-        result?;
-        let detail = self.describe_tuning_into_cache(&spec.name).await?;
-        self.wake_poller();
-        Ok(detail)
     }
 }
