@@ -11,6 +11,11 @@ want="${1:-run}"
 
 CARGO_LEPTOS_VERSION=0.3.10   # later versions need a newer rustc than 1.95
 TORCH_VERSION=2.13.0          # the libtorch that tch 0.26 is written for
+TORCHVISION_VERSION=0.28.0    # the torchvision of torch 2.13
+# The toolkits of SageMaker's PyTorch images, pinned as the images pin them.
+SAGEMAKER_TRAINING_VERSION=5.1.4
+SAGEMAKER_PYTORCH_TRAINING_VERSION=3.0.0
+SAGEMAKER_PYTORCH_INFERENCE_VERSION=2.0.25
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
@@ -92,6 +97,19 @@ if [ "$want" = test ]; then
   else
     .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]" ||
       fail "pip could not install moto[server]" "check that PyPI is reachable"
+  fi
+
+  step "SageMaker's container toolkits and torchvision (the tests run train.py and inference.py in them)"
+  if .venv/bin/python -c "import sagemaker_training, sagemaker_pytorch_container, sagemaker_pytorch_serving_container, torchvision" 2>/dev/null; then
+    note "present"
+  else
+    # sagemaker-training is what the AWS PyTorch training image runs as its
+    # entry point (with sagemaker-pytorch-training); sagemaker-pytorch-inference
+    # is the serving image's handler service. torchvision matches torch.
+    .venv/bin/pip install --quiet --disable-pip-version-check "torchvision==$TORCHVISION_VERSION" \
+        "sagemaker-training==$SAGEMAKER_TRAINING_VERSION" "sagemaker-pytorch-training==$SAGEMAKER_PYTORCH_TRAINING_VERSION" \
+        "sagemaker-pytorch-inference==$SAGEMAKER_PYTORCH_INFERENCE_VERSION" ||
+      fail "pip could not install the SageMaker toolkits" "check that PyPI is reachable and gcc is installed (sagemaker-training builds a small C extension)"
   fi
 
   step "Pillow (the endpoint tests make CMYK, grayscale and alpha images with it)"

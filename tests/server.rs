@@ -41,7 +41,7 @@ async fn every_page_is_built_and_works_without_aws() {
     assert!(body.contains("New SageMaker training job"));
     // Without AWS the Endpoints page still lists and deploys local endpoints.
     let (_, body) = app.get("/endpoints").await;
-    assert!(body.contains("Deploy a local job"));
+    assert!(body.contains("Deploy a local endpoint"));
     assert!(body.contains("No endpoints yet"));
     // Scaling and Lambda work locally too, and say what AWS would add.
     let (_, body) = app.get("/scaling").await;

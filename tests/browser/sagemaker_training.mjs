@@ -1,7 +1,8 @@
-// An operator launches a 4-instance SageMaker training job from the Training
-// page (moto), opens its page and its merged per-host log, filters by host,
-// searches and downloads it. Then the AWS calls of one open Training tab and
-// of ten are counted over a minute each.
+// An operator uploads the demo set to S3 (moto) from the Training page, then
+// launches a 4-instance SageMaker training job running Sagedeck's train.py,
+// opens its page and its merged per-host log, filters by host, searches and
+// downloads it. Then the AWS calls of one open Training tab and of ten are
+// counted over a minute each.
 import { openBrowser, step, unexpected } from './lib.mjs';
 import assert from 'node:assert/strict';
 
@@ -23,7 +24,23 @@ try {
   await page.goto(base + '/training');
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
   await page.waitForSelector('#new-sagemaker-job form');
+
+  // The demo set to S3: made, uploaded with a progress bar, all 3,000 files.
+  await page.click('#make-demo');
+  await page.waitForSelector('.dataset-report', { timeout: 120_000 });
+  await page.fill('#dataset-uploads input[name="upload_destination"]', 's3://no-such-bucket/demo');
+  await page.click('#start-upload');
+  await page.waitForSelector('#upload-error >> text=cannot be read, so nothing was uploaded');
+  step('an upload to a bucket that does not exist is refused in words');
+  await page.fill('#dataset-uploads input[name="upload_destination"]', 's3://dogs/datasets/demo');
+  await page.click('#start-upload');
+  await page.waitForSelector('#upload-list .upload .progress-bar');
+  await page.waitForSelector('#upload-list .upload[data-status="Completed"]', { timeout: 120_000 });
+  assert.match(await page.textContent('#upload-list .upload[data-status="Completed"] .upload-counts'), /^3000 of 3000 files sent/);
+  step('the demo set is in S3: 3000 files sent, the progress bar at its end');
+
   const form = '#new-sagemaker-job ';
+  assert.equal(await page.inputValue(form + 'select[name="architecture"]'), 'resnet50');
   await page.fill(form + 'input[name="name"]', job);
   await page.fill(form + 'input[name="instance_count"]', 'four');
   await page.click('#launch-sagemaker-job');
@@ -32,13 +49,21 @@ try {
   await page.fill(form + 'input[name="instance_count"]', '4');
   await page.fill(form + 'input[name="train_s3"]', 's3://dogs/train');
   await page.fill(form + 'input[name="output_s3"]', 's3://dogs/output');
-  assert.match(await page.textContent('#cli-preview'), /"InstanceCount": 4/);
-  step('the AWS CLI equivalent shows InstanceCount 4');
+  const cli = await page.textContent('#cli-preview');
+  assert.match(cli, /"InstanceCount": 4/);
+  assert.ok(cli.includes(`aws s3 cp sourcedir.tar.gz s3://dogs/output/${job}/source/sourcedir.tar.gz`), cli);
+  assert.match(cli, /"sagemaker_program": "\\"train.py\\""/);
+  assert.match(cli, /"Name": "valid:loss"/);
+  step("the AWS CLI equivalent shows InstanceCount 4, the upload of Sagedeck's code and its metric definitions");
   await page.click('#launch-sagemaker-job');
   await page.waitForURL(new RegExp(`/training/sagemaker/${job}$`), { timeout: 30_000 });
   await page.waitForSelector('#sagemaker-job');
   assert.match(await page.textContent('#job-instances'), /^4 × ml\.m5\.xlarge$/);
   step(`launched ${job} on 4 instances; its page shows them`);
+  // moto marks it Completed at once: it can be served here or deployed.
+  await page.waitForSelector('#job-actions #deploy-here');
+  await page.waitForSelector('#training-metrics');
+  step('its page offers to serve its model and has a metrics section');
 
   await page.waitForSelector('#merged-log[data-lines="8"]', { timeout: 30_000 });
   const hosts = await page.locator('.host-filter button[data-host]').count();

@@ -278,8 +278,8 @@ fn SageMakerDeployForm(on_deployed: Callback<()>) -> impl IntoView {
     });
     view! {
         <section class="card" id="deploy-sagemaker">
-            <h2>"Deploy a SageMaker training job"</h2>
-            <p class="muted">"CreateModel → CreateEndpointConfig → CreateEndpoint from a completed job's model artifact. Billed per instance-hour while InService."</p>
+            <h2>"Deploy on SageMaker"</h2>
+            <p class="muted">"CreateModel → CreateEndpointConfig → CreateEndpoint from a completed SageMaker job's model.tar.gz, or from a local job's artifact packed as one. Served by the PyTorch inference image with Sagedeck's inference.py; billed per instance-hour while InService."</p>
             <Suspense fallback=|| view! { <Loading text="Looking for completed SageMaker training jobs…"/> }>
                 {move || Suspend::new(async move {
                     match jobs.await {

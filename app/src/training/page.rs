@@ -85,11 +85,7 @@ pub fn TrainingPage() -> impl IntoView {
             })}
         </Suspense>
         <SageMakerLaunch on_launched=Callback::new(move |_| refresh.update(|n| *n += 1))/>
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                defaults.await.ok().map(|d| view! { <super::upload_panel::UploadPanel demo_path=d.demo_path/> })
-            })}
-        </Suspense>
+        <super::upload_panel::UploadPanel defaults/>
         <super::tuning_page::TuningSection/>
     }
 }

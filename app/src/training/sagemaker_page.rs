@@ -182,14 +182,17 @@ fn LaunchFormView(d: LaunchDefaults, on_launched: Callback<()>) -> impl IntoView
             }
         },
     );
-    // Its dataset's latest completed upload to S3 becomes the channels.
-    let uploads = Resource::new(move || from_local.get().flatten().map(|j| j.spec.dataset), |dataset| async move {
-        match dataset {
-            Some(dataset) => super::upload::list_dataset_uploads()
+    // Its dataset's latest completed upload to S3 becomes the channels. A
+    // local resource: the browser alone asks (a server-rendered one would
+    // shift the ids of the page's other resources between server and browser).
+    let uploads = LocalResource::new(move || {
+        let dataset = from_local.get().flatten().map(|j| j.spec.dataset);
+        async move {
+            let dataset = dataset?;
+            super::upload::list_dataset_uploads()
                 .await
                 .ok()
-                .and_then(|all| all.into_iter().find(|u| u.dataset == dataset && u.status == super::upload::UploadStatus::Completed)),
-            None => None,
+                .and_then(|all| all.into_iter().find(|u| u.dataset == dataset && u.status == super::upload::UploadStatus::Completed))
         }
     });
     Effect::new(move |_| {

@@ -16,8 +16,10 @@ fn bytes(n: u64) -> String {
     }
 }
 
+/// Made with the page (not inside a Suspense), so its resources are created
+/// in the same order on the server and in the browser.
 #[component]
-pub fn UploadPanel(demo_path: String) -> impl IntoView {
+pub fn UploadPanel(defaults: Resource<Result<super::TrainingDefaults, crate::ApiError>>) -> impl IntoView {
     let refresh = RwSignal::new(0u32);
     let uploads = Resource::new(move || refresh.get(), |_| list_dataset_uploads());
     // While one runs, look again every second.
@@ -29,7 +31,15 @@ pub fn UploadPanel(demo_path: String) -> impl IntoView {
             }
         }
     });
-    let dataset = RwSignal::new(demo_path);
+    // The demo set's folder until the operator types another.
+    let dataset = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        if let Some(Ok(d)) = defaults.get() {
+            if dataset.get_untracked().is_empty() {
+                dataset.set(d.demo_path);
+            }
+        }
+    });
     let destination = RwSignal::new(String::new());
     let start = Action::new(|spec: &UploadSpec| start_dataset_upload(spec.clone()));
     Effect::new(move |_| {
