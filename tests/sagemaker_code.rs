@@ -266,6 +266,13 @@ async fn the_seeds_code_trains_in_the_real_toolkit_on_one_and_two_hosts_and_serv
         serde_json::from_slice(&std::fs::read(work.join("one/host-1/checkpoints/state.json")).expect("a checkpoint for spot training")).unwrap();
     assert_eq!(checkpoint["epochs_done"], 10);
     println!("toolkit, 1 host: test accuracy {accuracy_one:.3}, {:.1} s", one["wall_seconds"].as_f64().unwrap());
+    // Spot capacity taken back and given again: the same instance folders,
+    // checkpoints in place; train.py carries on from them instead of starting over.
+    let again = run_python(&moto, "run_training_job.py", &["--job", "toolkit-one", "--work", work.join("one").to_str().unwrap()]);
+    assert_eq!(again["hosts"][0]["returncode"], 0, "{again}");
+    let log_again = std::fs::read_to_string(again["hosts"][0]["log"].as_str().unwrap()).unwrap();
+    assert!(log_again.contains("resuming from the checkpoint of epoch 10"), "{log_again}");
+    assert!(!log_again.contains("sagedeck.metrics epoch="), "no epoch is trained again:\n{log_again}");
 
     // The console charts what the definitions read from the job's log.
     let (code, metrics) = app.call("training/sagemaker/metrics", &[("name", "toolkit-one")]).await;

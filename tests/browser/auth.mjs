@@ -58,7 +58,12 @@ try {
   await page.waitForSelector('body[data-hydrated="true"]');
   await page.fill('#journal-actor', 'viewer');
   await page.selectOption('#journal-outcome', 'failed');
-  await page.waitForSelector('#changes tr[data-action="auth.denied"]');
+  // The unfiltered list already holds the refusal: wait for the filters'
+  // answer (only the viewer's failures) rather than for that row.
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('#changes tbody tr')].map((e) => e.dataset.action);
+    return rows.includes('auth.denied') && rows.every((a) => a === 'auth.denied' || a === 'auth.login');
+  }, null, { timeout: 15_000 }).catch(() => {});
   const rows = await page.$$eval('#changes tbody tr', (r) => r.map((e) => e.dataset.action));
   assert.ok(rows.length >= 1 && rows.every((a) => a === 'auth.denied' || a === 'auth.login'), rows.join(','));
   if (shots) await page.screenshot({ path: `${shots}/journal-denied.png`, fullPage: true });
