@@ -73,6 +73,18 @@ pub struct ServeArgs {
     #[arg(long, env = "SAGEDECK_SECURE_COOKIES")]
     pub secure_cookies: bool,
 
+    /// A host name the console is reached by (a reverse proxy's or DNS
+    /// name); repeat it, or separate with ',' in the variable. Requests must
+    /// name the console in Host: its IP addresses and localhost always do,
+    /// other names only when given here (against DNS rebinding).
+    #[arg(long = "public-host", env = "SAGEDECK_PUBLIC_HOSTS", value_delimiter = ',')]
+    pub public_host: Vec<String>,
+
+    /// Believe X-Forwarded-Host and X-Forwarded-Proto: only behind a reverse
+    /// proxy that sets them (any client can send them otherwise).
+    #[arg(long, env = "SAGEDECK_TRUST_PROXY")]
+    pub trust_proxy: bool,
+
     /// Log filter in tracing's EnvFilter syntax (RUST_LOG is read too).
     #[arg(long, env = "SAGEDECK_LOG", default_value = "info,sagedeck=debug")]
     pub log: String,

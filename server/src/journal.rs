@@ -217,21 +217,64 @@ impl Journal {
     }
 }
 
+/// The most an entry keeps of each of its texts: an entry is a record, not
+/// a store (a hostile client's 65 KB name must not become 65 KB of journal).
+pub const MAX_TARGET: usize = 300;
+pub const MAX_DOCUMENT: usize = 16 * 1024;
+pub const MAX_MESSAGE: usize = 2 * 1024;
+
+/// `text` on one line as it can be read: control characters and the
+/// invisible ones that make a name look like another (zero-width, bidi
+/// overrides) written as `\u{...}`, cut to `max` characters with the length
+/// said.
+pub fn printable(text: &str, max: usize) -> String {
+    clip(text, max, false)
+}
+
+/// Like [`printable`], keeping line breaks and tabs (documents, messages).
+pub fn clip(text: &str, max: usize, keep_lines: bool) -> String {
+    let mut out = String::new();
+    let mut shown = 0;
+    for c in text.chars() {
+        if shown >= max {
+            let rest = text.chars().count() - shown;
+            out.push_str(&format!("… ({rest} more characters cut)"));
+            break;
+        }
+        if (keep_lines && matches!(c, '\n' | '\t')) || !(c.is_control() || invisible(c)) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        }
+        shown += 1;
+    }
+    out
+}
+
+/// Characters that print as nothing (or reorder what follows): zero-width
+/// spaces and joiners, bidi marks, embeddings, overrides and isolates, the
+/// byte-order mark, soft hyphen, invisible operators.
+fn invisible(c: char) -> bool {
+    matches!(u32::from(c), 0xAD | 0x34F | 0x61C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F | 0x200B..=0x200F | 0x202A..=0x202E
+        | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F | 0xFEFF | 0xFFA0 | 0xFFF9..=0xFFFB | 0xE0000..=0xE007F)
+}
+
 async fn insert<'e, E: sqlx::SqliteExecutor<'e>>(executor: E, change: &Change<'_>, revert_of: Option<i64>) -> sqlx::Result<i64> {
     let (outcome, message) = match &change.outcome {
         Ok(()) => ("ok", None),
-        Err(m) => ("failed", Some(m.as_str())),
+        Err(m) => ("failed", Some(clip(m, MAX_MESSAGE, true))),
     };
+    let document = |d: &Option<String>| d.as_deref().map(|d| clip(d, MAX_DOCUMENT, true));
     sqlx::query_scalar::<_, i64>(
         "INSERT INTO change_journal (at, actor, backend, action, target, before, after, outcome, message, revert_of)
          VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
-    .bind(current_actor())
+    .bind(printable(&current_actor(), MAX_TARGET))
     .bind(change.backend)
     .bind(change.action)
-    .bind(change.target)
-    .bind(&change.before)
-    .bind(&change.after)
+    .bind(printable(change.target, MAX_TARGET))
+    .bind(document(&change.before))
+    .bind(document(&change.after))
     .bind(outcome)
     .bind(message)
     .bind(revert_of)
@@ -247,6 +290,18 @@ pub const REVERTIBLE: &[&str] =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn look_alike_and_oversized_texts_are_kept_readable_and_short() {
+        assert_eq!(printable("ana", 10), "ana");
+        assert_eq!(printable("ad\u{200B}min", 10), "ad\\u{200b}min");
+        assert_eq!(printable("\u{202E}nimda", 10), "\\u{202e}nimda");
+        assert_eq!(printable("a\nb\u{7}", 10), "a\\u{a}b\\u{7}");
+        assert_eq!(clip("a\nb\tc", 10, true), "a\nb\tc");
+        let long = "x".repeat(70_000);
+        let cut = printable(&long, MAX_TARGET);
+        assert!(cut.len() < 400 && cut.ends_with("(69700 more characters cut)"), "{}", cut.len());
+    }
 
     #[tokio::test]
     async fn records_successes_and_failures_newest_first() {

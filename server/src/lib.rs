@@ -5,9 +5,11 @@
 pub mod auth;
 pub mod aws;
 pub mod config;
+pub mod connections;
 pub mod endpoints;
 pub mod http;
 pub mod iam;
+pub mod images;
 pub mod journal;
 pub mod lambda;
 pub mod local;
@@ -40,7 +42,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     // Before listening: a non-loopback address without users is refused here.
-    let auth = auth::Auth::start(pool.clone(), journal.clone(), args.bind, args.secure_cookies).await?;
+    let auth = auth::Auth::start(
+        pool.clone(),
+        journal.clone(),
+        auth::AuthConfig {
+            bind: args.bind,
+            secure_cookies: args.secure_cookies,
+            public_hosts: args.public_host.clone(),
+            trust_proxy: args.trust_proxy,
+        },
+    )
+    .await?;
 
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
@@ -111,7 +123,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts read this line to learn the port when binding to :0.
     println!("sagedeck listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown_signal()).await?;
+    connections::serve(listener, app, connections::Limits::for_this_process(), shutdown_signal()).await;
     if let Err(e) = metrics.flush().await {
         tracing::warn!(error = %e, "the last endpoint metrics could not be written");
     }
@@ -136,5 +148,4 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }

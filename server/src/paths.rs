@@ -15,6 +15,11 @@ impl ReadableRoots {
         ReadableRoots(roots.into_iter().map(|r| canonical_or_absolute(&r)).collect())
     }
 
+    /// The roots themselves (resolved), for following links only into them.
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.0
+    }
+
     pub fn list(&self) -> String {
         self.0.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
     }

@@ -123,6 +123,26 @@ pub struct JournalQuery {
     pub limit: u32,
 }
 
+impl JournalQuery {
+    /// The longest search words and filters: longer ones are refused with 400
+    /// (SQLite gives up on LIKE patterns of some tens of KB).
+    pub const MAX_TEXT: usize = 200;
+
+    pub fn check_lengths(&self) -> Result<(), ApiError> {
+        let fields = [("text", Some(self.text.as_str())), ("actor", self.actor.as_deref()), ("action", self.action.as_deref()), ("backend", self.backend.as_deref())];
+        for (field, value) in fields {
+            if let Some(v) = value.filter(|v| v.chars().count() > Self::MAX_TEXT) {
+                return Err(ApiError::Invalid(format!(
+                    "the journal's {field} filter is {} characters long; at most {} are searched",
+                    v.chars().count(),
+                    Self::MAX_TEXT
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
 pub trait StatusService: Send + Sync {
@@ -157,12 +177,23 @@ pub async fn search_changes(query: JournalQuery) -> Result<Vec<ChangeRecord>, Ap
     if let Some(o) = query.outcome.as_deref().filter(|o| !o.is_empty() && !matches!(*o, "ok" | "failed")) {
         return Err(ApiError::Invalid(format!("outcome is \"ok\" or \"failed\", not {o:?}")));
     }
+    query.check_lengths()?;
     service::<Status>()?.search_changes(query).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn journal_searches_are_bounded() {
+        let ok = JournalQuery { text: "x".repeat(200), limit: 10, ..Default::default() };
+        assert!(ok.check_lengths().is_ok());
+        let long = JournalQuery { text: "x".repeat(60_000), limit: 10, ..Default::default() };
+        assert_eq!(long.check_lengths().unwrap_err().status(), 400);
+        let actor = JournalQuery { actor: Some("a".repeat(201)), limit: 10, ..Default::default() };
+        assert!(actor.check_lengths().unwrap_err().message().contains("actor"));
+    }
 
     #[test]
     fn chip_names_account_and_region() {

@@ -110,12 +110,8 @@ pub enum Origin {
 /// A browser always sends Origin (or at least Sec-Fetch-Site) on a POST; it
 /// must name this console. `Origin: null` (sandboxed frames, some redirects)
 /// is refused.
-pub fn check_origin(headers: &HeaderMap) -> Result<Origin, String> {
-    let host = headers
-        .get("x-forwarded-host")
-        .or_else(|| headers.get(header::HOST))
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
+pub fn check_origin(headers: &HeaderMap, trust_proxy: bool) -> Result<Origin, String> {
+    let host = request_host(headers, trust_proxy);
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         let origin_host = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
@@ -129,6 +125,17 @@ pub fn check_origin(headers: &HeaderMap) -> Result<Origin, String> {
         Some(other) => Err(format!("a {other} request may not change this console; cross-site requests are refused")),
         None => Ok(Origin::NotABrowser),
     }
+}
+
+/// The host the client asked for: `Host`, or `X-Forwarded-Host` when a
+/// trusted proxy sets it (any client can send it otherwise).
+pub fn request_host(headers: &HeaderMap, trust_proxy: bool) -> &str {
+    let forwarded = if trust_proxy { headers.get("x-forwarded-host") } else { None };
+    forwarded
+        .or_else(|| headers.get(header::HOST))
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.split(',').next().unwrap_or_default().trim())
+        .unwrap_or("")
 }
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -158,7 +165,7 @@ pub struct CurrentSession(pub String);
 
 /// Whether cookies set in answer to this request get `Secure`.
 pub fn secure(auth: &Auth, headers: &HeaderMap) -> bool {
-    auth.secure_cookies || headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes() == b"https")
+    auth.secure_cookies || (auth.trust_proxy && headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes() == b"https"))
 }
 
 pub fn set_cookie(name: &str, value: &str, http_only: bool, secure: bool, max_age: Option<u32>) -> HeaderValue {
@@ -189,17 +196,16 @@ pub async fn guard(State(auth): State<Arc<Auth>>, mut req: Request<Body>, next: 
 
     let mut response = match admit(&auth, &mut req, access, &method, &path, &nonce).await {
         Ok(principal) => {
-            // An open console hands every browser a CSRF cookie to echo.
-            let give_csrf = principal.as_ref().is_some_and(|p| p.open) && cookie(req.headers(), CSRF_COOKIE).is_none();
+            // An open console hands every browser a CSRF cookie to echo,
+            // signed with its key; one it did not sign is replaced.
+            let give_csrf = principal.as_ref().is_some_and(|p| p.open) && !cookie(req.headers(), CSRF_COOKIE).is_some_and(|c| auth.csrf_is_ours(c));
             let mut res = match principal {
                 Some(p) if access.mutates() && changes_state(&method) => run_change(&auth, p, req, next, body_limit(access, &path)).await,
                 Some(p) => journal::acting_as(p, next.run(req)).await,
                 None => next.run(req).await,
             };
             if give_csrf {
-                if let Ok(token) = super::users::new_token() {
-                    res.headers_mut().append(header::SET_COOKIE, set_cookie(CSRF_COOKIE, &token, false, secure_cookies, None));
-                }
+                res.headers_mut().append(header::SET_COOKIE, set_cookie(CSRF_COOKIE, &auth.new_csrf(), false, secure_cookies, None));
             }
             res
         }
@@ -298,6 +304,23 @@ async fn admit(
     nonce: &str,
 ) -> Result<Option<Principal>, Response> {
     req.extensions_mut().insert(CspNonce(nonce.to_string()));
+    // DNS rebinding: a page reaching this console under its own name gets
+    // nothing, whatever it sends. Health checks may use any name.
+    if path != "/healthz" {
+        let host = request_host(req.headers(), auth.trust_proxy).to_string();
+        if !auth.hosts.allows(&host) {
+            if access.mutates() {
+                let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_else(|| "unknown".into());
+                record_anonymous_denial(auth, &client, &format!("{method} {path} (Host: {})", crate::journal::printable(&host, 80))).await;
+            }
+            crate::endpoints::invoke::drain(std::mem::replace(req.body_mut(), Body::empty())).await;
+            return Err(refuse(ApiError::AccessDenied(format!(
+                "this console does not answer to the name {:?} (it answers to {}); if a proxy or DNS name leads here, start it with --public-host NAME",
+                crate::journal::printable(&host, 80),
+                auth.hosts.describe()
+            ))));
+        }
+    }
     if let Some(limit) = body_limit(access, path) {
         let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit) {
@@ -317,7 +340,8 @@ async fn admit(
     let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let mut expected_csrf: Option<String> = None;
     let principal = if !auth.required().await {
-        expected_csrf = cookie(&headers, CSRF_COOKIE).map(str::to_string);
+        // Only a token this console signed counts.
+        expected_csrf = cookie(&headers, CSRF_COOKIE).filter(|c| auth.csrf_is_ours(c)).map(str::to_string);
         Some(Principal::open())
     } else if let Some(token) = bearer {
         auth.users.token(token).await.ok().flatten()
@@ -349,11 +373,11 @@ async fn admit(
     // session's CSRF token. Bearer tokens are never sent by a browser on its
     // own, and an open console's non-browser callers are the machine itself.
     if changes_state(method) && bearer.is_none() {
-        let origin = match check_origin(&headers) {
+        let origin = match check_origin(&headers, auth.trust_proxy) {
             Ok(o) => o,
             Err(reason) => {
                 if access.mutates() {
-                    record_denial(auth, &principal.name, &what, &reason).await;
+                    record_user_denial(auth, &principal.name, &what, &reason).await;
                 }
                 return Err(refuse(ApiError::AccessDenied(reason)));
             }
@@ -365,7 +389,7 @@ async fn admit(
             if !ok {
                 let reason = if sent.is_none() { "the CSRF token is missing (reload the page)" } else { "the CSRF token does not match this session (reload the page)" };
                 if access.mutates() {
-                    record_denial(auth, &principal.name, &what, reason).await;
+                    record_user_denial(auth, &principal.name, &what, reason).await;
                 }
                 return Err(refuse(ApiError::AccessDenied(reason.into())));
             }
@@ -377,7 +401,7 @@ async fn admit(
     }
     if let Err(e) = principal.require(needed, &what) {
         if access.mutates() || access == Access::Invoke {
-            record_denial(auth, &principal.name, &what, e.message()).await;
+            record_user_denial(auth, &principal.name, &what, e.message()).await;
         }
         return Err(refuse(e));
     }
@@ -389,11 +413,52 @@ async fn admit(
 /// address and minute: enough to see an attack, not enough to fill the disk.
 pub const ANONYMOUS_DENIALS_JOURNALED: usize = 60;
 
+/// The network an address belongs to, for counting refusals: every
+/// loopback address is one machine, IPv4 by /24, IPv6 by /64 (a client
+/// rotating through 127.0.0.2, 127.0.0.3… or its /64 is still one client).
+pub fn network_of(client: &str) -> String {
+    match client.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_loopback() => "loopback".into(),
+        Ok(std::net::IpAddr::V4(v4)) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Err(_) => client.to_string(),
+    }
+}
+
+/// A refused request of a signed-in user: journaled unless that user has
+/// used up their entries for the minute (a viewer looping on refused calls
+/// cannot fill the journal either); the last entry says so.
+async fn record_user_denial(auth: &Auth, who: &str, what: &str, reason: &str) {
+    let key = [format!("user:{who}")];
+    let last = {
+        let mut window = auth.user_denials.lock().expect("denial window");
+        let now = std::time::Instant::now();
+        if window.check(&key, now).is_err() {
+            tracing::warn!(who, what, reason, "refused; not journaled: this user reached their entries for the minute");
+            return;
+        }
+        window.failed(&key, now);
+        window.check(&key, now).is_err()
+    };
+    let reason = if last {
+        format!("{reason}; further refusals of {who} are not journaled for a minute (the server log has them)")
+    } else {
+        reason.to_string()
+    };
+    record_denial(auth, who, what, &reason).await;
+}
+
 /// A refused request without a session, journaled as "anonymous (ADDRESS)"
-/// unless that address has used up its entries for the minute; the last
-/// entry it gets says so.
+/// unless that address's network has used up its entries for the minute;
+/// the last entry it gets says so.
 async fn record_anonymous_denial(auth: &Auth, client: &str, what: &str) {
-    let key = [format!("ip:{client}")];
+    let key = [format!("net:{}", network_of(client))];
     let last = {
         let mut window = auth.anonymous_denials.lock().expect("denial window");
         let now = std::time::Instant::now();
@@ -482,17 +547,32 @@ mod tests {
     #[test]
     fn origins_are_checked_against_the_host() {
         let ok = headers(&[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3000")]);
-        assert_eq!(check_origin(&ok), Ok(Origin::SameOrigin));
+        assert_eq!(check_origin(&ok, false), Ok(Origin::SameOrigin));
         let evil = headers(&[("host", "127.0.0.1:3000"), ("origin", "https://evil.example")]);
-        assert!(check_origin(&evil).unwrap_err().contains("evil.example"));
+        assert!(check_origin(&evil, false).unwrap_err().contains("evil.example"));
         let null = headers(&[("host", "127.0.0.1:3000"), ("origin", "null")]);
-        assert!(check_origin(&null).is_err());
+        assert!(check_origin(&null, false).is_err());
         let lookalike = headers(&[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3000.evil.example")]);
-        assert!(check_origin(&lookalike).is_err());
+        assert!(check_origin(&lookalike, false).is_err());
         let cross = headers(&[("host", "h"), ("sec-fetch-site", "cross-site")]);
-        assert!(check_origin(&cross).is_err());
-        assert_eq!(check_origin(&headers(&[("host", "h"), ("sec-fetch-site", "same-origin")])), Ok(Origin::SameOrigin));
-        assert_eq!(check_origin(&headers(&[("host", "h")])), Ok(Origin::NotABrowser));
+        assert!(check_origin(&cross, false).is_err());
+        assert_eq!(check_origin(&headers(&[("host", "h"), ("sec-fetch-site", "same-origin")]), false), Ok(Origin::SameOrigin));
+        assert_eq!(check_origin(&headers(&[("host", "h")]), false), Ok(Origin::NotABrowser));
+        // X-Forwarded-Host moves the origin only behind a trusted proxy.
+        let forwarded = headers(&[("host", "127.0.0.1:3000"), ("x-forwarded-host", "evil.example"), ("origin", "http://evil.example")]);
+        assert!(check_origin(&forwarded, false).is_err());
+        assert_eq!(check_origin(&forwarded, true), Ok(Origin::SameOrigin));
+        assert_eq!(request_host(&forwarded, false), "127.0.0.1:3000");
+    }
+
+    #[test]
+    fn refusals_are_counted_per_network() {
+        assert_eq!(network_of("127.0.0.2"), "loopback");
+        assert_eq!(network_of("127.45.3.9"), network_of("::1"));
+        assert_eq!(network_of("203.0.113.7"), "203.0.113.0/24");
+        assert_eq!(network_of("203.0.113.200"), network_of("203.0.113.7"));
+        assert_ne!(network_of("203.0.114.7"), network_of("203.0.113.7"));
+        assert_eq!(network_of("2001:db8:1:2:aa::1"), "2001:db8:1:2::/64");
     }
 
     #[test]

@@ -56,6 +56,23 @@ impl FailureWindow {
     pub fn succeeded(&mut self, key: &str) {
         self.failures.remove(key);
     }
+
+    /// Takes back the newest entry of `key`: an attempt counted before it was
+    /// checked (so concurrent attempts cannot all pass the limit) that turned
+    /// out right.
+    pub fn forget_last(&mut self, key: &str) {
+        if let Some(times) = self.failures.get_mut(key) {
+            times.pop_back();
+        }
+    }
+
+    /// Checks and counts in one step, as one more attempt: `Err(wait)` when
+    /// the keys have no attempt left.
+    pub fn attempt(&mut self, keys: &[String], now: Instant) -> Result<(), Duration> {
+        self.check(keys, now)?;
+        self.failed(keys, now);
+        Ok(())
+    }
 }
 
 fn prune(times: &mut VecDeque<Instant>, now: Instant, window: Duration) {
@@ -89,6 +106,20 @@ mod tests {
         assert!(l.check(&keys("2.2.2.2", "bob"), t0 + Duration::from_secs(10)).is_ok());
         // Once the first failure leaves the window, one more try is allowed.
         assert!(l.check(&keys("1.1.1.1", "ann"), t0 + Duration::from_secs(900)).is_ok());
+    }
+
+    #[test]
+    fn attempts_are_counted_before_they_are_judged() {
+        let mut l = FailureWindow::new(5, Duration::from_secs(900));
+        let t0 = Instant::now();
+        // Forty at once: five get a try, whatever their outcome later.
+        let admitted = (0..40).filter(|_| l.attempt(&keys("3.3.3.3", "ann"), t0).is_ok()).count();
+        assert_eq!(admitted, 5);
+        // One of them was right: its count is taken back, and the user's cleared.
+        l.forget_last("ip:3.3.3.3");
+        l.succeeded("user:ann");
+        assert!(l.attempt(&keys("3.3.3.3", "ann"), t0).is_ok());
+        assert!(l.attempt(&keys("3.3.3.3", "ann"), t0).is_err());
     }
 
     #[test]

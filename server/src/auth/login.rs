@@ -3,7 +3,7 @@
 //! token, and rate-limited per address and per name.
 
 use super::guard::{check_origin, cookie, same_token, secure, set_cookie, CurrentSession, CSRF_COOKIE, SESSION_COOKIE};
-use super::users::{new_token, SESSION_HOURS};
+use super::users::SESSION_HOURS;
 use super::Auth;
 use crate::journal::{self, Change};
 use app::auth::{Principal, Role};
@@ -36,14 +36,22 @@ pub struct LoginForm {
     next: String,
 }
 
-/// Only paths of this console: `/x`, never `//host` or a full URL.
+/// Only paths of this console: `/x`, never `//host` or a full URL, and no
+/// control characters or spaces (a browser drops a tab or newline from
+/// `/\t/evil.example` and reads `//evil.example`).
 pub fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && !next.contains("://") {
+    let plain = next.chars().all(|c| c.is_ascii_graphic());
+    if plain && next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && !next.contains("://") {
         next
     } else {
         "/"
     }
 }
+
+/// The cookie that marks a browser that signed in as a user before.
+pub const DEVICE_COOKIE: &str = "sagedeck_device";
+/// How long a device is remembered.
+const DEVICE_DAYS: u32 = 365;
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
@@ -75,8 +83,8 @@ fn render(csrf: &str, next: &str, error: Option<&str>, open: bool) -> String {
 /// The form, with a CSRF cookie to echo (a fresh one unless the browser has one).
 async fn page(State(auth): State<Arc<Auth>>, headers: HeaderMap, Query(q): Query<PageQuery>) -> Response {
     let (csrf, fresh) = match cookie(&headers, CSRF_COOKIE) {
-        Some(c) if !c.is_empty() => (c.to_string(), false),
-        _ => (new_token().unwrap_or_default(), true),
+        Some(c) if auth.csrf_is_ours(c) => (c.to_string(), false),
+        _ => (auth.new_csrf(), true),
     };
     let open = !auth.required().await;
     let mut res = Html(render(&csrf, q.next.as_deref().unwrap_or("/"), None, open)).into_response();
@@ -96,14 +104,31 @@ async fn login(
     let again = |status: StatusCode, message: &str| {
         (status, Html(render(&csrf, &form.next, Some(message), false))).into_response()
     };
-    if let Err(reason) = check_origin(&headers) {
+    if let Err(reason) = check_origin(&headers, auth.trust_proxy) {
         return again(StatusCode::FORBIDDEN, &reason);
     }
-    if csrf.is_empty() || !same_token(&csrf, &form.csrf) {
+    if csrf.is_empty() || !auth.csrf_is_ours(&csrf) || !same_token(&csrf, &form.csrf) {
         return again(StatusCode::FORBIDDEN, "The form expired or came from another site. Sign in again from this page.");
     }
-    let keys = [format!("ip:{}", client.ip()), format!("user:{}", form.name)];
-    if let Err(wait) = auth.limiter.lock().expect("login limiter").check(&keys, Instant::now()) {
+    // A name no user can have (wrong characters, look-alike letters) is
+    // refused without a password check, and journaled as it can be read.
+    if super::users::check_name(&form.name).is_err() {
+        journal_login(&auth, &form.name, &client, Err("not a valid user name (no user has it)".into())).await;
+        return again(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
+    }
+    // Failures count per address and per name; a browser that signed in as
+    // this user before (its device cookie) is not locked out by failures from
+    // other addresses (docs/security.md says why).
+    let known = match cookie(&headers, DEVICE_COOKIE) {
+        Some(device) => auth.users.is_device_of(device, &form.name).await.unwrap_or(false),
+        None => false,
+    };
+    let mut keys = vec![format!("ip:{}", client.ip())];
+    if !known {
+        keys.push(format!("user:{}", form.name));
+    }
+    // Counted before it is judged: concurrent guesses cannot all pass.
+    if let Err(wait) = auth.limiter.lock().expect("login limiter").attempt(&keys, Instant::now()) {
         let mut res = again(
             StatusCode::TOO_MANY_REQUESTS,
             &format!("Too many failed sign-ins: try again in {} minutes.", wait.as_secs().div_ceil(60)),
@@ -111,18 +136,28 @@ async fn login(
         res.headers_mut().insert(header::RETRY_AFTER, wait.as_secs().into());
         return res;
     }
+    let Ok(_checking) = tokio::time::timeout(std::time::Duration::from_secs(5), auth.verifying.acquire()).await else {
+        let mut res = again(StatusCode::TOO_MANY_REQUESTS, "Too many sign-ins at once: try again in a moment.");
+        res.headers_mut().insert(header::RETRY_AFTER, 1.into());
+        return res;
+    };
     let verified = auth.users.verify(&form.name, &form.password).await;
+    drop(_checking);
     let role = match verified {
         Ok(Some(role)) => role,
         Ok(None) => {
-            auth.limiter.lock().expect("login limiter").failed(&keys, Instant::now());
             journal_login(&auth, &form.name, &client, Err("wrong user name or password".into())).await;
             return again(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
         }
         Err(e) => return again(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
-    auth.limiter.lock().expect("login limiter").succeeded(&keys[1]);
-    let (token, csrf) = match auth.users.start_session(&form.name).await {
+    {
+        let mut limiter = auth.limiter.lock().expect("login limiter");
+        limiter.forget_last(&keys[0]);
+        limiter.succeeded(&format!("user:{}", form.name));
+    }
+    let device = if known { None } else { auth.users.add_device(&form.name).await.ok() };
+    let (token, csrf) = match auth.users.start_session(&form.name, auth.new_csrf()).await {
         Ok(t) => t,
         Err(e) => return again(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
@@ -133,15 +168,21 @@ async fn login(
     // A new CSRF token with the new session: one from before sign-in is not reused.
     res.headers_mut().append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, true, secure, Some(age)));
     res.headers_mut().append(header::SET_COOKIE, set_cookie(CSRF_COOKIE, &csrf, false, secure, Some(age)));
+    if let Some(device) = device {
+        res.headers_mut().append(header::SET_COOKIE, set_cookie(DEVICE_COOKIE, &device, true, secure, Some(DEVICE_DAYS * 86_400)));
+    }
     res
 }
 
 async fn journal_login(auth: &Auth, name: &str, client: &SocketAddr, outcome: Result<Role, String>) {
-    let actor = Principal { name: name.to_string(), role: Role::Viewer, open: false };
+    // Under its own name only if it could be a user's: a look-alike is
+    // journaled as what it is, escaped.
+    let actor = if super::users::check_name(name).is_ok() { name.to_string() } else { format!("not a user: {}", crate::journal::printable(name, 64)) };
+    let actor = Principal { name: actor, role: Role::Viewer, open: false };
     journal::acting_as(actor, auth.journal.record(Change {
         backend: "local",
         action: "auth.login",
-        target: &format!("{name} from {}", client.ip()),
+        target: &format!("{} from {}", crate::journal::printable(name, 64), client.ip()),
         before: None,
         after: outcome.as_ref().ok().map(|r| format!("signed in as {r}")),
         outcome: outcome.map(|_| ()),
@@ -184,7 +225,7 @@ mod tests {
     #[test]
     fn next_stays_on_this_console() {
         assert_eq!(safe_next("/training/local/3"), "/training/local/3");
-        for bad in ["//evil.example", "https://evil.example", "evil", "/\\evil.example", "/x?u=http://e"] {
+        for bad in ["//evil.example", "https://evil.example", "evil", "/\\evil.example", "/x?u=http://e", "/\t/evil.example", "/\n/evil.example", "/ /evil", "/\u{7f}/x"] {
             assert_eq!(safe_next(bad), "/", "{bad}");
         }
     }

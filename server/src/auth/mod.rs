@@ -9,6 +9,7 @@
 //! says so.
 
 pub mod guard;
+pub mod host;
 pub mod limiter;
 pub mod login;
 pub mod users;
@@ -52,6 +53,9 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// argon2 checks at once: 2 × 19 MiB.
+pub const VERIFICATIONS_AT_ONCE: usize = 2;
+
 /// The console's sign-in state, shared by the guard and the login routes.
 pub struct Auth {
     pub users: Users,
@@ -61,22 +65,40 @@ pub struct Auth {
     required: AtomicBool,
     last_check: Mutex<Instant>,
     pub limiter: Mutex<FailureWindow>,
+    /// argon2 verifications running at once (19 MiB each): more wait briefly,
+    /// then get 429, so a flood of sign-ins cannot take the memory.
+    pub verifying: tokio::sync::Semaphore,
+    /// Refusals of signed-in users, per user: only the first
+    /// [`guard::ANONYMOUS_DENIALS_JOURNALED`] a minute are journaled.
+    pub user_denials: Mutex<FailureWindow>,
     /// Refusals of callers who are not signed in, per address: only the first
     /// [`guard::ANONYMOUS_DENIALS_JOURNALED`] a minute are journaled, so a
     /// hostile client cannot grow the journal without bound.
     pub anonymous_denials: Mutex<FailureWindow>,
     /// Mark cookies Secure even when no proxy says the request came over TLS.
     pub secure_cookies: bool,
+    /// The names requests may call the console by.
+    pub hosts: host::AllowedHosts,
+    /// X-Forwarded-Host and -Proto are believed (a trusted proxy sets them).
+    pub trust_proxy: bool,
+    /// Signs the open console's CSRF tokens (migrations/0011).
+    csrf_key: [u8; 32],
+}
+
+/// How sign-in and request safety are set up (from `serve`'s flags).
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    pub bind: std::net::SocketAddr,
+    pub secure_cookies: bool,
+    pub public_hosts: Vec<String>,
+    pub trust_proxy: bool,
 }
 
 impl Auth {
     /// Refuses a non-loopback address while no user exists.
-    pub async fn start(
-        pool: sqlx::SqlitePool,
-        journal: Journal,
-        bind: std::net::SocketAddr,
-        secure_cookies: bool,
-    ) -> anyhow::Result<Arc<Auth>> {
+    pub async fn start(pool: sqlx::SqlitePool, journal: Journal, config: AuthConfig) -> anyhow::Result<Arc<Auth>> {
+        let bind = config.bind;
+        let csrf_key = console_key(&pool, "csrf").await?;
         let users = Users::new(pool);
         let any = users.any().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if !any && !bind.ip().is_loopback() {
@@ -92,9 +114,33 @@ impl Auth {
             required: AtomicBool::new(any || !bind.ip().is_loopback()),
             last_check: Mutex::new(Instant::now()),
             limiter: Mutex::new(FailureWindow::new(5, Duration::from_secs(15 * 60))),
+            verifying: tokio::sync::Semaphore::new(VERIFICATIONS_AT_ONCE),
+            user_denials: Mutex::new(FailureWindow::new(guard::ANONYMOUS_DENIALS_JOURNALED, Duration::from_secs(60))),
             anonymous_denials: Mutex::new(FailureWindow::new(guard::ANONYMOUS_DENIALS_JOURNALED, Duration::from_secs(60))),
-            secure_cookies,
+            secure_cookies: config.secure_cookies,
+            hosts: host::AllowedHosts::new(config.public_hosts),
+            trust_proxy: config.trust_proxy,
+            csrf_key,
         }))
+    }
+
+    /// A CSRF token signed with the console's key: `nonce.mac`.
+    pub fn new_csrf(&self) -> String {
+        let nonce = users::new_token().unwrap_or_default();
+        let mac = self.csrf_mac(&nonce);
+        format!("{nonce}.{mac}")
+    }
+
+    /// Whether a token is one this console signed.
+    pub fn csrf_is_ours(&self, token: &str) -> bool {
+        token.split_once('.').is_some_and(|(nonce, mac)| !nonce.is_empty() && guard::same_token(mac, &self.csrf_mac(nonce)))
+    }
+
+    fn csrf_mac(&self, nonce: &str) -> String {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.csrf_key).expect("HMAC takes any key length");
+        mac.update(nonce.as_bytes());
+        mac.finalize().into_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Whether requests must be signed in. While open, looks for a first user
@@ -119,6 +165,23 @@ impl Auth {
         }
         false
     }
+}
+
+/// The console's key named `name`, made (random) the first time.
+async fn console_key(pool: &sqlx::SqlitePool, name: &str) -> anyhow::Result<[u8; 32]> {
+    let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM console_secrets WHERE name = ?").bind(name).fetch_optional(pool).await?;
+    if let Some(key) = stored.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok()) {
+        return Ok(key);
+    }
+    let mut key = [0u8; 32];
+    getrandom::getrandom(&mut key).map_err(|e| anyhow::anyhow!("no randomness for the console's key: {e}"))?;
+    sqlx::query("INSERT OR REPLACE INTO console_secrets (name, value, created_at) VALUES (?, ?, ?)")
+        .bind(name)
+        .bind(key.to_vec())
+        .bind(crate::store::now())
+        .execute(pool)
+        .await?;
+    Ok(key)
 }
 
 // ---- `sagedeck user ...` ----
@@ -199,7 +262,7 @@ pub async fn user_command(args: UserArgs) -> anyhow::Result<()> {
             UserAction::Remove { name } => ("user.remove", name.clone(), None, users.remove(name).await.map(|_| format!("removed {name}"))),
             UserAction::Passwd { name } => {
                 let password = read_password(true)?;
-                ("user.passwd", name.clone(), None, users.set_password(name, &password).await.map(|_| format!("new password for {name}; their sessions ended")))
+                ("user.passwd", name.clone(), None, users.set_password(name, &password).await.map(|_| format!("new password for {name}; their sessions and API tokens ended")))
             }
             UserAction::Role { name, role } => {
                 let role = Role::parse(role).map_err(anyhow::Error::msg)?;

@@ -125,7 +125,8 @@ impl Users {
         Ok(())
     }
 
-    /// A new password signs the user out everywhere.
+    /// A new password signs the user out everywhere: sessions, API tokens and
+    /// known devices end with the old password.
     pub async fn set_password(&self, name: &str, password: &str) -> Result<(), AuthError> {
         check_password(password)?;
         let hash = hash_password(password)?;
@@ -139,8 +140,30 @@ impl Users {
             return Err(AuthError::NotFound(format!("there is no user {name:?}")));
         }
         sqlx::query("DELETE FROM sessions WHERE user_name = ?").bind(name).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM api_tokens WHERE user_name = ?").bind(name).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM known_devices WHERE user_name = ?").bind(name).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// A device cookie for a browser that just signed in as `name`.
+    pub async fn add_device(&self, name: &str) -> Result<String, AuthError> {
+        let token = new_token()?;
+        sqlx::query(&format!("INSERT INTO known_devices (token_hash, user_name, created_at) VALUES (?, ?, {NOW})"))
+            .bind(token_hash(&token))
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(token)
+    }
+
+    /// Whether a device cookie belongs to `name`.
+    pub async fn is_device_of(&self, token: &str, name: &str) -> Result<bool, AuthError> {
+        let found: Option<String> = sqlx::query_scalar("SELECT user_name FROM known_devices WHERE token_hash = ?")
+            .bind(token_hash(token))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.as_deref() == Some(name))
     }
 
     pub async fn set_role(&self, name: &str, role: Role) -> Result<Role, AuthError> {
@@ -175,10 +198,11 @@ impl Users {
         Ok(if ok && row.is_some() { Some(Role::parse(&role).map_err(AuthError::Internal)?) } else { None })
     }
 
-    /// Starts a session; returns (cookie token, CSRF token).
-    pub async fn start_session(&self, name: &str) -> Result<(String, String), AuthError> {
+    /// Starts a session with the CSRF token its pages must echo (signed by
+    /// the console, like every CSRF token it hands out); returns (cookie
+    /// token, CSRF token).
+    pub async fn start_session(&self, name: &str, csrf: String) -> Result<(String, String), AuthError> {
         let token = new_token()?;
-        let csrf = new_token()?;
         sqlx::query(&format!(
             "INSERT INTO sessions (token_hash, user_name, csrf_token, created_at, expires_at)
              VALUES (?, ?, ?, {NOW}, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+{SESSION_HOURS} hours'))"
@@ -283,7 +307,7 @@ mod tests {
         assert_eq!(users.verify("ann", "wrong password!").await.unwrap(), None);
         assert_eq!(users.verify("bob", "ann's long password").await.unwrap(), None);
 
-        let (token, csrf) = users.start_session("ann").await.unwrap();
+        let (token, csrf) = users.start_session("ann", "csrf-token".into()).await.unwrap();
         let session = users.session(&token).await.unwrap().unwrap();
         assert_eq!(session.principal.name, "ann");
         assert_eq!(session.csrf, csrf);

@@ -31,6 +31,13 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
+/// The memory all image decodes together may use (a 16,384² RGB image takes
+/// 768 MB for its pixels and as much for its RGB copy, so one such image at a
+/// time; ordinary photos hundreds at once).
+pub const DECODE_BUDGET_MIB: u32 = 1536;
+/// The longest one decode may take before its request is answered.
+pub const DECODE_TIME: Duration = Duration::from_secs(10);
+
 pub struct EndpointHub {
     pool: SqlitePool,
     journal: Journal,
@@ -43,9 +50,10 @@ pub struct EndpointHub {
     /// Where SageMaker jobs' models are unpacked for local endpoints.
     imports: std::path::PathBuf,
     runtimes: RwLock<HashMap<String, Arc<Runtime>>>,
-    /// Decoding is CPU-bound and a large image takes hundreds of MB while it
-    /// decodes: at most this many decode at once.
+    /// Decoding is CPU-bound: at most this many decode at once...
     decoding: Semaphore,
+    /// ...and together they may use at most this much memory.
+    pub budget: crate::images::DecodeBudget,
     /// Invocations per local endpoint since auto-scaling last looked: the
     /// datapoint its target tracking reads.
     demand: std::sync::Mutex<HashMap<String, u64>>,
@@ -108,6 +116,7 @@ impl EndpointHub {
             imports,
             runtimes: RwLock::new(HashMap::new()),
             decoding: Semaphore::new(threads * 2),
+            budget: crate::images::DecodeBudget::new(DECODE_BUDGET_MIB, Duration::from_secs(10)),
             demand: std::sync::Mutex::new(HashMap::new()),
         });
         match hub.rows().await {
@@ -132,13 +141,25 @@ impl EndpointHub {
         self.runtimes.read().expect("runtimes").get(name).cloned()
     }
 
-    /// Decodes and prepares an upload off the async threads, bounded.
+    /// Decodes and prepares an upload off the async threads, bounded: the
+    /// header is planned first (bombs and floods refused unread), the plan's
+    /// memory reserved from the shared budget (held until the decode really
+    /// ends, even if the caller went away: a caller that leaves while waiting
+    /// for room decodes nothing), and a decode that runs past DECODE_TIME is
+    /// answered as refused.
     pub async fn prepare(&self, bytes: Bytes, size: usize) -> Result<Prepared, ApiError> {
-        let _permit = self.decoding.acquire().await.map_err(|_| ApiError::Internal("the decoder is shut down".into()))?;
-        tokio::task::spawn_blocking(move || serving::prepare(&bytes, size))
-            .await
-            .map_err(|e| ApiError::Internal(format!("the decoder crashed: {e}")))?
-            .map_err(ApiError::Unprocessable)
+        let plan = crate::images::plan(&bytes).map_err(ApiError::Unprocessable)?;
+        let _cpu = self.decoding.acquire().await.map_err(|_| ApiError::Internal("the decoder is shut down".into()))?;
+        let memory = self.budget.reserve(&plan).await?;
+        let decode = tokio::task::spawn_blocking(move || {
+            let prepared = serving::prepare_planned(&bytes, &plan, size);
+            drop(memory);
+            prepared
+        });
+        match tokio::time::timeout(DECODE_TIME, decode).await {
+            Ok(joined) => joined.map_err(|e| ApiError::Internal(format!("the decoder crashed: {e}")))?.map_err(ApiError::Unprocessable),
+            Err(_) => Err(ApiError::Unprocessable(format!("decoding this image took over {} s; it is refused", DECODE_TIME.as_secs()))),
+        }
     }
 
     /// One image through a local endpoint: decoded (bounded), queued, batched
@@ -537,10 +558,17 @@ impl EndpointService for EndpointHub {
         // Four requests in flight at once, as a client would send them; the
         // answers come back in the folder's order.
         let (runtime, index_of, labels) = (runtime.as_deref(), &index_of, &labels);
+        let roots = self.roots.paths().to_vec();
+        let roots = &roots;
         let judged: Vec<testbench::Judged> = futures_util::stream::iter(labelled.images.iter().cloned())
             .map(|(path, truth)| async move {
-                let result = match tokio::fs::read(&path).await {
-                    Err(e) => Err(format!("cannot read: {e}")),
+                // A regular file within the roots, no larger than an invocation's payload.
+                let (file, allowed) = (path.clone(), roots.clone());
+                let read = tokio::task::spawn_blocking(move || crate::images::read_regular_file(&file, invoke::MAX_PAYLOAD as u64, &allowed))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
+                let result = match read {
+                    Err(e) => Err(format!("not read: {e}")),
                     Ok(bytes) => self.classify(name, runtime, bytes).await,
                 };
                 let result = result.map(|(logits, ms)| {
@@ -561,7 +589,8 @@ impl EndpointService for EndpointHub {
         let mut report = testbench::summarize(&labelled, &judged, started.elapsed().as_secs_f64());
         report.wrong.truncate(24);
         let wrong_paths: Vec<String> = report.wrong.iter().map(|w| w.path.clone()).collect();
-        let thumbs = tokio::task::spawn_blocking(move || wrong_paths.iter().map(|p| testbench::thumbnail(Path::new(p))).collect::<Vec<_>>())
+        let allowed = self.roots.paths().to_vec();
+        let thumbs = tokio::task::spawn_blocking(move || wrong_paths.iter().map(|p| testbench::thumbnail(Path::new(p), &allowed)).collect::<Vec<_>>())
             .await
             .unwrap_or_default();
         for (w, t) in report.wrong.iter_mut().zip(thumbs) {

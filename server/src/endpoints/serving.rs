@@ -12,7 +12,7 @@ use crate::training::model::Classifier;
 use crate::training::pipeline::{resample_into, Crop};
 use crate::training::trainer::{read_artifact, ArtifactMetadata, ARTIFACT_FORMAT};
 use app::endpoints::{Batching, ImageFacts};
-use image::{ImageFormat, ImageReader};
+use image::ImageReader;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,11 +20,6 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryS
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tch::{Device, Kind, Tensor};
-
-/// Images wider or taller than this are refused before decoding: a small
-/// PNG can declare a gigapixel canvas. 16k × 16k RGB is 768 MB, the most one
-/// request may make the server allocate.
-pub const MAX_IMAGE_SIDE: u32 = 16_384;
 
 /// The decoded, resized and normalised input of one image.
 #[derive(Debug)]
@@ -37,46 +32,37 @@ pub struct Prepared {
 /// Decodes JPEG or PNG bytes (any colour type: grayscale, alpha, CMYK,
 /// 16-bit) and prepares them as the training pipeline's evaluation
 /// transform does: squash to `size`×`size`, ImageNet normalisation, CHW.
+/// Bounded as [`crate::images`] says.
 pub fn prepare(bytes: &[u8], size: usize) -> Result<Prepared, String> {
+    let plan = crate::images::plan(bytes)?;
+    prepare_planned(bytes, &plan, size)
+}
+
+/// [`prepare`] for bytes already planned (the invoke route reserves the
+/// plan's memory first).
+pub fn prepare_planned(bytes: &[u8], plan: &crate::images::Plan, size: usize) -> Result<Prepared, String> {
     let started = Instant::now();
-    if bytes.is_empty() {
-        return Err("the request body is empty: send the image's bytes".into());
-    }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| format!("cannot read the image: {e}"))?;
-    let format = match reader.format() {
-        Some(f @ (ImageFormat::Jpeg | ImageFormat::Png)) => f,
-        Some(other) => return Err(format!("{other:?} images are not supported: send a JPEG or a PNG")),
-        None => return Err("the bytes are not a JPEG or PNG image (unrecognised signature)".into()),
-    };
-    // zune-jpeg fills a cut-off JPEG with grey and reports success; a
-    // prediction on half an image would look valid, so refuse it.
-    if format == ImageFormat::Jpeg && !crate::training::dataset::jpeg_is_complete(bytes) {
-        return Err("the JPEG is truncated: it has no end-of-image marker (was the upload cut off?)".into());
-    }
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_IMAGE_SIDE);
-    limits.max_image_height = Some(MAX_IMAGE_SIDE);
-    limits.max_alloc = Some(u64::from(MAX_IMAGE_SIDE) * u64::from(MAX_IMAGE_SIDE) * 4);
-    reader.limits(limits);
-    let image = reader.decode().map_err(|e| match e {
-        image::ImageError::Limits(_) => format!("the image is larger than {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE} pixels"),
-        other => format!("the {} cannot be decoded: {other}", if format == ImageFormat::Jpeg { "JPEG" } else { "PNG" }),
-    })?;
+    let rgb = crate::images::decode_rgb(bytes, plan)?;
     let facts = ImageFacts {
-        format: if format == ImageFormat::Jpeg { "JPEG" } else { "PNG" }.into(),
-        width: image.width(),
-        height: image.height(),
-        color: format!("{:?}", image.color()),
+        format: plan.format_name().into(),
+        width: plan.width,
+        height: plan.height,
+        color: color_of(bytes, plan),
         bytes: bytes.len(),
     };
-    // Alpha is dropped as PIL's convert("RGB") drops it, the seeds' handler.
-    let rgb = image.into_rgb8();
     let (w, h) = rgb.dimensions();
     let mut pixels = vec![0f32; 3 * size * size];
     resample_into(&rgb, Crop { x: 0.0, y: 0.0, w: w as f32, h: h as f32 }, false, size, &mut pixels);
     Ok(Prepared { pixels, facts, took: started.elapsed() })
+}
+
+/// The colour type the file declares (Rgb8, La8, Rgba16…), for the Test panel.
+fn color_of(bytes: &[u8], plan: &crate::images::Plan) -> String {
+    use image::ImageDecoder;
+    ImageReader::with_format(Cursor::new(bytes), plan.format)
+        .into_decoder()
+        .map(|d| format!("{:?}", d.color_type()))
+        .unwrap_or_default()
 }
 
 /// What a deployed artifact is: read once from its metadata.
@@ -296,7 +282,7 @@ fn replica(model: Classifier, receiver: &Mutex<Receiver<Request>>, queued: &Atom
 #[cfg(test)]
 mod tests {
     use super::*;
-    use image::{DynamicImage, ImageBuffer, Luma, Rgba};
+    use image::{DynamicImage, ImageBuffer, ImageFormat, Luma, Rgba};
 
     fn png(image: DynamicImage) -> Vec<u8> {
         let mut out = Cursor::new(Vec::new());
@@ -326,7 +312,8 @@ mod tests {
         assert!(prepare(b"hello, not an image", 8).unwrap_err().contains("not a JPEG or PNG"));
         let mut truncated = png(DynamicImage::ImageLuma8(ImageBuffer::from_pixel(64, 64, Luma([3u8]))));
         truncated.truncate(truncated.len() / 2);
-        assert!(prepare(&truncated, 8).unwrap_err().contains("cannot be decoded"), "{:?}", prepare(&truncated, 8).err());
+        let error = prepare(&truncated, 8).unwrap_err();
+        assert!(error.contains("truncated") || error.contains("cannot be decoded"), "{error}");
     }
 
     #[test]
@@ -335,7 +322,9 @@ mod tests {
         let mut bytes = png(DynamicImage::ImageLuma8(ImageBuffer::from_pixel(1, 1, Luma([0u8]))));
         bytes[16..20].copy_from_slice(&100_000u32.to_be_bytes());
         bytes[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let crc = crc32fast::hash(&bytes[12..29]);
+        bytes[29..33].copy_from_slice(&crc.to_be_bytes());
         let err = prepare(&bytes, 8).unwrap_err();
-        assert!(err.contains("larger than") || err.contains("cannot be decoded"), "{err}");
+        assert!(err.contains("larger than 16384"), "{err}");
     }
 }

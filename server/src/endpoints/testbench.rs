@@ -46,7 +46,8 @@ pub fn scan(folder: &Path, limit: usize) -> Result<LabelledFolder, ApiError> {
     }
     let mut per_class: Vec<Vec<PathBuf>> = dirs
         .iter()
-        .map(|d| sorted_entries(d).unwrap_or_default().into_iter().filter(|p| p.is_file() && is_image(p)).collect())
+        // Regular files only (not following links here: the read checks them).
+        .map(|d| sorted_entries(d).unwrap_or_default().into_iter().filter(|p| is_image(p) && !p.is_dir()).collect())
         .collect();
     let mut images = Vec::new();
     let mut round = 0;
@@ -148,9 +149,11 @@ pub fn summarize(folder: &LabelledFolder, judged: &[Judged], seconds: f64) -> Te
     }
 }
 
-/// A 96-pixel PNG of the image as a data: URL, for the wrong-answer gallery.
-pub fn thumbnail(path: &Path) -> String {
-    let Ok(image) = crate::training::pipeline::decode(path) else { return String::new() };
+/// A 96-pixel PNG of the image as a data: URL, for the wrong-answer gallery:
+/// only of a regular file within `roots`, bounded like an invocation.
+pub fn thumbnail(path: &Path, roots: &[PathBuf]) -> String {
+    let Ok(bytes) = crate::images::read_regular_file(path, super::invoke::MAX_PAYLOAD as u64, roots) else { return String::new() };
+    let Ok((image, _)) = crate::images::decode_bytes(&bytes) else { return String::new() };
     let small = image::DynamicImage::ImageRgb8(image).thumbnail(96, 96);
     let mut png = std::io::Cursor::new(Vec::new());
     if small.write_to(&mut png, image::ImageFormat::Png).is_err() {

@@ -36,41 +36,44 @@ impl Dataset {
 /// What checking one file found.
 #[derive(Debug, Clone, PartialEq)]
 enum FileVerdict {
-    Ok { sha256: [u8; 32] },
+    /// `real` is the file read: the link's target when it was a link inside
+    /// the dataset, so training reads the same file without following links.
+    Ok { sha256: [u8; 32], real: PathBuf },
     Skip(String),
 }
 
-/// Reads and fully decodes one file. Truncated JPEGs often decode "fine"
-/// with a grey bottom, so a JPEG must also end with its end-of-image marker.
-fn check_file(path: &Path) -> FileVerdict {
-    let bytes = match std::fs::read(path) {
+/// The largest image file a dataset may hold.
+pub const MAX_IMAGE_FILE: u64 = 128 * 1024 * 1024;
+
+/// Reads and fully decodes one file: a regular file (never a FIFO or a
+/// device, which could block the check or read forever), at most
+/// MAX_IMAGE_FILE, a symlink only if it stays inside the dataset, decoded
+/// within the bounds of [`crate::images`] (truncated JPEGs, which often
+/// decode "fine" with a grey bottom, are refused there too).
+fn check_file(path: &Path, root: &Path) -> FileVerdict {
+    let bytes = match crate::images::read_regular_file(path, MAX_IMAGE_FILE, &[root.to_path_buf()]) {
         Ok(b) => b,
-        Err(e) => return FileVerdict::Skip(format!("unreadable: {e}")),
+        Err(e) => return FileVerdict::Skip(e),
     };
     if bytes.is_empty() {
         return FileVerdict::Skip("empty file".into());
     }
-    let format = match image::guess_format(&bytes) {
-        Ok(f @ (image::ImageFormat::Jpeg | image::ImageFormat::Png)) => f,
+    match image::guess_format(&bytes) {
+        Ok(image::ImageFormat::Jpeg | image::ImageFormat::Png) => {}
         Ok(other) => return FileVerdict::Skip(format!("not a JPEG or PNG ({other:?})")),
         Err(_) => return FileVerdict::Skip("not an image".into()),
-    };
-    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(&bytes) {
+    }
+    if image::guess_format(&bytes).ok() == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(&bytes) {
         return FileVerdict::Skip("truncated (the JPEG has no end-of-image marker)".into());
     }
-    match image::load_from_memory_with_format(&bytes, format) {
-        Ok(img) if img.width() == 0 || img.height() == 0 => FileVerdict::Skip("image has no pixels".into()),
-        Ok(_) => FileVerdict::Ok { sha256: Sha256::digest(&bytes).into() },
-        Err(image::ImageError::IoError(e)) => FileVerdict::Skip(format!("truncated ({e})")),
-        Err(e) => FileVerdict::Skip(format!("cannot be decoded: {e}")),
+    match crate::images::decode_bytes(&bytes) {
+        Ok(_) => FileVerdict::Ok { sha256: Sha256::digest(&bytes).into(), real: path.canonicalize().unwrap_or_else(|_| path.to_path_buf()) },
+        Err(e) => FileVerdict::Skip(e),
     }
 }
 
 /// A JPEG ends with FF D9, possibly followed by padding some writers add.
-pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let tail = &bytes[bytes.len().saturating_sub(64)..];
-    tail.windows(2).any(|w| w == [0xFF, 0xD9])
-}
+pub use crate::images::jpeg_is_complete;
 
 fn sorted_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -148,7 +151,7 @@ pub fn check(root: &Path, threads: usize) -> Dataset {
 
     // Decode every file once, spread over the threads.
     let all: Vec<PathBuf> = layout.values().flat_map(|c| c.values().flatten().cloned()).collect();
-    let verdicts = check_all(&all, threads.max(1));
+    let verdicts = check_all(&all, threads.max(1), root);
 
     // Classes are the train folders with at least one good image.
     let good = |path: &PathBuf| matches!(verdicts.get(path), Some(FileVerdict::Ok { .. }));
@@ -169,12 +172,12 @@ pub fn check(root: &Path, threads: usize) -> Dataset {
             let label = index.get(class.as_str()).copied();
             for file in files {
                 match (verdicts.get(file), label) {
-                    (Some(FileVerdict::Ok { sha256 }), Some(label)) => {
+                    (Some(FileVerdict::Ok { sha256, real }), Some(label)) => {
                         per_class[label as usize] += 1;
                         hasher.update(relative(root, file).as_bytes());
                         hasher.update([0]);
                         hasher.update(sha256);
-                        list.push(Sample { path: file.clone(), label });
+                        list.push(Sample { path: real.clone(), label });
                     }
                     (Some(FileVerdict::Skip(reason)), _) => {
                         skipped.push(SkippedFile { path: relative(root, file), reason: reason.clone() })
@@ -222,12 +225,15 @@ pub fn check(root: &Path, threads: usize) -> Dataset {
     }
 }
 
-fn check_all(files: &[PathBuf], threads: usize) -> std::collections::HashMap<PathBuf, FileVerdict> {
+fn check_all(files: &[PathBuf], threads: usize, root: &Path) -> std::collections::HashMap<PathBuf, FileVerdict> {
     let chunk = files.len().div_ceil(threads).max(1);
+    // Links are followed only to files inside the dataset itself.
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let root = root.as_path();
     std::thread::scope(|scope| {
         let handles: Vec<_> = files
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|f| (f.clone(), check_file(f))).collect::<Vec<_>>()))
+            .map(|part| scope.spawn(move || part.iter().map(|f| (f.clone(), check_file(f, root))).collect::<Vec<_>>()))
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     })

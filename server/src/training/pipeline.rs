@@ -152,15 +152,11 @@ pub fn resample_into(img: &RgbImage, crop: Crop, flip: bool, size: usize, out: &
     }
 }
 
-/// Decodes one file to RGB.
+/// Decodes one file to RGB: a regular file only (a FIFO swapped in after
+/// the dataset check cannot hang the loader), bounded as the check bounds it.
 pub fn decode(path: &std::path::Path) -> Result<RgbImage, String> {
-    image::ImageReader::open(path)
-        .map_err(|e| e.to_string())?
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?
-        .decode()
-        .map(|img| img.into_rgb8())
-        .map_err(|e| e.to_string())
+    let bytes = crate::images::read_regular_file(path, crate::training::dataset::MAX_IMAGE_FILE, &[])?;
+    crate::images::decode_bytes(&bytes).map(|(rgb, _)| rgb)
 }
 
 /// Transforms one decoded image into `out`. `rng` draws the augmentation.
