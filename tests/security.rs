@@ -7,6 +7,7 @@
 
 use app::auth::{Role, SERVER_FN_ROLES};
 use sagedeck_tests::*;
+use serde_json::json;
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -431,4 +432,516 @@ async fn a_flood_of_anonymous_refusals_does_not_grow_the_journal_without_bound()
     assert_eq!(anonymous.len(), 60, "{journal:#}");
     assert!(anonymous[0]["message"].as_str().unwrap().contains("not journaled for a minute"), "{}", anonymous[0]);
     assert_eq!(anonymous[1]["message"], "not signed in");
+}
+
+// ---------------------------------------------------------------------------
+// Hostile clients and hostile files (issue 18). Each class is attacked with
+// several variants; the server must refuse or bound each, stay up (/healthz
+// polled throughout), change nothing, and keep the journal bounded. Peak
+// memory is the server's own VmHWM, read before and after.
+
+/// /healthz polled every 100 ms while an attack runs.
+struct HealthWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<(usize, usize, Duration)>,
+}
+
+impl HealthWatch {
+    fn start(url: &str) -> HealthWatch {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, url) = (stop.clone(), format!("{url}/healthz"));
+        let task = tokio::spawn(async move {
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
+            let (mut ok, mut failed, mut slowest) = (0, 0, Duration::ZERO);
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = std::time::Instant::now();
+                match client.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => ok += 1,
+                    _ => failed += 1,
+                }
+                slowest = slowest.max(started.elapsed());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (ok, failed, slowest)
+        });
+        HealthWatch { stop, task }
+    }
+
+    /// (answered, failed, slowest answer)
+    async fn finish(self) -> (usize, usize, Duration) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.unwrap()
+    }
+}
+
+/// A client whose connections come from `source` (any 127.x address works
+/// on Linux): another machine, as far as the server can tell.
+fn client_from(source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(source.parse::<std::net::IpAddr>().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn ok_changes(journal: &Value) -> usize {
+    journal.as_array().unwrap().iter().filter(|c| c["outcome"] == "ok").count()
+}
+
+#[tokio::test]
+async fn dns_rebinding_forged_tokens_and_forwarded_hosts_change_nothing() {
+    let app = App::spawn_with(AwsSetup::None, &["--public-host", "console.test"]);
+    let health = HealthWatch::start(&app.url);
+    let port = app.url.rsplit(':').next().unwrap().to_string();
+    let (_, journal) = app.call("journal/recent", &[("limit", "100")]).await;
+    let ok_before = ok_changes(&journal);
+    // A real token, as a rebinding page could have fetched it under its own name.
+    let (_, headers, _) = app.raw("GET", "/", &[], vec![]).await;
+    let csrf = set_cookies(&headers).into_iter().find(|(k, _)| k == "sagedeck_csrf").unwrap().1;
+    let cookie = format!("sagedeck_csrf={csrf}");
+    let mut t = Tally::default();
+    for host in ["evil.example", "127.0.0.1.nip.io", "localhost.evil.example", "console.test.evil.example", "sagedeck"] {
+        let h = format!("{host}:{port}");
+        let origin = format!("http://{h}");
+        let (s, _, b) = app.raw("GET", "/", &[("host", &h)], vec![]).await;
+        t.expect("rebinding: page", &h, s, &[403], &b);
+        assert!(s != 403 || b.contains("--public-host"), "{b}");
+        let (s, _, b) = app
+            .raw("POST", "/api/training/datasets/demo", &[("host", &h), ("origin", &origin), ("cookie", &cookie), ("x-sagedeck-csrf", &csrf)], vec![])
+            .await;
+        t.expect("rebinding: server function with a real token", &h, s, &[403], &b);
+        let (s, _, b) = app.raw("POST", "/endpoints/shapes/invocations", &[("host", &h), ("content-type", "image/png")], b"x".to_vec()).await;
+        t.expect("rebinding: invocation", &h, s, &[403], &b);
+    }
+    // A forwarded host from a client that is not a trusted proxy moves nothing.
+    let (s, _, b) = app
+        .raw("POST", "/api/training/datasets/demo", &[("x-forwarded-host", "evil.example"), ("origin", "http://evil.example"), ("cookie", &cookie), ("x-sagedeck-csrf", &csrf)], vec![])
+        .await;
+    t.expect("X-Forwarded-Host spoof", "evil.example", s, &[403], &b);
+    // Tokens the console did not sign: made up, or a cookie planted by a neighbour.
+    for forged in ["abc", "abc.0123456789abcdef0123456789abcdef", &format!("{}x", csrf)] {
+        let c = format!("sagedeck_csrf={forged}");
+        let (s, _, b) = app.raw("POST", "/api/training/datasets/demo", &[("origin", &app.url), ("cookie", &c), ("x-sagedeck-csrf", forged)], vec![]).await;
+        t.expect("forged CSRF token", forged, s, &[403], &b);
+    }
+    assert!(t.through.is_empty(), "{} of {} got through:\n{}", t.through.len(), t.sent, t.through.join("\n"));
+    // The console's own names work: localhost, a configured name, and its address with the signed token.
+    for host in [format!("localhost:{port}"), format!("console.test:{port}"), format!("127.0.0.1:{port}")] {
+        let (s, _, b) = app.raw("POST", "/api/auth/whoami", &[("host", &host), ("origin", &format!("http://{host}")), ("cookie", &cookie), ("x-sagedeck-csrf", &csrf)], vec![]).await;
+        assert_eq!(s, 200, "{host}: {b}");
+    }
+    let (_, journal) = app.call("journal/recent", &[("limit", "200")]).await;
+    assert_eq!(ok_changes(&journal), ok_before, "nothing changed");
+    assert!(!app.data_path().join("datasets/demo-shapes").exists(), "the demo set was not made");
+    let rebinding: Vec<&Value> = journal.as_array().unwrap().iter().filter(|c| c["target"].as_str().unwrap_or_default().contains("(Host: evil.example")).collect();
+    assert!(!rebinding.is_empty(), "the refused changes are journaled with the name they used");
+    let (answered, failed, slowest) = health.finish().await;
+    println!("rebinding: {} attacks refused; /healthz {answered} answered, {failed} failed, slowest {slowest:?}", t.sent);
+    assert_eq!(failed, 0);
+}
+
+/// Attack images made with Pillow and by hand: bombs, a header-only JPEG,
+/// a chunk flood, and a valid image to send alongside.
+fn attack_images(out: &std::path::Path) {
+    std::fs::create_dir_all(out).unwrap();
+    let script = r#"
+import io, os, struct, sys, zlib
+from PIL import Image
+out = sys.argv[1]
+def png_with_size(w, h):
+    buf = io.BytesIO(); Image.new("RGB", (8, 8), (9, 9, 9)).save(buf, "PNG"); b = bytearray(buf.getvalue())
+    b[16:24] = struct.pack(">II", w, h); b[29:33] = struct.pack(">I", zlib.crc32(bytes(b[12:29])))
+    return bytes(b)
+open(f"{out}/bomb.png", "wb").write(png_with_size(16000, 16000))
+open(f"{out}/wide.png", "wb").write(png_with_size(100000, 1))
+# A 16384 x 16384 grey PNG of highly compressed zeros: a real image, far more than its size justifies.
+raw = b"".join(b"\0" + b"\0" * 16384 for _ in range(2048))
+idat = zlib.compress(raw, 9)
+ihdr = struct.pack(">IIBBBBB", 16384, 16384, 8, 0, 0, 0, 0)
+def chunk(kind, data): return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+open(f"{out}/zeros.png", "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+# A JPEG of headers only (the 1.4 KB file of the report): no scan.
+buf = io.BytesIO(); Image.new("RGB", (64, 64), (200, 30, 30)).save(buf, "JPEG"); j = buf.getvalue()
+sos = j.index(b"\xff\xda"); open(f"{out}/headers.jpg", "wb").write(j[:sos] + b"\xff\xd9")
+# The same JPEG declaring 16384 x 16384 in its frame header.
+sof = j.index(b"\xff\xc0"); big = bytearray(j); big[sof+5:sof+9] = struct.pack(">HH", 16384, 16384)
+open(f"{out}/bigframe.jpg", "wb").write(bytes(big))
+# A PNG flood: hundreds of thousands of empty chunks before its data.
+buf = io.BytesIO(); Image.new("RGB", (8, 8)).save(buf, "PNG"); p = buf.getvalue()
+open(f"{out}/flood.png", "wb").write(p[:33] + chunk(b"tEXt", b"") * 300000 + p[33:])
+Image.new("RGB", (120, 90), (10, 200, 40)).save(f"{out}/valid.png")
+"#;
+    let venv = repo_root().join(".venv/bin/python");
+    let status = std::process::Command::new(if venv.exists() { venv } else { "python3".into() }).args(["-c", script]).arg(out).status().unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn decoder_bombs_floods_and_special_files_are_refused_with_memory_bounded() {
+    let app = App::spawn(AwsSetup::None);
+    let (job, data) = app.completed_small_job().await;
+    app.deploy_local_endpoint("shapes", job, 4, 0, 64).await;
+    let images = app.data_path().join("attack-images");
+    attack_images(&images);
+    let (rss_before, peak_before) = app.memory_mb();
+    let health = HealthWatch::start(&app.url);
+    let mut t = Tally::default();
+    let cases = [
+        ("bomb.png", "image/png", "decompression bomb"),
+        ("wide.png", "image/png", "larger than 16384"),
+        ("zeros.png", "image/png", "decompression bomb"),
+        ("headers.jpg", "image/jpeg", "no image data"),
+        ("bigframe.jpg", "image/jpeg", "decompression bomb"),
+        ("flood.png", "image/png", "chunk flood"),
+    ];
+    for (file, content_type, expected) in cases {
+        let started = std::time::Instant::now();
+        let (s, _, b) = app.post_bytes("/endpoints/shapes/invocations", Some(content_type), std::fs::read(images.join(file)).unwrap()).await;
+        t.expect("decoder: one at a time", file, s, &[422], &b);
+        assert!(b.contains(expected), "{file}: {b}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{file} took {:?}", started.elapsed());
+    }
+    // Sixteen of each at once, and a valid image in the middle of them.
+    let mut attacks = Vec::new();
+    for round in 0..16 {
+        for (file, content_type, _) in cases {
+            let (url, bytes) = (format!("{}/endpoints/shapes/invocations", app.url), std::fs::read(images.join(file)).unwrap());
+            attacks.push(tokio::spawn(async move {
+                let r = reqwest::Client::new().post(url).header("content-type", content_type).body(bytes).send().await.unwrap();
+                (format!("{file} #{round}"), r.status().as_u16(), r.text().await.unwrap_or_default())
+            }));
+        }
+    }
+    let started = std::time::Instant::now();
+    let (s, _, b) = app.post_bytes("/endpoints/shapes/invocations", Some("image/png"), std::fs::read(images.join("valid.png")).unwrap()).await;
+    let valid_took = started.elapsed();
+    assert_eq!(s, 200, "{b}");
+    for attack in attacks {
+        let (what, s, b) = attack.await.unwrap();
+        t.expect("decoder: sixteen of each at once", &what, s, &[422], &b);
+    }
+    // Special files in a test-bench folder: a FIFO, links to a device and out
+    // of the roots, a sparse 2 GB "image".
+    let bench = app.data_path().join("bench/test/001.Circle");
+    std::fs::create_dir_all(&bench).unwrap();
+    let real = std::fs::read_dir(data.join("test/001.Circle")).unwrap().next().unwrap().unwrap().path();
+    std::fs::copy(&real, bench.join("good.jpg")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(bench.join("fifo.jpg")).status().unwrap().success());
+    std::os::unix::fs::symlink("/dev/zero", bench.join("zero.jpg")).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::copy(&real, outside.path().join("secret.jpg")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.jpg"), bench.join("outside.jpg")).unwrap();
+    std::fs::File::create(bench.join("sparse.jpg")).unwrap().set_len(2 << 30).unwrap();
+    let started = std::time::Instant::now();
+    let (code, report) = app.call("endpoints/testbench", &[("backend", "Local"), ("name", "shapes"), ("folder", app.data_path().join("bench").to_str().unwrap()), ("limit", "50")]).await;
+    assert_eq!(code, 200, "{report}");
+    assert!(started.elapsed() < Duration::from_secs(20), "the test bench took {:?}", started.elapsed());
+    let failed: Vec<(String, String)> = serde_json::from_value(report["failed"].clone()).unwrap();
+    for (file, reason) in [("fifo.jpg", "not a regular file"), ("zero.jpg", "outside"), ("outside.jpg", "outside"), ("sparse.jpg", "larger than")] {
+        let found = failed.iter().find(|(p, _)| p.ends_with(file));
+        t.expect("special file in a test bench", file, if found.is_some_and(|(_, r)| r.contains(reason)) { 422 } else { 200 }, &[422], &format!("{failed:?}"));
+    }
+    assert_eq!(report["images"].as_u64(), Some(1), "only the good image was classified: {report}");
+    assert!(!report.to_string().contains("secret"), "nothing of the file outside the roots is shown");
+
+    assert!(t.through.is_empty(), "{} of {} got through:\n{}", t.through.len(), t.sent, t.through.join("\n"));
+    let (answered, failed_health, slowest) = health.finish().await;
+    let (rss_after, peak_after) = app.memory_mb();
+    println!(
+        "decoders: {} attacks refused; a valid image answered in {valid_took:?} among 96 bombs; /healthz {answered} answered, {failed_health} failed, slowest {slowest:?}; \
+         server memory {rss_before:.0} MB before, peak {peak_before:.0} → {peak_after:.0} MB, {rss_after:.0} MB after",
+        t.sent
+    );
+    assert_eq!(failed_health, 0);
+    assert!(valid_took < Duration::from_secs(5), "a valid image waited {valid_took:?}");
+    assert!(peak_after - peak_before < 400.0, "decoding raised the peak by {:.0} MB", peak_after - peak_before);
+}
+
+#[tokio::test]
+async fn special_files_in_a_dataset_never_stall_the_check_or_the_worker() {
+    let app = App::spawn(AwsSetup::None);
+    let data = app.data_path().join("tiny");
+    sagedeck_cli(&["demo-data", "--out", data.to_str().unwrap(), "--per-class", "8", "--size", "32"]);
+    let class = data.join("train/001.Circle");
+    assert!(std::process::Command::new("mkfifo").arg(class.join("fifo.jpg")).status().unwrap().success());
+    std::os::unix::fs::symlink("/dev/zero", class.join("zero.jpg")).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::copy(class.join("0000.jpg"), outside.path().join("elsewhere.jpg")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("elsewhere.jpg"), class.join("outside.jpg")).unwrap();
+    std::fs::File::create(class.join("sparse.jpg")).unwrap().set_len(2 << 30).unwrap();
+    std::os::unix::fs::symlink(class.join("0001.jpg"), class.join("inside.jpg")).unwrap();
+    let started = std::time::Instant::now();
+    let (code, report) = tokio::time::timeout(Duration::from_secs(20), app.call("training/datasets/check", &[("path", data.to_str().unwrap())]))
+        .await
+        .expect("the check answers");
+    assert_eq!(code, 200, "{report}");
+    let reason = |file: &str| {
+        report["skipped"].as_array().unwrap().iter().find(|s| s["path"].as_str().unwrap().ends_with(file)).map(|s| s["reason"].as_str().unwrap().to_string())
+    };
+    assert!(reason("fifo.jpg").unwrap().contains("not a regular file"), "{report}");
+    assert!(reason("zero.jpg").unwrap().contains("outside"), "{report}");
+    assert!(reason("outside.jpg").unwrap().contains("outside"), "{report}");
+    assert!(reason("sparse.jpg").unwrap().contains("larger than"), "{report}");
+    assert_eq!(reason("inside.jpg"), None, "a link within the dataset is read");
+    println!("dataset check with a FIFO, device and outside links and a 2 GB sparse file: {:?}", started.elapsed());
+    // A job on it is queued, runs and finishes; the worker is not held.
+    let spec = json!({ "spec": {
+        "name": "special", "dataset": data.display().to_string(), "architecture": "resnet18", "image_size": 32, "epochs": 1,
+        "batch_size": 8, "learning_rate": 0.002, "patience": 0, "threads": 0, "loader_threads": 1,
+        "backbone_weights": null, "freeze_backbone": false, "seed": 1
+    }});
+    let (code, created) = app.call_json("training/local/create", &spec).await;
+    assert_eq!(code, 200, "{created}");
+    let id = created["id"].as_i64().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let (_, job) = app.call("training/local/get", &[("id", &id)]).await;
+        match job["summary"]["status"].as_str() {
+            Some("Completed") => break,
+            Some("Failed" | "Interrupted" | "Cancelled") => panic!("{job:#}"),
+            _ => assert!(std::time::Instant::now() < deadline, "the job is stuck: {job:#}"),
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn slow_and_idle_connections_are_cut_capped_and_cannot_hold_a_shutdown() {
+    let app = App::spawn_with(
+        AwsSetup::None,
+        &["--header-timeout", "2", "--body-timeout", "3", "--max-connections", "300", "--shutdown-grace", "2"],
+    );
+    let addr = app.addr();
+    let (_, peak_before) = app.memory_mb();
+    let health = HealthWatch::start(&app.url);
+    // 200 connections that never send a byte: all closed by the server.
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    // A head sent a line every 0.5 s, and a body a byte every 0.5 s.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let slow_head = {
+        let addr = addr.clone();
+        tokio::spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let started = std::time::Instant::now();
+            let _ = s.write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\n").as_bytes()).await;
+            for i in 0..40 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if s.write_all(format!("x-slow-{i}: y\r\n").as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+            let mut rest = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+            started.elapsed()
+        })
+    };
+    let slow_body = {
+        let addr = addr.clone();
+        tokio::spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let started = std::time::Instant::now();
+            let head = format!("POST /api/auth/whoami HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n");
+            let _ = s.write_all(head.as_bytes()).await;
+            for _ in 0..40 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if s.write_all(b"a").await.is_err() {
+                    break;
+                }
+            }
+            let mut answer = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer)).await;
+            (started.elapsed(), String::from_utf8_lossy(&answer).to_string())
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut closed = 0;
+    for s in &mut idle {
+        let mut byte = [0u8; 1];
+        if matches!(tokio::time::timeout(Duration::from_millis(100), s.read(&mut byte)).await, Ok(Ok(0)) | Ok(Err(_))) {
+            closed += 1;
+        }
+    }
+    let head_took = slow_head.await.unwrap();
+    let (body_took, body_answer) = slow_body.await.unwrap();
+    // Over the cap: beyond 300 open connections the answer is an immediate 503.
+    let mut hold = Vec::new();
+    for _ in 0..320 {
+        hold.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    let mut refused = 0;
+    for s in hold.iter_mut().rev().take(40) {
+        let mut buf = vec![0u8; 512];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await {
+            if String::from_utf8_lossy(&buf[..n]).contains("503 Service Unavailable") {
+                refused += 1;
+            }
+        }
+    }
+    drop(hold);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (answered, failed, slowest) = health.finish().await;
+    let (_, peak_after) = app.memory_mb();
+    println!(
+        "connections: {closed}/200 idle closed; slow head cut after {head_took:?}; slow body answered after {body_took:?}; \
+         {refused} over the cap refused at once; /healthz {answered} answered, {failed} failed (during the cap), slowest {slowest:?}; peak {peak_before:.0} → {peak_after:.0} MB"
+    );
+    assert_eq!(closed, 200, "idle connections are closed at the header deadline");
+    assert!(head_took < Duration::from_secs(5), "a slow head held its connection {head_took:?}");
+    assert!(body_took < Duration::from_secs(6), "a slow body held its request {body_took:?}");
+    assert!(body_answer.starts_with("HTTP/1.1 4") || body_answer.is_empty(), "{body_answer}");
+    assert!(refused >= 20, "only {refused} of the connections over the cap were refused");
+    assert!(answered > 20);
+    // Health checks fail only while the cap is reached, never from idle or slow clients.
+    assert!(failed <= 12, "/healthz failed {failed} times");
+    // A half-sent request does not hold the shutdown past its grace.
+    let mut pending = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    pending.write_all(format!("POST /api/auth/whoami HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\nab").as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let took = tokio::task::spawn_blocking(move || app.terminate_within(Duration::from_secs(15))).await.unwrap();
+    println!("SIGTERM with a half-sent request: exited after {took:?}");
+    assert!(took.is_some_and(|t| t < Duration::from_secs(6)), "SIGTERM took {took:?}");
+}
+
+#[tokio::test]
+async fn sign_in_guesses_are_counted_before_they_are_checked_and_lookalikes_named() {
+    let app = App::spawn_with_users(AwsSetup::None, &[]);
+    let (_, peak_before) = app.memory_mb();
+    // 40, then 200, wrong guesses at once from one address: five are checked.
+    let mut checked = Vec::new();
+    for n in [40usize, 200] {
+        let app = App::spawn_with_users(AwsSetup::None, &[]);
+        let (_, base) = app.memory_mb();
+        let mut tries = Vec::new();
+        for i in 0..n {
+            let url = app.url.clone();
+            tries.push(tokio::spawn(async move {
+                let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+                let page = client.get(format!("{url}/login")).send().await.unwrap();
+                let csrf = set_cookies(page.headers()).into_iter().find(|(k, _)| k == "sagedeck_csrf").unwrap().1;
+                let body = form_encode(&[("name", "operator"), ("password", &format!("guess number {i}")), ("csrf", &csrf), ("next", "/")]);
+                let r = client
+                    .post(format!("{url}/auth/login"))
+                    .header("origin", &url)
+                    .header("cookie", format!("sagedeck_csrf={csrf}"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                r.status().as_u16()
+            }));
+        }
+        let mut statuses = Vec::new();
+        for t in tries {
+            statuses.push(t.await.unwrap());
+        }
+        let wrong = statuses.iter().filter(|s| **s == 401).count();
+        let limited = statuses.iter().filter(|s| **s == 429).count();
+        assert_eq!(wrong + limited, n, "{statuses:?}");
+        assert!(wrong <= 5, "{wrong} of {n} parallel guesses were checked");
+        let (rss, peak) = app.memory_mb();
+        checked.push((n, wrong, rss, peak - base));
+    }
+    // A `next` with a control character stays on the console.
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = client.get(format!("{}/login", app.url)).send().await.unwrap();
+    let csrf = set_cookies(page.headers()).into_iter().find(|(k, _)| k == "sagedeck_csrf").unwrap().1;
+    for next in ["/\t/evil.example", "/\n/evil.example", "/\\evil.example", "//evil.example"] {
+        let body = form_encode(&[("name", "admin"), ("password", PASSWORD), ("csrf", &csrf), ("next", next)]);
+        let r = client
+            .post(format!("{}/auth/login", app.url))
+            .header("origin", &app.url)
+            .header("cookie", format!("sagedeck_csrf={csrf}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303);
+        assert_eq!(r.headers()["location"], "/", "{next:?}");
+    }
+    // Look-alike names are refused and journaled as what they are.
+    for lookalike in ["admin\u{200b}", "\u{202e}nimda", "аdmin"] {
+        let err = app.sign_in(lookalike, PASSWORD).await.unwrap_err();
+        assert_eq!(err.0, 401);
+    }
+    // Locking the admin's name out from another address does not lock out the
+    // admin's own browser (its device cookie), only browsers without one.
+    let app = App::spawn_with_users(AwsSetup::None, &[]);
+    let sign_in_from = |source: &'static str, device: Option<String>, password: &'static str| {
+        let url = app.url.clone();
+        async move {
+            let client = client_from(source);
+            let page = client.get(format!("{url}/login")).send().await.unwrap();
+            let csrf = set_cookies(page.headers()).into_iter().find(|(k, _)| k == "sagedeck_csrf").unwrap().1;
+            let mut cookie = format!("sagedeck_csrf={csrf}");
+            if let Some(d) = &device {
+                cookie.push_str(&format!("; sagedeck_device={d}"));
+            }
+            let r = client
+                .post(format!("{url}/auth/login"))
+                .header("origin", &url)
+                .header("cookie", cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form_encode(&[("name", "admin"), ("password", password), ("csrf", &csrf), ("next", "/")]))
+                .send()
+                .await
+                .unwrap();
+            let device = set_cookies(r.headers()).into_iter().find(|(k, _)| k == "sagedeck_device").map(|(_, v)| v);
+            (r.status().as_u16(), device)
+        }
+    };
+    let (status, device) = sign_in_from("127.0.0.1", None, PASSWORD).await;
+    assert_eq!(status, 303);
+    let device = device.expect("a device cookie after signing in");
+    for _ in 0..5 {
+        assert_eq!(sign_in_from("127.0.0.2", None, "someone guessing").await.0, 401);
+    }
+    assert_eq!(sign_in_from("127.0.0.2", None, PASSWORD).await.0, 429, "the guessing address is blocked");
+    assert_eq!(sign_in_from("127.0.0.3", None, PASSWORD).await.0, 429, "the name is locked for browsers it does not know");
+    assert_eq!(sign_in_from("127.0.0.1", Some(device), PASSWORD).await.0, 303, "the admin's own browser still signs in");
+    let (_, peak_after) = app.memory_mb();
+    for (n, wrong, rss, growth) in &checked {
+        println!("sign-in: {n} parallel guesses, {wrong} checked; server memory {rss:.0} MB after, peak raised by {growth:.0} MB");
+    }
+    assert!(checked.iter().all(|(_, _, _, growth)| *growth < 150.0), "{checked:?}");
+    let _ = (peak_before, peak_after);
+}
+
+#[tokio::test]
+async fn the_journal_stays_bounded_against_huge_names_rotating_addresses_and_long_searches() {
+    let app = App::spawn_with_users(AwsSetup::None, &[]);
+    let viewer = app.sign_in("viewer", PASSWORD).await.unwrap();
+    let admin = app.sign_in("admin", PASSWORD).await.unwrap();
+    let huge = "n".repeat(65_000);
+    // A viewer's refused invocations with 65 KB names, 150 of them.
+    for _ in 0..150 {
+        let (s, _, _) = app
+            .raw("POST", &format!("/endpoints/{huge}/invocations"), &[("cookie", &viewer.cookie), ("x-sagedeck-csrf", &viewer.csrf), ("origin", &app.url), ("content-type", "image/png")], b"x".to_vec())
+            .await;
+        assert!(matches!(s, 403 | 414 | 431), "{s}");
+    }
+    // Anonymous refusals from 40 rotating loopback addresses.
+    for i in 2..42 {
+        let client = client_from(&format!("127.0.0.{i}"));
+        for _ in 0..5 {
+            let r = client.post(format!("{}/api/notebooks/stop", app.url)).form(&[("name", "nb")]).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 401);
+        }
+    }
+    app.use_session(Some(admin));
+    let (code, err) = app.call_json("journal/search", &json!({ "query": { "text": "x".repeat(60_000), "limit": 10 } })).await;
+    assert_eq!(code, 400, "{err}");
+    let (_, journal) = app.call_json("journal/search", &json!({ "query": { "action": "auth.denied", "limit": 500 } })).await;
+    let entries = journal.as_array().unwrap();
+    let viewer_entries = entries.iter().filter(|e| e["actor"] == "viewer").count();
+    let anonymous = entries.iter().filter(|e| e["actor"].as_str().unwrap().starts_with("anonymous")).count();
+    let bytes = journal.to_string().len();
+    println!("journal: {viewer_entries} of the viewer's 150 refusals and {anonymous} of 200 anonymous ones journaled; {} entries, {bytes} bytes", entries.len());
+    assert!(viewer_entries <= 60 && anonymous <= 60, "viewer {viewer_entries}, anonymous {anonymous}");
+    assert!(entries.iter().all(|e| e["target"].as_str().unwrap().chars().count() <= 400), "targets are cut");
+    assert!(bytes < 200_000, "the refusals take {bytes} bytes of journal");
 }

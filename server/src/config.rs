@@ -85,6 +85,24 @@ pub struct ServeArgs {
     #[arg(long, env = "SAGEDECK_TRUST_PROXY")]
     pub trust_proxy: bool,
 
+    /// Seconds a client has to send a request's head (an idle keep-alive
+    /// connection included) before the connection is closed.
+    #[arg(long, env = "SAGEDECK_HEADER_TIMEOUT", default_value_t = 10)]
+    pub header_timeout: u64,
+
+    /// Seconds a client has to send a request's whole body.
+    #[arg(long, env = "SAGEDECK_BODY_TIMEOUT", default_value_t = 60)]
+    pub body_timeout: u64,
+
+    /// Open connections at most (0: from the process's open-file limit);
+    /// more are answered 503 at once.
+    #[arg(long, env = "SAGEDECK_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// Seconds requests in flight may take to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "SAGEDECK_SHUTDOWN_GRACE", default_value_t = 10)]
+    pub shutdown_grace: u64,
+
     /// Log filter in tracing's EnvFilter syntax (RUST_LOG is read too).
     #[arg(long, env = "SAGEDECK_LOG", default_value = "info,sagedeck=debug")]
     pub log: String,

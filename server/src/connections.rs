@@ -10,8 +10,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::pin::Pin;
@@ -39,13 +38,14 @@ impl Limits {
     /// The defaults, with the connection cap under the open-file limit
     /// (raised to its hard limit first), leaving room for files, SQLite and
     /// connections to AWS.
-    pub fn for_this_process() -> Limits {
+    pub fn for_this_process(args: &crate::config::ServeArgs) -> Limits {
         let files = raise_open_file_limit();
+        let fit = (files.saturating_sub(256) as usize).clamp(64, 8192);
         Limits {
-            max_connections: (files.saturating_sub(256) as usize).clamp(64, 8192),
-            header_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(60),
-            shutdown_grace: Duration::from_secs(10),
+            max_connections: if args.max_connections == 0 { fit } else { args.max_connections.min(fit) },
+            header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+            body_timeout: Duration::from_secs(args.body_timeout.max(1)),
+            shutdown_grace: Duration::from_secs(args.shutdown_grace),
         }
     }
 }
@@ -98,10 +98,12 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
             req.map(|body| Body::new(Deadline::new(body, body_timeout)))
         });
         let service = hyper_util::service::TowerToHyperService::new(service);
-        let mut builder = Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
-        builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(Duration::from_secs(20)));
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        // HTTP/1.1 only (browsers speak it to a plain-HTTP console): the
+        // automatic HTTP/2 detection would wait for a first byte with no
+        // deadline, so an idle connection would never be cut.
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;

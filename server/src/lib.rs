@@ -123,11 +123,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts read this line to learn the port when binding to :0.
     println!("sagedeck listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    connections::serve(listener, app, connections::Limits::for_this_process(), shutdown_signal()).await;
+    let limits = connections::Limits::for_this_process(&args);
+    tracing::info!(?limits, "connection limits");
+    connections::serve(listener, app, limits, shutdown_signal()).await;
     if let Err(e) = metrics.flush().await {
         tracing::warn!(error = %e, "the last endpoint metrics could not be written");
     }
-    pool.close().await;
+    // Connections cut off at the grace period may still hold a database
+    // connection: closing waits for those only briefly.
+    if tokio::time::timeout(std::time::Duration::from_secs(3), pool.close()).await.is_err() {
+        tracing::warn!("the database was closed with work still in flight");
+    }
     tracing::info!("stopped cleanly");
     Ok(())
 }

@@ -35,11 +35,15 @@ async fn main() -> std::process::ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&args.log));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
-    match sagedeck::serve(args).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let code = match sagedeck::serve(args).await {
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("sagedeck: {e:#}");
-            std::process::ExitCode::FAILURE
+            1
         }
-    }
+    };
+    // Exit now: the runtime would otherwise wait for blocking work still
+    // running (a training step, a decode cut off at the grace period), and a
+    // shutdown must end within a bounded time whatever the clients do.
+    std::process::exit(code)
 }

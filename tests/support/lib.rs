@@ -616,6 +616,39 @@ impl App {
         self.child.as_ref().unwrap().id()
     }
 
+    /// The server's resident memory now and at its peak (VmRSS, VmHWM), in MB.
+    pub fn memory_mb(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let field = |name: &str| {
+            status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// `host:port` of the server, for requests written by hand.
+    pub fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+
+    /// Sends SIGTERM and says how long the process took to exit (`None`
+    /// after `limit`; it is then killed).
+    pub fn terminate_within(mut self, limit: Duration) -> Option<Duration> {
+        let mut child = self.child.take().unwrap();
+        let started = Instant::now();
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return Some(started.elapsed());
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// GET a page; returns status and body.
     pub async fn get(&self, path: &str) -> (u16, String) {
         let res = self.http.get(format!("{}{path}", self.url)).send().await.expect("GET");
