@@ -64,6 +64,51 @@ fn png(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
+/// A PNG chunk: length, type, data, CRC.
+fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut body = kind.to_vec();
+    body.extend_from_slice(data);
+    let mut crc = 0xffff_ffffu32;
+    for b in &body {
+        crc ^= *b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    let mut out = (data.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&(!crc).to_be_bytes());
+    out
+}
+
+/// A PNG that declares `width` × `height` and carries a few bytes of data:
+/// what a decompression bomb looks like before it is inflated.
+fn png_bomb(width: u32, height: u32) -> Vec<u8> {
+    let mut out = png(width, height);
+    out.extend(chunk(b"IDAT", b"\x78\x9c\x63\x00\x00\x00\x01\x00\x01"));
+    out.extend(chunk(b"IEND", b""));
+    out
+}
+
+/// A small PNG made of thousands of empty text chunks.
+fn png_chunk_flood() -> Vec<u8> {
+    let mut out = png(8, 8);
+    for _ in 0..3000 {
+        out.extend(chunk(b"tEXt", b"a\0"));
+    }
+    out.extend(chunk(b"IDAT", b"\x78\x9c\x63\x00\x00\x00\x01\x00\x01"));
+    out.extend(chunk(b"IEND", b""));
+    out
+}
+
+/// A JPEG's headers with a frame of 64 × 64 and no scan: no pixels at all.
+fn jpeg_without_scan() -> Vec<u8> {
+    let mut out = vec![0xFF, 0xD8];
+    out.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x11, 8, 0x00, 0x40, 0x00, 0x40, 3, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0]);
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    out
+}
+
 /// What the corpus must not change: endpoints, jobs, functions, policies.
 async fn state(app: &App) -> Vec<Value> {
     let mut s = Vec::new();
@@ -98,20 +143,26 @@ async fn the_bad_input_corpus_gets_clear_errors_and_changes_nothing() {
     half.truncate(image.len() / 2);
     let corpus = vec![
         // Images.
-        case("an empty body", invoke, "image/jpeg", vec![], 422, "empty"),
-        case("a JPEG cut in half", invoke, "image/jpeg", half, 422, "truncated"),
-        case("text sent as a PNG", invoke, "image/png", "hello, not an image", 422, "not a JPEG or PNG image"),
-        case("random bytes as application/x-image", invoke, "application/x-image", vec![7u8; 5000], 422, "not a JPEG or PNG image"),
-        case("a PNG of 100000 × 1 pixels", invoke, "image/png", png(100_000, 1), 422, "16384"),
-        case("a GIF content type", invoke, "image/gif", image.clone(), 415, "image/jpeg"),
-        case("text/plain", invoke, "text/plain", "cat", 415, "image/jpeg"),
+        // What a model container refuses reaches the client as SageMaker's ModelError (424).
+        case("an empty body", invoke, "image/jpeg", vec![], 424, "empty"),
+        case("a JPEG cut in half", invoke, "image/jpeg", half, 424, "truncated"),
+        case("text sent as a PNG", invoke, "image/png", "hello, not an image", 424, "not a JPEG or PNG image"),
+        case("random bytes as application/x-image", invoke, "application/x-image", vec![7u8; 5000], 424, "not a JPEG or PNG image"),
+        case("a PNG of 100000 × 1 pixels", invoke, "image/png", png(100_000, 1), 424, "16384"),
+        case("a GIF content type", invoke, "image/gif", image.clone(), 424, "image/jpeg"),
+        case("text/plain", invoke, "text/plain", "cat", 424, "image/jpeg"),
         case("a 7 MB upload", invoke, "image/jpeg", vec![0u8; 7_000_000], 413, "6 MB"),
         case("a 50 MB upload", invoke, "image/jpeg", vec![0u8; 50_000_000], 413, "6 MB"),
-        case("malformed JSON", invoke, "application/json", "{\"image_base64\": ", 400, "json"),
-        case("JSON without an image", invoke, "application/json", "{\"picture\": 1}", 400, "image_base64"),
-        case("base64 that is not base64", invoke, "application/json", "{\"image_base64\": \"@@@not base64@@@\"}", 400, "base64"),
-        case("a URL while fetching is off", invoke, "application/json", "{\"url\": \"https://example.com/dog.jpg\"}", 400, "turned off"),
-        case("an endpoint that does not exist", "/endpoints/nope/invocations", "image/jpeg", image.clone(), 404, "nope"),
+        case("malformed JSON", invoke, "application/json", "{\"image_base64\": ", 424, "json"),
+        case("JSON without an image", invoke, "application/json", "{\"picture\": 1}", 424, "image_base64"),
+        case("base64 that is not base64", invoke, "application/json", "{\"image_base64\": \"@@@not base64@@@\"}", 424, "base64"),
+        case("a URL while fetching is off", invoke, "application/json", "{\"url\": \"https://example.com/dog.jpg\"}", 424, "turned off"),
+        // Hostile images: bombs and floods are refused before they are inflated.
+        case("a PNG declaring 12000 × 12000 in 70 bytes", invoke, "image/png", png_bomb(12_000, 12_000), 424, "decompression bomb"),
+        case("a PNG of 3000 empty chunks", invoke, "image/png", png_chunk_flood(), 424, "chunk flood"),
+        case("a PNG header with no pixels", invoke, "image/png", png(64, 64), 424, "no image data"),
+        case("a JPEG frame with no scan", invoke, "image/jpeg", jpeg_without_scan(), 424, "no image data"),
+        case("an endpoint that does not exist", "/endpoints/nope/invocations", "image/jpeg", image.clone(), 400, "nope"),
         case("a function payload that is not JSON", "/functions/f/invocations", "application/json", "{{{", 400, "json"),
         case("a function that does not exist", "/functions/nope/invocations", "application/json", "{}", 404, "nope"),
         // Scaling policies.
@@ -124,6 +175,11 @@ async fn the_bad_input_corpus_gets_clear_errors_and_changes_nothing() {
             p["endpoint"] = json!("ghost");
             p
         }, 404, "ghost"),
+        json_case("a policy name on a local endpoint", "scaling/put", {
+            let mut p = policy(1, 3, 60.0, 4);
+            p["policy"]["name"] = json!("by-hand");
+            p
+        }, 400, "name"),
         case("malformed JSON for a policy", "/api/scaling/put", "application/json", "{\"backend\": \"Local\", ", 400, "malformed request"),
         json_case("a policy without its fields", "scaling/put", json!({ "backend": "Local", "endpoint": "shapes" }), 400, "missing field"),
         json_case("a min of -1", "scaling/put", json!({ "backend": "Local", "endpoint": "shapes", "variant": "replicas", "policy": { "min_instances": -1 } }), 400, "malformed request"),
@@ -133,6 +189,8 @@ async fn the_bad_input_corpus_gets_clear_errors_and_changes_nothing() {
         json_case("a batch of 100000", "training/local/create", training(&dataset, |s| s["batch_size"] = json!(100_000)), 400, "batch_size"),
         json_case("an unknown architecture", "training/local/create", training(&dataset, |s| s["architecture"] = json!("resnet9000")), 400, "malformed request"),
         json_case("epochs as text", "training/local/create", training(&dataset, |s| s["epochs"] = json!("ten")), 400, "malformed request"),
+        json_case("a crop range upside down", "training/local/create", training(&dataset, |s| s["augmentation"] = json!({ "flip": false, "crop": [0.9, 0.5] })), 400, "augmentation"),
+        json_case("a crop of 1 % of the image", "training/local/create", training(&dataset, |s| s["augmentation"] = json!({ "flip": true, "crop": [0.01, 1.0] })), 400, "augmentation"),
         json_case("an image size of 7", "training/local/create", training(&dataset, |s| s["image_size"] = json!(7)), 400, "image_size"),
         json_case("a job name with a slash", "training/local/create", training(&dataset, |s| s["name"] = json!("a/b")), 400, "name"),
         json_case("a dataset outside the data folder", "training/local/create", training("/usr", |_| {}), 400, "outside the folders"),
@@ -147,7 +205,10 @@ async fn the_bad_input_corpus_gets_clear_errors_and_changes_nothing() {
         form_case("a reservation for an unknown function", "lambda/reserved", &[("home", "Local"), ("name", "ghost"), ("value", "2")], 404, "ghost"),
         form_case("a reservation of -3", "lambda/reserved", &[("home", "Local"), ("name", "f"), ("value", "-3")], 400, "malformed request"),
         form_case("a test event that is not JSON", "lambda/invoke", &[("home", "Local"), ("name", "f"), ("event", "{oops")], 400, "not json"),
+        form_case("metrics of a function that does not exist", "lambda/metrics", &[("home", "Local"), ("name", "ghost"), ("window", "Hour")], 404, "ghost"),
+        form_case("metrics over a week", "lambda/metrics", &[("home", "Local"), ("name", "f"), ("window", "Week")], 400, "malformed request"),
         form_case("a journal page of 0", "journal/recent", &[("limit", "0")], 400, "limit"),
+        json_case("a journal search of 5000 characters", "journal/search", json!({ "query": { "text": "x".repeat(5000), "limit": 10 } }), 400, "at most"),
         json_case("a journal filter on outcome 'maybe'", "journal/search", json!({ "query": { "outcome": "maybe", "limit": 10 } }), 400, "outcome"),
         form_case("reverting a change that does not exist", "journal/revert", &[("id", "987654")], 404, "987654"),
         form_case("stopping a notebook with AWS off", "notebooks/stop", &[("name", "nb")], 503, "aws"),

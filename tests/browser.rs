@@ -129,6 +129,14 @@ async fn an_operator_reviews_iam_roles_and_uses_the_live_policy_editor_in_chromi
 }
 
 #[tokio::test]
+async fn the_console_reads_and_judges_an_account_set_up_by_hand_in_chromium() {
+    let moto = Moto::start();
+    moto.hand_made_account();
+    let app = App::spawn(AwsSetup::Moto(&moto));
+    check_script(&app, "hand_made.mjs", vec![]).await;
+}
+
+#[tokio::test]
 async fn a_viewer_signs_in_is_refused_an_operators_action_and_signs_out_in_chromium() {
     let app = App::spawn_with_users(AwsSetup::None, &[]);
     check_script(&app, "auth.mjs", vec![("PASSWORD", PASSWORD.to_string())]).await;

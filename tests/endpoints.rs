@@ -101,39 +101,75 @@ async fn a_local_endpoint_serves_every_image_kind_refuses_bad_input_and_survives
         }
     }
 
-    // Bad input: each gets its status and its reason, and nothing breaks.
+    // Bad input: each gets SageMaker Runtime's status and error code for the
+    // same situation (what a model container refuses comes back as
+    // ModelError 424 with the container's status), our reason, and nothing breaks.
     let huge_body = vec![0u8; 6 * 1024 * 1024 + 1];
-    let bad: Vec<(&str, &str, Option<&str>, Vec<u8>, u16, &str)> = vec![
-        ("over 6 MB", "/endpoints/shapes/invocations", Some("image/jpeg"), huge_body, 413, "6 MB"),
-        ("text/plain", "/endpoints/shapes/invocations", Some("text/plain"), b"hi".to_vec(), 415, "text/plain is not accepted"),
-        ("no type", "/endpoints/shapes/invocations", None, read("photo.jpg"), 415, "no Content-Type"),
-        ("GIF bytes", "/endpoints/shapes/invocations", Some("image/jpeg"), read("photo.gif"), 422, "Gif images are not supported"),
-        ("truncated", "/endpoints/shapes/invocations", Some("image/jpeg"), read("truncated.jpg"), 422, "truncated"),
-        ("not an image", "/endpoints/shapes/invocations", Some("image/png"), b"hello".to_vec(), 422, "not a JPEG or PNG"),
-        ("empty", "/endpoints/shapes/invocations", Some("image/png"), Vec::new(), 422, "empty"),
-        ("malformed JSON", "/endpoints/shapes/invocations", Some("application/json"), b"{\"image_base64\":".to_vec(), 400, "cannot be read"),
-        ("URL fetch off", "/endpoints/shapes/invocations", Some("application/json"), br#"{"url":"https://example.com/a.jpg"}"#.to_vec(), 400, "turned off"),
-        ("unknown endpoint", "/endpoints/nope/invocations", Some("image/jpeg"), read("photo.jpg"), 404, "no local endpoint named \"nope\""),
+    let bad: Vec<(&str, &str, Option<&str>, Vec<u8>, u16, &str, Option<u16>, &str)> = vec![
+        ("over 6 MB", "/endpoints/shapes/invocations", Some("image/jpeg"), huge_body, 413, "ValidationError", None, "6 MB"),
+        ("text/plain", "/endpoints/shapes/invocations", Some("text/plain"), b"hi".to_vec(), 424, "ModelError", Some(415), "text/plain is not accepted"),
+        ("no type", "/endpoints/shapes/invocations", None, read("photo.jpg"), 424, "ModelError", Some(415), "no Content-Type"),
+        ("GIF bytes", "/endpoints/shapes/invocations", Some("image/jpeg"), read("photo.gif"), 424, "ModelError", Some(422), "Gif images are not supported"),
+        ("truncated", "/endpoints/shapes/invocations", Some("image/jpeg"), read("truncated.jpg"), 424, "ModelError", Some(422), "truncated"),
+        ("not an image", "/endpoints/shapes/invocations", Some("image/png"), b"hello".to_vec(), 424, "ModelError", Some(422), "not a JPEG or PNG"),
+        ("empty", "/endpoints/shapes/invocations", Some("image/png"), Vec::new(), 424, "ModelError", Some(422), "empty"),
+        ("malformed JSON", "/endpoints/shapes/invocations", Some("application/json"), b"{\"image_base64\":".to_vec(), 424, "ModelError", Some(400), "cannot be read"),
+        ("URL fetch off", "/endpoints/shapes/invocations", Some("application/json"), br#"{"url":"https://example.com/a.jpg"}"#.to_vec(), 424, "ModelError", Some(400), "turned off"),
+        ("unknown endpoint", "/endpoints/nope/invocations", Some("image/jpeg"), read("photo.jpg"), 400, "ValidationError", None, "Endpoint nope not found"),
     ];
-    for (what, path, content_type, body, status, words) in bad {
-        let (code, _, text) = app.post_bytes(path, content_type, body).await;
+    for (what, path, content_type, body, status, code_name, original, words) in bad {
+        let (code, headers, text) = app.post_bytes(path, content_type, body).await;
         assert_eq!(code, status, "{what}: {text}");
+        let error_type = headers["x-amzn-errortype"].to_str().unwrap();
+        assert!(error_type.starts_with(&format!("{code_name}:")), "{what}: {error_type}");
         let err: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: not JSON: {text}"));
         assert!(err["message"].as_str().unwrap().contains(words), "{what}: {text}");
+        assert_eq!(err["OriginalStatusCode"].as_u64(), original.map(u64::from), "{what}: {text}");
+        if original.is_some() {
+            assert!(err["OriginalMessage"].as_str().unwrap().contains(words), "{what}: {text}");
+        }
     }
+    // boto3, a real SageMaker client, catches them as its modelled exceptions.
+    let script = r#"
+import json, sys, boto3
+url, image = sys.argv[1], open(sys.argv[2], "rb").read()
+rt = boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+out = {}
+ok = rt.invoke_endpoint(EndpointName="shapes", ContentType="image/jpeg", Body=image)
+out["ok"] = json.loads(ok["Body"].read())
+try:
+    rt.invoke_endpoint(EndpointName="shapes", ContentType="image/png", Body=b"hello")
+except rt.exceptions.ModelError as e:
+    out["model_error"] = [e.response["Error"]["Code"], e.response["OriginalStatusCode"], e.response["OriginalMessage"]]
+try:
+    rt.invoke_endpoint(EndpointName="nope", ContentType="image/jpeg", Body=image)
+except rt.exceptions.ValidationError as e:
+    out["validation_error"] = [e.response["Error"]["Code"], e.response["Error"]["Message"]]
+print(json.dumps(out))
+"#;
+    let python = sagedeck_tests::repo_root().join(".venv/bin/python");
+    let out = std::process::Command::new(&python).args(["-c", script, &app.url]).arg(variants.join("photo.jpg")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let caught: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(caught["ok"].as_array().unwrap()[0].as_array().unwrap().len(), 5, "{caught}");
+    assert_eq!(caught["model_error"][0], "ModelError", "{caught}");
+    assert_eq!(caught["model_error"][1], 422);
+    assert!(caught["model_error"][2].as_str().unwrap().contains("not a JPEG or PNG"), "{caught}");
+    assert_eq!(caught["validation_error"][0], "ValidationError", "{caught}");
+    assert!(caught["validation_error"][1].as_str().unwrap().contains("nope"), "{caught}");
     let (code, _) = app.get("/healthz").await;
     assert_eq!(code, 200, "the server is still up");
 
-    // Metrics, under SageMaker's names: 8 good + 9 bad invocations of this endpoint.
+    // Metrics, under SageMaker's names: 8 + 1 (boto3) good and 9 + 1 (boto3) bad invocations of this endpoint.
     let (code, m) = app.call("endpoints/metrics", &[("backend", "Local"), ("name", "shapes"), ("window", "Hour")]).await;
     assert_eq!(code, 200, "{m}");
     let sum = |m: &Value, name: &str| -> f64 {
         m["series"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()["points"].as_array().unwrap().iter().map(|p| p[1].as_f64().unwrap()).sum()
     };
-    assert_eq!(sum(&m, "Invocations"), 17.0, "{m}");
-    assert_eq!(sum(&m, "Invocation4XXErrors"), 9.0);
+    assert_eq!(sum(&m, "Invocations"), 19.0, "{m}");
+    assert_eq!(sum(&m, "Invocation4XXErrors"), 10.0);
     assert_eq!(sum(&m, "Invocation5XXErrors"), 0.0);
-    assert_eq!(sum(&m, "InvocationsPerInstance"), 8.5);
+    assert_eq!(sum(&m, "InvocationsPerInstance"), 9.5);
     let names: Vec<&str> = m["series"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     for n in ["Invocations", "InvocationsPerInstance", "ModelLatency", "OverheadLatency", "Invocation4XXErrors", "Invocation5XXErrors"] {
         assert!(names.contains(&n), "{n} missing from {names:?}");
@@ -196,8 +232,11 @@ async fn a_local_endpoint_serves_every_image_kind_refuses_bad_input_and_survives
 
     let (code, _) = app.call("endpoints/delete", &[("backend", "Local"), ("name", "tiny-queue"), ("with_config", "false")]).await;
     assert_eq!(code, 200);
-    let (code, _, _) = app.post_bytes("/endpoints/tiny-queue/invocations", Some("image/jpeg"), read("photo.jpg")).await;
-    assert_eq!(code, 404, "a deleted endpoint is gone");
+    // As SageMaker answers for an endpoint that does not exist: 400 ValidationError.
+    let (code, headers, body) = app.post_bytes("/endpoints/tiny-queue/invocations", Some("image/jpeg"), read("photo.jpg")).await;
+    assert_eq!(code, 400, "a deleted endpoint is gone: {body}");
+    assert!(headers["x-amzn-errortype"].to_str().unwrap().starts_with("ValidationError"), "{headers:?}");
+    assert!(body.contains("not found"), "{body}");
     let (_, journal) = app.call("journal/recent", &[("limit", "20")]).await;
     let actions: Vec<&str> = journal.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"endpoint.local.create") && actions.contains(&"endpoint.local.delete"), "{actions:?}");

@@ -76,10 +76,13 @@ async fn seeded_roles_give_the_expected_findings_live_and_offline_alike() {
     for rule in ["managed-full-access", "escalation-passrole", "service-wildcard", "allow-not-resource"] {
         assert!(dogs.contains(rule), "dogs-lambda-role lacks {rule}: {dogs:?}");
     }
-    let first = &reports[0];
-    assert_eq!(first["name"], "dogs-lambda-role", "the riskiest role comes first");
-    assert_eq!(first["findings"][0]["severity"], "Critical");
-    assert!(first["findings"][0]["title"].as_str().unwrap().contains("AmazonSageMakerFullAccess attached to a role Lambda assumes"));
+    // Ranked by reach: an administrator another account may assume, then
+    // the Lambda role that may pass any role to SageMaker jobs it starts.
+    let ranked: Vec<(&str, u64)> = reports.iter().map(|r| (r["name"].as_str().unwrap(), r["score"].as_u64().unwrap())).collect();
+    assert_eq!(ranked, [("partner-role", 95), ("dogs-lambda-role", 80), ("trainer-role", 80), ("scoped-lambda-role", 20)], "the riskiest role comes first");
+    let dogs_report = &reports[1];
+    assert_eq!(dogs_report["findings"][0]["severity"], "Critical");
+    assert!(dogs_report["findings"][0]["title"].as_str().unwrap().contains("AmazonSageMakerFullAccess attached to a role Lambda assumes"));
     assert!(live["scoped-lambda-role"].is_empty(), "{:?}", live["scoped-lambda-role"]);
     assert!(live["partner-role"].contains("trust-cross-account") && live["partner-role"].contains("action-wildcard"), "{:?}", live["partner-role"]);
     for rule in ["escalation-passrole", "passrole-wildcard", "passrole-unconditioned", "unscoped-exposure"] {
@@ -149,8 +152,8 @@ async fn the_lambda_roles_fix_leaves_only_the_scoped_policy_and_rolls_back_again
 
     let (code, plan) = app.call("iam/fix/plan", &[("role", "dogs-invoke-role")]).await;
     assert_eq!(code, 200, "{plan}\n{}", app.log());
-    assert_eq!(plan["after"]["score"], 0, "{plan:#}");
-    assert_eq!(plan["before"]["score"], 100);
+    assert_eq!(plan["after"]["score"], 20, "it may still invoke its endpoint: {plan:#}");
+    assert_eq!(plan["before"]["score"], 80);
     let can = |what: &str| plan["capabilities"].as_array().unwrap().iter().find(|c| c["what"] == what).unwrap().clone();
     assert_eq!((can("Invoke its endpoint")["before"].as_bool(), can("Invoke its endpoint")["after"].as_bool()), (Some(true), Some(true)));
     assert_eq!((can("Create a training job")["before"].as_bool(), can("Create a training job")["after"].as_bool()), (Some(true), Some(false)));
@@ -201,7 +204,7 @@ async fn a_sagemaker_execution_roles_fix_scopes_s3_to_its_jobs_and_passrole_to_s
     assert_eq!(code, 200, "{plan}\n{}", app.log());
     let doc = plan["put_inline"][1].as_str().unwrap();
     assert!(doc.contains("arn:aws:s3:::dogs/output/*") && doc.contains("iam:PassedToService"), "{doc}");
-    assert_eq!(plan["after"]["score"], 0, "{plan:#}");
+    assert_eq!(plan["after"]["score"], 20, "it writes its own output only: {plan:#}");
     let (code, outcome) = app.call("iam/fix/apply", &[("role", "AmazonSageMaker-ExecutionRole")]).await;
     assert_eq!(code, 200, "{outcome}");
     let attached = iam.list_attached_role_policies().role_name("AmazonSageMaker-ExecutionRole").send().await.unwrap();

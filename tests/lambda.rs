@@ -116,11 +116,27 @@ async fn a_local_function_forwards_to_its_endpoint_and_throttles_above_its_reser
     let (code, reverted) = app.call("journal/revert", &[("id", &change["id"].to_string())]).await;
     assert_eq!(code, 200, "{reverted}");
     assert_eq!(describe(&app, "Local", "invoke-shapes").await["summary"]["reserved"], 3);
-    let (code, headers, _) = app.post_bytes("/functions/invoke-shapes/invocations", Some("application/json"), event.clone()).await;
+    // With LogType=Tail, as `aws lambda invoke --log-type Tail` asks: the
+    // invocation's own lines, its REPORT with a real Init Duration when cold.
+    let tail_of = |headers: &reqwest::header::HeaderMap| {
+        let encoded = headers["x-amz-log-result"].to_str().unwrap().to_string();
+        String::from_utf8(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded).unwrap()).unwrap()
+    };
+    let tail_headers = [("content-type", "application/json"), ("x-amz-log-type", "Tail")];
+    let (code, headers, _) = app.raw("POST", "/functions/invoke-shapes/invocations", &tail_headers, event.clone()).await;
     assert_eq!(code, 200);
     assert!(headers.contains_key("x-sagedeck-init-duration-ms"), "a new environment pays an init");
-    let (_, headers, _) = app.post_bytes("/functions/invoke-shapes/invocations", Some("application/json"), event.clone()).await;
+    let cold = tail_of(&headers);
+    let request_id = headers["x-amzn-requestid"].to_str().unwrap().to_string();
+    assert_eq!(cold.matches("REPORT RequestId").count(), 1, "only this invocation's REPORT:\n{cold}");
+    assert!(cold.contains(&format!("REPORT RequestId: {request_id}")), "{cold}");
+    let init_ms: f64 = cold.split("Init Duration: ").nth(1).and_then(|r| r.split(' ').next()).and_then(|v| v.parse().ok()).expect("an Init Duration");
+    assert!(init_ms > 0.0, "a cold start's init takes time: {cold}");
+    let (_, headers, _) = app.raw("POST", "/functions/invoke-shapes/invocations", &tail_headers, event.clone()).await;
     assert!(!headers.contains_key("x-sagedeck-init-duration-ms"), "the next one is warm");
+    let warm = tail_of(&headers);
+    assert_eq!(warm.matches("REPORT RequestId").count(), 1, "{warm}");
+    assert!(!warm.contains("Init Duration"), "a warm invocation reports no init: {warm}");
 
     // Bad events: not JSON, JSON the handler cannot use, unknown function, $LATEST.
     let (code, headers, _) = app.post_bytes("/functions/invoke-shapes/invocations", Some("application/json"), b"{not json".to_vec()).await;
@@ -134,14 +150,34 @@ async fn a_local_function_forwards_to_its_endpoint_and_throttles_above_its_reser
     let (code, err) = app.call("lambda/provisioned", &[("home", "Local"), ("name", "invoke-shapes"), ("qualifier", "$LATEST"), ("value", "1")]).await;
     assert_eq!(code, 400, "{err}");
 
-    // The test button's log tail: START, END, REPORT with the init.
+    // The test button's log tail: this invocation's START, END and REPORT.
     let (code, out) = app.call("lambda/invoke", &[("home", "Local"), ("name", "invoke-shapes"), ("event", &String::from_utf8(event).unwrap())]).await;
     assert_eq!(code, 200, "{out}");
     let tail = out["log_tail"].as_str().unwrap();
-    assert!(tail.contains("START RequestId") && tail.contains("REPORT RequestId") && tail.contains("Init Duration"), "{tail}");
+    assert!(tail.contains("START RequestId") && tail.contains("END RequestId") && tail.contains("REPORT RequestId"), "{tail}");
+    assert_eq!(tail.matches("REPORT RequestId").count(), 1, "{tail}");
 
-    // A restart keeps the function and its configuration.
+    // Its metrics, as CloudWatch's AWS/Lambda names them: every call that
+    // ran (the handler's failure included), every throttle, the most at once.
+    let (code, m) = app.call("lambda/metrics", &[("home", "Local"), ("name", "invoke-shapes"), ("window", "Hour")]).await;
+    assert_eq!(code, 200, "{m}");
+    let points = |m: &Value, name: &str| -> Vec<f64> {
+        let s = m["series"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("{name}: {m}"));
+        s["points"].as_array().unwrap().iter().map(|p| p[1].as_f64().unwrap()).collect()
+    };
+    let ran = (ok + 6) as f64;
+    assert_eq!(points(&m, "Invocations").iter().sum::<f64>(), ran, "{m}");
+    assert_eq!(points(&m, "Throttles").iter().sum::<f64>(), (throttled + 2) as f64, "{m}");
+    assert_eq!(points(&m, "Errors").iter().sum::<f64>(), 1.0, "the event the handler could not use: {m}");
+    assert_eq!(points(&m, "ConcurrentExecutions").iter().copied().fold(0.0, f64::max), 3.0, "{m}");
+    assert!(points(&m, "Duration").iter().all(|ms| *ms > 0.0) && !points(&m, "Duration").is_empty(), "{m}");
+    assert_eq!(points(&m, "Invocations").len(), 61, "one point per minute of the hour");
+
+    // A restart keeps the function, its configuration and its metrics.
     let app = app.crash_and_restart();
+    let (code, m) = app.call("lambda/metrics", &[("home", "Local"), ("name", "invoke-shapes"), ("window", "Day")]).await;
+    assert_eq!(code, 200, "{m}");
+    assert_eq!(points(&m, "Invocations").iter().sum::<f64>(), ran, "{m}");
     let d = describe(&app, "Local", "invoke-shapes").await;
     assert_eq!(d["summary"]["reserved"], 3);
     assert_eq!(d["summary"]["endpoint"], "shapes");
@@ -203,6 +239,19 @@ async fn the_endpoints_function_is_set_up_with_a_scoped_role_and_its_concurrency
     let d = describe(&app, "Aws", "dogs-invoke").await;
     assert_eq!(d["summary"]["reserved"], Value::Null);
     assert_eq!(d["facts"]["endpoint_max_instances"], 1, "{d}");
+    assert_eq!(d["facts"]["per_instance_per_minute"], Value::Null, "nothing measured before any invocation: {d}");
+
+    // The endpoint served traffic: the check judges with CloudWatch's
+    // ModelLatency and OverheadLatency (microseconds), weighted by invocations.
+    moto.put_endpoint_metrics("dogs", 20, &[("Invocations", 300.0, "Count"), ("ModelLatency", 183_000.0, "Microseconds"), ("OverheadLatency", 12_000.0, "Microseconds")]).await;
+    moto.put_endpoint_metrics("dogs", 10, &[("Invocations", 100.0, "Count"), ("ModelLatency", 187_000.0, "Microseconds"), ("OverheadLatency", 16_000.0, "Microseconds")]).await;
+    let d = describe(&app, "Aws", "dogs-invoke").await;
+    let per = d["facts"]["per_instance_per_minute"].as_f64().unwrap_or_else(|| panic!("measured: {d}"));
+    assert!((per - 60_000.0 / 184.0).abs() < 0.01, "{d}");
+    assert!((d["facts"]["latency_ms"].as_f64().unwrap() - 197.0).abs() < 1e-6, "{d}");
+    let from = d["facts"]["measured_from"].as_str().unwrap();
+    assert!(from.starts_with("ModelLatency 184.0 ms + OverheadLatency 13.0 ms, mean of 400 invocations"), "{from}");
+    assert!(from.contains("CloudWatch"), "{from}");
     let (code, d) = app.call("lambda/reserved", &[("home", "Aws"), ("name", "dogs-invoke"), ("value", "5")]).await;
     assert_eq!(code, 200, "{d}");
     let conc = lambda.get_function_concurrency().function_name("dogs-invoke").send().await.unwrap();
@@ -216,6 +265,17 @@ async fn the_endpoints_function_is_set_up_with_a_scoped_role_and_its_concurrency
     assert_eq!(code, 200);
     let conc = lambda.get_function_concurrency().function_name("dogs-invoke").send().await.unwrap();
     assert_eq!(conc.reserved_concurrent_executions(), None);
+
+    // The function's own metrics come from CloudWatch's AWS/Lambda.
+    moto.put_metrics("AWS/Lambda", &[("FunctionName", "dogs-invoke")], 5, &[("Invocations", 12.0, "Count"), ("Throttles", 2.0, "Count"), ("Duration", 230.0, "Milliseconds"), ("ConcurrentExecutions", 4.0, "Count")]).await;
+    let (code, m) = app.call("lambda/metrics", &[("home", "Aws"), ("name", "dogs-invoke"), ("window", "Hour")]).await;
+    assert_eq!(code, 200, "{m}");
+    let value = |name: &str| -> Vec<f64> {
+        let s = m["series"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("{name}: {m}"));
+        s["points"].as_array().unwrap().iter().map(|p| p[1].as_f64().unwrap()).collect()
+    };
+    assert_eq!((value("Invocations"), value("Throttles"), value("Duration"), value("ConcurrentExecutions")), (vec![12.0], vec![2.0], vec![230.0], vec![4.0]), "{m}");
+    assert!(m["source"].as_str().unwrap().contains("AWS/Lambda"), "{m}");
 
     let (_, journal) = app.call("journal/recent", &[("limit", "20")]).await;
     let actions: Vec<&str> = journal.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();

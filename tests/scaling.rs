@@ -269,3 +269,144 @@ async fn a_sagemaker_variant_policy_is_put_read_back_edited_reverted_and_removed
     let (code, err) = app.call("scaling/remove", &[("backend", "SageMaker"), ("endpoint", "dogs"), ("variant", "AllTraffic")]).await;
     assert_eq!(code, 404, "{err}");
 }
+
+/// An endpoint scaled by hand, the way the seeds did it in the console: a
+/// registered target (min 1, max 4) and a target-tracking policy on
+/// invocations per instance under the person's own name, beside a policy on
+/// a customized metric and a step-scaling policy.
+#[tokio::test]
+async fn policies_made_by_hand_are_read_simulated_edited_in_place_and_reverted() {
+    use aws_sdk_applicationautoscaling::types::{
+        AdjustmentType, CustomizedMetricSpecification, MetricStatistic, MetricType, PolicyType, PredefinedMetricSpecification,
+        ScalableDimension, ServiceNamespace, StepAdjustment, StepScalingPolicyConfiguration, TargetTrackingScalingPolicyConfiguration,
+    };
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let autoscaling = aws_sdk_applicationautoscaling::Client::new(&config);
+    moto.create_completed_training_job("flowers-by-hand").await;
+    let app = App::spawn(AwsSetup::Moto(&moto));
+    app.deploy_sagemaker_endpoint("flowers-prod", "flowers-by-hand").await;
+    let id = "endpoint/flowers-prod/variant/AllTraffic";
+    let dimension = ScalableDimension::SageMakerVariantDesiredInstanceCount;
+    autoscaling
+        .register_scalable_target()
+        .service_namespace(ServiceNamespace::Sagemaker)
+        .scalable_dimension(dimension.clone())
+        .resource_id(id)
+        .min_capacity(1)
+        .max_capacity(4)
+        .send()
+        .await
+        .unwrap();
+    let tracking = |metric: Option<MetricType>, target: f64| {
+        let mut c = TargetTrackingScalingPolicyConfiguration::builder().target_value(target).scale_in_cooldown(30).scale_out_cooldown(30);
+        c = match metric {
+            Some(m) => c.predefined_metric_specification(PredefinedMetricSpecification::builder().predefined_metric_type(m).build().unwrap()),
+            None => c.customized_metric_specification(
+                CustomizedMetricSpecification::builder()
+                    .namespace("/aws/sagemaker/Endpoints")
+                    .metric_name("CPUUtilization")
+                    .statistic(MetricStatistic::Average)
+                    .build(),
+            ),
+        };
+        c.build().unwrap()
+    };
+    let put_by_hand = |name: &'static str, config: TargetTrackingScalingPolicyConfiguration| {
+        autoscaling
+            .put_scaling_policy()
+            .policy_name(name)
+            .service_namespace(ServiceNamespace::Sagemaker)
+            .scalable_dimension(dimension.clone())
+            .resource_id(id)
+            .policy_type(PolicyType::TargetTrackingScaling)
+            .target_tracking_scaling_policy_configuration(config)
+            .send()
+    };
+    put_by_hand("flowers-invocations", tracking(Some(MetricType::SageMakerVariantInvocationsPerInstance), 25.0)).await.unwrap();
+    put_by_hand("flowers-cpu", tracking(None, 70.0)).await.unwrap();
+    autoscaling
+        .put_scaling_policy()
+        .policy_name("flowers-burst")
+        .service_namespace(ServiceNamespace::Sagemaker)
+        .scalable_dimension(dimension.clone())
+        .resource_id(id)
+        .policy_type(PolicyType::StepScaling)
+        .step_scaling_policy_configuration(
+            StepScalingPolicyConfiguration::builder()
+                .adjustment_type(AdjustmentType::ChangeInCapacity)
+                .step_adjustments(StepAdjustment::builder().metric_interval_lower_bound(0.0).scaling_adjustment(2).build().unwrap())
+                .cooldown(120)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    // Read as it is: the hand-made invocations policy is the one shown and simulated.
+    let s = describe(&app, "SageMaker", "flowers-prod").await;
+    let v = &s["variants"][0];
+    assert_eq!(v["registered"], json!([1, 4]), "{s}");
+    let p = &v["policy"];
+    assert_eq!((p["name"].as_str(), p["target_value"].as_f64()), (Some("flowers-invocations"), Some(25.0)), "{s}");
+    assert_eq!((p["min_instances"].as_u64(), p["max_instances"].as_u64()), (Some(1), Some(4)), "{s}");
+    assert_eq!((p["scale_in_cooldown_s"].as_u64(), p["scale_out_cooldown_s"].as_u64()), (Some(30), Some(30)), "{s}");
+    let policies = v["policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 3, "{s}");
+    let find = |name: &str| policies.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name} missing: {s}")).clone();
+    assert_eq!(find("flowers-invocations")["edited_here"], true);
+    assert_eq!(find("flowers-invocations")["made_by_sagedeck"], false);
+    let cpu = find("flowers-cpu");
+    assert_eq!(cpu["edited_here"], false);
+    assert!(cpu["summary"].as_str().unwrap().contains("/aws/sagemaker/Endpoints/CPUUtilization (Average)"), "{cpu}");
+    assert!(cpu["summary"].as_str().unwrap().contains("at 70"), "{cpu}");
+    let burst = find("flowers-burst");
+    assert_eq!(burst["policy_type"], "StepScaling");
+    assert!(burst["summary"].as_str().unwrap().starts_with("step scaling"), "{burst}");
+    assert!(burst["summary"].as_str().unwrap().contains("[0, ∞) → +2"), "{burst}");
+    let (code, overview) = app.call("scaling/overview", &[]).await;
+    assert_eq!(code, 200, "{overview}");
+    let row = overview["rows"].as_array().unwrap().iter().find(|r| r["endpoint"] == "flowers-prod").unwrap().clone();
+    assert_eq!(row["policy"]["name"], "flowers-invocations", "{row}");
+    assert_eq!(row["other_policies"], json!(["flowers-burst (StepScaling)", "flowers-cpu (TargetTrackingScaling)"]), "{row}");
+
+    // Editing edits that policy, in place, under its name: no second invocations policy appears.
+    let mut edited = p.clone();
+    edited["target_value"] = json!(40.0);
+    let (code, after) = app.call_json("scaling/put", &put("SageMaker", "flowers-prod", "AllTraffic", edited)).await;
+    assert_eq!(code, 200, "{after}");
+    let names_and_targets = || async {
+        let listed = autoscaling.describe_scaling_policies().service_namespace(ServiceNamespace::Sagemaker).send().await.unwrap();
+        let mut out: Vec<(String, Option<f64>)> = listed
+            .scaling_policies()
+            .iter()
+            .map(|p| (p.policy_name().to_string(), p.target_tracking_scaling_policy_configuration().map(|c| c.target_value())))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    };
+    assert_eq!(
+        names_and_targets().await,
+        vec![("flowers-burst".into(), None), ("flowers-cpu".into(), Some(70.0)), ("flowers-invocations".into(), Some(40.0))]
+    );
+    // The journal's before and after carry the name; the revert puts 25 back under it.
+    let entries = journal(&app).await;
+    let edit = entries.iter().find(|e| e["action"] == "scaling.put").unwrap();
+    assert!(edit["before"].as_str().unwrap().contains("\"name\":\"flowers-invocations\""), "{edit}");
+    let (code, reverted) = app.call("journal/revert", &[("id", &edit["id"].to_string())]).await;
+    assert_eq!(code, 200, "{reverted}");
+    assert_eq!(names_and_targets().await[2], ("flowers-invocations".into(), Some(25.0)));
+
+    // Removing removes that policy only; the target stays for the other two.
+    let (code, s) = app.call("scaling/remove", &[("backend", "SageMaker"), ("endpoint", "flowers-prod"), ("variant", "AllTraffic")]).await;
+    assert_eq!(code, 200, "{s}");
+    assert_eq!(names_and_targets().await.len(), 2);
+    assert_eq!(s["variants"][0]["registered"], json!([1, 4]), "{s}");
+    assert_eq!(s["variants"][0]["policy"], Value::Null, "{s}");
+    // And reverting the removal brings it back by its own name.
+    let entries = journal(&app).await;
+    let removal = entries.iter().find(|e| e["action"] == "scaling.remove").unwrap();
+    let (code, reverted) = app.call("journal/revert", &[("id", &removal["id"].to_string())]).await;
+    assert_eq!(code, 200, "{reverted}");
+    assert_eq!(names_and_targets().await[2], ("flowers-invocations".into(), Some(25.0)));
+}

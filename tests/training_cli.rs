@@ -42,3 +42,27 @@ async fn the_cli_trains_the_demo_set_past_90_percent_and_records_the_job() {
     assert!(detail["artifact"]["test_accuracy"].as_f64().unwrap() >= 0.90);
     println!("demo set via the CLI: test accuracy {:.2} %, {} epochs\n{stdout}", accuracy * 100.0, detail["epochs"].as_array().unwrap().len());
 }
+
+#[tokio::test]
+async fn the_cli_takes_the_augmentation_and_the_artifact_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("small");
+    let out = dir.path().join("run");
+    sagedeck_cli(&["demo-data", "--out", data.to_str().unwrap(), "--per-class", "8", "--size", "32"]);
+    let train = |augment: &str| {
+        std::process::Command::new(sagedeck_tests::server_binary())
+            .args(["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--name", "digits-like"])
+            .args(["--image-size", "32", "--epochs", "1", "--batch-size", "8", "--augment", augment])
+            .output()
+            .unwrap()
+    };
+    let refused = train("rotate");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not an augmentation"), "{}", String::from_utf8_lossy(&refused.stderr));
+    let done = train("crop=0.8-1");
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&done.stderr));
+    assert!(stdout.contains("augmentation: random crops of 80–100 % of the area, never mirrored"), "{stdout}");
+    let metadata: Value = serde_json::from_slice(&std::fs::read(out.join("artifact/metadata.json")).unwrap()).unwrap();
+    assert_eq!(metadata["spec"]["augmentation"], serde_json::json!({ "flip": false, "crop": [0.8, 1.0] }), "{metadata:#}");
+}

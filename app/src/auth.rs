@@ -79,6 +79,7 @@ pub const SERVER_FN_ROLES: &[(&str, Role)] = &[
     ("scaling/trace", Role::Viewer),
     ("lambda/list", Role::Viewer),
     ("lambda/describe", Role::Viewer),
+    ("lambda/metrics", Role::Viewer),
     ("iam/review", Role::Viewer),
     ("iam/fix/plan", Role::Viewer),
     // Operations.

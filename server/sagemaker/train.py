@@ -44,8 +44,9 @@ import inference  # noqa: E402  (the shared model, weights and image code)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 SPLITS = ("train", "valid", "test")
-# RandomResizedCrop's area range, as Sagedeck's local pipeline uses it.
-CROP_SCALE = (0.35, 1.0)
+# The default augmentation for photos, as Sagedeck's local pipeline uses it:
+# RandomResizedCrop over 35-100 % of the area, mirrored half the time.
+PHOTOS = (True, (0.35, 1.0))
 PRETRAINED = {
     "resnet18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
     "resnet50": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
@@ -60,6 +61,29 @@ def flag(text):
     return str(text).strip().lower() in ("1", "true", "yes", "on")
 
 
+def augmentation(text):
+    """The same vocabulary as `sagedeck train --augment`: (flip, crop range or None)."""
+    text = str(text).strip()
+    if text in ("photos", "default", "crop-flip"):
+        return PHOTOS
+    if text == "none":
+        return (False, None)
+    if text == "crop":
+        return (False, PHOTOS[1])
+    flip, crop = False, None
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if part == "flip":
+            flip = True
+        elif part.startswith("crop="):
+            low, high = (float(v) for v in part[5:].split("-", 1))
+            if not 0.05 <= low <= high <= 1.0:
+                raise argparse.ArgumentTypeError("crop=%s: a fraction of the area from 0.05 to 1, the smaller first" % part[5:])
+            crop = (low, high)
+        else:
+            raise argparse.ArgumentTypeError("%r is not an augmentation: use photos, none, flip, crop=LOW-HIGH" % part)
+    return (flip, crop)
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--lr", type=float, default=0.001)
@@ -70,7 +94,8 @@ def parse_args(argv):
     p.add_argument("--patience", type=int, default=3, help="epochs without a better validation loss before stopping; 0 never stops")
     p.add_argument("--pretrained", default="auto", choices=["auto", "none"], help="ImageNet weights when they can be downloaded")
     p.add_argument("--freeze-backbone", default="false")
-    p.add_argument("--augment", default="crop-flip", choices=["crop-flip", "crop", "none"])
+    p.add_argument("--augment", default="photos", type=augmentation,
+                   help="photos, none, or a list of flip and crop=LOW-HIGH (as Sagedeck's `train --augment`)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--workers", type=int, default=-1, help="DataLoader workers; -1 picks from the CPU count")
     args, unknown = p.parse_known_args(argv)
@@ -207,12 +232,13 @@ class Images(torch.utils.data.Dataset):
         import torchvision.transforms as T
 
         self.samples, self.size, self.train = samples, size, train
+        flip, crop = augment
         steps = []
-        if augment in ("crop-flip", "crop"):
-            steps.append(T.RandomResizedCrop(size, scale=CROP_SCALE, ratio=(3 / 4, 4 / 3)))
+        if crop:
+            steps.append(T.RandomResizedCrop(size, scale=crop, ratio=(3 / 4, 4 / 3)))
         else:
             steps.append(T.Resize((size, size)))
-        if augment == "crop-flip":
+        if flip:
             steps.append(T.RandomHorizontalFlip())
         steps += [T.ToTensor(), T.Normalize(inference.IMAGENET_MEAN, inference.IMAGENET_STD)]
         self.augmentation = T.Compose(steps)
@@ -446,7 +472,8 @@ def write_model(model_dir, output_dir, model, args, classes, splits, state, test
         "dataset": {"root": splits["train"], "digest": "", "images": []},
         "trained_on": "sagemaker:%s" % os.environ.get("TRAINING_JOB_NAME", os.environ.get("SAGEMAKER_JOB_NAME", "")),
         "training": {
-            "hosts": cluster.hosts, "processes": cluster.world, "backbone_weights": source, "augment": args.augment,
+            "hosts": cluster.hosts, "processes": cluster.world, "backbone_weights": source,
+            "augmentation": {"flip": args.augment[0], "crop": list(args.augment[1]) if args.augment[1] else None},
             "learning_rate": args.lr, "batch_size": args.batch_size, "epochs": args.epochs, "patience": args.patience,
             "freeze_backbone": flag(args.freeze_backbone), "seed": args.seed,
         },

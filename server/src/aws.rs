@@ -24,6 +24,24 @@ pub struct Aws {
     clients: Result<Clients, String>,
     identity: Mutex<Option<(Instant, AwsStatus)>>,
     calls: CallCounter,
+    /// Operations this endpoint answered as not implemented, and the
+    /// answer, until when (see [`Aws::remember_unsupported`]).
+    unsupported: Mutex<std::collections::HashMap<&'static str, (Instant, ApiError)>>,
+}
+
+/// How long an operation answered as not implemented is not asked again:
+/// the SDK retries such answers (a 5xx) four times, seconds per page view.
+pub const UNSUPPORTED_FOR: Duration = Duration::from_secs(600);
+
+/// Whether an error says the endpoint does not implement the operation:
+/// HTTP 501 or NotImplemented, moto's "not yet implemented", or a 404 or
+/// 500 without an error code (no service answers a real call that way).
+pub fn is_not_implemented(error: &ApiError) -> bool {
+    let m = error.message();
+    m.contains("HTTP 501")
+        || m.contains("NotImplemented")
+        || m.contains("not yet implemented")
+        || ((m.contains("HTTP 404") || m.contains("HTTP 500")) && m.contains("without an error code"))
 }
 
 /// One client per service, all built from the same `SdkConfig` and so sharing
@@ -116,7 +134,31 @@ impl Aws {
             Err(reason) => tracing::info!(%reason, "AWS: not configured"),
         }
         let calls = CallCounter::default();
-        Self { clients: config.map(|c| Clients::new(c, &calls)), identity: Mutex::new(None), calls }
+        Self { clients: config.map(|c| Clients::new(c, &calls)), identity: Mutex::new(None), calls, unsupported: Mutex::new(Default::default()) }
+    }
+
+    /// The remembered answer when `operation` was answered as not implemented
+    /// less than [`UNSUPPORTED_FOR`] ago: call it only when this is `None`.
+    pub fn known_unsupported(&self, operation: &'static str) -> Option<ApiError> {
+        let mut known = self.unsupported.lock().expect("unsupported operations");
+        match known.get(operation) {
+            Some((at, error)) if at.elapsed() < UNSUPPORTED_FOR => Some(error.clone()),
+            Some(_) => {
+                known.remove(operation);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Notes `error` for `operation` when it says the operation is not
+    /// implemented here; returns the error either way.
+    pub fn remember_unsupported(&self, operation: &'static str, error: ApiError) -> ApiError {
+        if is_not_implemented(&error) {
+            tracing::info!(operation, "this AWS endpoint does not implement it; not asked again for {} min", UNSUPPORTED_FOR.as_secs() / 60);
+            self.unsupported.lock().expect("unsupported operations").insert(operation, (Instant::now(), error.clone()));
+        }
+        error
     }
 
     /// The clients, or a 503 that says what to configure.
@@ -344,6 +386,22 @@ mod tests {
         assert!(e.message().contains("HTTP 403"));
         assert_eq!(classify("X", None, Some("slow down"), 429).status(), 429);
         assert_eq!(classify("X", None, None, 503).status(), 502);
+    }
+
+    #[tokio::test]
+    async fn an_operation_answered_as_not_implemented_is_remembered() {
+        let aws = Aws::connect(AwsMode::Off).await;
+        assert!(aws.known_unsupported("X Op").is_none());
+        let not_implemented = classify("X Op", None, None, 500);
+        assert!(is_not_implemented(&not_implemented));
+        aws.remember_unsupported("X Op", not_implemented.clone());
+        assert_eq!(aws.known_unsupported("X Op"), Some(not_implemented));
+        // A real refusal is not remembered.
+        let denied = classify("Y Op", Some("AccessDeniedException"), Some("no"), 400);
+        assert!(!is_not_implemented(&denied));
+        aws.remember_unsupported("Y Op", denied);
+        assert!(aws.known_unsupported("Y Op").is_none());
+        assert!(is_not_implemented(&classify("Z", Some("NotImplemented"), Some("x"), 501)));
     }
 
     #[tokio::test]

@@ -74,8 +74,8 @@ impl AwsIam {
         Ok(out)
     }
 
-    /// The S3 inputs and outputs of the training jobs that ran as `role_arn`
-    /// (the 100 most recent jobs are looked at).
+    /// The S3 inputs and outputs of the training and tuning jobs that ran as
+    /// `role_arn` (the 100 most recent of each are looked at).
     async fn training_locations(&self, role_arn: &str) -> Result<(Vec<String>, Vec<String>), ApiError> {
         let sm = &self.aws.clients()?.sagemaker;
         let mut names = Vec::new();
@@ -94,6 +94,31 @@ impl AwsIam {
             }
             inputs.extend(j.input_data_config().iter().filter_map(|c| c.data_source()?.s3_data_source()).filter_map(|s| s.s3_uri().map(str::to_string)));
             outputs.extend(j.output_data_config().and_then(|o| o.s3_output_path()).map(str::to_string));
+        }
+        // Tuning jobs run their trials as the role too, writing under the
+        // tuning job's own output path (its trials may not be listed yet).
+        let mut tuning = Vec::new();
+        let mut pages = sm.list_hyper_parameter_tuning_jobs().max_results(100).into_paginator().items().send();
+        while let Some(t) = pages.next().await {
+            tuning.push(t.map_err(|e| from_sdk("SageMaker ListHyperParameterTuningJobs", e))?.hyper_parameter_tuning_job_name().unwrap_or_default().to_string());
+            if tuning.len() >= 100 {
+                break;
+            }
+        }
+        for name in tuning {
+            let t = sm
+                .describe_hyper_parameter_tuning_job()
+                .hyper_parameter_tuning_job_name(&name)
+                .send()
+                .await
+                .map_err(|e| from_sdk("SageMaker DescribeHyperParameterTuningJob", e))?;
+            for d in t.training_job_definition().into_iter().chain(t.training_job_definitions()) {
+                if d.role_arn() != Some(role_arn) {
+                    continue;
+                }
+                inputs.extend(d.input_data_config().iter().filter_map(|c| c.data_source()?.s3_data_source()).filter_map(|s| s.s3_uri().map(str::to_string)));
+                outputs.extend(d.output_data_config().and_then(|o| o.s3_output_path()).map(str::to_string));
+            }
         }
         for v in [&mut inputs, &mut outputs] {
             v.sort();

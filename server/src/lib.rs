@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod aws;
+pub mod cloudwatch;
 pub mod config;
 pub mod connections;
 pub mod endpoints;
@@ -13,6 +14,7 @@ pub mod images;
 pub mod journal;
 pub mod lambda;
 pub mod local;
+pub mod minutes;
 pub mod notebooks;
 pub mod overview;
 pub mod paths;
@@ -76,6 +78,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let uploads = training::upload::UploadHub::start(pool.clone(), journal.clone(), aws.clone(), roots.clone()).await;
     let scaling = scaling::ScalingHub::start(pool.clone(), journal.clone(), endpoints.clone(), aws.clone()).await;
     let lambda = lambda::LambdaHub::start(pool.clone(), journal.clone(), endpoints.clone(), scaling.clone(), aws.clone()).await;
+    let lambda_metrics = lambda.metrics.clone();
     let iam = Arc::new(iam::AwsIam::new(aws.clone(), journal.clone()));
     let reverter =
         Arc::new(lambda::ConsoleReverter { scaling: scaling.clone(), lambda: lambda.clone(), iam: iam.clone(), journal: journal.clone() });
@@ -106,6 +109,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sessions: Arc::new(auth::login::SessionEnder { auth: auth.clone() }),
     };
     let metrics = services.endpoints.metrics.clone();
+    let function_metrics = lambda_metrics.clone();
     let leptos = leptos::prelude::LeptosOptions::builder()
         .output_name("sagedeck")
         .site_root(args.site_root.display().to_string())
@@ -128,6 +132,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     connections::serve(listener, app, limits, shutdown_signal()).await;
     if let Err(e) = metrics.flush().await {
         tracing::warn!(error = %e, "the last endpoint metrics could not be written");
+    }
+    if let Err(e) = function_metrics.flush().await {
+        tracing::warn!(error = %e, "the last function metrics could not be written");
     }
     // Connections cut off at the grace period may still hold a database
     // connection: closing waits for those only briefly.

@@ -45,13 +45,15 @@ try {
   step((await page.textContent('#fix-rolled-back')).trim());
   await page.click('#review-aws');
   await page.waitForFunction(() => !document.querySelector('#review-aws').disabled && !document.querySelector('#fix-rolled-back'));
-  await page.waitForFunction(() => document.querySelector('#roles tr[data-role="dogs-invoke-role"]')?.dataset.score === '100');
-  step('reviewed again: the role is back to its old policies (score 100)');
+  await page.waitForFunction(() => document.querySelector('#roles tr[data-role="dogs-invoke-role"]')?.dataset.score === '80');
+  step('reviewed again: the role is back to its old policies (score 80: it can pass any role to SageMaker)');
+  assert.match(await page.textContent('#risk-scale'), /90 administrator/);
 
   // The same account offline: an exported file opened in the page, judged in the browser.
   await page.setInputFiles('#details-file', process.env.DETAILS_FILE);
   await page.waitForFunction(() => document.querySelector('#roles-card h2')?.textContent.includes('account.json'));
-  assert.equal(await page.getAttribute('#roles tbody tr >> nth=0', 'data-role'), 'dogs-lambda-role');
+  // Ranked by reach: the administrator role another account may assume comes first.
+  assert.equal(await page.getAttribute('#roles tbody tr >> nth=0', 'data-role'), 'partner-role');
   step(`offline file: ${(await page.textContent('#roles-card h2')).trim()}`);
 
   // The live editor starts with the seeds' scoped policy: clean.
@@ -67,6 +69,23 @@ try {
   const line = await page.getAttribute('#editor-error', 'data-line');
   assert.equal(line, '6');
   step(`broke the JSON — ${(await page.textContent('#editor-error')).trim()}`);
+
+  // The journal shows the fix and its rollback readably: a summary in the
+  // row (no escaped JSON), the Revert column on a 1280-px screen, the diff on demand.
+  await page.goto(base + '/journal');
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
+  const fixRow = page.locator('#changes tr[data-action="iam.fix"]').last();
+  await fixRow.waitFor();
+  const summary = (await fixRow.locator('.change-summary').textContent()).trim();
+  assert.match(summary, /managed: AmazonSageMakerFullAccess → inline: invoke-one-endpoint \(\d statements?\)/, summary);
+  assert.ok(!summary.includes('\\') && !summary.includes('Statement'), `no escaped JSON in the row: ${summary}`);
+  const lastCell = await fixRow.locator('td').last().boundingBox();
+  assert.ok(lastCell.x + lastCell.width <= 1280, `the row fits the screen: ends at ${lastCell.x + lastCell.width}px`);
+  await fixRow.locator('.change-diff summary').click();
+  await fixRow.locator('.diff-added', { hasText: 'sagemaker:InvokeEndpoint' }).first().waitFor();
+  assert.ok(await fixRow.locator('.diff-removed', { hasText: 'AmazonSageMakerFullAccess' }).count() === 1);
+  step(`journal: "${summary}", ${await fixRow.locator('.change-diff summary').textContent()}`);
+  if (shots) await page.screenshot({ path: `${shots}/iam-journal.png`, fullPage: true });
 
   assert.deepEqual(unexpected(problems), [], 'no page or console errors');
   console.log('browser: all checks passed');

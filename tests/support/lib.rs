@@ -161,6 +161,51 @@ impl Moto {
         }
     }
 
+    /// Puts datapoints in moto's CloudWatch as SageMaker publishes them for
+    /// a variant (namespace AWS/SageMaker, EndpointName and VariantName), at
+    /// now minus `minutes_ago`: (metric, value, unit).
+    pub async fn put_endpoint_metrics(&self, endpoint: &str, minutes_ago: i64, data: &[(&str, f64, &str)]) {
+        self.put_metrics("AWS/SageMaker", &[("EndpointName", endpoint), ("VariantName", "AllTraffic")], minutes_ago, data).await;
+    }
+
+    /// Puts datapoints in moto's CloudWatch: (metric, value, unit) of
+    /// `namespace` with `dimensions`, at now minus `minutes_ago`.
+    pub async fn put_metrics(&self, namespace: &str, dimensions: &[(&str, &str)], minutes_ago: i64, data: &[(&str, f64, &str)]) {
+        use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+        let cw = aws_sdk_cloudwatch::Client::new(&self.sdk_config().await);
+        let at = std::time::SystemTime::now() - std::time::Duration::from_secs(60 * minutes_ago as u64);
+        for (metric, value, unit) in data {
+            let mut datum = MetricDatum::builder()
+                .metric_name(*metric)
+                .value(*value)
+                .unit(StandardUnit::from(*unit))
+                .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(at));
+            for (name, value) in dimensions {
+                datum = datum.dimensions(Dimension::builder().name(*name).value(*value).build());
+            }
+            cw.put_metric_data().namespace(namespace).metric_data(datum.build()).send().await.expect("moto PutMetricData");
+        }
+    }
+
+    /// Sets the account up by hand, as a person would in the console and
+    /// with boto3 (tests/fixtures/hand_made_account.py): returns what the
+    /// script says it made.
+    pub fn hand_made_account(&self) -> Value {
+        let venv = repo_root().join(".venv/bin/python");
+        let python = if venv.exists() { venv } else { PathBuf::from("python3") };
+        let out = Command::new(python)
+            .arg(repo_root().join("tests/fixtures/hand_made_account.py"))
+            .env("AWS_ENDPOINT_URL", &self.url)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .expect("run the hand-made account script with boto3");
+        assert!(out.status.success(), "hand_made_account.py failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("the script's JSON summary")
+    }
+
     /// Queues the body moto's InvokeEndpoint answers next (its static route).
     pub async fn queue_endpoint_result(&self, body: &str) {
         let queued = json!({ "results": [
@@ -255,7 +300,7 @@ pub async fn aws_stand_in(answer: impl Fn(&str) -> Option<Answer> + Send + Sync 
 }
 
 /// moto behind a forwarding proxy that records each request the console
-/// sends (a SageMaker operation's name and JSON body, or an S3 request's
+/// sends (a JSON-protocol operation's name and body: SageMaker, Application Auto Scaling…, or an S3 request's
 /// method and path), and corrects two things moto gets wrong that these
 /// tests depend on, answering as AWS does:
 /// - moto replaces every training job's MetricDefinitions with its own
@@ -315,8 +360,9 @@ impl RecordingProxy {
                         buf.drain(..head_end + length);
                         let operation = headers.iter().find(|(k, _)| k == "x-amz-target").map(|(_, v)| v.clone()).unwrap_or_default();
                         let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                        if operation.starts_with("SageMaker.") {
-                            recorded.lock().unwrap().push((operation.trim_start_matches("SageMaker.").to_string(), json.clone()));
+                        if let Some((_, name)) = operation.rsplit_once('.') {
+                            // SageMaker.CreateTrainingJob, AnyScaleFrontendService.DescribeScalingActivities…
+                            recorded.lock().unwrap().push((name.to_string(), json.clone()));
                         } else if operation.is_empty() {
                             recorded.lock().unwrap().push((format!("{method} {target}"), Value::Null));
                         }

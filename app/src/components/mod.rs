@@ -108,6 +108,29 @@ pub fn short_time(rfc3339: &str) -> String {
     }
 }
 
+/// Unix seconds as a UTC clock time, "14:05" (the same on the server and
+/// in the browser, so hydration agrees).
+pub fn clock(unix: i64) -> String {
+    let day = unix.rem_euclid(86_400);
+    format!("{:02}:{:02}", day / 3600, day % 3600 / 60)
+}
+
+/// Unix seconds as a UTC date and time, "2026-11-22 14:05".
+pub fn date_time(unix: i64) -> String {
+    // Howard Hinnant's days-from-civil, inverted: no date crate in the wasm.
+    let days = unix.div_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {}", clock(unix))
+}
+
 pub fn or_dash(value: Option<String>) -> String {
     value.filter(|v| !v.is_empty()).unwrap_or_else(|| "—".to_string())
 }
@@ -126,6 +149,15 @@ mod tests {
     fn short_time_leaves_other_text_alone() {
         assert_eq!(short_time("yesterday"), "yesterday");
         assert_eq!(short_time("2026-11-22T03:14:05+02:00"), "2026-11-22T03:14:05+02:00");
+    }
+
+    #[test]
+    fn clock_and_date_time_are_utc() {
+        assert_eq!(clock(0), "00:00");
+        assert_eq!(clock(1_764_600_300), "14:45");
+        assert_eq!(date_time(1_764_600_300), "2025-12-01 14:45");
+        assert_eq!(date_time(951_782_400), "2000-02-29 00:00");
+        assert_eq!(date_time(-60), "1969-12-31 23:59");
     }
 
     #[test]

@@ -4,11 +4,12 @@
 //! route `POST /endpoints/{name}/invocations` (SageMaker's shape), not
 //! through a server function, because the body is the image's own bytes.
 
+pub mod latency;
 mod page;
 mod test_panel;
 mod testbench;
 
-pub use page::{status_tone, EndpointPage, EndpointsPage};
+pub use page::{metric_series, metric_total, status_tone, EndpointPage, EndpointsPage, WindowPicker};
 
 use crate::ApiError;
 use leptos::prelude::*;
@@ -142,6 +143,15 @@ impl MetricWindow {
             MetricWindow::Hour => 60,
             MetricWindow::Day => 900,
         }
+    }
+
+    /// The whole periods that cover the window ending `now` (unix seconds):
+    /// from the period holding `now - window` to the end of the current
+    /// one, so neither the window's first minutes nor this very second are
+    /// left out (an hour is 61 one-minute periods).
+    pub fn range(self, now: i64) -> (i64, i64) {
+        let period = self.period_seconds();
+        ((now - self.seconds()).div_euclid(period) * period, (now.div_euclid(period) + 1) * period)
     }
 }
 
@@ -352,7 +362,12 @@ pub struct ImageFacts {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TestBenchReport {
     pub folder: String,
+    /// The folder's classes, named as the model names them (numeric prefix
+    /// dropped, underscores as spaces), in the confusion matrix's order.
     pub classes: Vec<String>,
+    /// The folders they come from (`003.digit_2`).
+    #[serde(default)]
+    pub class_folders: Vec<String>,
     pub images: u32,
     pub correct: u32,
     pub failed: Vec<(String, String)>,
@@ -362,7 +377,10 @@ pub struct TestBenchReport {
     pub latency_bins_ms: Vec<(f64, u32)>,
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
+    /// The images it got wrong: `wrong_total` of them, the first ones in `wrong`.
     pub wrong: Vec<WrongImage>,
+    #[serde(default)]
+    pub wrong_total: u32,
     pub seconds: f64,
 }
 
@@ -455,6 +473,17 @@ pub async fn run_test_bench(backend: Backend, name: String, folder: String, limi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_covers_its_first_minutes_and_this_second() {
+        let now = 1_764_600_000 + 37; // 37 s into a minute
+        let (start, end) = MetricWindow::Hour.range(now);
+        assert!(start <= now - 3600 && end > now, "{start}..{end}");
+        assert_eq!((end - start) / 60, 61);
+        assert_eq!(start % 60, 0);
+        let (start, end) = MetricWindow::Day.range(now);
+        assert!(start <= now - 86_400 && end > now && (end - start) % 900 == 0);
+    }
 
     #[test]
     fn endpoint_names_follow_sagemaker() {

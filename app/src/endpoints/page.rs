@@ -376,7 +376,12 @@ pub fn EndpointPage() -> impl IntoView {
             on_cleanup(move || t.clear());
         }
     });
-    let delete = Action::new(move |with_config: &bool| delete_endpoint(backend(), name(), *with_config));
+    // Actions run outside any reactive scope: read the route untracked there.
+    let delete = Action::new(move |with_config: &bool| {
+        let p = params.read_untracked();
+        let backend = Backend::from_slug(&p.get("backend").unwrap_or_default()).unwrap_or(Backend::Local);
+        delete_endpoint(backend, p.get("name").unwrap_or_default(), *with_config)
+    });
     let question = if Backend::from_slug(&params.read_untracked().get("backend").unwrap_or_default()) == Ok(Backend::SageMaker) {
         "Delete the endpoint, its configuration and its model on SageMaker?"
     } else {
@@ -389,7 +394,7 @@ pub fn EndpointPage() -> impl IntoView {
         }
     });
     view! {
-        <PageHeader title=format!("Endpoint {}", name())>
+        <PageHeader title=format!("Endpoint {}", params.read_untracked().get("name").unwrap_or_default())>
             <A href="/endpoints" attr:class="btn">"← All endpoints"</A>
             <A href=move || format!("/scaling/{}/{}", backend().slug(), name()) attr:class="btn" attr:id="scaling-link">"Auto-scaling"</A>
             <ConfirmButton
@@ -416,13 +421,7 @@ pub fn EndpointPage() -> impl IntoView {
                 {move || view! { <TestPanel backend=backend() name=name()/> }}
             </section>
             <section class="card" id="metrics">
-                <h2>
-                    "Metrics "
-                    <span class="segmented">
-                        <button class=move || if window.get() == MetricWindow::Hour { "btn small active" } else { "btn small" } on:click=move |_| window.set(MetricWindow::Hour)>"Last hour"</button>
-                        <button class=move || if window.get() == MetricWindow::Day { "btn small active" } else { "btn small" } on:click=move |_| window.set(MetricWindow::Day)>"Last day"</button>
-                    </span>
-                </h2>
+                <h2>"Metrics "<WindowPicker window/></h2>
                 <Transition fallback=|| view! { <Loading/> }>
                     {move || Suspend::new(async move {
                         match metrics.await {
@@ -476,35 +475,45 @@ fn EndpointFacts(d: EndpointDetail) -> impl IntoView {
     }
 }
 
+/// Last hour or last day, for a metrics card's heading.
 #[component]
-fn MetricCharts(m: EndpointMetrics) -> impl IntoView {
-    let last = m.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).max().unwrap_or(0);
-    let minutes = move |t: i64| (t - last) as f64 / 60.0;
-    let series = |name: &str, class: &'static str, scale: f64| -> Series {
-        let points = m
-            .series
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| s.points.iter().map(|&(t, v)| (minutes(t), v * scale)).collect())
-            .unwrap_or_default();
-        Series { name: name.to_string(), class, points }
+pub fn WindowPicker(window: RwSignal<MetricWindow>) -> impl IntoView {
+    let button = move |w: MetricWindow, label: &'static str| view! {
+        <button class=move || if window.get() == w { "btn small active" } else { "btn small" } on:click=move |_| window.set(w)>{label}</button>
     };
-    let total: f64 = m.series.iter().find(|s| s.name == "Invocations").map(|s| s.points.iter().map(|p| p.1).sum()).unwrap_or(0.0);
-    let errors: f64 = m
+    view! { <span class="segmented">{button(MetricWindow::Hour, "Last hour")}{button(MetricWindow::Day, "Last day")}</span> }
+}
+
+/// One metric of a window as a chart series (x: unix seconds), scaled.
+pub fn metric_series(m: &EndpointMetrics, name: &str, class: &'static str, scale: f64) -> Series {
+    let points = m
         .series
         .iter()
-        .filter(|s| s.name.ends_with("XXErrors"))
-        .map(|s| s.points.iter().map(|p| p.1).sum::<f64>())
-        .sum();
-    let invocations = vec![series("Invocations", "series-a", 1.0), series("Invocation4XXErrors", "series-c", 1.0), series("Invocation5XXErrors", "series-d", 1.0)];
-    let latency = vec![series("ModelLatency", "series-a", 0.001), series("OverheadLatency", "series-b", 0.001)];
-    let per_instance = vec![series("InvocationsPerInstance", "series-b", 1.0)];
+        .find(|s| s.name == name)
+        .map(|s| s.points.iter().map(|&(t, v)| (t as f64, v * scale)).collect())
+        .unwrap_or_default();
+    Series { name: name.to_string(), class, points }
+}
+
+/// The sum of a count metric over the window (`+ 0.0` turns the -0.0 of
+/// an empty sum into 0).
+pub fn metric_total(m: &EndpointMetrics, name: &str) -> f64 {
+    m.series.iter().filter(|s| s.name == name).flat_map(|s| s.points.iter().map(|p| p.1)).sum::<f64>() + 0.0
+}
+
+#[component]
+fn MetricCharts(m: EndpointMetrics) -> impl IntoView {
+    let total = metric_total(&m, "Invocations");
+    let errors = metric_total(&m, "Invocation4XXErrors") + metric_total(&m, "Invocation5XXErrors");
+    let invocations = vec![metric_series(&m, "Invocations", "series-a", 1.0), metric_series(&m, "Invocation4XXErrors", "series-c", 1.0), metric_series(&m, "Invocation5XXErrors", "series-d", 1.0)];
+    let latency = vec![metric_series(&m, "ModelLatency", "series-a", 0.001), metric_series(&m, "OverheadLatency", "series-b", 0.001)];
+    let per_instance = vec![metric_series(&m, "InvocationsPerInstance", "series-b", 1.0)];
     view! {
         <p class="muted" id="metrics-summary" data-invocations=total>
-            {format!("{} invocations, {} errors in the window · {}", total, errors, m.source)}
+            {format!("{total} invocations, {errors} errors in the window · {}", m.source)}
         </p>
-        <LineChart title="Invocations per period" series=invocations x_label="min"/>
-        <LineChart title="Latency (ms, average)" series=latency x_label="min"/>
-        <LineChart title="Invocations per instance" series=per_instance x_label="min"/>
+        <LineChart title="Invocations per period" series=invocations x_label="UTC" time_axis=true/>
+        <LineChart title="Latency (ms, average)" series=latency x_label="UTC" time_axis=true/>
+        <LineChart title="Invocations per instance" series=per_instance x_label="UTC" time_axis=true/>
     }
 }

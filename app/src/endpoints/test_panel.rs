@@ -56,7 +56,13 @@ async fn send(path: String, upload: Upload) -> Result<VerboseAnswer, ApiError> {
     if response.ok() {
         serde_json::from_str(&text).map_err(|e| ApiError::Upstream(format!("the answer could not be read ({e}): {text}")))
     } else {
-        Err(serde_json::from_str::<ApiError>(&text).unwrap_or_else(|_| ApiError::Upstream(format!("HTTP {}: {text}", response.status()))))
+        // Local endpoints answer in SageMaker's error shape, with the
+        // console's own kind and words beside it (`kind`, `detail`).
+        let parsed = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| {
+            let words = v.get("detail").or_else(|| v.get("message"))?.as_str()?.to_string();
+            serde_json::from_value::<ApiError>(serde_json::json!({ "kind": v.get("kind")?, "message": words })).ok()
+        });
+        Err(parsed.unwrap_or_else(|| ApiError::Upstream(format!("HTTP {}: {text}", response.status()))))
     }
 }
 

@@ -104,7 +104,11 @@ fn Report(report: TestBenchReport) -> impl IntoView {
                 </figure>
             </div>
             {(!report.wrong.is_empty()).then(|| view! {
-                <h3>{format!("Got wrong ({} shown)", report.wrong.len())}</h3>
+                <h3 id="wrong-heading">{if report.wrong_total as usize > report.wrong.len() {
+                    format!("Got wrong: {} images (the first {} shown)", report.wrong_total, report.wrong.len())
+                } else {
+                    format!("Got wrong: {} images", report.wrong.len())
+                }}</h3>
                 <div class="gallery" id="wrong-images">
                     {report.wrong.iter().map(|w| view! {
                         <figure class="thumb" title=w.path.clone()>

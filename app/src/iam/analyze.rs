@@ -5,7 +5,9 @@
 //! server and the browser alike.
 
 use super::policy::{self, glob, Effect, PolicyError, Statement};
+use super::rank::{self, Probes, RoleKind};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Severity {
@@ -22,15 +24,6 @@ impl Severity {
             Severity::Medium => "medium",
             Severity::High => "high",
             Severity::Critical => "critical",
-        }
-    }
-    /// Points toward a role's risk score (capped at 100).
-    pub fn weight(self) -> u32 {
-        match self {
-            Severity::Low => 2,
-            Severity::Medium => 8,
-            Severity::High => 20,
-            Severity::Critical => 40,
         }
     }
 }
@@ -84,7 +77,13 @@ pub struct RoleInput {
 pub struct RoleReport {
     pub name: String,
     pub arn: String,
+    /// What it can do (the tier, 0–90) plus who may use it (0–9): see [`rank`].
     pub score: u32,
+    /// The tier in words: "administrator: every action on every resource".
+    #[serde(default)]
+    pub reach: String,
+    #[serde(default)]
+    pub kind: RoleKind,
     pub findings: Vec<Finding>,
     /// Who may assume it: services and account principals.
     pub trusted_by: Vec<String>,
@@ -186,8 +185,9 @@ fn finding(rule: &str, severity: Severity, title: String, risk: String, fix: Str
     Finding { rule: rule.into(), severity, title, risk, fix, policy: policy.map(str::to_string), pointer }
 }
 
-/// The statement-level rules on one permissions document.
-pub fn document_findings(statements: &[Statement], policy: Option<&str>) -> Vec<Finding> {
+/// The statement-level rules on one permissions document; `kind` (who uses
+/// the role) picks the fix advice.
+pub fn document_findings(statements: &[Statement], policy: Option<&str>, kind: RoleKind) -> Vec<Finding> {
     let mut out = Vec::new();
     for s in statements.iter().filter(|s| s.effect == Effect::Allow) {
         let at = |field: &str| Some(format!("{}/{field}", s.pointer));
@@ -231,12 +231,14 @@ pub fn document_findings(statements: &[Statement], policy: Option<&str>) -> Vec<
             continue;
         }
         for a in s.action.values.iter().filter(|a| a.ends_with(":*")) {
+            // On every resource it is the whole service; on named ones, less.
+            let everywhere = any_resource || s.resource.negated;
             out.push(finding(
                 "service-wildcard",
-                Severity::High,
-                format!("Service wildcard {a}"),
+                if everywhere { Severity::High } else { Severity::Medium },
+                format!("Service wildcard {a}{}", if everywhere { "" } else { " on named resources" }),
                 format!("{a} grants every {} action, including destructive and privileged ones (and any added later).", a.trim_end_matches(":*")),
-                "List the actions needed (for the endpoint's Lambda: sagemaker:InvokeEndpoint only).".into(),
+                format!("List the actions needed. {}", kind.least_privilege()),
                 policy,
                 at(action_field),
             ));
@@ -302,7 +304,9 @@ pub fn document_findings(statements: &[Statement], policy: Option<&str>) -> Vec<
             ));
         }
         if s.action.covers("iam:PassRole", true) {
-            if any_resource {
+            // "*", arn:aws:iam::*:role/*: every role of the account.
+            let every_role = any_resource || s.resource.values.iter().any(|r| r.ends_with(":role/*"));
+            if every_role {
                 out.push(finding(
                     "passrole-wildcard",
                     Severity::High,
@@ -332,7 +336,7 @@ pub fn document_findings(statements: &[Statement], policy: Option<&str>) -> Vec<
 /// The live editor's check: the statement rules on a document, or where its JSON breaks.
 pub fn analyze_document(text: &str) -> Result<Vec<Finding>, PolicyError> {
     let statements = policy::parse(text)?;
-    Ok(document_findings(&statements, None))
+    Ok(document_findings(&statements, None, RoleKind::Unknown))
 }
 
 /// Whether the role's permissions allow `action` on `resource`: some Allow
@@ -353,6 +357,39 @@ pub fn allows_for(role: &RoleInput, action: &str, resource: &str) -> bool {
     allows(&permissions, boundary.as_deref(), action, resource)
 }
 
+/// Whether a statement's iam:PassedToService condition (when it has one that
+/// names services) lets the role go to `service`. Other conditions, and
+/// negated operators, are taken as met (the worst case).
+fn passes_to(s: &Statement, service: &str) -> bool {
+    let Value::Object(ops) = &s.condition else { return true };
+    let mut named: Vec<&str> = Vec::new();
+    for (op, block) in ops {
+        let op = op.to_ascii_lowercase();
+        if op.contains("not") || !(op.contains("stringequals") || op.contains("stringlike")) {
+            continue;
+        }
+        let Value::Object(kv) = block else { continue };
+        for (key, values) in kv.iter().filter(|(k, _)| k.eq_ignore_ascii_case("iam:PassedToService")) {
+            let _ = key;
+            match values {
+                Value::String(v) => named.push(v),
+                Value::Array(a) => named.extend(a.iter().filter_map(Value::as_str)),
+                _ => {}
+            }
+        }
+    }
+    named.is_empty() || named.iter().any(|v| glob(v, service, true))
+}
+
+/// Whether the role may pass `target` (a role ARN) to `service`.
+fn may_pass(permissions: &[Statement], boundary: Option<&[Statement]>, service: &str, target: &str) -> bool {
+    let hit = |s: &&Statement| s.action.covers("iam:PassRole", true) && s.resource.covers(target, false) && passes_to(s, service);
+    let allowed = |list: &[Statement]| {
+        list.iter().filter(|s| s.effect == Effect::Allow).any(|s| hit(&s)) && !list.iter().filter(|s| s.effect == Effect::Deny).any(|s| hit(&s))
+    };
+    allowed(permissions) && boundary.is_none_or(allowed)
+}
+
 fn account_of(arn: &str) -> Option<&str> {
     arn.split(':').nth(4).filter(|a| !a.is_empty())
 }
@@ -365,6 +402,8 @@ pub fn analyze_role(role: &RoleInput, now: i64, unused_days: u32) -> RoleReport 
 
     // Trust.
     let mut lambda_trusted = false;
+    let mut services: Vec<String> = Vec::new();
+    let mut principals = false;
     if let Some(trust) = &role.trust {
         match policy::parse(trust) {
             Err(e) => unreadable.push(("trust policy".to_string(), e.to_string())),
@@ -375,6 +414,8 @@ pub fn analyze_role(role: &RoleInput, now: i64, unused_days: u32) -> RoleReport 
                     trusted_by.extend(p.aws.iter().cloned());
                     trusted_by.extend(p.federated.iter().cloned());
                     lambda_trusted |= p.service.iter().any(|x| x == "lambda.amazonaws.com");
+                    services.extend(p.service.iter().cloned());
+                    principals |= p.anyone || !p.aws.is_empty() || !p.federated.is_empty();
                     let at = Some(format!("{}/Principal", s.pointer));
                     if p.anyone {
                         findings.push(finding(
@@ -407,6 +448,8 @@ pub fn analyze_role(role: &RoleInput, now: i64, unused_days: u32) -> RoleReport 
         }
     }
 
+    let kind = RoleKind::from_trust(&services, principals);
+
     // Permissions, statement by statement, and the managed policies by name.
     let mut permissions: Vec<Statement> = Vec::new();
     for p in &role.policies {
@@ -422,14 +465,14 @@ pub fn analyze_role(role: &RoleInput, now: i64, unused_days: u32) -> RoleReport 
                 } else {
                     format!("{} grants every action of its service(s), far beyond one workload's needs.", p.name)
                 },
-                "Replace it with a scoped inline policy built from the deployment's own ARNs (for the endpoint's Lambda: sagemaker:InvokeEndpoint on that endpoint and its own logs, as the Lambda page's set-up makes).".into(),
+                format!("Replace it with a scoped inline policy built from the deployment's own ARNs. {}", kind.least_privilege()),
                 Some(&p.name),
                 None,
             ));
         }
         match policy::parse(&p.document) {
             Ok(statements) => {
-                findings.extend(document_findings(&statements, Some(&p.name)));
+                findings.extend(document_findings(&statements, Some(&p.name), kind));
                 permissions.extend(statements);
             }
             Err(e) => unreadable.push((p.name.clone(), e.to_string())),
@@ -444,22 +487,55 @@ pub fn analyze_role(role: &RoleInput, now: i64, unused_days: u32) -> RoleReport 
     });
     let can = |action: &str, resource: &str| allows(&permissions, boundary.as_deref(), action, resource);
 
-    // Combinations over the role as a whole.
-    if can("iam:PassRole", "*") || permissions.iter().any(|s| s.effect == Effect::Allow && s.action.covers("iam:PassRole", true)) {
-        let creates: Vec<&str> = PASSROLE_ESCALATION.iter().copied().filter(|a| can(a, "*")).collect();
-        if !creates.is_empty() {
+    // Combinations over the role as a whole, on concrete resources.
+    let own = account_of(&role.arn).unwrap_or("123456789012");
+    let any_role = format!("arn:aws:iam::{own}:role/probe-administrator");
+    let creates: Vec<&str> = PASSROLE_ESCALATION
+        .iter()
+        .copied()
+        .filter(|a| {
+            let kind = if a.ends_with("TrainingJob") { "training-job" } else if a.ends_with("NotebookInstance") { "notebook-instance" } else { "processing-job" };
+            can(a, &format!("arn:aws:sagemaker:us-east-1:{own}:{kind}/probe"))
+        })
+        .collect();
+    let mut escalates = false;
+    if !creates.is_empty() {
+        if may_pass(&permissions, boundary.as_deref(), "sagemaker.amazonaws.com", &any_role) {
+            escalates = true;
             findings.push(finding(
                 "escalation-passrole",
                 Severity::Critical,
-                format!("iam:PassRole with {}", creates.join(", ")),
-                "The role can start a job or notebook that runs as another role it passes: it gets that role's permissions.".into(),
-                "Drop the create actions, or restrict PassRole to one execution role with iam:PassedToService.".into(),
+                format!("iam:PassRole on any role with {}", creates.join(", ")),
+                "The role can start a job or notebook that runs as any other role it passes (an administrator's included): it gets that role's permissions.".into(),
+                "Restrict iam:PassRole to the one execution role the jobs need, with iam:PassedToService sagemaker.amazonaws.com; or drop the create actions.".into(),
                 None,
                 None,
             ));
+        } else {
+            // PassRole on some roles only: a finding when they are not just itself.
+            let mut others: Vec<String> = permissions
+                .iter()
+                .filter(|s| s.effect == Effect::Allow && !s.action.negated && s.action.covers("iam:PassRole", true) && passes_to(s, "sagemaker.amazonaws.com"))
+                .flat_map(|s| s.resource.values.iter().cloned())
+                .filter(|r| *r != role.arn && may_pass(&permissions, boundary.as_deref(), "sagemaker.amazonaws.com", r))
+                .collect();
+            others.sort();
+            others.dedup();
+            if !others.is_empty() {
+                findings.push(finding(
+                    "escalation-passrole",
+                    Severity::Medium,
+                    format!("iam:PassRole on {} with {}", others.join(", "), creates.join(", ")),
+                    "The role can start jobs that run as the roles it may pass: it has their permissions too.".into(),
+                    "Make sure those roles have no more than this one, or pass only this role.".into(),
+                    None,
+                    None,
+                ));
+            }
         }
     }
-    if can("lambda:CreateFunction", "*") && can("lambda:InvokeFunction", "*") {
+    let function = format!("arn:aws:lambda:us-east-1:{own}:function:probe");
+    if can("lambda:CreateFunction", &function) && can("lambda:InvokeFunction", &function) {
         findings.push(finding(
             "escalation-lambda",
             Severity::High,
@@ -507,11 +583,32 @@ pub fn analyze_role(role: &RoleInput, now: i64, unused_days: u32) -> RoleReport 
         _ => {}
     }
 
+    // The same finding from two statements of one policy is listed once.
+    let mut seen = std::collections::HashSet::new();
+    findings.retain(|f| seen.insert((f.rule.clone(), f.title.clone(), f.policy.clone())));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity));
-    let score = findings.iter().map(|f| f.severity.weight()).sum::<u32>().min(100);
+
+    // The score: the role's reach, then who may use it.
+    let allowed_actions: Vec<String> =
+        permissions.iter().filter(|s| s.effect == Effect::Allow && !s.action.negated).flat_map(|s| s.action.values.iter().cloned()).collect();
+    let negated_allow = permissions.iter().any(|s| s.effect == Effect::Allow && s.action.negated);
+    let reach = rank::tier(&can, escalates, &Probes::new(own), &allowed_actions, negated_allow);
+    let has = |rule: &str| findings.iter().any(|f| f.rule == rule);
+    let exposure = if has("trust-anyone") { 9 } else if has("trust-cross-account") { 5 } else { 0 }
+        + if has("unused") || has("never-used") { 2 } else { 0 };
+    let score = reach.score + exposure.min(9);
     trusted_by.sort();
     trusted_by.dedup();
-    RoleReport { name: role.name.clone(), arn: role.arn.clone(), score, findings, trusted_by, unreadable }
+    RoleReport {
+        name: role.name.clone(),
+        arn: role.arn.clone(),
+        score,
+        reach: reach.label.to_string(),
+        kind,
+        findings,
+        trusted_by,
+        unreadable,
+    }
 }
 
 #[cfg(test)]
@@ -540,7 +637,8 @@ mod tests {
         };
         let r = analyze_role(&role, 2000, 90);
         assert!(r.findings.is_empty(), "{:#?}", r.findings);
-        assert_eq!(r.score, 0);
+        assert_eq!(r.score, rank::SCOPED_WRITES.score, "it may invoke one endpoint: {}", r.reach);
+        assert_eq!(r.kind, RoleKind::Lambda);
         assert_eq!(r.trusted_by, ["lambda.amazonaws.com"]);
     }
 
@@ -672,7 +770,84 @@ mod tests {
         for rule in ["managed-full-access", "escalation-passrole"] {
             assert!(r.findings.iter().any(|f| f.rule == rule), "{rule} missing: {:#?}", r.findings);
         }
-        assert_eq!(r.score, 100);
+        // Version 29 lets it pass any role to SageMaker (AllowPassRoleToSageMaker
+        // on arn:aws:iam::*:role/*): it can act as an administrator's role.
+        assert_eq!((r.score, r.reach.as_str()), (rank::IAM_CONTROL.score, rank::IAM_CONTROL.label));
+        assert_eq!(r.findings.iter().filter(|f| f.title == "Service wildcard sagemaker:*").count(), 1, "listed once: {:#?}", r.findings);
+        assert!(r.findings.iter().all(|f| !f.fix.contains("InvokeEndpoint") || f.rule != "service-wildcard" || r.kind == RoleKind::Lambda));
+    }
+
+    /// The hand-made account's roles, as people set them up: ranked by what
+    /// each can do, ties only between equals.
+    #[test]
+    fn roles_rank_by_what_they_can_do() {
+        let day = 86_400;
+        let sm_trust = LAMBDA_TRUST.replace("lambda.amazonaws.com", "sagemaker.amazonaws.com");
+        let people = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}}"#;
+        let partner = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"sts:AssumeRole"}}"#;
+        let role = |name: &str, docs: &[&str], trust: &str| RoleInput {
+            name: name.into(),
+            arn: format!("arn:aws:iam::123456789012:role/{name}"),
+            policies: docs.iter().map(|d| inline(d)).collect(),
+            last_used: Some(399 * day),
+            ..role_with(vec![], trust)
+        };
+        let full = PolicyInput {
+            name: "AmazonSageMakerFullAccess".into(),
+            arn: Some("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess".into()),
+            kind: PolicyKind::AwsManaged,
+            document: SAGEMAKER_FULL_ACCESS.into(),
+        };
+        let mut unused_reader = role("old-reader", &[r#"{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::flowers/data/*"}}"#], &sm_trust);
+        unused_reader.last_used = None;
+        let mut bounded = role("bounded-admin", &[r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#], &sm_trust);
+        bounded.boundary = Some(PolicyInput {
+            name: "describe-only".into(),
+            arn: None,
+            kind: PolicyKind::Boundary,
+            document: r#"{"Statement":{"Effect":"Allow","Action":["sagemaker:Describe*","sagemaker:CreateTrainingJob"],"Resource":"*"}}"#.into(),
+        });
+        let roles = vec![
+            role("ops-admin", &[r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#], people),
+            RoleInput { policies: vec![full], ..role("notebook-exec", &[], &sm_trust) },
+            role("power-user", &[r#"{"Statement":{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}}"#], people),
+            role("partner-read", &[r#"{"Statement":{"Effect":"Allow","Action":["s3:Get*","s3:List*","ec2:Describe*","sagemaker:Describe*","sagemaker:List*"],"Resource":"*"}}"#], partner),
+            role("sagemaker-ops", &[r#"{"Statement":{"Effect":"Allow","Action":"sagemaker:*","Resource":"*"}}"#], people),
+            role("flowers-invoke", &[SEEDS_SCOPED], LAMBDA_TRUST),
+            bounded,
+            unused_reader,
+        ];
+        let reports: Vec<RoleReport> = roles.iter().map(|r| analyze_role(r, 400 * day, 90)).collect();
+        let scores: Vec<(&str, u32)> = reports.iter().map(|r| (r.name.as_str(), r.score)).collect();
+        assert_eq!(
+            scores,
+            [("ops-admin", 90), ("notebook-exec", 80), ("power-user", 70), ("partner-read", 60), ("sagemaker-ops", 40), ("flowers-invoke", 20), ("bounded-admin", 20), ("old-reader", 12)],
+            "{:#?}",
+            reports.iter().map(|r| (&r.name, &r.reach)).collect::<Vec<_>>()
+        );
+        // The boundary leaves no PassRole: no escalation finding.
+        assert!(!reports[6].findings.iter().any(|f| f.rule.starts_with("escalation")), "{:#?}", reports[6].findings);
+        // Advice fits the role: an execution role is not told about InvokeEndpoint.
+        let exec = &reports[1];
+        assert_eq!(exec.kind, RoleKind::SageMaker);
+        let wildcard = exec.findings.iter().find(|f| f.rule == "service-wildcard").unwrap();
+        assert!(wildcard.fix.contains("s3:PutObject") && !wildcard.fix.contains("InvokeEndpoint"), "{}", wildcard.fix);
+        let managed = exec.findings.iter().find(|f| f.rule == "managed-full-access").unwrap();
+        assert!(!managed.fix.contains("InvokeEndpoint"), "{}", managed.fix);
+        assert_eq!(reports[3].kind, RoleKind::Principals);
+    }
+
+    #[test]
+    fn passing_only_itself_is_not_an_escalation() {
+        let sm_trust = LAMBDA_TRUST.replace("lambda.amazonaws.com", "sagemaker.amazonaws.com");
+        let doc = r#"{"Statement":[{"Effect":"Allow","Action":"sagemaker:CreateTrainingJob","Resource":"*"},{"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::123456789012:role/r","Condition":{"StringEquals":{"iam:PassedToService":"sagemaker.amazonaws.com"}}}]}"#;
+        let r = analyze_role(&role_with(vec![inline(doc)], &sm_trust), 0, 90);
+        assert!(!r.findings.iter().any(|f| f.rule == "escalation-passrole"), "{:#?}", r.findings);
+        // Passing roles to another service only does not reach SageMaker.
+        let glue = r#"{"Statement":[{"Effect":"Allow","Action":"sagemaker:CreateTrainingJob","Resource":"*"},{"Effect":"Allow","Action":"iam:PassRole","Resource":"*","Condition":{"StringEquals":{"iam:PassedToService":"glue.amazonaws.com"}}}]}"#;
+        let r = analyze_role(&role_with(vec![inline(glue)], &sm_trust), 0, 90);
+        assert!(!r.findings.iter().any(|f| f.rule == "escalation-passrole"), "{:#?}", r.findings);
+        assert_ne!(r.score, rank::IAM_CONTROL.score);
     }
 
     #[test]

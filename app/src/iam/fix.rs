@@ -207,8 +207,8 @@ mod tests {
         let plan = plan_lambda_fix(&role, "arn:aws:sagemaker:us-east-1:123456789012:endpoint/dogs", "us-east-1", "dogs-invoke", 0);
         assert_eq!(plan.detach, [("AmazonSageMakerFullAccess".to_string(), "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess".to_string())]);
         assert!(plan.after.findings.is_empty(), "{:#?}", plan.after.findings);
-        assert_eq!(plan.before.score, 100);
-        assert_eq!(plan.after.score, 0);
+        assert_eq!(plan.before.score, crate::iam::rank::IAM_CONTROL.score, "{}", plan.before.reach);
+        assert_eq!(plan.after.score, crate::iam::rank::SCOPED_WRITES.score, "{}", plan.after.reach);
         let get = |what: &str| plan.capabilities.iter().find(|c| c.what == what).unwrap();
         assert!(get("Invoke its endpoint").before && get("Invoke its endpoint").after);
         assert!(get("Create a training job").before && !get("Create a training job").after);

@@ -10,6 +10,7 @@ pub mod fix;
 pub mod graph;
 mod page;
 pub mod policy;
+pub mod rank;
 
 pub use page::IamPage;
 

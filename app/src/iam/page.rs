@@ -145,8 +145,13 @@ fn ReviewView(review: AccountReview) -> impl IntoView {
     view! {
         <section class="card" id="roles-card">
             <h2>{format!("{} roles · {}", review.roles.len(), review.source)}</h2>
+            <p class="muted" id="risk-scale">
+                "Risk ranks roles by what they can actually do (every policy, denies and the boundary considered): "
+                {super::rank::SCALE.iter().map(|(score, words)| format!("{score} {words}")).collect::<Vec<_>>().join(" · ")}
+                "; "{super::rank::EXPOSURE_NOTE}"."
+            </p>
             <table class="table" id="roles">
-                <thead><tr><th>"Role"</th><th>"Risk"</th><th>"Findings"</th><th>"Trusted by"</th></tr></thead>
+                <thead><tr><th>"Role"</th><th>"Risk"</th><th>"Can"</th><th>"Findings"</th><th>"Trusted by"</th></tr></thead>
                 <tbody>
                     {review.roles.iter().map(|r| {
                         let name = r.report.name.clone();
@@ -157,6 +162,7 @@ fn ReviewView(review: AccountReview) -> impl IntoView {
                                 on:click={ let n = name.clone(); move |_| selected.set(Some(n.clone())) }>
                                 <td><button class="link">{name.clone()}</button></td>
                                 <td><span class="score"><span class="score-bar" style=format!("width: {score}%")></span></span>" "{score}</td>
+                                <td class="reach">{r.report.reach.clone()}<br/><span class="muted">{r.report.kind.label()}</span></td>
                                 <td>
                                     {[Severity::Critical, Severity::High, Severity::Medium, Severity::Low].into_iter().filter_map(|s| {
                                         let n = count(r, s);

@@ -8,6 +8,7 @@ mod page;
 
 pub use page::{FunctionPage, LambdaPage};
 
+use crate::endpoints::{EndpointMetrics, MetricWindow};
 use crate::ApiError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -105,6 +106,9 @@ pub struct CapacityFacts {
     pub per_instance_per_minute: Option<f64>,
     /// How long one invocation of the endpoint takes, end to end.
     pub latency_ms: Option<f64>,
+    /// Which figures the throughput comes from, and from when.
+    #[serde(default)]
+    pub measured_from: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -122,12 +126,19 @@ pub struct FunctionDetail {
     pub provisioned: Vec<ProvisionedConfig>,
     /// Why provisioned concurrency is not shown, when it is not.
     pub provisioned_note: Option<String>,
+    /// Whether this endpoint can set provisioned concurrency at all (the
+    /// form is disabled when it says it cannot).
+    #[serde(default = "yes")]
+    pub provisioned_supported: bool,
     pub facts: CapacityFacts,
     /// Local: executions running now, the most ever at once, and warm
     /// environments.
     pub in_flight: Option<u32>,
     pub peak_in_flight: Option<u32>,
     pub warm: Option<u32>,
+    /// Local: the function's latest log lines (its "log group"), oldest first.
+    #[serde(default)]
+    pub recent_log: Vec<String>,
 }
 
 /// A test invocation's outcome.
@@ -263,6 +274,7 @@ pub fn capacity_warnings(f: &CapacityFacts) -> Vec<Warning> {
 pub trait LambdaService: Send + Sync {
     async fn list(&self) -> Result<FunctionList, ApiError>;
     async fn describe(&self, home: FnHome, name: &str) -> Result<FunctionDetail, ApiError>;
+    async fn metrics(&self, home: FnHome, name: &str, window: MetricWindow) -> Result<EndpointMetrics, ApiError>;
     async fn set_reserved(&self, home: FnHome, name: &str, value: Option<u32>) -> Result<FunctionDetail, ApiError>;
     async fn set_provisioned(&self, home: FnHome, name: &str, qualifier: &str, value: Option<u32>) -> Result<FunctionDetail, ApiError>;
     async fn invoke(&self, home: FnHome, name: &str, event: &str) -> Result<InvokeOutcome, ApiError>;
@@ -283,6 +295,15 @@ pub async fn list_functions() -> Result<FunctionList, ApiError> {
 pub async fn describe_function(home: FnHome, name: String) -> Result<FunctionDetail, ApiError> {
     validate_function_name(&name)?;
     crate::error::service::<Lambda>()?.describe(home, &name).await
+}
+
+/// The function's Invocations, Errors, Throttles, Duration and
+/// ConcurrentExecutions over the window: CloudWatch's AWS/Lambda for AWS
+/// functions, Sagedeck's own per-minute counts for local ones.
+#[server(endpoint = "lambda/metrics")]
+pub async fn get_function_metrics(home: FnHome, name: String, window: MetricWindow) -> Result<EndpointMetrics, ApiError> {
+    validate_function_name(&name)?;
+    crate::error::service::<Lambda>()?.metrics(home, &name, window).await
 }
 
 #[server(endpoint = "lambda/reserved")]
@@ -330,6 +351,10 @@ pub async fn set_up_endpoint_function(spec: LambdaSetupSpec) -> Result<SetupRepo
     crate::error::service::<Lambda>()?.setup(spec).await
 }
 
+fn yes() -> bool {
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,6 +395,7 @@ mod tests {
             endpoint_max_instances: Some(4),
             per_instance_per_minute: Some(600.0),
             latency_ms: Some(50.0),
+            measured_from: None,
         };
         // 10 × 60000 / 50 = 12000/min against 4 × 600 = 2400.
         let w = capacity_warnings(&facts);

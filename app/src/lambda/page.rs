@@ -4,12 +4,13 @@
 //! against its endpoint, and a test invocation with the log tail.
 
 use super::{
-    check_provisioned, check_reserved, create_local_function, describe_function, list_functions, set_provisioned_concurrency,
+    check_provisioned, check_reserved, create_local_function, describe_function, get_function_metrics, list_functions, set_provisioned_concurrency,
     set_reserved_concurrency, set_up_endpoint_function, test_invoke_function, FnHome, FunctionDetail, FunctionList,
     LambdaSetupSpec, LocalFunctionSpec,
 };
 use crate::components::{or_dash, short_time, Badge, ErrorPanel, Loading, PageHeader};
-use crate::endpoints::{list_endpoints, Backend};
+use crate::components::chart::LineChart;
+use crate::endpoints::{list_endpoints, metric_series, metric_total, Backend, EndpointMetrics, MetricWindow, WindowPicker};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -215,30 +216,76 @@ pub fn FunctionPage() -> impl IntoView {
     };
     let version = RwSignal::new(0u32);
     let detail = Resource::new(move || (key(), version.get()), |((home, name), _)| async move { describe_function(FnHome::from_slug(&home)?, name).await });
+    // The metrics load on their own (CloudWatch may be slower than the
+    // function), again after a test invocation.
+    let window = RwSignal::new(MetricWindow::Hour);
+    let invoked = RwSignal::new(0u32);
+    let metrics = Resource::new(
+        move || (key(), window.get(), version.get(), invoked.get()),
+        |((home, name), w, _, _)| async move { get_function_metrics(FnHome::from_slug(&home)?, name, w).await },
+    );
     view! {
-        <PageHeader title=format!("Function · {}", key().1)>
+        <PageHeader title=format!("Function · {}", params.read_untracked().get("name").unwrap_or_default())>
             <button class="btn" on:click=move |_| version.update(|v| *v += 1)>"Refresh"</button>
         </PageHeader>
         <p><A href="/lambda">"← All functions"</A></p>
         <Transition fallback=|| view! { <Loading text="Reading the function…"/> }>
             {move || Suspend::new(async move {
                 match detail.await {
-                    Ok(d) => view! { <FunctionView detail=d version/> }.into_any(),
+                    Ok(d) => view! { <FunctionView detail=d version invoked/> }.into_any(),
                     Err(error) => view! { <ErrorPanel error/> }.into_any(),
                 }
             })}
         </Transition>
+        <section class="card" id="function-metrics">
+            <h2>"Metrics "<WindowPicker window/></h2>
+            <Transition fallback=|| view! { <Loading text="Reading the metrics…"/> }>
+                {move || Suspend::new(async move {
+                    match metrics.await {
+                        Ok(m) => view! { <FunctionCharts m/> }.into_any(),
+                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// What an operator sizing concurrency looks at: calls, failures and
+/// throttles, how many ran at once, and how long each took.
+#[component]
+fn FunctionCharts(m: EndpointMetrics) -> impl IntoView {
+    let (invocations, errors, throttles) = (metric_total(&m, "Invocations"), metric_total(&m, "Errors"), metric_total(&m, "Throttles"));
+    let peak = m.series.iter().filter(|s| s.name == "ConcurrentExecutions").flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0, f64::max);
+    let calls = vec![metric_series(&m, "Invocations", "series-a", 1.0), metric_series(&m, "Errors", "series-d", 1.0), metric_series(&m, "Throttles", "series-c", 1.0)];
+    let concurrent = vec![metric_series(&m, "ConcurrentExecutions", "series-b", 1.0)];
+    let duration = vec![metric_series(&m, "Duration", "series-a", 1.0)];
+    view! {
+        <p class="muted" id="function-metrics-summary" data-invocations=invocations data-throttles=throttles data-errors=errors>
+            {format!("{invocations} invocations, {errors} errors, {throttles} throttled, at most {peak} at once in the window · {}", m.source)}
+        </p>
+        <div class="charts">
+            <LineChart title="Invocations, errors, throttles" series=calls x_label="UTC" time_axis=true/>
+            <LineChart title="Concurrent executions (max)" series=concurrent x_label="UTC" time_axis=true/>
+            <LineChart title="Duration (ms, average)" series=duration x_label="UTC" time_axis=true/>
+        </div>
     }
 }
 
 #[component]
-fn FunctionView(detail: FunctionDetail, version: RwSignal<u32>) -> impl IntoView {
+fn FunctionView(detail: FunctionDetail, version: RwSignal<u32>, invoked: RwSignal<u32>) -> impl IntoView {
     let home = detail.summary.home;
     let name = StoredValue::new(detail.summary.name.clone());
     let facts = detail.facts.clone();
     let reserved = RwSignal::new(detail.summary.reserved.map(|r| r.to_string()).unwrap_or_default());
     let qualifier = RwSignal::new(detail.qualifiers.first().cloned().unwrap_or_default());
-    let provisioned = RwSignal::new(detail.provisioned.first().map(|p| p.requested.to_string()).unwrap_or_else(|| "1".into()));
+    // Empty and disabled where provisioned concurrency cannot be set.
+    let can_provision = detail.provisioned_supported;
+    let provisioned = RwSignal::new(if can_provision {
+        detail.provisioned.first().map(|p| p.requested.to_string()).unwrap_or_else(|| "1".into())
+    } else {
+        String::new()
+    });
     let provisioned_total: u32 = detail.provisioned.iter().map(|p| p.requested).sum();
     let current_reserved = detail.summary.reserved;
     let others = StoredValue::new(detail.provisioned.clone());
@@ -261,6 +308,11 @@ fn FunctionView(detail: FunctionDetail, version: RwSignal<u32>) -> impl IntoView
     let set_provisioned = Action::new(move |(q, v): &(String, Option<u32>)| set_provisioned_concurrency(home, name.get_value(), q.clone(), *v));
     let event = RwSignal::new(r#"{"url": "https://example.com/dog.jpg"}"#.to_string());
     let invoke = Action::new(move |event: &String| test_invoke_function(home, name.get_value(), event.clone()));
+    Effect::new(move |_| {
+        if invoke.value().get().is_some() {
+            invoked.update(|n| *n += 1);
+        }
+    });
     Effect::new(move |_| {
         if matches!(set_reserved.value().get(), Some(Ok(_))) || matches!(set_provisioned.value().get(), Some(Ok(_))) {
             version.update(|v| *v += 1);
@@ -286,11 +338,12 @@ fn FunctionView(detail: FunctionDetail, version: RwSignal<u32>) -> impl IntoView
             {if warnings.is_empty() {
                 view! { <p class="ok-note" id="capacity-ok">{match (d.facts.endpoint_max_instances, d.facts.per_instance_per_minute) {
                     (Some(max), Some(per)) => format!("The function's concurrency fits what the endpoint absorbs ({max} instances × {per:.0} invocations/min)."),
-                    _ => "No contradiction. The endpoint's throughput is not measured yet, so overload cannot be checked.".to_string(),
+                    _ => "No contradiction. The endpoint has served no invocation in the last day, so its throughput is not measured and overload cannot be checked.".to_string(),
                 }}</p> }.into_any()
             } else {
                 view! { <ul id="capacity-warnings">{warnings.into_iter().map(|w| view! { <li class=format!("warning-{}", w.severity)>{w.message}</li> }).collect_view()}</ul> }.into_any()
             }}
+            {d.facts.measured_from.clone().map(|m| view! { <p class="muted" id="capacity-measured">{format!("Judged with the endpoint's measured speed: {m}; one request at a time per instance; at most {} instances.", d.facts.endpoint_max_instances.map(|n| n.to_string()).unwrap_or_else(|| "?".into()))}</p> })}
         </section>
         <div class="two-columns">
             <section class="card" id="concurrency">
@@ -314,29 +367,35 @@ fn FunctionView(detail: FunctionDetail, version: RwSignal<u32>) -> impl IntoView
                 <ul id="provisioned">{d.provisioned.iter().map(|p| view! {
                     <li>{format!("{}: {} requested, {} available · {}{}", p.qualifier, p.requested, p.available.map(|a| a.to_string()).unwrap_or("—".into()), p.status, p.reason.clone().map(|r| format!(" ({r})")).unwrap_or_default())}</li>
                 }).collect_view()}</ul>
-                <form class="form-grid" on:submit=move |ev| {
+                <form class="form-grid" id="provisioned-form" on:submit=move |ev| {
                     ev.prevent_default();
-                    if provisioned_problem.get_untracked().is_none() {
+                    if can_provision && provisioned_problem.get_untracked().is_none() {
                         set_provisioned.dispatch((qualifier.get_untracked(), opt_number(&provisioned.get_untracked()).ok().flatten()));
                     }
                 }>
                     <label class="field">
                         <span>"Version or alias"</span>
-                        <input name="qualifier" list="qualifiers" prop:value=move || qualifier.get() on:input=move |ev| qualifier.set(event_target_value(&ev))/>
+                        <input name="qualifier" list="qualifiers" disabled=!can_provision prop:value=move || qualifier.get() on:input=move |ev| qualifier.set(event_target_value(&ev))/>
                         <datalist id="qualifiers">{d.qualifiers.iter().map(|q| view! { <option value=q.clone()/> }).collect_view()}</datalist>
                     </label>
                     <label class="field">
                         <span>"Provisioned"</span>
-                        <input name="provisioned" prop:value=move || provisioned.get() on:input=move |ev| provisioned.set(event_target_value(&ev))/>
-                        {move || provisioned_problem.get().map(|m| view! { <span class="field-error" data-field="provisioned">{m}</span> })}
+                        <input name="provisioned" disabled=!can_provision prop:value=move || provisioned.get() on:input=move |ev| provisioned.set(event_target_value(&ev))/>
+                        {move || provisioned_problem.get().filter(|_| can_provision).map(|m| view! { <span class="field-error" data-field="provisioned">{m}</span> })}
                     </label>
                     <div class="form-actions">
-                        <button type="submit" class="btn btn-primary" id="save-provisioned" disabled=move || provisioned_problem.get().is_some() || set_provisioned.pending().get()>"Save provisioned"</button>
-                        <button type="button" class="btn" id="remove-provisioned" on:click=move |_| { set_provisioned.dispatch((qualifier.get_untracked(), None)); }>"Remove"</button>
+                        <button type="submit" class="btn btn-primary" id="save-provisioned" disabled=move || !can_provision || provisioned_problem.get().is_some() || set_provisioned.pending().get()>"Save provisioned"</button>
+                        <button type="button" class="btn" id="remove-provisioned" disabled=!can_provision on:click=move |_| { set_provisioned.dispatch((qualifier.get_untracked(), None)); }>"Remove"</button>
                     </div>
                 </form>
                 {move || set_provisioned.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
             </section>
+            {(!d.recent_log.is_empty()).then(|| view! {
+                <section class="card" id="function-log">
+                    <h2>"Recent log"</h2>
+                    <pre class="code log">{d.recent_log.join("\n")}</pre>
+                </section>
+            })}
             <section class="card" id="test-invoke">
                 <h2>"Test invocation"</h2>
                 <label class="field wide">

@@ -110,7 +110,8 @@ fn NotebookRow(nb: NotebookSummary, actions: NotebookActions) -> impl IntoView {
             <td><A href=href>{link_text}</A></td>
             <td class="status"><Badge text=nb.status tone/></td>
             <td>{nb.instance_type}</td>
-            <td>{format_hourly(nb.hourly_usd)}</td>
+            // What it costs now: a stopped notebook bills storage only.
+            <td class="hourly">{if status.is_billing() { format_hourly(nb.hourly_usd) } else { "— (stopped)".to_string() }}</td>
             <td>{created}</td>
             <td class="actions"><StartStop name status actions/></td>
         </tr>
@@ -216,8 +217,11 @@ fn NotebookDetailView(d: NotebookDetail, actions: NotebookActions) -> impl IntoV
                 <dt>"Instance type"</dt><dd>{s.instance_type.clone()}</dd>
                 <dt>"Estimated cost"</dt>
                 <dd>
-                    {format_hourly(s.hourly_usd)}" · "{format_monthly(s.hourly_usd)}" if left running"
-                    {if billing { " · billing now" } else { " · not billing compute" }}
+                    {if billing {
+                        format!("{} · {} if left running · billing now", format_hourly(s.hourly_usd), format_monthly(s.hourly_usd))
+                    } else {
+                        format!("not billing compute while stopped (its volume is still billed); {} when running", format_hourly(s.hourly_usd))
+                    }}
                 </dd>
                 <dt>"ARN"</dt><dd><code>{or_dash(d.arn)}</code></dd>
                 <dt>"Execution role"</dt><dd><code>{or_dash(d.role_arn)}</code></dd>

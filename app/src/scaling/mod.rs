@@ -8,7 +8,7 @@ mod page;
 pub mod policy;
 pub mod simulate;
 
-pub use page::{ScalingEndpointPage, ScalingPage};
+pub use page::{summary, ScalingEndpointPage, ScalingPage};
 pub use policy::{ScalingDecision, ScalingPolicy, TargetTracker};
 
 use crate::endpoints::{validate_endpoint_name, Backend};
@@ -16,9 +16,30 @@ use crate::ApiError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// The name Sagedeck gives the target-tracking policy it manages on a
-/// variant; other policies on the same target are shown but left alone.
+/// The name Sagedeck gives the target-tracking policy it adds to a variant
+/// that has none on invocations per instance. A variant that already has one
+/// (made by hand, under its own name) has that one edited instead; policies
+/// on other metrics and step scaling are shown and left alone.
 pub const POLICY_NAME: &str = "sagedeck-invocations-per-instance";
+
+/// What Application Auto Scaling does when a target has several policies,
+/// in the words of its documentation: shown wherever two policies meet.
+pub const SEVERAL_POLICIES: &str = "Application Auto Scaling runs every policy on a target: it scales out when any target-tracking policy asks for more instances and scales in only when all of them allow it; a step-scaling policy acts on its own alarm regardless. So the policy asking for the most instances wins.";
+
+/// One scaling policy on a target, whoever made it, as Application Auto
+/// Scaling describes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicyOnTarget {
+    pub name: String,
+    /// TargetTrackingScaling, StepScaling, PredictiveScaling.
+    pub policy_type: String,
+    /// What it tracks or reacts to and how, in one line.
+    pub summary: String,
+    /// The policy the editor shows and Apply edits (target tracking on
+    /// SageMakerVariantInvocationsPerInstance, the metric the simulator models).
+    pub edited_here: bool,
+    pub made_by_sagedeck: bool,
+}
 
 /// The variant name of a local endpoint: it has one pool of replicas.
 pub const LOCAL_VARIANT: &str = "replicas";
@@ -44,12 +65,13 @@ pub struct VariantScaling {
     pub resource_id: String,
     pub current_instances: u32,
     pub instance_type: String,
-    /// Sagedeck's target-tracking policy, when the target has one.
+    /// The target-tracking policy on invocations per instance, Sagedeck's or
+    /// one made by hand (its `name` says which), when the target has one.
     pub policy: Option<ScalingPolicy>,
-    /// Min and max registered without a Sagedeck policy (or with one).
+    /// Min and max registered, with or without a policy.
     pub registered: Option<(u32, u32)>,
-    /// Other policies on the same target, by name and type, left alone.
-    pub other_policies: Vec<String>,
+    /// Every policy on the target, the edited one included.
+    pub policies: Vec<PolicyOnTarget>,
     pub activities: Vec<ScalingActivity>,
     /// Why activities are missing, when they are.
     pub activities_note: Option<String>,
@@ -81,6 +103,8 @@ pub struct ScalingRow {
     pub status: String,
     pub instances: u32,
     pub policy: Option<ScalingPolicy>,
+    /// Policies the row's `policy` does not show, as "name (type)".
+    pub other_policies: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

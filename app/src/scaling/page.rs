@@ -5,8 +5,8 @@
 
 use super::simulate::{simulate, Conditions, Pattern, Simulation};
 use super::{
-    describe_scaling, get_invocation_trace, put_scaling_policy, remove_scaling_policy, get_scaling_overview, EndpointScaling,
-    ScalingOverview, ScalingPolicy, VariantScaling,
+    describe_scaling, get_invocation_trace, get_scaling_overview, put_scaling_policy, remove_scaling_policy, EndpointScaling,
+    PolicyOnTarget, ScalingOverview, ScalingPolicy, VariantScaling, POLICY_NAME, SEVERAL_POLICIES,
 };
 use crate::components::chart::{LineChart, Series};
 use crate::components::{short_time, Badge, ConfirmButton, ErrorPanel, Loading, PageHeader};
@@ -18,10 +18,11 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
-/// A policy in one line.
+/// A policy in one line, with its name when it was made by hand.
 pub fn summary(p: &ScalingPolicy) -> String {
     format!(
-        "{}–{} instances · target {} invocations/instance/min · cooldown in {} s / out {} s{}",
+        "{}{}–{} instances · target {} invocations/instance/min · cooldown in {} s / out {} s{}",
+        p.name.as_ref().map(|n| format!("{n}: ")).unwrap_or_default(),
         p.min_instances,
         p.max_instances,
         p.target_value,
@@ -79,7 +80,7 @@ fn OverviewTable(overview: ScalingOverview) -> impl IntoView {
                                     <td><span class=format!("where where-{}", r.backend.slug())>{r.backend.label()}</span></td>
                                     <td><Badge text=r.status.clone() tone=status_tone(&r.status)/></td>
                                     <td>{r.instances}</td>
-                                    <td>{r.policy.as_ref().map(summary).unwrap_or_else(|| "off: fixed instance count".into())}</td>
+                                    <td class="row-policy">{row_policy(&r.policy, &r.other_policies)}</td>
                                 </tr>
                             }
                         }).collect_view()}
@@ -88,6 +89,16 @@ fn OverviewTable(overview: ScalingOverview) -> impl IntoView {
             }.into_any()
         }}
         {note.map(|n| view! { <p class="muted" id="sagemaker-note">"SageMaker endpoints are not listed: "{n}</p> })}
+    }
+}
+
+/// The overview's Auto-scaling cell: the invocations policy, then the others.
+fn row_policy(policy: &Option<ScalingPolicy>, others: &[String]) -> String {
+    match (policy, others.is_empty()) {
+        (None, true) => "off: fixed instance count".into(),
+        (Some(p), true) => summary(p),
+        (Some(p), false) => format!("{} · also {}", summary(p), others.join(", ")),
+        (None, false) => others.join(", "),
     }
 }
 
@@ -103,12 +114,19 @@ pub fn ScalingEndpointPage() -> impl IntoView {
         move || (key(), version.get()),
         |((backend, name), _)| async move { describe_scaling(Backend::from_slug(&backend)?, name).await },
     );
-    let on_changed = Callback::new(move |_| version.update(|v| *v += 1));
+    // What the last change did, kept here: the editor below is made anew
+    // when the scaling is read again after it.
+    let notice = RwSignal::new(None::<&'static str>);
+    let on_changed = Callback::new(move |what: &'static str| {
+        notice.set(Some(what));
+        version.update(|v| *v += 1);
+    });
     view! {
-        <PageHeader title=format!("Scaling · {}", key().1)>
+        <PageHeader title=format!("Scaling · {}", params.read_untracked().get("name").unwrap_or_default())>
             <button class="btn" on:click=move |_| version.update(|v| *v += 1)>"Refresh"</button>
         </PageHeader>
         <p><A href="/scaling">"← All endpoints"</A></p>
+        {move || notice.get().map(|what| view! { <p class="ok-note" id="applied">{what}</p> })}
         <Transition fallback=|| view! { <Loading text="Reading the scalable targets…"/> }>
             {move || Suspend::new(async move {
                 match scaling.await {
@@ -144,6 +162,8 @@ struct PolicyFields {
     scale_out: RwSignal<String>,
     datapoint: RwSignal<String>,
     disable_scale_in: RwSignal<bool>,
+    /// The hand-made policy's name the form edits (`None`: Sagedeck's).
+    name: RwSignal<Option<String>>,
 }
 
 impl PolicyFields {
@@ -156,6 +176,7 @@ impl PolicyFields {
             scale_out: RwSignal::new(p.scale_out_cooldown_s.to_string()),
             datapoint: RwSignal::new(p.datapoint_seconds.to_string()),
             disable_scale_in: RwSignal::new(p.disable_scale_in),
+            name: RwSignal::new(p.name.clone()),
         }
     }
 
@@ -167,6 +188,7 @@ impl PolicyFields {
         self.scale_out.set(p.scale_out_cooldown_s.to_string());
         self.datapoint.set(p.datapoint_seconds.to_string());
         self.disable_scale_in.set(p.disable_scale_in);
+        self.name.set(p.name.clone());
     }
 
     /// Parses and validates every field; all problems at once.
@@ -204,6 +226,7 @@ impl PolicyFields {
             scale_out_cooldown_s: scale_out,
             disable_scale_in: self.disable_scale_in.get(),
             datapoint_seconds: datapoint,
+            name: self.name.get(),
         };
         policy.validate(local)?;
         Ok(policy)
@@ -222,7 +245,7 @@ fn input(label: &'static str, name: &'static str, value: RwSignal<String>, error
 }
 
 #[component]
-fn ScalingEditor(scaling: EndpointScaling, on_changed: Callback<()>, version: RwSignal<u32>) -> impl IntoView {
+fn ScalingEditor(scaling: EndpointScaling, on_changed: Callback<&'static str>, version: RwSignal<u32>) -> impl IntoView {
     let local = scaling.backend == Backend::Local;
     let backend = scaling.backend;
     let endpoint = StoredValue::new(scaling.endpoint.clone());
@@ -252,8 +275,13 @@ fn ScalingEditor(scaling: EndpointScaling, on_changed: Callback<()>, version: Rw
     });
     let remove = Action::new(move |variant: &String| remove_scaling_policy(backend, endpoint.get_value(), variant.clone()));
     Effect::new(move |_| {
-        if matches!(put.value().get(), Some(Ok(_))) || matches!(remove.value().get(), Some(Ok(_))) {
-            on_changed.run(());
+        if matches!(put.value().get(), Some(Ok(_))) {
+            on_changed.run("Applied. The change is in the journal below.");
+        }
+    });
+    Effect::new(move |_| {
+        if matches!(remove.value().get(), Some(Ok(_))) {
+            on_changed.run("Removed. The change is in the journal below.");
         }
     });
     let measured = scaling.measured.clone();
@@ -263,7 +291,7 @@ fn ScalingEditor(scaling: EndpointScaling, on_changed: Callback<()>, version: Rw
         <section class="card" id="variants">
             <h2>{format!("{} · {}", scaling.endpoint, backend.label())}<Badge text=status.clone() tone=status_tone(&status)/></h2>
             <table class="table">
-                <thead><tr><th></th><th>"Variant"</th><th>"Instances"</th><th>"Registered"</th><th>"Policy"</th><th>"Other policies"</th></tr></thead>
+                <thead><tr><th></th><th>"Variant"</th><th>"Instances"</th><th>"Registered"</th><th>"Policy on invocations"</th><th>"Other policies"</th></tr></thead>
                 <tbody>
                     {scaling.variants.iter().enumerate().map(|(i, v)| view! {
                         <tr data-variant=v.variant.clone()>
@@ -271,17 +299,24 @@ fn ScalingEditor(scaling: EndpointScaling, on_changed: Callback<()>, version: Rw
                             <td><code>{v.resource_id.clone()}</code></td>
                             <td class="current-instances">{format!("{} × {}", v.current_instances, v.instance_type)}</td>
                             <td>{v.registered.map(|(a, b)| format!("min {a} · max {b}")).unwrap_or_else(|| "not registered".into())}</td>
-                            <td class="policy-summary">{v.policy.as_ref().map(summary).unwrap_or_else(|| "none: fixed instance count".into())}</td>
-                            <td>{if v.other_policies.is_empty() { "—".to_string() } else { v.other_policies.join(", ") }}</td>
+                            <td class="policy-summary">{v.policy.as_ref().map(summary).unwrap_or_else(|| {
+                                if v.policies.is_empty() { "none: fixed instance count".into() } else { "none on invocations".into() }
+                            })}</td>
+                            <td class="other-policies">{
+                                let others: Vec<String> = v.policies.iter().filter(|p| !p.edited_here).map(|p| format!("{} ({})", p.name, p.policy_type)).collect();
+                                if others.is_empty() { "—".to_string() } else { others.join(", ") }
+                            }</td>
                         </tr>
                     }).collect_view()}
                 </tbody>
             </table>
             {scaling.variants.is_empty().then(|| view! { <p class="empty">"This endpoint has no variant to scale."</p> })}
+            {move || variant().filter(|v| !v.policies.is_empty()).map(|v| view! { <PoliciesOnTarget policies=v.policies/> })}
         </section>
         <div class="two-columns">
             <section class="card" id="policy-editor">
                 <h2>"Target-tracking policy"</h2>
+                {move || variant().map(|v| view! { <p class="editing-note" id="editing-note">{editing_note(&v)}</p> })}
                 <p class="muted">
                     "Scale out after 3 datapoints above the target, scale in after 15 below 90 % of it; new capacity = ⌈instances × load / target⌉ within min and max."
                     {local.then_some(" Locally a datapoint may be shorter than AWS's minute, to watch the policy work quickly.")}
@@ -308,18 +343,24 @@ fn ScalingEditor(scaling: EndpointScaling, on_changed: Callback<()>, version: Rw
                             disabled=move || !crate::auth::allowed("scaling/put") || proposed.get().is_err() || put.pending().get() || variant().is_none()>
                             {move || if put.pending().get() { "Applying…" } else { "Apply policy" }}
                         </button>
-                        {move || variant().filter(|v| v.policy.is_some() || v.registered.is_some()).map(|v| {
+                        {move || variant().filter(|v| v.policy.is_some() || (v.registered.is_some() && v.policies.is_empty())).map(|v| {
                             let name = v.variant.clone();
-                            view! {
-                                <ConfirmButton label="Remove auto-scaling" question="Remove the policy and deregister the target? The instance count stays where it is."
+                                let others = v.policies.iter().any(|p| !p.edited_here);
+                                let policy_name = v.policy.as_ref().map(|p| p.name.clone().unwrap_or_else(|| POLICY_NAME.to_string()));
+                                let question = match (policy_name, others) {
+                                    (Some(n), true) => format!("Delete the policy {n}? The target stays registered for the other policies; the instance count stays where it is."),
+                                    (Some(n), false) => format!("Delete the policy {n} and deregister the target? The instance count stays where it is."),
+                                    (None, _) => "Deregister the target? The instance count stays where it is.".to_string(),
+                                };
+                                view! {
+                                <ConfirmButton label="Remove auto-scaling" question=question
                                     on_confirm=Callback::new(move |_| { remove.dispatch(name.clone()); }) pending=remove.pending() danger=true needs="scaling/remove"/>
-                            }
+                                }
                         })}
                     </div>
                 </form>
                 {move || put.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
                 {move || remove.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
-                {move || matches!(put.value().get(), Some(Ok(_))).then(|| view! { <p class="ok-note" id="applied">"Applied. The change is in the journal below."</p> })}
             </section>
             <Activities variant=Signal::derive(variant)/>
         </div>
@@ -357,6 +398,45 @@ fn Activities(variant: Signal<Option<VariantScaling>>) -> impl IntoView {
                 }
             })}
         </section>
+    }
+}
+
+/// What Apply will do to this variant, in words.
+fn editing_note(v: &VariantScaling) -> String {
+    let others = v.policies.iter().filter(|p| !p.edited_here).count();
+    let beside = if others > 0 { format!(" It runs beside {others} other polic{}: {SEVERAL_POLICIES}", if others == 1 { "y" } else { "ies" }) } else { String::new() };
+    match &v.policy {
+        Some(p) => match &p.name {
+            Some(n) => format!("Editing the policy {n}, made outside Sagedeck: Apply changes that policy in place (same name), and Revert puts its settings back.{beside}"),
+            None => format!("Editing Sagedeck's policy {POLICY_NAME}.{beside}"),
+        },
+        None if others > 0 => format!("No policy tracks invocations per instance here: Apply adds Sagedeck's {POLICY_NAME}.{beside}"),
+        None => format!("No auto-scaling yet: Apply registers the target and adds Sagedeck's policy {POLICY_NAME}."),
+    }
+}
+
+/// Every policy on the selected target, whoever made it.
+#[component]
+fn PoliciesOnTarget(policies: Vec<PolicyOnTarget>) -> impl IntoView {
+    view! {
+        <table class="table" id="target-policies">
+            <thead><tr><th>"Policy"</th><th>"Type"</th><th>"What it does"</th><th></th></tr></thead>
+            <tbody>
+                {policies.into_iter().map(|p| { let key = p.name.clone(); view! {
+                    <tr data-policy=key class:edited=p.edited_here>
+                        <td><code>{p.name}</code></td>
+                        <td>{p.policy_type}</td>
+                        <td>{p.summary}</td>
+                        <td class="muted">{match (p.edited_here, p.made_by_sagedeck) {
+                            (true, true) => "Sagedeck's · edited below",
+                            (true, false) => "made by hand · edited below",
+                            (false, true) => "Sagedeck's · left alone",
+                            (false, false) => "made by hand · left alone (not simulated)",
+                        }}</td>
+                    </tr>
+                }}).collect_view()}
+            </tbody>
+        </table>
     }
 }
 

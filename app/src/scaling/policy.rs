@@ -39,6 +39,11 @@ pub struct ScalingPolicy {
     /// which compresses time (3 datapoints of 2 s instead of 3 minutes) for
     /// watching the policy work; the rate is still per minute.
     pub datapoint_seconds: u32,
+    /// The Application Auto Scaling policy's name when it is not Sagedeck's
+    /// own ([`super::POLICY_NAME`]): a policy made by hand is edited, and
+    /// put back by a revert, under its own name. Always `None` locally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl ScalingPolicy {
@@ -52,6 +57,7 @@ impl ScalingPolicy {
             scale_out_cooldown_s: 30,
             disable_scale_in: false,
             datapoint_seconds: AWS_DATAPOINT_SECONDS,
+            name: None,
         }
     }
 
@@ -87,6 +93,13 @@ impl ScalingPolicy {
             if value > MAX_COOLDOWN_SECONDS {
                 fail(field, format!("{name} must be 0 to {MAX_COOLDOWN_SECONDS} seconds."));
             }
+        }
+        match (&self.name, local) {
+            (Some(_), true) => fail("name", "A local endpoint has one policy, Sagedeck's: it takes no name.".into()),
+            (Some(n), false) if n.is_empty() || n.chars().count() > 256 || n.chars().any(char::is_control) => {
+                fail("name", "A policy name is 1 to 256 printable characters.".into())
+            }
+            _ => {}
         }
         if local {
             if !(1..=60).contains(&self.datapoint_seconds) {
@@ -237,10 +250,13 @@ mod tests {
             scale_out_cooldown_s: 30,
             disable_scale_in: false,
             datapoint_seconds: 5,
+            name: Some(String::new()),
         };
         let errors = bad.validate(false).unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["max_instances", "target_value", "scale_in_cooldown_s", "datapoint_seconds"]);
+        assert_eq!(fields, ["max_instances", "target_value", "scale_in_cooldown_s", "name", "datapoint_seconds"]);
+        assert!(ScalingPolicy { name: Some("flowers-invocations".into()), ..ScalingPolicy::seeds_default() }.validate(false).is_ok());
+        assert!(ScalingPolicy { name: Some("by-hand".into()), datapoint_seconds: 5, ..ScalingPolicy::seeds_default() }.validate(true).is_err());
         assert!(errors[0].message.contains("at least the minimum (5)"));
         // Locally 5 s datapoints are fine, zero replicas are not.
         let local = ScalingPolicy { min_instances: 0, max_instances: 2, datapoint_seconds: 5, ..policy() };

@@ -114,6 +114,7 @@ fn JobView(detail: LocalJobDetail, cancel: ServerAction<CancelLocalJob>) -> impl
             <dl class="grid">
                 <dt>"Model"</dt><dd>{format!("{} · {} px · batch {} · Adam lr {}", spec.architecture.label(), spec.image_size, spec.batch_size, spec.learning_rate)}</dd>
                 <dt>"Dataset"</dt><dd><code>{spec.dataset.clone()}</code></dd>
+                <dt>"Augmentation"</dt><dd id="augmentation">{spec.augmentation.describe()}</dd>
                 <dt>"Early stopping"</dt><dd>{if spec.patience == 0 { "off".to_string() } else { format!("after {} epochs without a better validation loss", spec.patience) }}</dd>
                 <dt>"Backbone"</dt><dd>{match (&spec.backbone_weights, spec.freeze_backbone) {
                     (Some(w), true) => format!("loaded from {w}, frozen"),

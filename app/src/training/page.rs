@@ -370,6 +370,32 @@ fn NewJobForm(defaults: TrainingDefaults, on_queued: Callback<()>) -> impl IntoV
                     <span>"Freeze the backbone (train the head only)"</span>
                     {field_error(shown_errors, "freeze_backbone")}
                 </label>
+                <fieldset class="field wide augmentation" id="augmentation">
+                    <legend>"Augmentation: how training images vary each epoch"</legend>
+                    <label class="checkbox">
+                        <input type="checkbox" name="flip" prop:checked=move || form.with(|f| f.flip)
+                            on:change=move |ev| form.update(|f| f.flip = event_target_checked(&ev))/>
+                        <span>"Mirror half the images left to right (photos of things; not characters, digits or text)"</span>
+                    </label>
+                    <span class="inline-fields">
+                        "Random crops keeping "
+                        <input name="crop_min" class="short" inputmode="decimal" prop:value=move || form.with(|f| f.crop_min.clone())
+                            on:input=move |ev| form.update(|f| f.crop_min = event_target_value(&ev))/>
+                        " to "
+                        <input name="crop_max" class="short" inputmode="decimal" prop:value=move || form.with(|f| f.crop_max.clone())
+                            on:input=move |ev| form.update(|f| f.crop_max = event_target_value(&ev))/>
+                        " % of the area (both blank: the whole image)"
+                    </span>
+                    <span class="form-row-actions">
+                        <button type="button" class="btn btn-small" id="augment-photos"
+                            on:click=move |_| form.update(|f| { f.flip = true; f.crop_min = "35".into(); f.crop_max = "100".into(); })>"Photos (default)"</button>
+                        <button type="button" class="btn btn-small" id="augment-characters"
+                            on:click=move |_| form.update(|f| { f.flip = false; f.crop_min = "80".into(); f.crop_max = "100".into(); })>"Characters and digits"</button>
+                        <button type="button" class="btn btn-small" id="augment-none"
+                            on:click=move |_| form.update(|f| { f.flip = false; f.crop_min.clear(); f.crop_max.clear(); })>"None"</button>
+                    </span>
+                    {field_error(shown_errors, "augmentation")}
+                </fieldset>
                 <div class="form-actions">
                     <button type="submit" class="btn btn-primary" id="queue-job" title=crate::auth::needs_title("training/local/create")
                         disabled=move || !crate::auth::allowed("training/local/create") || create.pending().get() || (touched.get() && !errors.get().is_empty())>

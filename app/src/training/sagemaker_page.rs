@@ -369,7 +369,7 @@ pub fn SageMakerJobPage() -> impl IntoView {
         }
     });
     view! {
-        <PageHeader title=format!("SageMaker job {}", name())>
+        <PageHeader title=format!("SageMaker job {}", params.read_untracked().get("name").unwrap_or_default())>
             <A href="/training" attr:class="btn">"← All training"</A>
             <A href=move || format!("/training?from_sagemaker={}", name()) attr:class="btn" attr:id="run-locally">"Run locally"</A>
         </PageHeader>

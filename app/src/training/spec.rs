@@ -50,6 +50,79 @@ impl std::fmt::Display for Architecture {
     }
 }
 
+/// How the training images are varied from epoch to epoch. The default is
+/// what suits photos of things (and what the seeds trained with): random
+/// crops of 35–100 % of the area, half of them mirrored. Characters, digits
+/// and anything whose meaning has a side need no mirroring and milder crops.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Augmentation {
+    /// Mirror half the images left to right.
+    pub flip: bool,
+    /// RandomResizedCrop's range of the image area kept (at aspect ratios
+    /// 3:4 to 4:3); `None` resizes the whole image.
+    pub crop: Option<(f32, f32)>,
+}
+
+impl Default for Augmentation {
+    fn default() -> Self {
+        Augmentation::PHOTOS
+    }
+}
+
+impl Augmentation {
+    pub const PHOTOS: Augmentation = Augmentation { flip: true, crop: Some((0.35, 1.0)) };
+    pub const NONE: Augmentation = Augmentation { flip: false, crop: None };
+    /// The smallest crop accepted: below it the object is usually gone.
+    pub const MIN_CROP: f32 = 0.05;
+
+    /// In words, for the job page and the CLI.
+    pub fn describe(&self) -> String {
+        match (self.crop, self.flip) {
+            (None, false) => "none (the whole image, resized)".into(),
+            (None, true) => "mirrored half the time, no crop".into(),
+            (Some((lo, hi)), flip) => format!(
+                "random crops of {:.0}–{:.0} % of the area{}",
+                lo * 100.0,
+                hi * 100.0,
+                if flip { ", mirrored half the time" } else { ", never mirrored" }
+            ),
+        }
+    }
+
+    /// The CLI's `--augment`: `photos`, `none`, or a list of `flip` and
+    /// `crop=LOW-HIGH` (fractions of the area), such as `crop=0.7-1`.
+    pub fn parse(text: &str) -> Result<Augmentation, String> {
+        match text.trim() {
+            "photos" | "default" => return Ok(Augmentation::PHOTOS),
+            "none" => return Ok(Augmentation::NONE),
+            _ => {}
+        }
+        let mut out = Augmentation::NONE;
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if part == "flip" {
+                out.flip = true;
+            } else if let Some(range) = part.strip_prefix("crop=") {
+                let (lo, hi) = range.split_once('-').ok_or_else(|| format!("crop={range}: give LOW-HIGH, such as crop=0.7-1"))?;
+                let number = |t: &str| t.trim().parse::<f32>().map_err(|_| format!("crop={range}: {t:?} is not a number"));
+                out.crop = Some((number(lo)?, number(hi)?));
+            } else {
+                return Err(format!("{part:?} is not an augmentation: use photos, none, flip, crop=LOW-HIGH"));
+            }
+        }
+        out.check().map(|()| out)
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        match self.crop {
+            Some((lo, hi)) if !(lo.is_finite() && hi.is_finite() && Self::MIN_CROP <= lo && lo <= hi && hi <= 1.0) => Err(format!(
+                "a crop keeps a fraction of the area from {} to 1, the smaller first (got {lo}–{hi})",
+                Self::MIN_CROP
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A local training job as asked for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LocalJobSpec {
@@ -74,6 +147,9 @@ pub struct LocalJobSpec {
     /// Train only the head; the backbone's weights and batch-norm statistics stay as loaded.
     #[serde(default)]
     pub freeze_backbone: bool,
+    /// How training images are varied (jobs from before the choice: photos).
+    #[serde(default)]
+    pub augmentation: Augmentation,
     /// Seeds the shuffling, the augmentations and the initial weights.
     pub seed: u64,
 }
@@ -93,6 +169,7 @@ impl Default for LocalJobSpec {
             loader_threads: 0,
             backbone_weights: None,
             freeze_backbone: false,
+            augmentation: Augmentation::PHOTOS,
             seed: 42,
         }
     }
@@ -154,6 +231,9 @@ impl LocalJobSpec {
                 "freeze_backbone",
                 "Freezing needs backbone weights: a frozen random backbone would never learn.".into(),
             );
+        }
+        if let Err(e) = spec.augmentation.check() {
+            fail("augmentation", format!("The {e}."));
         }
         if errors.is_empty() {
             Ok(spec)
@@ -227,6 +307,26 @@ mod tests {
     }
 
     #[test]
+    fn augmentation_is_a_choice_with_photos_as_the_default() {
+        assert_eq!(LocalJobSpec::default().augmentation, Augmentation::PHOTOS);
+        assert_eq!(Augmentation::parse("none"), Ok(Augmentation::NONE));
+        assert_eq!(Augmentation::parse("photos"), Ok(Augmentation::PHOTOS));
+        assert_eq!(Augmentation::parse("crop=0.7-1"), Ok(Augmentation { flip: false, crop: Some((0.7, 1.0)) }));
+        assert_eq!(Augmentation::parse("flip, crop=0.35-1"), Ok(Augmentation::PHOTOS));
+        assert!(Augmentation::parse("crop=1-0.5").is_err());
+        assert!(Augmentation::parse("crop=0.01-1").is_err());
+        assert!(Augmentation::parse("rotate").is_err());
+        assert_eq!(Augmentation::PHOTOS.describe(), "random crops of 35–100 % of the area, mirrored half the time");
+        assert_eq!(fields(&LocalJobSpec { augmentation: Augmentation { flip: false, crop: Some((0.9, 0.5)) }, ..valid() }), ["augmentation"]);
+        // A job stored before the choice existed reads as photos.
+        let old = serde_json::to_value(valid()).unwrap();
+        let mut old = old.as_object().unwrap().clone();
+        old.remove("augmentation");
+        let read: LocalJobSpec = serde_json::from_value(serde_json::Value::Object(old)).unwrap();
+        assert_eq!(read.augmentation, Augmentation::PHOTOS);
+    }
+
+    #[test]
     fn architectures_parse_and_know_their_width() {
         assert_eq!(Architecture::parse("resnet50"), Some(Architecture::Resnet50));
         assert_eq!(Architecture::parse("vgg"), None);
@@ -250,6 +350,10 @@ pub struct FormFields {
     pub threads: String,
     pub backbone_weights: String,
     pub freeze_backbone: bool,
+    pub flip: bool,
+    /// Percent of the area a crop keeps, low and high; both blank: no crop.
+    pub crop_min: String,
+    pub crop_max: String,
 }
 
 impl FormFields {
@@ -266,6 +370,9 @@ impl FormFields {
             threads: spec.threads.to_string(),
             backbone_weights: spec.backbone_weights.clone().unwrap_or_default(),
             freeze_backbone: spec.freeze_backbone,
+            flip: spec.augmentation.flip,
+            crop_min: spec.augmentation.crop.map(|c| format!("{:.0}", c.0 * 100.0)).unwrap_or_default(),
+            crop_max: spec.augmentation.crop.map(|c| format!("{:.0}", c.1 * 100.0)).unwrap_or_default(),
         }
     }
 
@@ -291,6 +398,16 @@ impl FormFields {
                 base.learning_rate
             }
         };
+        let crop = match (self.crop_min.trim(), self.crop_max.trim()) {
+            ("", "") => None,
+            (lo, hi) => match (lo.parse::<f32>(), if hi.is_empty() { Ok(100.0) } else { hi.parse::<f32>() }) {
+                (Ok(lo), Ok(hi)) => Some((lo / 100.0, hi / 100.0)),
+                _ => {
+                    errors.push(FieldError { field: "augmentation", message: "Crop percentages are numbers such as 35 and 100 (both blank: no crop).".into() });
+                    base.augmentation.crop
+                }
+            },
+        };
         let architecture = Architecture::parse(&self.architecture).unwrap_or_else(|| {
             errors.push(FieldError { field: "architecture", message: "Choose an architecture.".into() });
             base.architecture
@@ -307,6 +424,7 @@ impl FormFields {
             threads,
             backbone_weights: Some(self.backbone_weights.clone()),
             freeze_backbone: self.freeze_backbone,
+            augmentation: Augmentation { flip: self.flip, crop },
             ..base.clone()
         };
         match spec.validate() {
@@ -333,6 +451,17 @@ mod form_tests {
     fn the_form_round_trips_a_spec() {
         let spec = LocalJobSpec { dataset: "/d".into(), ..LocalJobSpec::default() };
         assert_eq!(FormFields::from_spec(&spec).to_spec(&spec).unwrap(), spec);
+    }
+
+    #[test]
+    fn the_form_sets_the_augmentation() {
+        let base = LocalJobSpec { dataset: "/d".into(), ..LocalJobSpec::default() };
+        let plain = FormFields { flip: false, crop_min: String::new(), crop_max: String::new(), ..FormFields::from_spec(&base) };
+        assert_eq!(plain.to_spec(&base).unwrap().augmentation, Augmentation::NONE);
+        let mild = FormFields { flip: false, crop_min: "70".into(), crop_max: "".into(), ..FormFields::from_spec(&base) };
+        assert_eq!(mild.to_spec(&base).unwrap().augmentation, Augmentation { flip: false, crop: Some((0.7, 1.0)) });
+        let bad = FormFields { crop_min: "most".into(), ..FormFields::from_spec(&base) };
+        assert_eq!(bad.to_spec(&base).unwrap_err()[0].field, "augmentation");
     }
 
     #[test]

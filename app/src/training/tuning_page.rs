@@ -230,7 +230,7 @@ pub fn TuningJobPage() -> impl IntoView {
     let name = move || params.read().get("name").unwrap_or_default();
     let job = Resource::new(name, describe_tuning_job);
     view! {
-        <PageHeader title=format!("Tuning job {}", name())>
+        <PageHeader title=format!("Tuning job {}", params.read_untracked().get("name").unwrap_or_default())>
             <A href="/training" attr:class="btn">"← All training"</A>
         </PageHeader>
         <Transition fallback=|| view! { <Loading/> }>
@@ -260,11 +260,19 @@ fn TuningFacts(detail: TuningJobDetail) -> impl IntoView {
             </dl>
             <h3>"Ranges"</h3>
             <ul id="ranges">{detail.ranges.iter().map(|r| view! { <li><code>{r.clone()}</code></li> }).collect_view()}</ul>
-            {detail.failure_reason.clone().map(|f| view! { <div class="error-panel" role="alert"><strong>"Failed"</strong><p>{f}</p></div> })}
+            // Only a failed job's reason is a failure; SageMaker may send an empty one.
+            {detail.failure_reason.clone().filter(|f| !f.trim().is_empty() && s.status == "Failed").map(|f| view! {
+                <div class="error-panel" role="alert"><strong>"Failed"</strong><p>{f}</p></div>
+            })}
             <h3>"Training jobs it ran"</h3>
             {detail.trials_note.clone().map(|n| view! { <p class="muted" id="trials-note">{n}</p> })}
             {if trials.is_empty() {
-                view! { <p class="empty">"None yet."</p> }.into_any()
+                let said = if s.completed + s.in_progress + s.failed > 0 {
+                    "SageMaker counts trials, but their list could not be read (see above)."
+                } else {
+                    "None yet."
+                };
+                view! { <p class="empty" id="no-trials">{said}</p> }.into_any()
             } else {
                 view! {
                     <table class="table" id="trials">

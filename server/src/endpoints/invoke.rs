@@ -171,6 +171,55 @@ fn error_response(error: &ApiError) -> Response {
     response
 }
 
+/// What SageMaker Runtime answers for the same failure: its HTTP status, its
+/// error code, and for a failure of the model container the container's own
+/// status (SageMaker passes a body to the container unread, so a body the
+/// container refuses comes back as ModelError with the container's answer).
+pub fn sagemaker_shape(error: &ApiError) -> (u16, &'static str, Option<u16>) {
+    match error {
+        ApiError::NotFound(_) | ApiError::Conflict(_) => (400, "ValidationError", None),
+        ApiError::TooLarge(_) => (413, "ValidationError", None),
+        ApiError::Invalid(_) | ApiError::UnsupportedType(_) | ApiError::Unprocessable(_) | ApiError::Upstream(_) => {
+            (424, "ModelError", Some(error.status()))
+        }
+        ApiError::Throttled(_) => (429, "ThrottlingException", None),
+        ApiError::NotConfigured(_) => (429, "ModelNotReadyException", None),
+        ApiError::Unauthenticated(_) | ApiError::AccessDenied(_) => (error.status(), "AccessDeniedException", None),
+        ApiError::Internal(_) => (500, "InternalFailure", None),
+    }
+}
+
+/// A local endpoint's failed invocation in SageMaker Runtime's error shape
+/// (restJson1): the code in `x-amzn-ErrorType`, which boto3 and the AWS CLI
+/// turn into their modelled exceptions (`client.exceptions.ModelError`…),
+/// and a JSON body with `message` (ModelError adds `OriginalStatusCode`,
+/// `OriginalMessage`, `LogStreamArn`). `kind` stays for the console's own
+/// pages and older scripts; the words are the same.
+pub fn sagemaker_error_response(endpoint: &str, error: &ApiError) -> Response {
+    let (status, code, original) = sagemaker_shape(error);
+    let words = error.message();
+    let mut body = serde_json::json!({ "message": words });
+    if let Some(original) = original {
+        body["message"] = format!("Received client error ({original}) from primary with message \"{words}\". See the endpoint's log in the console for more information.").into();
+        body["OriginalStatusCode"] = original.into();
+        body["OriginalMessage"] = words.into();
+        body["LogStreamArn"] = format!("sagedeck:local-endpoint/{endpoint}").into();
+    }
+    // The console's own kind and words, for the Test panel and older scripts.
+    body["kind"] = serde_json::to_value(error).ok().and_then(|v| v.get("kind").cloned()).unwrap_or_default();
+    body["detail"] = words.into();
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, axum::Json(body)).into_response();
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("{code}:http://internal.amazon.com/coral/com.amazon.sagemaker/")) {
+        h.insert("x-amzn-errortype", v);
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -184,7 +233,11 @@ async fn invoke_local(
 ) -> Response {
     let started = Instant::now();
     let Some(runtime) = hub.runtime(&name) else {
-        return error_response(&ApiError::NotFound(format!("there is no local endpoint named {name:?}")));
+        // Stored but not serving (it failed to start): SageMaker's "not ready".
+        if let Some(why) = hub.not_serving(&name).await {
+            return sagemaker_error_response(&name, &ApiError::NotConfigured(format!("endpoint {name} is not serving: {why}")));
+        }
+        return sagemaker_error_response(&name, &ApiError::NotFound(format!("Endpoint {name} not found (no local endpoint has that name).")));
     };
     let top = requested_top_k(&query, &headers);
     let result = async {
@@ -201,7 +254,7 @@ async fn invoke_local(
     hub.record_outcome(&name, runtime.instances(), total, result.as_ref());
     let answer = match result {
         Ok(answer) => answer,
-        Err(error) => return error_response(&error),
+        Err(error) => return sagemaker_error_response(&name, &error),
     };
     let overhead = total.saturating_sub(answer.model);
     let raw = serde_json::to_string(&[&answer.logits]).unwrap_or_default();

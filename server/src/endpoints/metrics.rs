@@ -3,11 +3,10 @@
 //! flush every few seconds (and before every read, and at shutdown) adds the
 //! buckets to the table, so the series survives a restart.
 
+use crate::minutes::{now_minute, MinuteBuffer};
 use app::endpoints::{MetricSeries, MetricWindow};
 use app::ApiError;
 use sqlx::SqlitePool;
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -58,26 +57,21 @@ impl Bucket {
 
 pub struct Metrics {
     pool: SqlitePool,
-    pending: Mutex<HashMap<(String, i64), Bucket>>,
-}
-
-fn now_minute() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp().div_euclid(60)
+    pending: MinuteBuffer<Bucket>,
 }
 
 impl Metrics {
     pub fn new(pool: SqlitePool) -> Self {
-        Self { pool, pending: Mutex::new(HashMap::new()) }
+        Self { pool, pending: MinuteBuffer::default() }
     }
 
     pub fn record(&self, endpoint: &str, instances: usize, outcome: Outcome) {
-        let mut pending = self.pending.lock().expect("metrics buffer");
-        pending.entry((endpoint.to_string(), now_minute())).or_default().add(outcome, instances);
+        self.pending.add(endpoint, |b| b.add(outcome, instances));
     }
 
     /// Adds the buffered buckets to the table, in one transaction.
     pub async fn flush(&self) -> Result<(), ApiError> {
-        let buckets: Vec<((String, i64), Bucket)> = std::mem::take(&mut *self.pending.lock().expect("metrics buffer")).into_iter().collect();
+        let buckets = self.pending.take();
         if buckets.is_empty() {
             return Ok(());
         }
@@ -119,21 +113,12 @@ impl Metrics {
 
     /// Flushes every `every` until the process ends.
     pub fn spawn_flusher(self: &std::sync::Arc<Self>, every: Duration) {
-        let metrics = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                if let Err(e) = metrics.flush().await {
-                    tracing::warn!(error = %e, "endpoint metrics flush failed; will retry");
-                }
-            }
-        });
+        crate::minutes::spawn_flusher(self.clone(), every, "endpoint metrics", |m| async move { m.flush().await });
     }
 
     pub async fn series(&self, endpoint: &str, window: MetricWindow) -> Result<Vec<MetricSeries>, ApiError> {
         self.flush().await?;
-        let from = now_minute() - window.seconds() / 60;
+        let from = window.range(now_minute() * 60).0 / 60 - 1;
         let rows: Vec<(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
             "SELECT minute, instances, invocations, invocation_4xx, invocation_5xx, model_latency_us_sum,
                     model_latency_us_max, overhead_latency_us_sum, overhead_latency_us_max, batches
@@ -183,25 +168,6 @@ impl Metrics {
         }
         Ok((first * 60, out))
     }
-
-    /// Mean model latency (decode + forward) per successful request over the
-    /// last `minutes`, in ms, with the request count.
-    pub async fn mean_model_latency_ms(&self, endpoint: &str, minutes: i64) -> Result<Option<(f64, i64)>, ApiError> {
-        self.flush().await?;
-        let (sum, ok): (Option<i64>, Option<i64>) = sqlx::query_as(
-            "SELECT SUM(model_latency_us_sum), SUM(invocations - invocation_4xx - invocation_5xx)
-             FROM endpoint_metrics WHERE endpoint = ? AND minute > ?",
-        )
-        .bind(endpoint)
-        .bind(now_minute() - minutes)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| ApiError::Internal(format!("cannot read endpoint metrics: {e}")))?;
-        Ok(match (sum, ok) {
-            (Some(sum), Some(ok)) if ok > 0 && sum > 0 => Some((sum as f64 / ok as f64 / 1000.0, ok)),
-            _ => None,
-        })
-    }
 }
 
 /// Rolls minute buckets up into the window's periods, as CloudWatch's
@@ -209,7 +175,8 @@ impl Metrics {
 /// Periods without traffic count zero invocations and have no latency.
 pub fn to_series(minutes: &[(i64, Bucket)], window: MetricWindow, now_minute: i64) -> Vec<MetricSeries> {
     let period_min = window.period_seconds() / 60;
-    let periods = window.seconds() / window.period_seconds();
+    let (start, end) = window.range(now_minute * 60);
+    let periods = (end - start) / window.period_seconds();
     let last = now_minute.div_euclid(period_min);
     let mut rolled: Vec<(i64, Bucket, f64)> = (0..periods).map(|i| ((last - periods + 1 + i) * period_min * 60, Bucket::default(), 0.0)).collect();
     for (minute, b) in minutes {
@@ -280,23 +247,25 @@ mod tests {
     }
 
     #[test]
-    fn hour_window_has_sixty_minute_points_with_sums_and_averages() {
+    fn hour_window_has_sixty_one_minute_points_with_sums_and_averages() {
         let mut b = Bucket::default();
         b.add(ok(1000, 100, 1), 2);
         b.add(ok(3000, 300, 1), 2);
         b.add(Outcome::ClientError, 2);
         let now = 1_000_000;
-        let series = to_series(&[(now - 1, b), (now - 500, b)], MetricWindow::Hour, now);
+        // The window's first minute (60 ago) counts; 500 ago does not.
+        let series = to_series(&[(now - 1, b), (now - 60, b), (now - 500, b)], MetricWindow::Hour, now);
         let get = |n: &str| series.iter().find(|s| s.name == n).unwrap();
         let inv = get("Invocations");
-        assert_eq!(inv.points.len(), 60);
-        assert_eq!(inv.points.iter().map(|p| p.1).sum::<f64>(), 3.0, "the minute 500 ago is outside the hour");
-        assert_eq!(inv.points[58], ((now - 1) * 60, 3.0));
-        assert_eq!(get("InvocationsPerInstance").points[58].1, 1.5);
-        assert_eq!(get("ModelLatency").points, vec![((now - 1) * 60, 2000.0)]);
-        assert_eq!(get("OverheadLatency").points, vec![((now - 1) * 60, 200.0)]);
-        assert_eq!(get("Invocation4XXErrors").points[58].1, 1.0);
-        assert_eq!(get("BatchSize").points, vec![((now - 1) * 60, 1.0)]);
+        assert_eq!(inv.points.len(), 61);
+        assert_eq!(inv.points.iter().map(|p| p.1).sum::<f64>(), 6.0, "the minute 500 ago is outside the hour");
+        assert_eq!(inv.points[0], ((now - 60) * 60, 3.0));
+        assert_eq!(inv.points[59], ((now - 1) * 60, 3.0));
+        assert_eq!(get("InvocationsPerInstance").points[59].1, 1.5);
+        assert_eq!(get("ModelLatency").points, vec![((now - 60) * 60, 2000.0), ((now - 1) * 60, 2000.0)]);
+        assert_eq!(get("OverheadLatency").points, vec![((now - 60) * 60, 200.0), ((now - 1) * 60, 200.0)]);
+        assert_eq!(get("Invocation4XXErrors").points[59].1, 1.0);
+        assert_eq!(get("BatchSize").points, vec![((now - 60) * 60, 1.0), ((now - 1) * 60, 1.0)]);
     }
 
     #[test]
@@ -306,8 +275,8 @@ mod tests {
         let now = 15 * 1000 + 7;
         let series = to_series(&[(now, b), (now - 3, b), (now - 20, b)], MetricWindow::Day, now);
         let inv = &series[0];
-        assert_eq!(inv.points.len(), 96);
-        assert_eq!(inv.points[95], (15 * 1000 * 60, 2.0));
-        assert_eq!(inv.points[94].1, 1.0);
+        assert_eq!(inv.points.len(), 97, "a day of quarter hours, the first one whole");
+        assert_eq!(inv.points[96], (15 * 1000 * 60, 2.0));
+        assert_eq!(inv.points[95].1, 1.0);
     }
 }

@@ -137,6 +137,13 @@ impl EndpointHub {
         hub
     }
 
+    /// Why a stored local endpoint is not serving (its start failed), or
+    /// `None` when there is no such endpoint.
+    pub async fn not_serving(&self, name: &str) -> Option<String> {
+        let row = self.row(name).await.ok()?;
+        Some(row.message.unwrap_or_else(|| format!("it is {}", row.status)))
+    }
+
     pub fn runtime(&self, name: &str) -> Option<Arc<Runtime>> {
         self.runtimes.read().expect("runtimes").get(name).cloned()
     }
@@ -418,6 +425,30 @@ impl EndpointHub {
         }
         Ok(())
     }
+}
+
+/// The endpoint's mean latencies over the last hour (else the last day)
+/// from its own metrics (CloudWatch for SageMaker, Sagedeck's counts
+/// locally), with where they come from; `None` before any invocation.
+pub async fn measured_latency(
+    hub: &EndpointHub,
+    backend: Backend,
+    endpoint: &str,
+) -> Option<(app::endpoints::latency::MeasuredLatency, String)> {
+    for window in [MetricWindow::Hour, MetricWindow::Day] {
+        match hub.metrics(backend, endpoint, window).await {
+            Ok(m) => {
+                if let Some(found) = app::endpoints::latency::measured_latency(&m.series) {
+                    return Some((found, m.source));
+                }
+            }
+            Err(e) => {
+                tracing::debug!(endpoint, error = %e.message(), "no metrics to measure the endpoint's latency");
+                return None;
+            }
+        }
+    }
+    None
 }
 
 #[async_trait::async_trait]

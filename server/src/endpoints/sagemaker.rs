@@ -7,7 +7,7 @@ use app::endpoints::{
     Backend, DeployableJob, EndpointDetail, EndpointSummary, MetricSeries, MetricWindow, SageMakerDeploySpec, VariantInfo,
 };
 use app::ApiError;
-use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+use aws_sdk_cloudwatch::types::Statistic;
 use aws_sdk_sagemaker::primitives::DateTime;
 use aws_sdk_sagemaker::types::{
     ContainerDefinition, EndpointSortKey, ProductionVariant, ProductionVariantInstanceType, SortBy, TrainingJobStatus,
@@ -453,46 +453,21 @@ impl SageMakerEndpoints {
             .ok()
             .and_then(|d| d.variants.first().map(|v| v.name.clone()))
             .unwrap_or_else(|| VARIANT.to_string());
-        // Whole periods, the current one included: CloudWatch aggregates per
-        // period from the start time, and an end of "now" would leave out the
-        // datapoints of this very second.
-        let period = window.period_seconds();
-        let end = (time::OffsetDateTime::now_utc().unix_timestamp() / period + 1) * period;
-        let start = end - window.seconds();
-        let mut out = Vec::new();
-        for (metric, statistic, unit) in [
-            ("Invocations", Statistic::Sum, "Count"),
-            ("InvocationsPerInstance", Statistic::Sum, "Count"),
-            ("ModelLatency", Statistic::Average, "Microseconds"),
-            ("OverheadLatency", Statistic::Average, "Microseconds"),
-            ("Invocation4XXErrors", Statistic::Sum, "Count"),
-            ("Invocation5XXErrors", Statistic::Sum, "Count"),
-        ] {
-            let answer = cloudwatch
-                .get_metric_statistics()
-                .namespace("AWS/SageMaker")
-                .metric_name(metric)
-                .dimensions(Dimension::builder().name("EndpointName").value(name).build())
-                .dimensions(Dimension::builder().name("VariantName").value(&variant).build())
-                .start_time(aws_smithy_types::DateTime::from_secs(start))
-                .end_time(aws_smithy_types::DateTime::from_secs(end))
-                .period(window.period_seconds() as i32)
-                .statistics(statistic.clone())
-                .send()
-                .await
-                .map_err(|e| from_sdk("CloudWatch GetMetricStatistics", e))?;
-            let mut points: Vec<(i64, f64)> = answer
-                .datapoints()
-                .iter()
-                .filter_map(|d| {
-                    let t = d.timestamp()?.secs();
-                    let v = if statistic == Statistic::Sum { d.sum() } else { d.average() }?;
-                    Some((t, v))
-                })
-                .collect();
-            points.sort_by_key(|p| p.0);
-            out.push(MetricSeries { name: metric.into(), statistic: statistic.as_str().into(), unit: unit.into(), points });
-        }
-        Ok(out)
+        use crate::cloudwatch::{statistics, wanted};
+        statistics(
+            cloudwatch,
+            "AWS/SageMaker",
+            &[("EndpointName", name), ("VariantName", &variant)],
+            &[
+                wanted("Invocations", Statistic::Sum, "Count"),
+                wanted("InvocationsPerInstance", Statistic::Sum, "Count"),
+                wanted("ModelLatency", Statistic::Average, "Microseconds"),
+                wanted("OverheadLatency", Statistic::Average, "Microseconds"),
+                wanted("Invocation4XXErrors", Statistic::Sum, "Count"),
+                wanted("Invocation5XXErrors", Statistic::Sum, "Count"),
+            ],
+            window,
+        )
+        .await
     }
 }

@@ -117,7 +117,7 @@ pub fn summarize(folder: &LabelledFolder, judged: &[Judged], seconds: f64) -> Te
                 } else {
                     wrong.push(WrongImage {
                         path: j.path.display().to_string(),
-                        truth: folder.classes[j.truth].clone(),
+                        truth: app::training::class_display_name(&folder.classes[j.truth]),
                         predicted: p.label.clone(),
                         probability: p.probability,
                         thumbnail: String::new(),
@@ -136,7 +136,10 @@ pub fn summarize(folder: &LabelledFolder, judged: &[Judged], seconds: f64) -> Te
     }
     TestBenchReport {
         folder: folder.root.display().to_string(),
-        classes: folder.classes.clone(),
+        // Named as the predictions are named (`003.digit_2` → `digit 2`).
+        classes: folder.classes.iter().map(|c| app::training::class_display_name(c)).collect(),
+        class_folders: folder.classes.clone(),
+        wrong_total: wrong.len() as u32,
         images: latencies.len() as u32,
         correct,
         failed,
@@ -214,5 +217,27 @@ mod tests {
         let counted: u32 = r.latency_bins_ms.iter().map(|b| b.1).sum();
         assert_eq!(counted, 3);
         assert_eq!(r.latency_bins_ms[2], (5.0, 2));
+        assert_eq!(r.wrong_total, 1);
+    }
+
+    /// The report names classes as the predictions do, and says how many
+    /// images it got wrong when it shows only the first of them.
+    #[test]
+    fn classes_read_as_the_model_names_them_and_the_wrong_count_is_whole() {
+        let dir = folder_with(&[("001.digit_0", 2), ("002.digit_1", 2)]);
+        let f = scan(dir.path(), 10).unwrap();
+        let judged: Vec<Judged> = (0..4)
+            .map(|i| Judged {
+                path: format!("{i}.jpg").into(),
+                truth: i % 2,
+                result: Ok(Prediction { folder_class: Some(1 - i % 2), label: ["digit 0", "digit 1"][1 - i % 2].to_string(), probability: 0.7, ms: 2.0 }),
+            })
+            .collect();
+        let mut r = summarize(&f, &judged, 1.0);
+        assert_eq!(r.classes, ["digit 0", "digit 1"]);
+        assert_eq!(r.class_folders, ["001.digit_0", "002.digit_1"]);
+        assert_eq!((r.wrong[0].truth.as_str(), r.wrong[0].predicted.as_str()), ("digit 0", "digit 1"));
+        r.wrong.truncate(1);
+        assert_eq!((r.wrong.len(), r.wrong_total), (1, 4));
     }
 }

@@ -107,13 +107,17 @@ impl AwsLambda {
 
     /// The provisioned configurations, or why they cannot be read.
     pub async fn provisioned(&self, name: &str) -> Result<Vec<ProvisionedConfig>, ApiError> {
+        const OPERATION: &str = "Lambda ListProvisionedConcurrencyConfigs";
+        if let Some(known) = self.aws.known_unsupported(OPERATION) {
+            return Err(unsupported("Provisioned concurrency", known));
+        }
         let out = self
             .client()?
             .list_provisioned_concurrency_configs()
             .function_name(name)
             .send()
             .await
-            .map_err(|e| unsupported("Provisioned concurrency", from_sdk("Lambda ListProvisionedConcurrencyConfigs", e)))?;
+            .map_err(|e| unsupported("Provisioned concurrency", self.aws.remember_unsupported(OPERATION, from_sdk(OPERATION, e))))?;
         Ok(out
             .provisioned_concurrency_configs()
             .iter()
@@ -125,6 +129,27 @@ impl AwsLambda {
                 reason: p.status_reason().map(str::to_string),
             })
             .collect())
+    }
+
+    /// The function's metrics from CloudWatch (namespace AWS/Lambda,
+    /// dimension FunctionName), as the Lambda console charts them.
+    pub async fn metrics(&self, name: &str, window: app::endpoints::MetricWindow) -> Result<Vec<app::endpoints::MetricSeries>, ApiError> {
+        use crate::cloudwatch::{statistics, wanted};
+        use aws_sdk_cloudwatch::types::Statistic;
+        statistics(
+            &self.aws.clients()?.cloudwatch,
+            "AWS/Lambda",
+            &[("FunctionName", name)],
+            &[
+                wanted("Invocations", Statistic::Sum, "Count"),
+                wanted("Errors", Statistic::Sum, "Count"),
+                wanted("Throttles", Statistic::Sum, "Count"),
+                wanted("Duration", Statistic::Average, "Milliseconds"),
+                wanted("ConcurrentExecutions", Statistic::Maximum, "Count"),
+            ],
+            window,
+        )
+        .await
     }
 
     pub async fn describe(&self, name: &str) -> Result<FunctionDetail, ApiError> {
@@ -139,9 +164,12 @@ impl AwsLambda {
         if let Ok(a) = client.list_aliases().function_name(name).send().await {
             qualifiers.extend(a.aliases().iter().filter_map(|a| a.name()).map(str::to_string));
         }
-        let (provisioned, provisioned_note) = match self.provisioned(name).await {
-            Ok(p) => (p, None),
-            Err(e) => (Vec::new(), Some(e.message().to_string())),
+        let (provisioned, provisioned_note, provisioned_supported) = match self.provisioned(name).await {
+            Ok(p) => (p, None, true),
+            Err(e) => {
+                let supported = !e.message().contains("not supported by this AWS endpoint");
+                (Vec::new(), Some(e.message().to_string()), supported)
+            }
         };
         let account = self.account().await;
         let summary = Self::summary(config, reserved);
@@ -170,10 +198,12 @@ impl AwsLambda {
             },
             provisioned,
             provisioned_note,
+            provisioned_supported,
             summary,
             in_flight: None,
             peak_in_flight: None,
             warm: None,
+            recent_log: Vec::new(),
         })
     }
 

@@ -65,6 +65,10 @@ pub struct Invocation {
     pub function_error: Option<String>,
     pub duration: Duration,
     pub init: Option<Duration>,
+    /// The handler's own time (the duration less the init), as REPORT says.
+    pub handler: Duration,
+    /// Invocations running at once when this one was admitted, itself included.
+    pub concurrent: u32,
     pub log_tail: String,
 }
 
@@ -140,9 +144,11 @@ impl LocalFunction {
         }
     }
 
-    pub fn log_tail(&self, lines: usize) -> String {
+    /// The latest `lines` of every invocation, oldest first (what the
+    /// function's CloudWatch log group would show).
+    pub fn recent_log(&self, lines: usize) -> Vec<String> {
         let logs = self.logs.lock().expect("logs");
-        logs.iter().skip(logs.len().saturating_sub(lines)).cloned().collect::<Vec<_>>().join("\n")
+        logs.iter().skip(logs.len().saturating_sub(lines)).cloned().collect()
     }
 
     /// Runs the handler on `event`, or refuses at once when the function's
@@ -179,15 +185,27 @@ impl LocalFunction {
                 Some(env) => (env, None),
                 None => {
                     let init_started = Instant::now();
-                    // The handler's init: read ENDPOINT_NAME, resolve the endpoint.
+                    // The handler's init: read ENDPOINT_NAME, resolve the
+                    // endpoint, and make its first call (the seeds' handler
+                    // creates its client and pays the first request's setup).
                     let env = Environment { endpoint: self.endpoint.clone(), provisioned: false, last_used: Instant::now() };
-                    let _ = hub.runtime(&env.endpoint);
+                    warm_up(hub, &env.endpoint).await;
                     self.environments.fetch_add(1, Ordering::SeqCst);
                     (env, Some(init_started.elapsed()))
                 }
             }
         };
-        self.log(format!("START RequestId: {id} Version: $LATEST"));
+        // This invocation's own lines: what LogType=Tail returns (never the
+        // lines of another invocation running beside it, or of the last one).
+        let mut own = Vec::new();
+        let mut log = |line: String| {
+            own.push(line.clone());
+            self.log(line);
+        };
+        if let Some(init) = init {
+            log(format!("INIT_REPORT Init Duration: {:.2} ms", init.as_secs_f64() * 1000.0));
+        }
+        log(format!("START RequestId: {id} Version: $LATEST"));
         let result = forward(hub, &env.endpoint, event).await;
         let duration = started.elapsed();
         let (payload, function_error) = match result {
@@ -201,22 +219,35 @@ impl LocalFunction {
                 None,
             ),
             Err(e) => {
-                self.log(format!("[ERROR] {}: {}", e.title(), e.message()));
+                log(format!("[ERROR] {}: {}", e.title(), e.message()));
                 (
                     serde_json::json!({ "errorMessage": e.message(), "errorType": "ModelError", "requestId": id }).to_string(),
                     Some("Unhandled".to_string()),
                 )
             }
         };
-        self.log(format!("END RequestId: {id}"));
-        let billed = duration.as_millis().max(1);
-        self.log(format!(
+        log(format!("END RequestId: {id}"));
+        // Lambda bills and reports the handler's time, the init apart.
+        let handler = duration.saturating_sub(init.unwrap_or_default());
+        let billed = handler.as_millis().max(1);
+        log(format!(
             "REPORT RequestId: {id} Duration: {:.2} ms Billed Duration: {billed} ms{}",
-            duration.as_secs_f64() * 1000.0,
+            handler.as_secs_f64() * 1000.0,
             init.map(|i| format!(" Init Duration: {:.2} ms", i.as_secs_f64() * 1000.0)).unwrap_or_default()
         ));
         self.idle.lock().expect("environments").push(Environment { last_used: Instant::now(), ..env });
-        Ok(Invocation { request_id: id, payload, function_error, duration, init, log_tail: self.log_tail(6) })
+        Ok(Invocation { request_id: id, payload, function_error, duration, init, handler, concurrent: running, log_tail: own.join("\n") })
+    }
+}
+
+/// A new environment's first call: one blank image of the model's size
+/// through the endpoint (what a cold start pays once). Nothing when the
+/// endpoint is not running; the invocation then says why.
+async fn warm_up(hub: &EndpointHub, endpoint: &str) {
+    let Some(runtime) = hub.runtime(endpoint) else { return };
+    let size = runtime.info.size();
+    if let Ok(answer) = runtime.submit(vec![0f32; 3 * size * size]) {
+        let _ = answer.await;
     }
 }
 

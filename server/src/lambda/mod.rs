@@ -4,12 +4,13 @@
 
 pub mod aws;
 pub mod local;
+pub mod metrics;
 
 use crate::endpoints::invoke::read_body;
 use crate::endpoints::EndpointHub;
 use crate::journal::{Change, Journal};
 use crate::scaling::ScalingHub;
-use app::endpoints::{Backend, EndpointService};
+use app::endpoints::{Backend, EndpointMetrics, EndpointService, MetricWindow};
 use app::journal::ReverterService;
 use app::lambda::{
     check_provisioned, check_reserved, AccountConcurrency, CapacityFacts, FnHome, FunctionDetail, FunctionList, FunctionSummary,
@@ -40,6 +41,9 @@ pub struct LambdaHub {
     scaling: Arc<ScalingHub>,
     aws: aws::AwsLambda,
     local: RwLock<BTreeMap<String, Arc<LocalFunction>>>,
+    /// Local functions' Invocations, Errors, Throttles, Duration and
+    /// ConcurrentExecutions per minute (AWS functions': CloudWatch).
+    pub metrics: Arc<metrics::FunctionMetrics>,
 }
 
 fn db(e: sqlx::Error) -> ApiError {
@@ -58,7 +62,17 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 
 impl LambdaHub {
     pub async fn start(pool: SqlitePool, journal: Journal, endpoints: Arc<EndpointHub>, scaling: Arc<ScalingHub>, aws: Arc<crate::aws::Aws>) -> Arc<Self> {
-        let hub = Arc::new(LambdaHub { pool, journal, endpoints, scaling, aws: aws::AwsLambda::new(aws), local: RwLock::new(BTreeMap::new()) });
+        let metrics = Arc::new(metrics::FunctionMetrics::new(pool.clone()));
+        metrics.spawn_flusher(std::time::Duration::from_secs(5));
+        let hub = Arc::new(LambdaHub {
+            pool,
+            journal,
+            endpoints,
+            scaling,
+            aws: aws::AwsLambda::new(aws),
+            local: RwLock::new(BTreeMap::new()),
+            metrics,
+        });
         let rows: Result<Vec<(String, String, Option<i64>, Option<i64>, String)>, _> =
             sqlx::query_as("SELECT name, endpoint, reserved, provisioned, created_at FROM local_functions").fetch_all(&hub.pool).await;
         match rows {
@@ -132,11 +146,10 @@ impl LambdaHub {
     async fn endpoint_facts(&self, facts: &mut CapacityFacts, backend: Backend) {
         let Some(endpoint) = facts.endpoint.clone() else { return };
         facts.endpoint_max_instances = self.scaling.max_instances(backend, &endpoint).await;
-        if backend == Backend::Local {
-            if let Ok(Some((ms, _))) = self.endpoints.metrics.mean_model_latency_ms(&endpoint, 60).await {
-                facts.per_instance_per_minute = Some(60_000.0 / ms.max(0.001));
-                facts.latency_ms = Some(ms);
-            }
+        if let Some((m, source)) = crate::endpoints::measured_latency(&self.endpoints, backend, &endpoint).await {
+            facts.per_instance_per_minute = Some(m.per_instance_per_minute());
+            facts.latency_ms = Some(m.end_to_end_ms());
+            facts.measured_from = Some(m.describe(&source));
         }
     }
 
@@ -215,6 +228,7 @@ impl LambdaHub {
                 .into_iter()
                 .collect(),
             provisioned_note: None,
+            provisioned_supported: true,
             facts: CapacityFacts {
                 reserved: f.reserved,
                 provisioned_total: f.provisioned.unwrap_or(0),
@@ -225,6 +239,7 @@ impl LambdaHub {
             in_flight: Some(f.in_flight()),
             peak_in_flight: Some(f.peak_in_flight()),
             warm: Some(f.warm()),
+            recent_log: f.recent_log(40),
             summary,
         }
     }
@@ -279,7 +294,15 @@ impl LambdaHub {
     pub async fn invoke_local(&self, name: &str, event: axum::body::Bytes) -> Result<local::Invocation, ApiError> {
         let f = self.function(name)?;
         let free = self.local_account().unreserved;
-        f.invoke(&self.endpoints, event, free).await.map_err(|t| match t {
+        let answer = f.invoke(&self.endpoints, event, free).await;
+        self.metrics.record(
+            name,
+            match &answer {
+                Ok(i) => metrics::Call::Ran { duration: i.handler, failed: i.function_error.is_some(), concurrent: i.concurrent },
+                Err(_) => metrics::Call::Throttled,
+            },
+        );
+        answer.map_err(|t| match t {
             Throttled::Reserved(r) => ApiError::Throttled(format!("Rate Exceeded: {name} is at its reserved concurrency of {r}")),
             Throttled::Account(a) => ApiError::Throttled(format!("Rate Exceeded: the {a} unreserved concurrent executions are in use")),
         })
@@ -309,6 +332,17 @@ impl LambdaService for LambdaHub {
         Ok(detail)
     }
 
+    async fn metrics(&self, home: FnHome, name: &str, window: MetricWindow) -> Result<EndpointMetrics, ApiError> {
+        let (series, source) = match home {
+            FnHome::Local => {
+                self.function(name)?;
+                (self.metrics.series(name, window).await?, "Recorded by Sagedeck per minute (kept in SQLite)".to_string())
+            }
+            FnHome::Aws => (self.aws.metrics(name, window).await?, "CloudWatch, namespace AWS/Lambda".to_string()),
+        };
+        Ok(EndpointMetrics { window, period_seconds: window.period_seconds(), series, source })
+    }
+
     async fn set_reserved(&self, home: FnHome, name: &str, value: Option<u32>) -> Result<FunctionDetail, ApiError> {
         self.change_reserved(home, name, value, None).await?;
         self.describe(home, name).await
@@ -323,13 +357,13 @@ impl LambdaService for LambdaHub {
         match home {
             FnHome::Aws => self.aws.invoke(name, event).await,
             FnHome::Local => {
-                let f = self.function(name)?;
                 let i = self.invoke_local(name, axum::body::Bytes::from(event.to_string())).await?;
                 Ok(InvokeOutcome {
                     status_code: 200,
                     payload: i.payload,
                     function_error: i.function_error,
-                    log_tail: f.log_tail(12),
+                    // This invocation's own lines, as LogType=Tail returns them.
+                    log_tail: i.log_tail,
                     duration_ms: i.duration.as_secs_f64() * 1000.0,
                 })
             }

@@ -47,16 +47,43 @@ fn as_json(policy: &Option<ScalingPolicy>) -> String {
     serde_json::to_string(policy).unwrap_or_else(|_| "null".into())
 }
 
+/// What a change does to a variant's auto-scaling.
+#[derive(Clone, Debug, PartialEq)]
+enum ScalingChange {
+    /// Puts the policy (under its own name when it was made by hand).
+    Put(ScalingPolicy),
+    /// Removes the invocations policy of that name (`None`: Sagedeck's).
+    Remove(Option<String>),
+}
+
+impl ScalingChange {
+    /// What undoes a journaled change, from its before- and after-states.
+    fn undoing(before: Option<ScalingPolicy>, after: Option<ScalingPolicy>) -> Self {
+        match (before, after) {
+            (Some(p), _) => ScalingChange::Put(p),
+            (None, after) => ScalingChange::Remove(after.and_then(|p| p.name)),
+        }
+    }
+
+    fn name(&self) -> Option<&str> {
+        match self {
+            ScalingChange::Put(p) => p.name.as_deref(),
+            ScalingChange::Remove(name) => name.as_deref(),
+        }
+    }
+}
+
 impl ScalingHub {
     pub async fn start(pool: SqlitePool, journal: Journal, endpoints: Arc<EndpointHub>, aws: Arc<crate::aws::Aws>) -> Arc<Self> {
         let local = LocalScaler::start(pool, endpoints.clone()).await;
         Arc::new(ScalingHub { journal, endpoints, local, aws: AwsScaling::new(aws) })
     }
 
-    async fn current(&self, backend: Backend, endpoint: &str, variant: &str) -> Result<Option<ScalingPolicy>, ApiError> {
+    /// The invocations policy of that name on the variant, as it is now.
+    async fn current(&self, backend: Backend, endpoint: &str, variant: &str, name: Option<&str>) -> Result<Option<ScalingPolicy>, ApiError> {
         match backend {
             Backend::Local => self.local.policy(endpoint).await,
-            Backend::SageMaker => Ok(self.aws.state(endpoint, variant).await?.policy),
+            Backend::SageMaker => Ok(self.aws.state(endpoint, variant).await?.tracking(name)),
         }
     }
 
@@ -67,18 +94,18 @@ impl ScalingHub {
         Ok(())
     }
 
-    /// Applies `policy` (or removes auto-scaling when `None`) and journals
-    /// the attempt; `revert_of` names the change this one undoes.
+    /// Applies the change and journals the attempt; `revert_of` names the
+    /// change this one undoes.
     async fn change(
         &self,
         backend: Backend,
         endpoint: &str,
         variant: &str,
-        policy: Option<ScalingPolicy>,
+        change: ScalingChange,
         revert_of: Option<i64>,
     ) -> Result<Option<i64>, ApiError> {
         Self::check_local_variant(backend, variant)?;
-        if let Some(p) = &policy {
+        if let ScalingChange::Put(p) = &change {
             p.validate(backend == Backend::Local)
                 .map_err(|errors| ApiError::Invalid(app::training::spec::describe(&errors)))?;
         }
@@ -91,28 +118,33 @@ impl ScalingHub {
                 return Err(ApiError::NotFound(format!("endpoint {endpoint} has no variant {variant:?} (it has {})", names.join(", "))));
             }
         }
-        let before = self.current(backend, endpoint, variant).await?;
-        let result = match (&policy, backend) {
-            (Some(p), Backend::Local) => self.local.put(endpoint, p).await,
-            (Some(p), Backend::SageMaker) => self.aws.put(endpoint, variant, p).await,
-            (None, Backend::Local) => match before {
+        let before = self.current(backend, endpoint, variant, change.name()).await?;
+        let result = match (&change, backend) {
+            (ScalingChange::Put(p), Backend::Local) => self.local.put(endpoint, p).await,
+            (ScalingChange::Put(p), Backend::SageMaker) => self.aws.put(endpoint, variant, p).await,
+            (ScalingChange::Remove(_), Backend::Local) => match before {
                 Some(_) => self.local.remove(endpoint).await,
                 None => Err(ApiError::NotFound(format!("local endpoint {endpoint} has no auto-scaling to remove"))),
             },
-            (None, Backend::SageMaker) => self.aws.remove(endpoint, variant).await,
+            (ScalingChange::Remove(name), Backend::SageMaker) => self.aws.remove(endpoint, variant, name.as_deref()).await,
         };
         let target = journal_target(backend, endpoint, variant);
-        let change = Change {
+        let after = match &change {
+            ScalingChange::Put(p) => Some(p.clone()),
+            ScalingChange::Remove(_) => None,
+        };
+        let record = Change {
             backend: if backend == Backend::Local { "local" } else { "aws" },
-            action: if policy.is_some() { "scaling.put" } else { "scaling.remove" },
+            action: if after.is_some() { "scaling.put" } else { "scaling.remove" },
             target: &target,
             before: Some(as_json(&before)),
-            after: Some(as_json(&policy)),
+            // A removal names the policy it removed, so that it reads (and reverts) right.
+            after: Some(as_json(&after)),
             outcome: result.as_ref().map(|_| ()).map_err(|e| e.message().to_string()),
         };
         let id = match revert_of {
-            Some(of) => self.journal.record_revert(change, of).await,
-            None => self.journal.record(change).await,
+            Some(of) => self.journal.record_revert(record, of).await,
+            None => self.journal.record(record).await,
         };
         result.map(|()| id)
     }
@@ -134,14 +166,20 @@ impl ScalingHub {
         }
     }
 
+    /// What one instance absorbs, from the endpoint's measured latency.
+    async fn measured(&self, backend: Backend, endpoint: &str) -> Option<MeasuredCapacity> {
+        let (m, source) = crate::endpoints::measured_latency(&self.endpoints, backend, endpoint).await?;
+        Some(MeasuredCapacity {
+            per_instance_per_minute: m.per_instance_per_minute(),
+            source: format!("one request at a time per instance at {}", m.describe(&source)),
+        })
+    }
+
     async fn local_scaling(&self, endpoint: &str) -> Result<EndpointScaling, ApiError> {
         let detail = self.endpoints.describe(Backend::Local, endpoint).await?;
         let policy = self.local.policy(endpoint).await?;
         let activities = self.local.activities(endpoint, 30).await?;
-        let measured = self.endpoints.metrics.mean_model_latency_ms(endpoint, 60).await?.map(|(ms, n)| MeasuredCapacity {
-            per_instance_per_minute: 60_000.0 / ms.max(0.001),
-            source: format!("one request at a time at the mean model latency of the last hour, {ms:.1} ms over {n} requests"),
-        });
+        let measured = self.measured(Backend::Local, endpoint).await;
         Ok(EndpointScaling {
             backend: Backend::Local,
             endpoint: endpoint.to_string(),
@@ -152,8 +190,17 @@ impl ScalingHub {
                 current_instances: detail.summary.instances,
                 instance_type: detail.summary.instance_type.clone(),
                 registered: policy.as_ref().map(|p| (p.min_instances, p.max_instances)),
+                policies: policy
+                    .iter()
+                    .map(|p| app::scaling::PolicyOnTarget {
+                        name: app::scaling::POLICY_NAME.to_string(),
+                        policy_type: "TargetTrackingScaling".into(),
+                        summary: format!("target tracking: keeps invocations per replica per minute at {}", p.target_value),
+                        edited_here: true,
+                        made_by_sagedeck: true,
+                    })
+                    .collect(),
                 policy,
-                other_policies: Vec::new(),
                 activities_note: activities.is_empty().then(|| "No scaling activity yet.".to_string()),
                 activities,
             }],
@@ -177,7 +224,7 @@ impl ScalingHub {
                 instance_type: v.instance_type.clone(),
                 policy: state.policy,
                 registered: state.registered,
-                other_policies: state.other_policies,
+                policies: state.policies,
                 activities,
                 activities_note,
             });
@@ -188,7 +235,7 @@ impl ScalingHub {
             status: detail.summary.status.clone(),
             hourly_price: detail.variants.first().and_then(|v| app::notebooks::pricing::hourly_usd(&v.instance_type)),
             variants,
-            measured: None,
+            measured: self.measured(Backend::SageMaker, endpoint).await,
         })
     }
 }
@@ -211,14 +258,16 @@ impl ScalingService for ScalingHub {
             .endpoints
             .into_iter()
             .map(|e| {
-                let policy = match e.backend {
-                    Backend::Local => local.get(&e.name).cloned(),
+                let (policy, other_policies) = match e.backend {
+                    Backend::Local => (local.get(&e.name).cloned(), Vec::new()),
                     Backend::SageMaker => {
                         let prefix = format!("endpoint/{}/variant/", e.name);
-                        aws_states.iter().filter(|(id, _)| id.starts_with(&prefix)).find_map(|(_, s)| s.policy.clone())
+                        let mine: Vec<&sagemaker::VariantState> =
+                            aws_states.iter().filter(|(id, _)| id.starts_with(&prefix)).map(|(_, s)| s).collect();
+                        (mine.iter().find_map(|s| s.policy.clone()), mine.iter().flat_map(|s| s.others()).collect())
                     }
                 };
-                ScalingRow { backend: e.backend, endpoint: e.name, status: e.status, instances: e.instances, policy }
+                ScalingRow { backend: e.backend, endpoint: e.name, status: e.status, instances: e.instances, policy, other_policies }
             })
             .collect();
         Ok(ScalingOverview { rows, sagemaker_note: list.sagemaker_note.or(aws_note) })
@@ -232,12 +281,17 @@ impl ScalingService for ScalingHub {
     }
 
     async fn put_policy(&self, backend: Backend, endpoint: &str, variant: &str, policy: ScalingPolicy) -> Result<EndpointScaling, ApiError> {
-        self.change(backend, endpoint, variant, Some(policy), None).await?;
+        self.change(backend, endpoint, variant, ScalingChange::Put(policy), None).await?;
         self.describe(backend, endpoint).await
     }
 
     async fn remove_policy(&self, backend: Backend, endpoint: &str, variant: &str) -> Result<EndpointScaling, ApiError> {
-        self.change(backend, endpoint, variant, None, None).await?;
+        // The policy the page shows is the one removed.
+        let name = match backend {
+            Backend::Local => None,
+            Backend::SageMaker => self.aws.state(endpoint, variant).await?.policy.and_then(|p| p.name),
+        };
+        self.change(backend, endpoint, variant, ScalingChange::Remove(name), None).await?;
         self.describe(backend, endpoint).await
     }
 
@@ -284,9 +338,12 @@ impl ReverterService for ScalingHub {
             return Err(ApiError::Conflict(format!("change #{id} failed, so there is nothing to revert")));
         }
         let (backend, endpoint, variant) = parse_target(&change.target)?;
-        let before: Option<ScalingPolicy> = serde_json::from_str(change.before.as_deref().unwrap_or("null"))
-            .map_err(|e| ApiError::Internal(format!("change #{id} has an unreadable before-state: {e}")))?;
-        let new_id = self.change(backend, endpoint, variant, before, Some(id)).await?;
+        let read = |json: Option<&str>, what: &str| -> Result<Option<ScalingPolicy>, ApiError> {
+            serde_json::from_str(json.unwrap_or("null"))
+                .map_err(|e| ApiError::Internal(format!("change #{id} has an unreadable {what}-state: {e}")))
+        };
+        let undo = ScalingChange::undoing(read(change.before.as_deref(), "before")?, read(change.after.as_deref(), "after")?);
+        let new_id = self.change(backend, endpoint, variant, undo, Some(id)).await?;
         match new_id {
             Some(new_id) => self.journal.get(new_id).await,
             None => Err(ApiError::Internal("the revert was applied but the journal could not record it".into())),
@@ -305,5 +362,15 @@ mod tests {
         assert_eq!(parse_target(&t).unwrap(), (Backend::SageMaker, "dogs", "AllTraffic"));
         assert!(parse_target("dogs").is_err());
         assert!(parse_target("cloud/dogs/x").is_err());
+    }
+
+    #[test]
+    fn a_revert_puts_back_or_removes_the_policy_by_its_own_name() {
+        let by_hand = ScalingPolicy { name: Some("my-scaling".into()), ..ScalingPolicy::seeds_default() };
+        let edited = ScalingPolicy { target_value: 40.0, ..by_hand.clone() };
+        assert_eq!(ScalingChange::undoing(Some(by_hand.clone()), Some(edited.clone())), ScalingChange::Put(by_hand.clone()));
+        assert_eq!(ScalingChange::undoing(None, Some(edited)), ScalingChange::Remove(Some("my-scaling".into())));
+        assert_eq!(ScalingChange::undoing(None, Some(ScalingPolicy::seeds_default())), ScalingChange::Remove(None));
+        assert_eq!(ScalingChange::undoing(Some(by_hand.clone()), None), ScalingChange::Put(by_hand));
     }
 }

@@ -70,7 +70,7 @@ pub fn tch_loop(data: &std::path::Path, args: &BenchArgs, threads: u32, loader_t
         order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(u64::from(epoch)));
         let started = Instant::now();
         let mut seen = 0;
-        for batch in EpochLoader::start(samples.clone(), order, Transform::Train, config, u64::from(epoch)) {
+        for batch in EpochLoader::start(samples.clone(), order, Transform::Train(crate::training::pipeline::Augmentation::PHOTOS), config, u64::from(epoch)) {
             if batch.len() < 2 {
                 continue;
             }

@@ -53,6 +53,11 @@ pub struct TrainArgs {
     /// Train only the head (needs --backbone-weights).
     #[arg(long)]
     pub freeze_backbone: bool,
+    /// How training images are varied: `photos` (random crops of 35–100 %
+    /// of the area, mirrored half the time), `none`, or a list such as
+    /// `crop=0.7-1` or `flip,crop=0.5-1`. Characters and digits: no flip.
+    #[arg(long, default_value = "photos", value_parser = app::training::spec::Augmentation::parse)]
+    pub augment: app::training::spec::Augmentation,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Record the job in this database (for example sqlite://data/sagedeck.db) so the console lists it.
@@ -137,6 +142,7 @@ pub async fn train(args: TrainArgs) -> anyhow::Result<()> {
         loader_threads: args.loader_threads,
         backbone_weights: args.backbone_weights.as_ref().map(|p| p.display().to_string()),
         freeze_backbone: args.freeze_backbone,
+        augmentation: args.augment,
         seed: args.seed,
     }
     .validate()

@@ -21,16 +21,18 @@ use std::thread::JoinHandle;
 
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
-/// RandomResizedCrop's area range. torchvision's default lower bound (0.08)
-/// can crop the object out of the picture on small, object-centred images
-/// such as the demo set; 0.35 keeps most of it while still augmenting.
-pub const CROP_SCALE: (f32, f32) = (0.35, 1.0);
+pub use app::training::spec::Augmentation;
+
+/// RandomResizedCrop's aspect ratios (torchvision's default). The area range
+/// is the job's choice ([`Augmentation`]); for photos 0.35–1: torchvision's
+/// default lower bound (0.08) can crop the object out of small,
+/// object-centred images such as the demo set.
 pub const CROP_RATIO: (f32, f32) = (3.0 / 4.0, 4.0 / 3.0);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Transform {
-    /// RandomResizedCrop + random horizontal flip.
-    Train,
+    /// The job's augmentation: RandomResizedCrop and/or a random horizontal flip.
+    Train(Augmentation),
     /// Resize the whole image to the square size.
     Eval,
 }
@@ -46,12 +48,12 @@ pub struct Crop {
 
 /// torchvision's RandomResizedCrop region: ten tries at a random area and
 /// aspect ratio, then a centre crop clamped to the allowed ratios.
-pub fn random_resized_crop(width: u32, height: u32, rng: &mut impl Rng) -> Crop {
+pub fn random_resized_crop(width: u32, height: u32, scale: (f32, f32), rng: &mut impl Rng) -> Crop {
     let (w, h) = (width as f32, height as f32);
     let area = w * h;
     let (log_lo, log_hi) = (CROP_RATIO.0.ln(), CROP_RATIO.1.ln());
     for _ in 0..10 {
-        let target = area * rng.random_range(CROP_SCALE.0..=CROP_SCALE.1);
+        let target = area * rng.random_range(scale.0..=scale.1);
         let ratio = rng.random_range(log_lo..=log_hi).exp();
         let cw = (target * ratio).sqrt().round();
         let ch = (target / ratio).sqrt().round();
@@ -163,9 +165,12 @@ pub fn decode(path: &std::path::Path) -> Result<RgbImage, String> {
 pub fn transform_into(img: &RgbImage, transform: Transform, size: usize, rng: &mut impl Rng, out: &mut [f32]) {
     let (w, h) = img.dimensions();
     match transform {
-        Transform::Train => {
-            let crop = random_resized_crop(w, h, rng);
-            let flip = rng.random_bool(0.5);
+        Transform::Train(augmentation) => {
+            let crop = match augmentation.crop {
+                Some(scale) => random_resized_crop(w, h, scale, rng),
+                None => Crop { x: 0.0, y: 0.0, w: w as f32, h: h as f32 },
+            };
+            let flip = augmentation.flip && rng.random_bool(0.5);
             resample_into(img, crop, flip, size, out);
         }
         Transform::Eval => {
@@ -289,10 +294,40 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(3);
         for (w, h) in [(64, 64), (500, 375), (40, 300), (1, 1)] {
             for _ in 0..200 {
-                let c = random_resized_crop(w, h, &mut rng);
+                let c = random_resized_crop(w, h, Augmentation::PHOTOS.crop.unwrap(), &mut rng);
                 assert!(c.x >= 0.0 && c.y >= 0.0 && c.x + c.w <= w as f32 && c.y + c.h <= h as f32, "{c:?} in {w}x{h}");
                 assert!(c.w >= 1.0 && c.h >= 1.0);
             }
+        }
+    }
+
+    #[test]
+    fn the_jobs_augmentation_decides_crops_and_mirrors() {
+        // Left half white, right half black: a mirror or a crop shows.
+        let img = RgbImage::from_fn(40, 30, |x, _| if x < 20 { image::Rgb([255, 255, 255]) } else { image::Rgb([0, 0, 0]) });
+        let size = 8;
+        let run = |transform: Transform, seed: u64| {
+            let mut out = vec![0f32; 3 * size * size];
+            transform_into(&img, transform, size, &mut StdRng::seed_from_u64(seed), &mut out);
+            out
+        };
+        let whole = run(Transform::Eval, 0);
+        // None: every epoch sees the whole image, never mirrored.
+        assert!((0..50).all(|seed| run(Transform::Train(Augmentation::NONE), seed) == whole));
+        // Flip only: the whole image or its mirror, both seen.
+        let flip_only = Augmentation { flip: true, crop: None };
+        let outs: Vec<Vec<f32>> = (0..50).map(|seed| run(Transform::Train(flip_only), seed)).collect();
+        let mirrored = outs.iter().filter(|o| **o != whole).count();
+        assert!(mirrored > 10 && mirrored < 40, "{mirrored} of 50 mirrored");
+        let left_is_white = |o: &[f32]| o[0] > 0.0;
+        assert!(outs.iter().all(|o| *o == whole || !left_is_white(o)));
+        // Crops without flips: the left column stays white (never mirrored), areas within range.
+        let mild = Augmentation { flip: false, crop: Some((0.7, 1.0)) };
+        assert!((0..50).all(|seed| left_is_white(&run(Transform::Train(mild), seed))));
+        let mut rng = StdRng::seed_from_u64(5);
+        for _ in 0..200 {
+            let c = random_resized_crop(40, 30, (0.7, 1.0), &mut rng);
+            assert!(c.w * c.h >= 0.69 * 1200.0, "{c:?}");
         }
     }
 
@@ -342,7 +377,7 @@ mod tests {
         }
         samples.push(Sample { path: dir.path().join("gone.png"), label: 99 });
         let config = LoaderConfig { size: 8, batch_size: 4, threads: 3, prefetch: 2 };
-        let loader = EpochLoader::start(Arc::new(samples), (0..11).rev().collect(), Transform::Train, config, 1);
+        let loader = EpochLoader::start(Arc::new(samples), (0..11).rev().collect(), Transform::Train(Augmentation::PHOTOS), config, 1);
         assert_eq!(loader.batches, 3);
         let batches: Vec<Batch> = loader.collect();
         let mut labels: Vec<i64> = batches.iter().flat_map(|b| b.labels.clone()).collect();

@@ -147,6 +147,7 @@ pub fn train(spec: &LocalJobSpec, dataset: &Dataset, work_dir: &Path, observer: 
     tch::manual_seed(spec.seed as i64);
     let mut model = Classifier::new(spec.architecture, classes, device);
 
+    observer.event(Event::Log(format!("augmentation: {}", spec.augmentation.describe())));
     let mut state = match paths.read_state() {
         Some(state) => {
             if state.dataset_digest != dataset.report.digest {
@@ -200,7 +201,7 @@ pub fn train(spec: &LocalJobSpec, dataset: &Dataset, work_dir: &Path, observer: 
         observer.event(Event::Phase { epoch, phase: "train", steps: steps_per_epoch });
         let mut order: Vec<usize> = (0..train_set.len()).collect();
         order.shuffle(&mut StdRng::seed_from_u64(spec.seed.wrapping_mul(1000).wrapping_add(u64::from(epoch))));
-        let loader = EpochLoader::start(train_set.clone(), order, Transform::Train, config, spec.seed ^ (u64::from(epoch) << 32));
+        let loader = EpochLoader::start(train_set.clone(), order, Transform::Train(spec.augmentation), config, spec.seed ^ (u64::from(epoch) << 32));
         let mut pass = Pass { loss_sum: 0.0, correct: 0, seen: 0 };
         let mut step = 0;
         for batch in loader {

@@ -101,14 +101,22 @@ impl SageMakerJobs {
                 ranges.push(format!("{}: {} to {}", c.name().unwrap_or_default(), c.min_value().unwrap_or_default(), c.max_value().unwrap_or_default()));
             }
         }
-        let (trials, trials_note) = match client
-            .list_training_jobs_for_hyper_parameter_tuning_job()
+        // An endpoint that does not implement the listing (moto) is not asked
+        // again for a while: the poller would pay its retries every round.
+        const TRIALS: &str = "SageMaker ListTrainingJobsForHyperParameterTuningJob";
+        let known = self.aws().known_unsupported(TRIALS);
+        let listed = match known {
+            Some(error) => Err(error),
+            None => client
+                .list_training_jobs_for_hyper_parameter_tuning_job()
             .hyper_parameter_tuning_job_name(name)
             .sort_by(TrainingJobSortByOptions::FinalObjectiveMetricValue)
             .max_results(100)
             .send()
             .await
-        {
+                .map_err(|e| self.aws().remember_unsupported(TRIALS, from_sdk(TRIALS, e))),
+        };
+        let (trials, trials_note) = match listed {
             Ok(list) => (
                 list.training_job_summaries()
                     .iter()
@@ -128,7 +136,7 @@ impl SageMakerJobs {
                     .collect(),
                 None,
             ),
-            Err(e) => (Vec::new(), Some(from_sdk("SageMaker ListTrainingJobsForHyperParameterTuningJob", e).message().to_string())),
+            Err(e) => (Vec::new(), Some(e.message().to_string())),
         };
         let detail = TuningJobDetail { summary, ranges, trials, trials_note, failure_reason: d.failure_reason().map(str::to_string) };
         sqlx::query(

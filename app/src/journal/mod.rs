@@ -3,11 +3,13 @@
 //! undone (scaling policies so far). A revert is itself a change: it is
 //! recorded, and names the change it undid.
 
+pub mod state;
+
 use crate::components::{short_time, Badge, ErrorPanel, Loading, PageHeader};
 use crate::overview::{search_changes, ChangeRecord, JournalQuery};
-use crate::scaling::ScalingPolicy;
 use crate::ApiError;
 use leptos::prelude::*;
+use state::{diff, diff_size, DiffLine, State};
 
 /// The server's side (implemented in the `server` crate).
 #[cfg(feature = "ssr")]
@@ -23,26 +25,6 @@ pub type Reverter = std::sync::Arc<dyn ReverterService>;
 #[server(endpoint = "journal/revert")]
 pub async fn revert_change(id: i64) -> Result<ChangeRecord, ApiError> {
     crate::error::service::<Reverter>()?.revert(id).await
-}
-
-/// A stored state in words: scaling policies are kept as JSON so they can be
-/// put back; everything else is already words.
-pub fn describe_state(state: &str) -> String {
-    if state == "null" {
-        return "none".to_string();
-    }
-    match serde_json::from_str::<ScalingPolicy>(state) {
-        Ok(p) => format!(
-            "min {} · max {} · target {}/instance/min · cooldowns in {} s, out {} s{}",
-            p.min_instances,
-            p.max_instances,
-            p.target_value,
-            p.scale_in_cooldown_s,
-            p.scale_out_cooldown_s,
-            if p.disable_scale_in { " · no scale-in" } else { "" }
-        ),
-        Err(_) => state.to_string(),
-    }
 }
 
 #[component]
@@ -138,12 +120,16 @@ pub fn ChangeTable(changes: Vec<ChangeRecord>, #[prop(optional)] on_reverted: Op
             <tbody>
                 {changes.into_iter().map(|c| {
                     let tone = if c.outcome == "ok" { "ok" } else { "bad" };
-                    let change = match (c.before.as_deref().map(describe_state), c.after.as_deref().map(describe_state)) {
+                    let (before, after) = (c.before.as_deref().map(State::parse), c.after.as_deref().map(State::parse));
+                    let change = match (before.as_ref().map(State::summary), after.as_ref().map(State::summary)) {
                         (Some(b), Some(a)) => format!("{b} → {a}"),
                         (None, Some(a)) => a,
                         (Some(b), None) => b,
                         (None, None) => String::new(),
                     };
+                    // Documents (policies) get their diff on demand.
+                    let documents = [&before, &after].iter().any(|s| s.as_ref().is_some_and(State::is_document));
+                    let lines = documents.then(|| diff(before.as_ref().unwrap_or(&State::None), after.as_ref().unwrap_or(&State::None)));
                     let note = match (c.revert_of, c.reverted_by) {
                         (Some(of), _) => Some(format!(" (reverts #{of})")),
                         (_, Some(by)) => Some(format!(" (reverted by #{by})")),
@@ -158,7 +144,11 @@ pub fn ChangeTable(changes: Vec<ChangeRecord>, #[prop(optional)] on_reverted: Op
                             <td>{short_time(&c.at)}</td>
                             <td>{c.backend}" · "{c.action}</td>
                             <td><code>{c.target}</code></td>
-                            <td>{change}<span class="muted">{c.message.map(|m| format!(" {m}"))}{note}</span></td>
+                            <td class="change">
+                                <span class="change-summary">{change}</span>
+                                <span class="muted">{c.message.map(|m| format!(" {m}"))}{note}</span>
+                                {lines.map(|lines| view! { <ChangeDiff lines/> })}
+                            </td>
                             <td><Badge text=c.outcome tone/></td>
                             <td>{c.actor}</td>
                             <td>{c.revertible.then(|| {
@@ -175,4 +165,22 @@ pub fn ChangeTable(changes: Vec<ChangeRecord>, #[prop(optional)] on_reverted: Op
         </table>
     }
     .into_any()
+}
+
+/// The before and after documents as a unified line diff, folded.
+#[component]
+fn ChangeDiff(lines: Vec<DiffLine>) -> impl IntoView {
+    let size = diff_size(&lines);
+    view! {
+        <details class="change-diff">
+            <summary>{format!("Diff ({size})")}</summary>
+            <pre class="diff">
+                {lines.into_iter().map(|l| match l {
+                    DiffLine::Same(t) => view! { <span class="diff-same">{format!("  {t}")}</span> },
+                    DiffLine::Removed(t) => view! { <span class="diff-removed">{format!("- {t}")}</span> },
+                    DiffLine::Added(t) => view! { <span class="diff-added">{format!("+ {t}")}</span> },
+                }).collect_view()}
+            </pre>
+        </details>
+    }
 }
