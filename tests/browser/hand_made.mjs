@@ -86,6 +86,8 @@ try {
   await open('/lambda/aws/flowers-classify');
   await page.waitForSelector('#capacity-measured', { timeout: 30_000 });
   assert.match(await text('#capacity-measured'), /ModelLatency 183\.0 ms \+ OverheadLatency 9\.0 ms.*UTC/);
+  // Unreserved, it may run as many at once as the account allows: far more than 4 instances absorb.
+  assert.match(await text('#capacity-warnings'), /\(4 instances × 328\).*Reserve at most 4/);
   const calls = page.locator('#function-metrics figure.chart[data-chart="Invocations, errors, throttles"]');
   await calls.waitFor({ timeout: 30_000 });
   assert.ok(Number(await calls.getAttribute('data-points')) > 0, 'the function has points to chart');

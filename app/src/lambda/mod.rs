@@ -234,6 +234,9 @@ pub fn check_provisioned(qualifier: &str, value: u32, reserved: Option<u32>, oth
     Ok(())
 }
 
+/// What an AWS account may run at once unless AWS raised it (Lambda quotas).
+pub const DEFAULT_ACCOUNT_CONCURRENCY: u32 = 1000;
+
 /// Contradictions and overload: the function's concurrency against the
 /// endpoint's largest size at its measured throughput.
 pub fn capacity_warnings(f: &CapacityFacts) -> Vec<Warning> {
@@ -247,8 +250,14 @@ pub fn capacity_warnings(f: &CapacityFacts) -> Vec<Warning> {
             warn("error", format!("Provisioned concurrency ({}) exceeds reserved concurrency ({r}).", f.provisioned_total));
         }
     }
-    let concurrency = f.reserved.or(f.account.map(|a| a.unreserved));
-    if let (Some(c), Some(max), Some(per), Some(latency)) = (concurrency, f.endpoint_max_instances, f.per_instance_per_minute, f.latency_ms) {
+    // Without a reservation the function may use what the account leaves
+    // unreserved; when even that cannot be read, Lambda's default limit.
+    let (concurrency, whose) = match (f.reserved, f.account) {
+        (Some(r), _) => (r, "its reserved concurrency"),
+        (None, Some(a)) => (a.unreserved, "no reservation: the account's unreserved concurrency"),
+        (None, None) => (DEFAULT_ACCOUNT_CONCURRENCY, "no reservation: Lambda's default account limit, the account's own figure could not be read"),
+    };
+    if let (c, Some(max), Some(per), Some(latency)) = (concurrency, f.endpoint_max_instances, f.per_instance_per_minute, f.latency_ms) {
         if c > 0 && latency > 0.0 && per > 0.0 {
             let sends = f64::from(c) * 60_000.0 / latency;
             let absorbs = f64::from(max) * per;
@@ -258,7 +267,7 @@ pub fn capacity_warnings(f: &CapacityFacts) -> Vec<Warning> {
                 warn(
                     "warning",
                     format!(
-                        "At {c} concurrent executions of ~{latency:.0} ms the function can send {sends:.0} invocations/min, but {} absorbs at most {absorbs:.0} ({max} instances × {per:.0}): the excess queues and is throttled. Reserve at most {fits:.0}, or allow up to {needs:.0} instances.",
+                        "At {c} concurrent executions ({whose}) of ~{latency:.0} ms the function can send {sends:.0} invocations/min, but {} absorbs at most {absorbs:.0} ({max} instances × {per:.0}): the excess queues and is throttled. Reserve at most {fits:.0}, or allow up to {needs:.0} instances.",
                         f.endpoint.as_deref().unwrap_or("the endpoint")
                     ),
                 );
@@ -408,8 +417,12 @@ mod tests {
         // Contradictions are errors.
         let bad = CapacityFacts { reserved: Some(1), provisioned_total: 3, endpoint_max_instances: None, ..facts.clone() };
         assert_eq!(capacity_warnings(&bad)[0].severity, "error");
-        let zero = CapacityFacts { reserved: Some(0), provisioned_total: 0, endpoint_max_instances: None, ..facts };
+        let zero = CapacityFacts { reserved: Some(0), provisioned_total: 0, endpoint_max_instances: None, ..facts.clone() };
         assert!(capacity_warnings(&zero)[0].message.contains("every invocation is throttled"));
+        // No reservation and no account figure: judged at Lambda's default limit, and said so.
+        let unreserved = CapacityFacts { reserved: None, provisioned_total: 0, ..facts };
+        let w = capacity_warnings(&unreserved);
+        assert!(w[0].message.contains("At 1000 concurrent executions (no reservation: Lambda's default account limit"), "{}", w[0].message);
     }
 
     #[test]
