@@ -8,8 +8,7 @@ cd "$SAGEDECK_ROOT"
 
 "$SAGEDECK_ROOT/scripts/setup.sh" run
 
-step "Building the console (cargo leptos build)"
-cargo leptos build || fail "the build failed" "read the compiler error above"
+"$SAGEDECK_ROOT/scripts/build.sh"
 
 step "Starting Sagedeck at http://${SAGEDECK_BIND:-127.0.0.1:3000} (Ctrl-C stops it)"
 exec "$CARGO_TARGET_DIR/debug/sagedeck" --site-root "$SAGEDECK_ROOT/target/site" "$@"

@@ -9,7 +9,6 @@ source "$(dirname "$0")/env.sh"
 cd "$SAGEDECK_ROOT"
 want="${1:-run}"
 
-CARGO_LEPTOS_VERSION=0.3.10   # later versions need a newer rustc than 1.95
 TORCH_VERSION=2.13.0          # the libtorch that tch 0.26 is written for
 TORCHVISION_VERSION=0.28.0    # the torchvision of torch 2.13
 # The toolkits of SageMaker's PyTorch images, pinned as the images pin them.
@@ -54,27 +53,6 @@ if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
 else
   rustup target add wasm32-unknown-unknown ||
     fail "rustup could not add the wasm32 target" "check that rustup can reach static.rust-lang.org, then run this again"
-fi
-
-step "cargo-leptos $CARGO_LEPTOS_VERSION (builds server and wasm together)"
-if cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
-  note "present"
-else
-  note "building it from crates.io: about 25 minutes on 2 cores, once per machine"
-  (cd "$HOME" && env -u CARGO_TARGET_DIR cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked) ||
-    fail "cargo install cargo-leptos failed" "read the compiler error above; a C compiler (gcc) and pkg-config must be installed"
-fi
-
-# cargo-leptos calls the wasm-bindgen CLI, whose version must equal the
-# wasm-bindgen library in Cargo.lock; it would otherwise try a download.
-wb_version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
-step "wasm-bindgen-cli $wb_version (matches Cargo.lock)"
-if wasm-bindgen --version 2>/dev/null | grep -q " $wb_version\$"; then
-  note "present"
-else
-  note "building it from crates.io: about 4 minutes"
-  (cd "$HOME" && env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --version "$wb_version" --force) ||
-    fail "cargo install wasm-bindgen-cli failed" "read the compiler error above"
 fi
 
 step "Python environment .venv with PyTorch $TORCH_VERSION (libtorch for the local runtime)"

@@ -8,8 +8,7 @@ cd "$SAGEDECK_ROOT"
 
 "$SAGEDECK_ROOT/scripts/setup.sh" test
 
-step "Building the console (cargo leptos build)"
-cargo leptos build || fail "the build failed" "read the compiler error above"
+"$SAGEDECK_ROOT/scripts/build.sh"
 
 step "Running the tests (cargo test --workspace)"
 cargo test --workspace --no-fail-fast "$@"

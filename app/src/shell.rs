@@ -10,7 +10,7 @@ use crate::scaling::{ScalingEndpointPage, ScalingPage};
 use crate::training::{LocalJobPage, SageMakerJobPage, TrainingPage, TuningJobPage};
 use crate::ApiError;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
     path,
@@ -30,6 +30,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
+                // By its content-hashed name when scripts/build.sh built the site.
+                <HashedStylesheet options=options.clone() id="leptos"/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -67,7 +69,6 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/sagedeck.css"/>
         <Title formatter=|page: String| if page.is_empty() { "Sagedeck".to_string() } else { format!("{page} · Sagedeck") }/>
         <Router>
             <div class="layout">

@@ -401,8 +401,8 @@ def train(local_rank, args):
     if cluster.distributed:
         sampler = torch.utils.data.distributed.DistributedSampler(train_data, num_replicas=cluster.world, rank=cluster.rank, shuffle=True, seed=args.seed)
     train_loader = loader(train_data, args.batch_size, workers, sampler, shuffle=True)
-    valid_loader = loader(Images(shard(valid_set, cluster), args.image_size, False, "none"), args.batch_size, workers)
-    test_loader = loader(Images(shard(test_set, cluster), args.image_size, False, "none"), args.batch_size, workers)
+    valid_loader = loader(Images(shard(valid_set, cluster), args.image_size, False, (False, None)), args.batch_size, workers)
+    test_loader = loader(Images(shard(test_set, cluster), args.image_size, False, (False, None)), args.batch_size, workers)
 
     for epoch in range(state["epochs_done"] + 1, args.epochs + 1):
         epoch_started = time.time()

@@ -31,6 +31,9 @@ pub enum Command {
     IamReview(crate::iam::IamReviewArgs),
     /// Manage the console's users (sign-in is on once one exists).
     User(crate::auth::UserArgs),
+    /// Assemble the served site from wasm-bindgen's output: content-hashed
+    /// names, brotli and gzip copies (scripts/build.sh runs it).
+    Site(crate::site::SiteArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]

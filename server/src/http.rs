@@ -80,8 +80,10 @@ pub fn router(state: AppState, auth: std::sync::Arc<crate::auth::Auth>) -> Route
     let options = state.leptos.clone();
     let invoke = crate::endpoints::invoke::routes(state.services.endpoints.clone());
     let functions = crate::lambda::routes(state.services.lambda.clone());
+    let pkg = assets(&state.leptos);
     Router::new()
         .route("/healthz", get(healthz))
+        .nest_service("/pkg", pkg)
         .route(app::training::sagemaker::SOURCE_DIR_DOWNLOAD, get(source_dir))
         .leptos_routes_with_context(&state, routes, move || services.provide(), move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
@@ -97,6 +99,28 @@ pub fn router(state: AppState, auth: std::sync::Arc<crate::auth::Auth>) -> Route
         // Every route, pages, server functions, invocations and files alike.
         .layer(middleware::from_fn_with_state(auth, crate::auth::guard::guard))
         .layer(TraceLayer::new_for_http())
+}
+
+/// The browser files: the brotli or gzip copy `sagedeck site` wrote when the
+/// browser accepts it, Last-Modified for revalidation, and a year of caching
+/// for content-hashed names (a new build has new names); plain names are
+/// revalidated each time.
+fn assets(options: &leptos::prelude::LeptosOptions) -> Router {
+    use tower_http::services::ServeDir;
+    let dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    let files = ServeDir::new(dir).precompressed_br().precompressed_gzip();
+    Router::new().fallback_service(files).layer(middleware::map_response(
+        |uri: axum::http::Uri, mut response: Response| async move {
+            let name = uri.path().rsplit('/').next().unwrap_or_default();
+            let policy = if response.status().is_success() && crate::site::is_hashed(name) {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-cache"
+            };
+            response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static(policy));
+            response
+        },
+    ))
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -19,6 +19,7 @@ pub mod notebooks;
 pub mod overview;
 pub mod paths;
 pub mod s3;
+pub mod site;
 pub mod scaling;
 pub mod store;
 pub mod training;
@@ -110,16 +111,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let metrics = services.endpoints.metrics.clone();
     let function_metrics = lambda_metrics.clone();
+    // scripts/build.sh names the browser files by content hash and writes
+    // hash.txt next to the binary; a `cargo leptos build` site has plain names.
+    let hashed = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|d| d.join("hash.txt"))).is_some_and(|p| p.is_file());
     let leptos = leptos::prelude::LeptosOptions::builder()
         .output_name("sagedeck")
         .site_root(args.site_root.display().to_string())
         .site_pkg_dir("pkg")
         .site_addr(addr)
+        .hash_files(hashed)
         .build();
-    if !args.site_root.join("pkg").join("sagedeck.js").exists() {
+    let built = std::fs::read_dir(args.site_root.join("pkg"))
+        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".wasm")))
+        .unwrap_or(false);
+    if !built {
         tracing::warn!(
             site_root = %args.site_root.display(),
-            "the built site (pkg/sagedeck.js) is missing: pages render but will not become interactive. Build with `cargo leptos build`."
+            "the built site (pkg/*.wasm) is missing: pages render but will not become interactive. Build with scripts/build.sh."
         );
     }
     let app = http::router(http::AppState { leptos, services }, auth);

@@ -21,6 +21,7 @@ async fn main() -> std::process::ExitCode {
                 Command::BenchServe(args) => sagedeck::endpoints::bench::run(args).await,
                 Command::IamReview(args) => sagedeck::iam::review_command(args),
                 Command::User(args) => sagedeck::auth::user_command(args).await,
+                Command::Site(args) => sagedeck::site::assemble(args),
                 Command::Serve(_) => unreachable!("handled above"),
             };
             return match result {

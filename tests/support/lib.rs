@@ -15,7 +15,7 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// The `sagedeck` binary that `cargo leptos build` made: SAGEDECK_BIN, or
+/// The `sagedeck` binary that scripts/build.sh made: SAGEDECK_BIN, or
 /// the one beside this test executable's profile folder.
 pub fn server_binary() -> PathBuf {
     if let Ok(bin) = std::env::var("SAGEDECK_BIN") {
@@ -26,7 +26,7 @@ pub fn server_binary() -> PathBuf {
     let bin = exe.parent().unwrap().parent().unwrap().join("sagedeck");
     assert!(
         bin.exists(),
-        "{} is missing: build the console first (`cargo leptos build`, or run scripts/test.sh)",
+        "{} is missing: build the console first (scripts/build.sh, or run scripts/test.sh)",
         bin.display()
     );
     bin

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds the console with cargo and the wasm-bindgen CLI, without
+# cargo-leptos (whose own build took 15 of a fresh machine's 28 minutes):
+#   1. the server binary (cargo, dev profile: optimised where it matters, see
+#      Cargo.toml; --release for an optimised server);
+#   2. the browser half: the app crate for wasm32 with the hydrate feature,
+#      in the wasm-release profile (size-optimised, LTO), then wasm-bindgen
+#      and npm binaryen's wasm-opt -Oz;
+#   3. `sagedeck site`: content-hashed names, brotli and gzip copies,
+#      hash.txt next to the binary, the public files.
+# A missing wasm-bindgen CLI is built in the background while step 1 runs.
+# `cargo leptos watch` still works for live reloading during development.
+#
+#   scripts/build.sh [--release]
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$SAGEDECK_ROOT"
+
+server_profile=dev
+[ "${1:-}" = "--release" ] && server_profile=release
+wasm_profile=wasm-release
+profile_dir() { if [ "$1" = dev ]; then echo debug; else echo "$1"; fi; }
+
+# The CLI's version must equal the wasm-bindgen library in Cargo.lock.
+wb_version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
+wb_pid=""
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb_version\$"; then
+  step "wasm-bindgen-cli $wb_version: building it from crates.io in the background (about 2.5 minutes, once per machine)"
+  (cd "$HOME" && env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --version "$wb_version" --force --quiet) \
+    > "$CARGO_TARGET_DIR/wasm-bindgen-install.log" 2>&1 &
+  wb_pid=$!
+fi
+wasm_opt="$SAGEDECK_ROOT/scripts/tools/node_modules/.bin/wasm-opt"
+if [ ! -x "$wasm_opt" ]; then
+  step "wasm-opt (npm's binaryen: Debian's is too old for today's wasm)"
+  command -v npm >/dev/null || fail "npm is not installed" "install Node.js 18+ with npm (Debian: apt-get install nodejs npm)"
+  (cd scripts/tools && npm ci --no-audit --no-fund --silent) || fail "npm ci failed in scripts/tools" "check that the npm registry is reachable"
+fi
+
+step "Server (cargo build, profile $server_profile)"
+cargo build -p server --bin sagedeck --profile "$server_profile" || fail "the server did not build" "read the compiler error above"
+
+step "Browser half (the app crate for wasm32, profile $wasm_profile)"
+cargo build -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate --profile "$wasm_profile" ||
+  fail "the browser half did not build" "read the compiler error above"
+
+if [ -n "$wb_pid" ]; then
+  step "Waiting for wasm-bindgen-cli"
+  wait "$wb_pid" || { cat "$CARGO_TARGET_DIR/wasm-bindgen-install.log" >&2; fail "cargo install wasm-bindgen-cli failed" "read its output above"; }
+fi
+
+stage="$CARGO_TARGET_DIR/site-stage"
+rm -rf "$stage" && mkdir -p "$stage"
+step "wasm-bindgen $wb_version"
+wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name sagedeck \
+  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$(profile_dir "$wasm_profile")/app.wasm" || fail "wasm-bindgen failed" "read its error above"
+
+step "wasm-opt -Oz"
+"$wasm_opt" -Oz "$stage/sagedeck_bg.wasm" -o "$stage/sagedeck_bg.wasm" || fail "wasm-opt failed" "read its error above"
+
+step "Site: content-hashed names, brotli and gzip copies"
+"$CARGO_TARGET_DIR/$(profile_dir "$server_profile")/sagedeck" site --bindgen "$stage" --out "$SAGEDECK_ROOT/target/site" ||
+  fail "assembling the site failed" "read the error above"
+note "the console: $CARGO_TARGET_DIR/$(profile_dir "$server_profile")/sagedeck --site-root $SAGEDECK_ROOT/target/site"
