@@ -51,12 +51,22 @@ fi
 
 stage="$CARGO_TARGET_DIR/site-stage"
 rm -rf "$stage" && mkdir -p "$stage"
-step "wasm-bindgen $wb_version"
-wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name sagedeck \
-  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$(profile_dir "$wasm_profile")/app.wasm" || fail "wasm-bindgen failed" "read its error above"
-
-step "wasm-opt -Oz"
-"$wasm_opt" -Oz "$stage/sagedeck_bg.wasm" -o "$stage/sagedeck_bg.wasm" || fail "wasm-opt failed" "read its error above"
+app_wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/$(profile_dir "$wasm_profile")/app.wasm"
+# wasm-bindgen and wasm-opt take a minute; their output is kept by the
+# input's content (and the tools' versions), so a build that changed only
+# the server skips them.
+key="$(cat "$app_wasm" <("$wasm_opt" --version) <(echo "$wb_version") | sha256sum | cut -c1-16)"
+cached="$CARGO_TARGET_DIR/site-cache/$key"
+if [ -f "$cached/sagedeck_bg.wasm" ]; then
+  step "wasm-bindgen and wasm-opt: unchanged input, reusing $cached"
+  cp "$cached"/* "$stage"/
+else
+  step "wasm-bindgen $wb_version"
+  wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name sagedeck "$app_wasm" || fail "wasm-bindgen failed" "read its error above"
+  step "wasm-opt -Oz"
+  "$wasm_opt" -Oz "$stage/sagedeck_bg.wasm" -o "$stage/sagedeck_bg.wasm" || fail "wasm-opt failed" "read its error above"
+  rm -rf "$CARGO_TARGET_DIR/site-cache" && mkdir -p "$cached.tmp" && cp "$stage"/* "$cached.tmp"/ && mv "$cached.tmp" "$cached"
+fi
 
 step "Site: content-hashed names, brotli and gzip copies"
 "$CARGO_TARGET_DIR/$(profile_dir "$server_profile")/sagedeck" site --bindgen "$stage" --out "$SAGEDECK_ROOT/target/site" ||

@@ -59,6 +59,7 @@ pub const SERVER_FN_ROLES: &[(&str, Role)] = &[
     ("notebooks/describe", Role::Viewer),
     ("training/local/defaults", Role::Viewer),
     ("training/local/list", Role::Viewer),
+    ("training/history", Role::Viewer),
     ("training/local/get", Role::Viewer),
     ("training/sagemaker/list", Role::Viewer),
     ("training/sagemaker/describe", Role::Viewer),

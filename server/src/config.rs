@@ -34,6 +34,8 @@ pub enum Command {
     /// Assemble the served site from wasm-bindgen's output: content-hashed
     /// names, brotli and gzip copies (scripts/build.sh runs it).
     Site(crate::site::SiteArgs),
+    /// Fill a database with a made-up job history (the history benchmark's data).
+    SeedHistory(crate::training::history::SeedArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -54,6 +54,7 @@ impl Services {
         provide_context::<app::endpoints::Endpoints>(self.endpoints.clone());
         provide_context::<app::training::sagemaker::SageMakerTraining>(self.sagemaker_training.clone());
         provide_context::<app::training::tuning::Tuning>(self.sagemaker_training.clone());
+        provide_context::<app::training::history::JobHistory>(self.sagemaker_training.clone());
         provide_context::<app::training::upload::Uploads>(self.uploads.clone());
         provide_context::<app::scaling::Scaling>(self.scaling.clone());
         provide_context::<app::journal::Reverter>(self.reverter.clone());

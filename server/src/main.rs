@@ -22,6 +22,7 @@ async fn main() -> std::process::ExitCode {
                 Command::IamReview(args) => sagedeck::iam::review_command(args),
                 Command::User(args) => sagedeck::auth::user_command(args).await,
                 Command::Site(args) => sagedeck::site::assemble(args),
+                Command::SeedHistory(args) => sagedeck::training::history::seed_command(args).await,
                 Command::Serve(_) => unreachable!("handled above"),
             };
             return match result {

@@ -60,6 +60,19 @@ try {
   await page.waitForSelector('#jobs tr[data-job][data-status="Completed"]');
   step('the job list shows it Completed');
 
+  // The filters live in the URL: a view can be shared and reloaded.
+  await page.selectOption('select[name="status-filter"]', 'Failed');
+  await page.waitForURL(/\/training\?status=Failed$/);
+  await page.waitForSelector('text=No job matches these filters.');
+  await page.reload();
+  await page.waitForSelector('text=No job matches these filters.');
+  assert.equal(await page.inputValue('select[name="status-filter"]'), 'Failed');
+  await page.selectOption('select[name="status-filter"]', 'Completed');
+  await page.waitForURL(/\/training\?status=Completed$/);
+  await page.waitForSelector('#jobs tr[data-job][data-status="Completed"]');
+  assert.match(await page.textContent('#jobs-count'), /^1 of 1 job · 1 local, 0 on SageMaker/);
+  step('the status filter is in the URL, survives a reload and counts what matches');
+
   assert.deepEqual(problems, [], 'no page or console errors');
   console.log('browser: all checks passed');
 } catch (e) {

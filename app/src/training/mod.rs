@@ -3,6 +3,7 @@
 //! reports the pages show, and the server functions. The worker itself lives
 //! in the server crate (`server/src/training/`).
 
+pub mod history;
 mod job_page;
 mod page;
 pub mod sagemaker;

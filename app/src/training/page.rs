@@ -2,11 +2,8 @@
 //! dataset check and the demo set.
 
 use super::spec::{FieldError, FormFields};
-use super::{
-    check_dataset, create_local_job, get_training_defaults, list_local_jobs, make_demo_dataset, Architecture,
-    DatasetReport, JobStatus, LocalJobSummary, TrainingDefaults,
-};
-use super::sagemaker::{list_sagemaker_jobs, SageMakerJobList};
+use super::history::{list_job_history, thousands, HistoryRow, JobHistoryPage, JobQuery, RunsOn, STATUS_FILTERS};
+use super::{check_dataset, create_local_job, get_training_defaults, make_demo_dataset, Architecture, DatasetReport, JobStatus, TrainingDefaults};
 use super::sagemaker_page::{sagemaker_tone, SageMakerLaunch};
 use crate::components::{short_time, Badge, ErrorPanel, Loading, PageHeader};
 use crate::ApiError;
@@ -16,31 +13,28 @@ use leptos_router::components::A;
 #[component]
 pub fn TrainingPage() -> impl IntoView {
     let refresh = RwSignal::new(0u32);
-    let status_filter = RwSignal::new(String::new());
-    let name_filter = RwSignal::new(String::new());
-    let jobs = Resource::new(move || refresh.get(), |_| list_local_jobs());
-    // SageMaker rows come from the server's cache (one poller for every tab),
-    // read again every 10 s.
-    let remote = Resource::new(
-        move || (refresh.get(), status_filter.get(), name_filter.get()),
-        |(_, status, name)| list_sagemaker_jobs(Some(status), Some(name)),
-    );
+    // The filters and the page live in the URL, so a view can be shared.
+    let url = leptos_router::hooks::use_query_map();
+    let query = Memo::new(move |_| url.with(|m| JobQuery::from_pairs(|k| m.get(k))));
+    let history = Resource::new(move || (refresh.get(), query.get()), |(_, q)| list_job_history(q));
+    // SageMaker rows come from the server's cache (one poller for every tab):
+    // read again every 10 s, every 2 s while a local job on the page runs.
     Effect::new(move |_| {
-        remote.get();
-        if let Ok(t) = set_timeout_with_handle(move || refresh.update(|n| *n += 1), std::time::Duration::from_secs(10)) {
+        let busy = history
+            .get()
+            .and_then(Result::ok)
+            .is_some_and(|p| p.rows.iter().any(|r| matches!(r, HistoryRow::Local(j) if !j.status.is_terminal())));
+        let every = if busy { 2 } else { 10 };
+        if let Ok(t) = set_timeout_with_handle(move || refresh.update(|n| *n += 1), std::time::Duration::from_secs(every)) {
             on_cleanup(move || t.clear());
         }
     });
+    let navigate = leptos_router::hooks::use_navigate();
+    let go = move |q: JobQuery| {
+        navigate(&q.href(), leptos_router::NavigateOptions { replace: true, scroll: false, ..Default::default() });
+    };
+    let (go_status, go_on, go_name) = (go.clone(), go.clone(), go);
     let defaults = Resource::new(|| (), |_| get_training_defaults());
-    // While a job is queued or running, look again every 2 s.
-    Effect::new(move |_| {
-        let busy = jobs.get().and_then(Result::ok).is_some_and(|l| l.iter().any(|j| !j.status.is_terminal()));
-        if busy {
-            if let Ok(t) = set_timeout_with_handle(move || refresh.update(|n| *n += 1), std::time::Duration::from_secs(2)) {
-                on_cleanup(move || t.clear());
-            }
-        }
-    });
     view! {
         <PageHeader title="Training">
             <button class="btn" on:click=move |_| refresh.update(|n| *n += 1)>"Refresh"</button>
@@ -52,25 +46,22 @@ pub fn TrainingPage() -> impl IntoView {
         <section class="card">
             <h2>"Jobs"</h2>
             <div class="filters">
-                <select name="status-filter" on:change=move |ev| status_filter.set(event_target_value(&ev))>
-                    <option value="">"Any status"</option>
-                    {["InProgress", "Completed", "Failed", "Stopping", "Stopped"].map(|s| view! { <option value=s>{s}</option> }).collect_view()}
+                <select name="status-filter" on:change=move |ev| go_status(JobQuery { status: event_target_value(&ev), ..query.get_untracked().first_page() })>
+                    <option value="" selected=move || query.with(|q| q.status.is_empty())>"Any status"</option>
+                    {STATUS_FILTERS.map(|s| view! { <option value=s selected=move || query.with(|q| q.status == s)>{s}</option> }).collect_view()}
                 </select>
-                <input name="name-filter" placeholder="Name contains…" prop:value=move || name_filter.get() on:input=move |ev| name_filter.set(event_target_value(&ev))/>
+                <select name="runs-on-filter" on:change=move |ev| go_on(JobQuery { runs_on: RunsOn::parse(&event_target_value(&ev)), ..query.get_untracked().first_page() })>
+                    <option value="" selected=move || query.with(|q| q.runs_on.is_none())>"Local and SageMaker"</option>
+                    <option value="local" selected=move || query.with(|q| q.runs_on == Some(RunsOn::Local))>"Local only"</option>
+                    <option value="sagemaker" selected=move || query.with(|q| q.runs_on == Some(RunsOn::SageMaker))>"SageMaker only"</option>
+                </select>
+                <input name="name-filter" placeholder="Name contains…" maxlength="100" prop:value=move || query.with(|q| q.name.clone())
+                    on:input=move |ev| go_name(JobQuery { name: event_target_value(&ev), ..query.get_untracked().first_page() })/>
             </div>
             <Transition fallback=|| view! { <Loading text="Reading the job history…"/> }>
                 {move || Suspend::new(async move {
-                    let remote = remote.await;
-                    match jobs.await {
-                        Ok(list) => {
-                            let (status, name) = (status_filter.get_untracked(), name_filter.get_untracked().to_lowercase());
-                            let list: Vec<LocalJobSummary> = list
-                                .into_iter()
-                                .filter(|j| status.is_empty() || local_matches(j.status, &status))
-                                .filter(|j| name.is_empty() || j.name.to_lowercase().contains(&name))
-                                .collect();
-                            view! { <JobTable list remote/> }.into_any()
-                        }
+                    match history.await {
+                        Ok(page) => view! { <JobTable page query=query.get_untracked()/> }.into_any(),
                         Err(error) => view! { <ErrorPanel error/> }.into_any(),
                     }
                 })}
@@ -90,85 +81,104 @@ pub fn TrainingPage() -> impl IntoView {
     }
 }
 
-/// The status filter speaks SageMaker's words; local statuses map onto them.
-fn local_matches(status: JobStatus, filter: &str) -> bool {
-    match filter {
-        "InProgress" => matches!(status, JobStatus::Queued | JobStatus::Running),
-        "Stopped" => matches!(status, JobStatus::Cancelled | JobStatus::Interrupted),
-        other => status.as_str() == other,
-    }
-}
-
 pub fn percent(v: f64) -> String {
     format!("{:.1} %", v * 100.0)
 }
 
-#[component]
-fn JobTable(list: Vec<LocalJobSummary>, remote: Result<SageMakerJobList, ApiError>) -> impl IntoView {
-    let (remote_jobs, remote_note) = match remote {
-        Ok(l) => {
-            let note = l.note.clone().map(|n| format!("SageMaker jobs are not listed: {n}")).or_else(|| {
-                l.cache.error.clone().map(|e| format!(
-                    "SageMaker: showing the jobs as last read{}; the latest refresh failed ({e}); next try in {} s.",
-                    l.cache.refreshed_at.as_deref().map(|t| format!(" at {}", short_time(t))).unwrap_or_default(),
-                    l.cache.next_refresh_seconds
-                ))
-            });
-            (l.jobs, note)
-        }
-        Err(e) => (Vec::new(), Some(format!("SageMaker jobs are not listed: {}", e.message()))),
-    };
-    let note = remote_note.map(|n| view! { <p class="muted" id="sagemaker-jobs-note">{n}</p> });
-    if list.is_empty() && remote_jobs.is_empty() {
-        return view! { {note}<p class="empty">"No training jobs yet. Make the demo set below and queue a local one, or launch one on SageMaker."</p> }.into_any();
+/// What the SageMaker half of the list says about itself: not configured,
+/// or served from a cache whose latest refresh failed.
+fn sagemaker_note(page: &JobHistoryPage) -> Option<String> {
+    if let Some(note) = &page.sagemaker_note {
+        return Some(format!("SageMaker jobs are not listed: {note}"));
     }
-    let remote_rows = remote_jobs
-        .into_iter()
-        .map(|j| {
+    let cache = page.cache.as_ref()?;
+    cache.error.as_ref().map(|e| {
+        format!(
+            "SageMaker: showing the jobs as last read{}; the latest refresh failed ({e}); next try in {} s.",
+            cache.refreshed_at.as_deref().map(|t| format!(" at {}", short_time(t))).unwrap_or_default(),
+            cache.next_refresh_seconds
+        )
+    })
+}
+
+#[component]
+fn JobTable(page: JobHistoryPage, query: JobQuery) -> impl IntoView {
+    let note = sagemaker_note(&page).map(|n| view! { <p class="muted" id="sagemaker-jobs-note">{n}</p> });
+    let sync = page.sync.as_ref().map(|s| view! { <p class="muted" id="sagemaker-history" data-complete=s.complete.to_string()>{s.describe()}</p> });
+    let filtered = query.first_page() != JobQuery::default();
+    if page.rows.is_empty() && query.older.is_none() && query.newer.is_none() {
+        let text = if filtered {
+            "No job matches these filters."
+        } else {
+            "No training jobs yet. Make the demo set below and queue a local one, or launch one on SageMaker."
+        };
+        return view! { {note}{sync}<p class="empty">{text}</p> }.into_any();
+    }
+    let total = page.total();
+    let count = format!(
+        "{} of {} {} · {} local, {} on SageMaker",
+        page.rows.len(),
+        thousands(total),
+        if total == 1 { "job" } else { "jobs" },
+        thousands(page.local_total),
+        thousands(page.sagemaker_total)
+    );
+    let link = |older: Option<String>, newer: Option<String>| JobQuery { older, newer, ..query.first_page() }.href();
+    let pager = view! {
+        <nav class="pager">
+            <span class="muted" id="jobs-count" data-total=total>{count}</span>
+            {(query.older.is_some() || query.newer.is_some()).then(|| view! { <A href=query.first_page().href()>"Newest"</A> })}
+            {page.newer.clone().map(|c| view! { <A href=link(None, Some(c)) attr:rel="prev">"← Newer"</A> })}
+            {page.older.clone().map(|c| view! { <A href=link(Some(c), None) attr:rel="next">"Older →"</A> })}
+        </nav>
+    };
+    let rows = page.rows.into_iter().map(|row| match row {
+        HistoryRow::SageMaker(j) => {
             let duration = j.training_seconds.map(|s| super::job_page::duration(s as f64)).unwrap_or_else(|| "—".into());
             let metrics = j.final_metrics.iter().map(|(k, v)| format!("{k} {v:.3}")).collect::<Vec<_>>().join(", ");
+            // Rows the history backfill read carry what ListTrainingJobs says;
+            // the job's page describes the rest.
+            let resources = if j.instance_count > 0 { format!("{} × {} · {duration}", j.instance_count, j.instance_type) } else { "—".to_string() };
             let (row_name, href, label) = (j.name.clone(), format!("/training/sagemaker/{}", j.name), j.name.clone());
             view! {
                 <tr data-sagemaker-job=row_name data-status=j.status.clone()>
                     <td><A href=href>{label}</A></td>
                     <td><span class="where where-sagemaker">"SageMaker"</span></td>
                     <td><Badge text=j.status.clone() tone=sagemaker_tone(&j.status)/></td>
-                    <td>{format!("{} × {}", j.instance_count, j.instance_type)}" · "{duration}
-                        {j.billable_seconds.map(|b| format!(" · {b} s billed"))}</td>
+                    <td>{resources}{j.billable_seconds.map(|b| format!(" · {b} s billed"))}</td>
                     <td>{if metrics.is_empty() { "—".to_string() } else { metrics }}</td>
                     <td>{j.created_at.as_deref().map(short_time).unwrap_or_default()}</td>
                 </tr>
             }
-        })
-        .collect_view();
+            .into_any()
+        }
+        HistoryRow::Local(j) => {
+            let width = format!("width: {:.1}%", 100.0 * if j.status == JobStatus::Completed { 1.0 } else { j.progress.fraction() });
+            view! {
+                <tr data-job=j.id data-status=j.status.as_str()>
+                    <td><A href=format!("/training/local/{}", j.id)>{format!("#{} {}", j.id, j.name)}</A></td>
+                    <td><span class="where where-local">"Local"</span></td>
+                    <td><Badge text=j.status.as_str() tone=j.status.tone()/></td>
+                    <td>
+                        <div class="progress small"><div class="progress-bar" style=width></div></div>
+                        <span class="muted">{format!("{} · epoch {}/{}", j.architecture.as_str(), j.progress.epoch, j.epochs)}</span>
+                    </td>
+                    <td>{j.test_accuracy.map(|a| format!("test accuracy {}", percent(a))).unwrap_or_else(|| "—".into())}</td>
+                    <td>{short_time(&j.created_at)}</td>
+                </tr>
+            }
+            .into_any()
+        }
+    });
     view! {
         {note}
+        {sync}
+        {pager}
         <table class="table" id="jobs">
             <thead>
                 <tr><th>"Job"</th><th>"Runs on"</th><th>"Status"</th><th>"Progress / resources"</th><th>"Result"</th><th>"Created"</th></tr>
             </thead>
-            <tbody>
-                {remote_rows}
-                {list
-                    .into_iter()
-                    .map(|j| {
-                        let width = format!("width: {:.1}%", 100.0 * if j.status == JobStatus::Completed { 1.0 } else { j.progress.fraction() });
-                        view! {
-                            <tr data-job=j.id data-status=j.status.as_str()>
-                                <td><A href=format!("/training/local/{}", j.id)>{format!("#{} {}", j.id, j.name)}</A></td>
-                                <td><span class="where where-local">"Local"</span></td>
-                                <td><Badge text=j.status.as_str() tone=j.status.tone()/></td>
-                                <td>
-                                    <div class="progress small"><div class="progress-bar" style=width></div></div>
-                                    <span class="muted">{format!("{} · epoch {}/{}", j.architecture.as_str(), j.progress.epoch, j.epochs)}</span>
-                                </td>
-                                <td>{j.test_accuracy.map(|a| format!("test accuracy {}", percent(a))).unwrap_or_else(|| "—".into())}</td>
-                                <td>{short_time(&j.created_at)}</td>
-                            </tr>
-                        }
-                    })
-                    .collect_view()}
-            </tbody>
+            <tbody>{rows.collect_view()}</tbody>
         </table>
     }
     .into_any()

@@ -389,7 +389,7 @@ pub fn is_s3_uri(uri: &str) -> bool {
 }
 
 /// One row of the SageMaker half of the job list, from the cache.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SageMakerJobSummary {
     pub name: String,
     pub status: String,

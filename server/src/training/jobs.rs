@@ -35,10 +35,10 @@ pub struct JobRow {
     pub dataset_report: Option<DatasetReport>,
 }
 
-const COLUMNS: &str = "id, name, spec, status, created_at, started_at, finished_at, work_dir, epoch, step, \
+pub(crate) const COLUMNS: &str = "id, name, spec, status, created_at, started_at, finished_at, work_dir, epoch, step, \
      steps_per_epoch, phase, images_per_s, eta_seconds, test_accuracy, message, attempts, source, device, dataset_report";
 
-fn row_to_job(row: &sqlx::sqlite::SqliteRow) -> Result<JobRow, ApiError> {
+pub(crate) fn row_to_job(row: &sqlx::sqlite::SqliteRow) -> Result<JobRow, ApiError> {
     let spec_json: String = row.get("spec");
     let spec: LocalJobSpec = serde_json::from_str(&spec_json)
         .map_err(|e| ApiError::Internal(format!("a stored job spec is unreadable: {e}")))?;

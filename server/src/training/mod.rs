@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod dataset;
 pub mod demo;
+pub mod history;
 pub mod jobs;
 pub mod model;
 pub mod pipeline;

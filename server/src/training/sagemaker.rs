@@ -24,8 +24,10 @@ use std::time::{Duration, Instant};
 
 /// ListTrainingJobs allows 2 requests per second; pages are spaced by this.
 const LIST_PAGE_GAP: Duration = Duration::from_millis(600);
-/// At most this many pages (100 jobs each) per refresh.
-const MAX_PAGES: usize = 5;
+/// The first listing reads at most this many pages (100 jobs each); the
+/// history backfill reads the rest in the background.
+const MAX_PAGES: i64 = 5;
+const WATERMARK_OVERLAP_MS: i64 = 60_000;
 /// How often the cache is refreshed while some job runs, and otherwise.
 const BUSY_EVERY: Duration = Duration::from_secs(10);
 const IDLE_EVERY: Duration = Duration::from_secs(30);
@@ -35,6 +37,15 @@ const ROLES_TTL: Duration = Duration::from_secs(300);
 
 fn rfc3339(t: Option<&DateTime>) -> Option<String> {
     t.and_then(|t| t.fmt(Format::DateTime).ok())
+}
+
+/// A creation time as the cache keys it: milliseconds, so it sorts as text
+/// with the local jobs' times (migrations/README.md).
+pub fn created_key(t: &DateTime) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(t.as_nanos())
+        .ok()
+        .and_then(|t| t.format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z")).ok())
+        .unwrap_or_default()
 }
 
 fn now() -> String {
@@ -253,6 +264,7 @@ impl SageMakerJobs {
         if jobs.aws.clients().is_ok() {
             let poller = jobs.clone();
             tokio::spawn(async move { poller.poll().await });
+            tokio::spawn(super::history::backfill(jobs.clone()));
         }
         jobs
     }
@@ -298,30 +310,31 @@ impl SageMakerJobs {
         wait
     }
 
-    /// Lists every job (paced under ListTrainingJobs' rate) and describes the
-    /// new ones and those not finished. Says whether any job still runs.
+    /// Lists the jobs created since the watermark (all of them the first
+    /// time, up to MAX_PAGES pages: the backfill reads the rest), and
+    /// describes the new ones, those whose status changed and those the
+    /// cache holds as not finished. Says whether any job still runs.
     async fn refresh_once(&self) -> Result<bool, ApiError> {
         let client = &self.aws.clients()?.sagemaker;
-        let cached: std::collections::HashMap<String, String> = sqlx::query("SELECT name, status FROM sagemaker_training_jobs")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|r| (r.get("name"), r.get("status")))
-            .collect();
-        let mut pages = client
-            .list_training_jobs()
-            .sort_by(SortBy::CreationTime)
-            .sort_order(SortOrder::Descending)
-            .max_results(100)
-            .into_paginator()
-            .send();
+        let sync = super::history::sync_state(&self.pool).await?;
+        let first = sync.newest_created.is_none();
+        let mut request = client.list_training_jobs().sort_by(SortBy::CreationTime).sort_order(SortOrder::Descending).max_results(100);
+        if let Some(watermark) = sync.newest_created.as_deref().and_then(|w| DateTime::from_str(w, Format::DateTime).ok()) {
+            // A minute of overlap: a job's creation can show in the list a
+            // moment after its creation time.
+            request = request.creation_time_after(DateTime::from_millis(watermark.to_millis().unwrap_or(0) - WATERMARK_OVERLAP_MS));
+        }
+        let mut pages = request.into_paginator().send();
         let mut to_describe = Vec::new();
         let mut any_running = false;
+        let (mut newest, mut oldest): (Option<String>, Option<String>) = (None, None);
         let mut page_count = 0;
+        let mut complete = false;
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| from_sdk("SageMaker ListTrainingJobs", e))?;
             let more = page.next_token().is_some_and(|t| !t.is_empty());
+            let names: Vec<&str> = page.training_job_summaries().iter().filter_map(|j| j.training_job_name()).collect();
+            let cached = self.cached_statuses(&names).await?;
             for job in page.training_job_summaries() {
                 let (Some(name), Some(status)) = (job.training_job_name(), job.training_job_status()) else { continue };
                 let status = status.as_str();
@@ -329,18 +342,65 @@ impl SageMakerJobs {
                 if cached.get(name).map(String::as_str) != Some(status) || !is_terminal(status) {
                     to_describe.push(name.to_string());
                 }
+                if let Some(created) = job.creation_time().map(created_key) {
+                    if newest.as_ref().is_none_or(|n| created > *n) {
+                        newest = Some(created.clone());
+                    }
+                    if oldest.as_ref().is_none_or(|o| created < *o) {
+                        oldest = Some(created);
+                    }
+                }
             }
             page_count += 1;
-            if !more || page_count >= MAX_PAGES {
+            if !more {
+                complete = true;
+                break;
+            }
+            if first && page_count >= MAX_PAGES {
                 break;
             }
             tokio::time::sleep(LIST_PAGE_GAP).await;
         }
+        // Jobs the cache holds as running that the listing did not show
+        // (older than the watermark): their status is read where it is.
+        let unfinished: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sagemaker_training_jobs WHERE status NOT IN ('Completed', 'Failed', 'Stopped') ORDER BY created_at DESC LIMIT 200",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        for name in unfinished {
+            if !to_describe.contains(&name) {
+                to_describe.push(name);
+            }
+        }
         for name in to_describe {
-            self.describe_into_cache(&name).await?;
+            let detail = self.describe_into_cache(&name).await?;
+            any_running |= !is_terminal(&detail.summary.status);
+        }
+        if first {
+            // The first listing sets both edges; if it read everything, there
+            // is nothing to backfill (an empty account is complete too).
+            let now = crate::store::now();
+            super::history::record_sync(&self.pool, Some(newest.as_deref().unwrap_or(&now)), Some(oldest.as_deref().unwrap_or(&now)), complete, page_count).await?;
+        } else if newest.is_some() || page_count > 0 {
+            super::history::record_sync(&self.pool, newest.as_deref(), None, false, page_count).await?;
         }
         let tuning_running = self.refresh_tuning().await?;
         Ok(any_running || tuning_running)
+    }
+
+    /// The cached status of each of `names`.
+    async fn cached_statuses(&self, names: &[&str]) -> Result<std::collections::HashMap<String, String>, ApiError> {
+        if names.is_empty() {
+            return Ok(Default::default());
+        }
+        let sql = format!("SELECT name, status FROM sagemaker_training_jobs WHERE name IN ({})", vec!["?"; names.len()].join(", "));
+        let mut q = sqlx::query(&sql);
+        for n in names {
+            q = q.bind(*n);
+        }
+        Ok(q.fetch_all(&self.pool).await.map_err(db)?.iter().map(|r| (r.get("name"), r.get("status"))).collect())
     }
 
     pub(super) fn aws(&self) -> &Aws {
@@ -390,6 +450,7 @@ impl SageMakerJobs {
             .await
             .map_err(|e| from_sdk("SageMaker DescribeTrainingJob", e))?;
         let detail = detail_of(&d);
+        let created = d.creation_time().map(created_key).unwrap_or_else(crate::store::now);
         sqlx::query(
             "INSERT INTO sagemaker_training_jobs (name, status, created_at, summary, detail, refreshed_at) VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT (name) DO UPDATE SET status = excluded.status, created_at = excluded.created_at, summary = excluded.summary,
@@ -397,7 +458,7 @@ impl SageMakerJobs {
         )
         .bind(&detail.summary.name)
         .bind(&detail.summary.status)
-        .bind(&detail.summary.created_at)
+        .bind(&created)
         .bind(serde_json::to_string(&detail.summary).unwrap_or_default())
         .bind(serde_json::to_string(&detail).unwrap_or_default())
         .bind(now())
@@ -407,7 +468,7 @@ impl SageMakerJobs {
         Ok(detail)
     }
 
-    fn cache_state(&self) -> CacheState {
+    pub(super) fn cache_state(&self) -> CacheState {
         let state = self.state.lock().expect("poll state");
         CacheState {
             refreshed_at: state.refreshed_at.clone(),

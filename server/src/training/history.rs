@@ -1,0 +1,501 @@
+//! The job history: one list of local and SageMaker training jobs, paged on
+//! the server by keyset (see `app::training::history`), and the background
+//! backfill that reads the account's older SageMaker jobs into the cache a
+//! page at a time, resumable across restarts.
+
+use super::jobs::{row_to_job, COLUMNS};
+use super::sagemaker::{created_key, SageMakerJobs};
+use crate::aws::from_sdk;
+use app::training::history::{
+    local_statuses, merge_page, Cursor, Direction, HistoryRow, HistorySync, JobHistoryPage, JobHistoryService, JobQuery, Keyed, RunsOn,
+    PAGE_SIZE,
+};
+use app::training::sagemaker::SageMakerJobSummary;
+use app::ApiError;
+use aws_sdk_sagemaker::primitives::DateTime;
+use aws_sdk_sagemaker::types::{SortBy, SortOrder};
+use aws_smithy_types::date_time::Format;
+use sqlx::{Row, SqlitePool};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The backfill reads one page of 100 jobs a second: with the poller's
+/// calls it stays under ListTrainingJobs' request rate.
+const BACKFILL_GAP: Duration = Duration::from_secs(1);
+const BACKFILL_PAGE: i32 = 100;
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+fn db(e: sqlx::Error) -> ApiError {
+    tracing::error!(error = %e, "job history");
+    ApiError::Internal("the job history could not be read; see the server log".into())
+}
+
+/// The WHERE clause both lists share (status and name), with its binds.
+struct Filter {
+    clause: String,
+    binds: Vec<String>,
+}
+
+fn filter(statuses: &[&str], name: &str) -> Filter {
+    let mut parts = Vec::new();
+    let mut binds = Vec::new();
+    if !statuses.is_empty() {
+        parts.push(format!("status IN ({})", vec!["?"; statuses.len()].join(", ")));
+        binds.extend(statuses.iter().map(|s| s.to_string()));
+    }
+    if !name.is_empty() {
+        // LIKE ignores ASCII case, and scans the covering index faster than
+        // instr(lower(name), ...) would (migrations/0013_job_history.sql).
+        parts.push("name LIKE ? ESCAPE '\\'".to_string());
+        binds.push(format!("%{}%", like_escape(name)));
+    }
+    Filter { clause: if parts.is_empty() { "1".into() } else { parts.join(" AND ") }, binds }
+}
+
+/// `50%_off` → `50\%\_off`: the user's text matched as it is.
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The page's direction and the cursor it reads from.
+fn position(query: &JobQuery) -> Result<(Direction, Option<Cursor>), ApiError> {
+    Ok(match (&query.older, &query.newer) {
+        (_, Some(c)) => (Direction::Newer, Some(Cursor::parse(c)?)),
+        (Some(c), None) => (Direction::Older, Some(Cursor::parse(c)?)),
+        (None, None) => (Direction::Older, None),
+    })
+}
+
+fn order(direction: Direction) -> (&'static str, &'static str) {
+    match direction {
+        Direction::Older => ("<", "DESC"),
+        Direction::Newer => (">", "ASC"),
+    }
+}
+
+async fn local_page(pool: &SqlitePool, query: &JobQuery, direction: Direction, cursor: Option<&Cursor>) -> Result<(Vec<Keyed>, u64), ApiError> {
+    let statuses = local_statuses(&query.status);
+    if !query.status.is_empty() && statuses.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    let f = filter(&statuses, &query.name);
+    let (cmp, dir) = order(direction);
+    let bound = cursor.map(|c| c.local_bound());
+    let keyset = if bound.is_some() { format!(" AND (created_at, id) {cmp} (?, ?)") } else { String::new() };
+    let sql = format!("SELECT {COLUMNS} FROM local_jobs WHERE {}{keyset} ORDER BY created_at {dir}, id {dir} LIMIT ?", f.clause);
+    let mut q = sqlx::query(&sql);
+    for b in &f.binds {
+        q = q.bind(b);
+    }
+    if let Some((t, id)) = &bound {
+        q = q.bind(t).bind(id);
+    }
+    let count_sql = format!("SELECT COUNT(*) FROM local_jobs WHERE {}", f.clause);
+    let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+    for b in &f.binds {
+        count = count.bind(b);
+    }
+    // The page and the count scan apart, on two connections at once.
+    let (rows, total) = tokio::join!(q.bind((PAGE_SIZE + 1) as i64).fetch_all(pool), count.fetch_one(pool));
+    let (rows, total) = (rows.map_err(db)?, total.map_err(db)?);
+    let mut keyed = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let job = row_to_job(row)?;
+        keyed.push(Keyed {
+            cursor: Cursor { created_at: job.summary.created_at.clone(), runs_on: RunsOn::Local, key: job.id.to_string() },
+            row: HistoryRow::Local(job.summary),
+        });
+    }
+    Ok((keyed, total as u64))
+}
+
+async fn sagemaker_page(pool: &SqlitePool, query: &JobQuery, direction: Direction, cursor: Option<&Cursor>) -> Result<(Vec<Keyed>, u64), ApiError> {
+    let statuses: Vec<&str> = if query.status.is_empty() { vec![] } else { vec![query.status.as_str()] };
+    let f = filter(&statuses, &query.name);
+    let (cmp, dir) = order(direction);
+    let bound = cursor.map(|c| c.sagemaker_bound());
+    let keyset = if bound.is_some() { format!(" AND (created_at, name) {cmp} (?, ?)") } else { String::new() };
+    let sql = format!(
+        "SELECT created_at, name, summary FROM sagemaker_training_jobs WHERE {}{keyset} ORDER BY created_at {dir}, name {dir} LIMIT ?",
+        f.clause
+    );
+    let mut q = sqlx::query(&sql);
+    for b in &f.binds {
+        q = q.bind(b);
+    }
+    if let Some((t, name)) = &bound {
+        q = q.bind(t).bind(name);
+    }
+    let count_sql = format!("SELECT COUNT(*) FROM sagemaker_training_jobs WHERE {}", f.clause);
+    let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+    for b in &f.binds {
+        count = count.bind(b);
+    }
+    let (rows, total) = tokio::join!(q.bind((PAGE_SIZE + 1) as i64).fetch_all(pool), count.fetch_one(pool));
+    let (rows, total) = (rows.map_err(db)?, total.map_err(db)?);
+    let keyed = rows
+        .iter()
+        .filter_map(|r| {
+            let summary: SageMakerJobSummary = serde_json::from_str(&r.get::<String, _>("summary")).ok()?;
+            Some(Keyed {
+                cursor: Cursor { created_at: r.get::<Option<String>, _>("created_at").unwrap_or_default(), runs_on: RunsOn::SageMaker, key: r.get("name") },
+                row: HistoryRow::SageMaker(summary),
+            })
+        })
+        .collect();
+    Ok((keyed, total as u64))
+}
+
+/// The history row of the sync, as stored.
+#[derive(Debug, Default)]
+pub struct SyncState {
+    pub newest_created: Option<String>,
+    pub oldest_created: Option<String>,
+    pub backfill_done: bool,
+}
+
+pub async fn sync_state(pool: &SqlitePool) -> Result<SyncState, ApiError> {
+    let row = sqlx::query("SELECT newest_created, oldest_created, backfill_done FROM sagemaker_history WHERE kind = 'training'")
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?;
+    Ok(row
+        .map(|r| SyncState { newest_created: r.get("newest_created"), oldest_created: r.get("oldest_created"), backfill_done: r.get::<i64, _>("backfill_done") != 0 })
+        .unwrap_or_default())
+}
+
+/// Records what a listing read: the watermark only moves forward, the
+/// backfill's edge only backward.
+pub async fn record_sync(pool: &SqlitePool, newest: Option<&str>, oldest: Option<&str>, done: bool, pages: i64) -> Result<(), ApiError> {
+    sqlx::query(
+        "INSERT INTO sagemaker_history (kind, newest_created, oldest_created, backfill_done, pages_read, updated_at)
+         VALUES ('training', ?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+         ON CONFLICT (kind) DO UPDATE SET
+            newest_created = CASE WHEN newest_created IS NULL OR ?1 > newest_created THEN COALESCE(?1, newest_created) ELSE newest_created END,
+            oldest_created = CASE WHEN oldest_created IS NULL OR ?2 < oldest_created THEN COALESCE(?2, oldest_created) ELSE oldest_created END,
+            backfill_done = MAX(backfill_done, ?3),
+            pages_read = pages_read + ?4,
+            updated_at = excluded.updated_at",
+    )
+    .bind(newest)
+    .bind(oldest)
+    .bind(done as i64)
+    .bind(pages)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+async fn history_sync(pool: &SqlitePool) -> Result<HistorySync, ApiError> {
+    let state = sync_state(pool).await?;
+    let jobs_read: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sagemaker_training_jobs").fetch_one(pool).await.map_err(db)?;
+    Ok(HistorySync {
+        jobs_read: jobs_read as u64,
+        oldest_read: state.oldest_created,
+        complete: state.backfill_done,
+        jobs_per_minute: (BACKFILL_PAGE as u64) * 60 / BACKFILL_GAP.as_secs().max(1),
+    })
+}
+
+#[async_trait::async_trait]
+impl JobHistoryService for SageMakerJobs {
+    async fn page(&self, query: JobQuery) -> Result<JobHistoryPage, ApiError> {
+        let (direction, cursor) = position(&query)?;
+        let pool = self.pool();
+        let aws = self.aws().clients().err().map(|e| e.message().to_string());
+        let want_sagemaker = query.wants(RunsOn::SageMaker) && aws.is_none();
+        // The two lists are read at once; each is an index scan of its own.
+        let (local, remote, sync) = tokio::join!(
+            async {
+                if query.wants(RunsOn::Local) {
+                    local_page(pool, &query, direction, cursor.as_ref()).await
+                } else {
+                    Ok((Vec::new(), 0))
+                }
+            },
+            async {
+                if want_sagemaker {
+                    sagemaker_page(pool, &query, direction, cursor.as_ref()).await
+                } else {
+                    Ok((Vec::new(), 0))
+                }
+            },
+            async { if want_sagemaker { history_sync(pool).await.map(Some) } else { Ok(None) } }
+        );
+        let ((mut parts, local_total), (remote_rows, sagemaker_total), sync) = (local?, remote?, sync?);
+        parts.extend(remote_rows);
+        let cache = want_sagemaker.then(|| self.cache_state());
+        let (rows, older, newer) = merge_page(parts, PAGE_SIZE, direction, cursor.is_some());
+        Ok(JobHistoryPage { rows, local_total, sagemaker_total, older, newer, cache, sagemaker_note: aws, sync })
+    }
+}
+
+/// One millisecond after a stored creation time, as the SDK takes it.
+fn just_after(created: &str) -> Option<DateTime> {
+    let t = DateTime::from_str(created, Format::DateTime).ok()?;
+    Some(DateTime::from_millis(t.to_millis().ok()? + 1))
+}
+
+/// Reads the account's older training jobs into the cache, a page at a time
+/// backwards from the oldest one read, until ListTrainingJobs has no more.
+/// The poller describes the jobs it lists; the backfill keeps what the list
+/// says (name, status, times) and a job's page describes it when opened.
+pub async fn backfill(jobs: Arc<SageMakerJobs>) {
+    let mut failures = 0u32;
+    // Each page starts 1 ms after the oldest job read, so jobs created in
+    // the same millisecond as a page's last are not skipped; a page that
+    // adds nothing then reads strictly before it.
+    let mut inclusive = true;
+    loop {
+        let wait = match backfill_page(&jobs, inclusive).await {
+            Ok(Some(added)) => {
+                failures = 0;
+                inclusive = added > 0;
+                BACKFILL_GAP
+            }
+            Ok(None) => return,
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(error = %e.message(), "SageMaker history backfill; trying again later");
+                (BACKFILL_GAP * 2u32.saturating_pow(failures.min(9))).min(MAX_BACKOFF)
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// One page of the backfill. `None` when the history is complete; else the
+/// number of jobs it added. Waits (answers `Some(0)`) until the poller's
+/// first listing has set where the backfill starts.
+async fn backfill_page(jobs: &SageMakerJobs, inclusive: bool) -> Result<Option<u64>, ApiError> {
+    let pool = jobs.pool();
+    let state = sync_state(pool).await?;
+    if state.backfill_done {
+        return Ok(None);
+    }
+    let Some(oldest) = state.oldest_created else { return Ok(Some(0)) };
+    let before = if inclusive { just_after(&oldest) } else { DateTime::from_str(&oldest, Format::DateTime).ok() };
+    let Some(before) = before else {
+        return Err(ApiError::Internal(format!("the stored history edge {oldest:?} is not a time")));
+    };
+    let page = jobs
+        .aws()
+        .clients()?
+        .sagemaker
+        .list_training_jobs()
+        .creation_time_before(before)
+        .sort_by(SortBy::CreationTime)
+        .sort_order(SortOrder::Descending)
+        .max_results(BACKFILL_PAGE)
+        .send()
+        .await
+        .map_err(|e| from_sdk("SageMaker ListTrainingJobs", e))?;
+    let mut added = 0;
+    let mut page_oldest: Option<String> = None;
+    for job in page.training_job_summaries() {
+        let (Some(name), Some(status), Some(created)) = (job.training_job_name(), job.training_job_status(), job.creation_time()) else { continue };
+        let created = created_key(created);
+        let summary = SageMakerJobSummary {
+            name: name.to_string(),
+            status: status.as_str().to_string(),
+            created_at: Some(created.clone()),
+            ended_at: job.training_end_time().and_then(|t| t.fmt(Format::DateTime).ok()),
+            ..Default::default()
+        };
+        let done = sqlx::query(
+            "INSERT INTO sagemaker_training_jobs (name, status, created_at, summary, detail, refreshed_at)
+             VALUES (?, ?, ?, ?, NULL, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(status.as_str())
+        .bind(&created)
+        .bind(serde_json::to_string(&summary).unwrap_or_default())
+        .execute(pool)
+        .await
+        .map_err(db)?;
+        added += done.rows_affected();
+        if page_oldest.as_ref().is_none_or(|o| created < *o) {
+            page_oldest = Some(created);
+        }
+    }
+    let complete = page.training_job_summaries().is_empty() || page.next_token().is_none_or(str::is_empty);
+    record_sync(pool, None, page_oldest.as_deref(), complete, 1).await?;
+    tracing::debug!(added, complete, "SageMaker history backfill page");
+    Ok(if complete { None } else { Some(added) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_bind_what_they_name() {
+        let f = filter(&["Queued", "Running"], "flow");
+        assert_eq!(f.clause, "status IN (?, ?) AND name LIKE ? ESCAPE '\\'");
+        assert_eq!(f.binds, ["Queued", "Running", "%flow%"]);
+        assert_eq!(filter(&[], "50%_off\\").binds, ["%50\\%\\_off\\\\%"]);
+        assert_eq!(filter(&[], "").clause, "1");
+    }
+
+    #[test]
+    fn the_backfill_starts_a_millisecond_after_the_oldest_job_read() {
+        let t = just_after("2026-03-02T10:00:00.123Z").unwrap();
+        assert_eq!(t.to_millis().unwrap(), DateTime::from_str("2026-03-02T10:00:00.124Z", Format::DateTime).unwrap().to_millis().unwrap());
+        assert!(just_after("yesterday").is_none());
+    }
+
+    #[tokio::test]
+    async fn the_watermark_moves_forward_and_the_edge_backward_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::store::open(&format!("sqlite://{}", dir.path().join("h.db").display())).await.unwrap();
+        record_sync(&pool, Some("2026-02-01T00:00:00.000Z"), Some("2026-01-01T00:00:00.000Z"), false, 1).await.unwrap();
+        record_sync(&pool, Some("2026-01-15T00:00:00.000Z"), Some("2026-01-20T00:00:00.000Z"), false, 1).await.unwrap();
+        let s = sync_state(&pool).await.unwrap();
+        assert_eq!(s.newest_created.as_deref(), Some("2026-02-01T00:00:00.000Z"));
+        assert_eq!(s.oldest_created.as_deref(), Some("2026-01-01T00:00:00.000Z"));
+        record_sync(&pool, None, Some("2025-12-01T00:00:00.000Z"), true, 1).await.unwrap();
+        record_sync(&pool, None, None, false, 1).await.unwrap();
+        let s = sync_state(&pool).await.unwrap();
+        assert_eq!(s.oldest_created.as_deref(), Some("2025-12-01T00:00:00.000Z"));
+        assert!(s.backfill_done, "a finished backfill stays finished");
+    }
+}
+
+/// `sagedeck seed-history`: fills a database with a made-up job history for
+/// the history benchmark (`scripts/bench.sh history`) and the paging tests.
+/// Every job is finished; names, statuses and times vary the way a year of
+/// tuning work does.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SeedArgs {
+    /// SQLite database URL to fill (made, and migrated, if missing).
+    #[arg(long)]
+    pub database_url: String,
+    /// Local jobs to add.
+    #[arg(long, default_value_t = 100_000)]
+    pub local: u32,
+    /// SageMaker jobs to add to the cache, as the poller would have read them.
+    #[arg(long, default_value_t = 100_000)]
+    pub sagemaker: u32,
+    /// Epochs per local job, each with a row of metrics.
+    #[arg(long, default_value_t = 5)]
+    pub epochs: u32,
+    /// Step losses per local job.
+    #[arg(long, default_value_t = 40)]
+    pub steps: u32,
+    /// The newest job's creation time; the others reach a year back.
+    #[arg(long, default_value = "2026-12-01T00:00:00.000Z")]
+    pub newest: String,
+}
+
+/// The i-th seeded job's status: mostly completed, some failed or stopped.
+pub fn seeded_status(i: u32) -> (&'static str, &'static str) {
+    match i % 50 {
+        0..=2 => ("Failed", "Failed"),
+        3 => ("Cancelled", "Stopped"),
+        _ => ("Completed", "Completed"),
+    }
+}
+
+pub fn seeded_name(kind: &str, i: u32) -> String {
+    let family = ["flowers", "dogs", "birds", "leaves", "scans"][(i % 5) as usize];
+    // SageMaker's names allow letters, digits and hyphens only.
+    format!("{family}-{kind}-lr{}-{i:06}", ["1e-3", "3e-4", "1e-2"][(i % 3) as usize])
+}
+
+pub async fn seed_command(args: SeedArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let pool = crate::store::open(&args.database_url).await?;
+    let newest = DateTime::from_str(&args.newest, Format::DateTime).context("--newest is not an RFC 3339 time")?;
+    let newest_ms = newest.to_millis().context("--newest is out of range")?;
+    let year_ms: i64 = 365 * 24 * 3600 * 1000;
+    let at = |i: u32, n: u32, offset: i64| created_key(&DateTime::from_millis(newest_ms - year_ms + (i as i64 + 1) * year_ms / n.max(1) as i64 - offset));
+    let started = std::time::Instant::now();
+    let mut tx = pool.begin().await?;
+    for i in 0..args.local {
+        let (status, _) = seeded_status(i);
+        let spec = app::training::LocalJobSpec { name: seeded_name("local", i), epochs: args.epochs, ..Default::default() };
+        let created = at(i, args.local, 0);
+        let accuracy = 0.5 + 0.4 * ((i % 97) as f64 / 97.0);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO local_jobs (name, spec, status, created_at, started_at, finished_at, work_dir, epoch, step, steps_per_epoch,
+                test_loss, test_accuracy, source) VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, 'cli') RETURNING id",
+        )
+        .bind(&spec.name)
+        .bind(serde_json::to_string(&spec)?)
+        .bind(status)
+        .bind(&created)
+        .bind(&created)
+        .bind(&created)
+        .bind(args.epochs as i64)
+        .bind(args.steps as i64)
+        .bind((args.steps / args.epochs.max(1)) as i64)
+        .bind(1.0 - accuracy)
+        .bind(accuracy)
+        .fetch_one(&mut *tx)
+        .await?;
+        if args.epochs > 0 {
+            let values = vec!["(?, ?, ?, ?, ?, ?, 1.0, 100.0)"; args.epochs as usize].join(", ");
+            let sql = format!("INSERT INTO local_job_epochs (job_id, epoch, train_loss, train_accuracy, valid_loss, valid_accuracy, seconds, images_per_s) VALUES {values}");
+            let mut q = sqlx::query(&sql);
+            for e in 1..=args.epochs {
+                let f = e as f64 / args.epochs as f64;
+                q = q.bind(id).bind(e as i64).bind(1.5 - f).bind(accuracy * f).bind(1.6 - f).bind(accuracy * f * 0.95);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in (1..=args.steps).collect::<Vec<_>>().chunks(200) {
+            let values = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!("INSERT INTO local_job_steps (job_id, step, epoch, loss) VALUES {values}");
+            let mut q = sqlx::query(&sql);
+            let per_epoch = (args.steps / args.epochs.max(1)).max(1);
+            for s in chunk {
+                q = q.bind(id).bind(*s as i64).bind(((s - 1) / per_epoch + 1) as i64).bind(2.0 / (1.0 + *s as f64 / 10.0));
+            }
+            q.execute(&mut *tx).await?;
+        }
+    }
+    for i in 0..args.sagemaker {
+        let (_, status) = seeded_status(i);
+        // Half a step apart from the local jobs, so the two lists interleave.
+        let created = at(i, args.sagemaker, year_ms / args.sagemaker.max(1) as i64 / 2);
+        let summary = SageMakerJobSummary {
+            name: seeded_name("sm", i),
+            status: status.to_string(),
+            instance_type: "ml.m5.xlarge".into(),
+            instance_count: 1 + (i % 4) as i32,
+            created_at: Some(created.clone()),
+            ended_at: Some(created.clone()),
+            training_seconds: Some(600 + (i % 600) as i64),
+            billable_seconds: Some(600 + (i % 600) as i64),
+            final_metrics: vec![("test:accuracy".into(), 0.5 + 0.4 * ((i % 89) as f64 / 89.0))],
+            ..Default::default()
+        };
+        sqlx::query("INSERT INTO sagemaker_training_jobs (name, status, created_at, summary, detail, refreshed_at) VALUES (?, ?, ?, ?, NULL, ?)")
+            .bind(&summary.name)
+            .bind(status)
+            .bind(&created)
+            .bind(serde_json::to_string(&summary)?)
+            .bind(&created)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    sqlx::query("PRAGMA optimize").execute(&pool).await?;
+    println!(
+        "seeded {} local jobs ({} epochs, {} steps each) and {} SageMaker jobs in {:.1} s",
+        args.local,
+        args.epochs,
+        args.steps,
+        args.sagemaker,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
