@@ -265,3 +265,102 @@ async fn every_job_of_a_large_history_is_reachable_in_pages_with_totals_filters_
     }
     assert_eq!(page(&app, json!({})).await["local_total"], 130);
 }
+
+#[tokio::test]
+async fn the_journal_counts_what_its_filters_match_and_pages_through_all_of_it() {
+    use sqlx::ConnectOptions;
+    let app = App::spawn(AwsSetup::None);
+    // 250 entries as a long-lived console leaves them: every fifth failed,
+    // every other one on AWS, two people.
+    let mut db = sqlx::sqlite::SqliteConnectOptions::new().filename(app.data_path().join("sagedeck.db")).connect().await.unwrap();
+    for i in 0..250 {
+        sqlx::query("INSERT INTO change_journal (at, actor, backend, action, target, outcome, message) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, 'scaling.put', ?, ?, ?)")
+            .bind(if i % 2 == 0 { "ana" } else { "ben" })
+            .bind(if i % 2 == 0 { "aws" } else { "local" })
+            .bind(format!("endpoint-{i:03}"))
+            .bind(if i % 5 == 0 { "failed" } else { "ok" })
+            .bind((i % 5 == 0).then_some("refused"))
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    let count = |q: Value| {
+        let app = &app;
+        async move {
+            let (code, n) = app.call_json("journal/count", &json!({ "query": q })).await;
+            assert_eq!(code, 200, "{n}");
+            n.as_u64().unwrap()
+        }
+    };
+    assert!(count(json!({ "limit": 100 })).await >= 250, "the seeded rows and whatever the start-up journaled");
+    assert_eq!(count(json!({ "outcome": "failed", "limit": 100 })).await, 50);
+    assert_eq!(count(json!({ "actor": "ana", "outcome": "failed", "limit": 100 })).await, 25);
+    assert_eq!(count(json!({ "text": "ENDPOINT-1", "limit": 100 })).await, 100, "endpoint-100 to -199, in any case");
+    // Paged by id, the pages hold every matching entry once.
+    let mut seen = HashSet::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let (code, page) = app.call_json("journal/search", &json!({ "query": { "actor": "ben", "limit": 40, "before": before } })).await;
+        assert_eq!(code, 200, "{page}");
+        let rows = page.as_array().unwrap();
+        for r in rows {
+            assert!(seen.insert(r["id"].as_i64().unwrap()), "an entry twice");
+        }
+        if rows.len() < 40 {
+            break;
+        }
+        before = rows.last().map(|r| r["id"].as_i64().unwrap());
+    }
+    assert_eq!(seen.len() as u64, count(json!({ "actor": "ben", "limit": 100 })).await);
+    assert_eq!(seen.len(), 125);
+    let (code, _, html) = app.raw("GET", "/journal?user=ana&outcome=failed", &[], vec![]).await;
+    assert_eq!(code, 200);
+    assert!(html.contains("25 of 25 changes matching"), "the URL's filters are the page's");
+    let (code, err) = app.call_json("journal/count", &json!({ "query": { "text": "x".repeat(5000), "limit": 1 } })).await;
+    assert_eq!(code, 400, "{err}");
+}
+
+#[tokio::test]
+async fn tuning_jobs_page_newest_first_with_their_total() {
+    use sqlx::ConnectOptions;
+    let account = Arc::new(Account { count: Mutex::new(0), lists: Mutex::new(Vec::new()), describes: AtomicUsize::new(0) });
+    let a = account.clone();
+    let url = aws_stand_in(move |request| answer(&a, request)).await;
+    let app = App::spawn(AwsSetup::Endpoint(url));
+    // 120 tuning jobs in the poller's cache, one a minute.
+    let mut db = sqlx::sqlite::SqliteConnectOptions::new().filename(app.data_path().join("sagedeck.db")).connect().await.unwrap();
+    for i in 0..120 {
+        let created = format!("2026-03-01T{:02}:{:02}:00.000Z", i / 60, i % 60);
+        let summary = json!({"name": format!("hpo-{i:03}"), "status": "Completed", "strategy": "Bayesian", "objective": "Minimize valid:loss",
+            "max_jobs": 4, "max_parallel": 2, "completed": 4, "in_progress": 0, "failed": 0, "created_at": created, "ended_at": null,
+            "best_training_job": null, "best_value": null});
+        sqlx::query("INSERT INTO sagemaker_tuning_jobs (name, status, created_at, summary, detail, refreshed_at) VALUES (?, 'Completed', ?, ?, NULL, ?)")
+            .bind(format!("hpo-{i:03}"))
+            .bind(&created)
+            .bind(summary.to_string())
+            .bind(&created)
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    let mut names = Vec::new();
+    let mut older: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let form: Vec<(&str, &str)> = older.as_deref().map(|o| vec![("older", o)]).unwrap_or_default();
+        let (code, page) = app.call("training/tuning/list", &form).await;
+        assert_eq!(code, 200, "{page}");
+        assert_eq!(page["total"], 120);
+        names.extend(page["jobs"].as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap().to_string()));
+        pages += 1;
+        match page["older"].as_str() {
+            Some(o) => older = Some(o.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = (0..120).rev().map(|i| format!("hpo-{i:03}")).collect();
+    assert_eq!(names, expected, "newest first, each once");
+    let (code, err) = app.call("training/tuning/list", &[("older", "not a position")]).await;
+    assert_eq!(code, 400, "{err}");
+}

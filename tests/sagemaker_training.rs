@@ -154,7 +154,7 @@ async fn without_aws_the_list_says_why_and_the_local_half_still_works() {
     assert_eq!(code, 200, "{defaults}");
     assert!(defaults["not_configured"].as_str().unwrap().contains("not configured"), "{defaults}");
     let (code, tuning) = app.call("training/tuning/list", &[]).await;
-    assert_eq!((code, tuning), (200, json!([])));
+    assert_eq!((code, tuning), (200, json!({ "jobs": [], "total": 0, "older": null })));
 }
 
 #[tokio::test]
@@ -191,7 +191,8 @@ async fn a_tuning_job_over_learning_rate_and_batch_size_is_launched_listed_and_d
 
     let (code, list) = app.call("training/tuning/list", &[]).await;
     assert_eq!(code, 200, "{list}");
-    assert_eq!(list[0]["name"], "dogs-hpo", "{list}");
+    assert_eq!(list["jobs"][0]["name"], "dogs-hpo", "{list}");
+    assert_eq!(list["total"], 1, "{list}");
     let (_, journal) = app.call("journal/recent", &[("limit", "5")]).await;
     assert_eq!(journal[0]["action"], "training.sagemaker.tune", "{journal}");
     assert_eq!(journal[0]["outcome"], "ok");

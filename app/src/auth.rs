@@ -53,6 +53,7 @@ pub const SERVER_FN_ROLES: &[(&str, Role)] = &[
     ("overview/status", Role::Viewer),
     ("journal/recent", Role::Viewer),
     ("journal/search", Role::Viewer),
+    ("journal/count", Role::Viewer),
     ("auth/whoami", Role::Viewer),
     ("auth/logout", Role::Viewer),
     ("notebooks/list", Role::Viewer),

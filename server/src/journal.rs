@@ -39,6 +39,21 @@ pub struct Change<'a> {
     pub outcome: Result<(), String>,
 }
 
+/// The journal's filters, shared by its search and its count: ?1 id, ?2
+/// actor, ?3 outcome, ?4 backend, ?5 action prefix, ?6 words (a LIKE pattern).
+const FILTERS: &str = "(?1 IS NULL OR id = ?1)
+               AND (?2 IS NULL OR actor = ?2)
+               AND (?3 IS NULL OR outcome = ?3)
+               AND (?4 IS NULL OR backend = ?4)
+               AND (?5 IS NULL OR action LIKE ?5 || '%')
+               AND (?6 IS NULL OR lower(action || ' ' || target || ' ' || coalesce(message, '') || ' ' || actor) LIKE ?6 ESCAPE '\\')";
+
+/// The search words as a LIKE pattern matched as they are; None for none.
+fn search_pattern(text: &str) -> Option<String> {
+    let text = text.trim().to_lowercase();
+    (!text.is_empty()).then(|| format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")))
+}
+
 #[derive(Clone)]
 pub struct Journal {
     pool: SqlitePool,
@@ -148,6 +163,24 @@ impl Journal {
         Ok(moved)
     }
 
+    /// How many entries match the query's filters (its page aside).
+    pub async fn count(&self, q: &JournalQuery) -> Result<u64, ApiError> {
+        let count: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM change_journal WHERE {FILTERS}"))
+            .bind(q.id)
+            .bind(q.actor.as_deref().filter(|s| !s.is_empty()))
+            .bind(q.outcome.as_deref().filter(|s| !s.is_empty()))
+            .bind(q.backend.as_deref().filter(|s| !s.is_empty()))
+            .bind(q.action.as_deref().filter(|s| !s.is_empty()))
+            .bind(search_pattern(&q.text))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "counting the change journal");
+                ApiError::Internal("could not read the change journal".into())
+            })?;
+        Ok(count as u64)
+    }
+
     pub async fn recent(&self, limit: u32) -> Result<Vec<ChangeRecord>, ApiError> {
         self.search(&JournalQuery { limit, ..Default::default() }).await
     }
@@ -163,21 +196,13 @@ impl Journal {
     /// backend, an action prefix, words anywhere in target/action/message,
     /// and paging by id (`before`).
     pub async fn search(&self, q: &JournalQuery) -> Result<Vec<ChangeRecord>, ApiError> {
-        let text = q.text.trim().to_lowercase();
-        let like = (!text.is_empty()).then(|| format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        let like = search_pattern(&q.text);
         type Row = (i64, String, String, String, String, String, Option<String>, Option<String>, String, Option<String>, Option<i64>, Option<i64>);
-        let rows = sqlx::query_as::<_, Row>(
+        let rows = sqlx::query_as::<_, Row>(&format!(
             "SELECT id, at, actor, backend, action, target, before, after, outcome, message, revert_of, reverted_by
-             FROM change_journal
-             WHERE (?1 IS NULL OR id = ?1)
-               AND (?2 IS NULL OR actor = ?2)
-               AND (?3 IS NULL OR outcome = ?3)
-               AND (?4 IS NULL OR backend = ?4)
-               AND (?5 IS NULL OR action LIKE ?5 || '%')
-               AND (?6 IS NULL OR lower(action || ' ' || target || ' ' || coalesce(message, '') || ' ' || actor) LIKE ?6 ESCAPE '\\')
-               AND (?7 IS NULL OR id < ?7)
-             ORDER BY id DESC LIMIT ?8",
-        )
+             FROM change_journal WHERE {FILTERS} AND (?7 IS NULL OR id < ?7)
+             ORDER BY id DESC LIMIT ?8"
+        ))
         .bind(q.id)
         .bind(q.actor.as_deref().filter(|s| !s.is_empty()))
         .bind(q.outcome.as_deref().filter(|s| !s.is_empty()))

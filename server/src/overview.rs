@@ -50,4 +50,8 @@ impl StatusService for ConsoleStatus {
     async fn search_changes(&self, query: app::overview::JournalQuery) -> Result<Vec<ChangeRecord>, ApiError> {
         self.journal.search(&query).await
     }
+
+    async fn count_changes(&self, query: app::overview::JournalQuery) -> Result<u64, ApiError> {
+        self.journal.count(&query).await
+    }
 }

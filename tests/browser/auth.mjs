@@ -57,7 +57,10 @@ try {
   await page.goto(base + '/journal');
   await page.waitForSelector('body[data-hydrated="true"]');
   await page.fill('#journal-actor', 'viewer');
+  await page.waitForURL(/\/journal\?user=viewer$/);
   await page.selectOption('#journal-outcome', 'failed');
+  // The filters live in the URL: the view can be shared and reloaded.
+  await page.waitForURL(/\/journal\?user=viewer&outcome=failed$/);
   // The unfiltered list already holds the refusal: wait for the filters'
   // answer (only the viewer's failures) rather than for that row.
   await page.waitForFunction(() => {
@@ -67,7 +70,12 @@ try {
   const rows = await page.$$eval('#changes tbody tr', (r) => r.map((e) => e.dataset.action));
   assert.ok(rows.length >= 1 && rows.every((a) => a === 'auth.denied' || a === 'auth.login'), rows.join(','));
   if (shots) await page.screenshot({ path: `${shots}/journal-denied.png`, fullPage: true });
-  step(`the journal, filtered to the viewer's failures, lists the refusal (${rows.length} rows)`);
+  assert.match(await page.textContent('#journal-count'), new RegExp(`^${rows.length} of ${rows.length} changes? matching`));
+  await page.reload();
+  await page.waitForSelector('body[data-hydrated="true"]');
+  assert.equal(await page.inputValue('#journal-actor'), 'viewer');
+  assert.equal(await page.inputValue('#journal-outcome'), 'failed');
+  step(`the journal, filtered to the viewer's failures, lists the refusal (${rows.length} rows, counted) and keeps the filters in its URL`);
 
   await page.click('#sign-out');
   await page.waitForURL(/\/login/);

@@ -6,9 +6,10 @@
 pub mod state;
 
 use crate::components::{short_time, Badge, ErrorPanel, Loading, PageHeader};
-use crate::overview::{search_changes, ChangeRecord, JournalQuery};
+use crate::overview::{count_changes, search_changes, ChangeRecord, JournalQuery};
 use crate::ApiError;
 use leptos::prelude::*;
+use leptos_router::components::A;
 use state::{diff, diff_size, DiffLine, State};
 
 /// The server's side (implemented in the `server` crate).
@@ -27,32 +28,67 @@ pub async fn revert_change(id: i64) -> Result<ChangeRecord, ApiError> {
     crate::error::service::<Reverter>()?.revert(id).await
 }
 
+/// The journal's view as the URL holds it, so a view can be shared: `q`
+/// (words), `user`, `outcome`, `where` (backend) and `before` (the page).
+fn journal_query(get: impl Fn(&str) -> Option<String>) -> JournalQuery {
+    let text = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    JournalQuery {
+        text: get("q").unwrap_or_default(),
+        actor: text("user"),
+        outcome: text("outcome").filter(|o| matches!(o.as_str(), "ok" | "failed")),
+        backend: text("where").filter(|b| matches!(b.as_str(), "aws" | "local")),
+        before: get("before").and_then(|b| b.parse().ok()),
+        limit: JOURNAL_PAGE,
+        ..Default::default()
+    }
+}
+
+fn journal_href(q: &JournalQuery) -> String {
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    if !q.text.is_empty() {
+        pairs.push(("q", q.text.clone()));
+    }
+    for (k, v) in [("user", &q.actor), ("outcome", &q.outcome), ("where", &q.backend)] {
+        if let Some(v) = v {
+            pairs.push((k, v.clone()));
+        }
+    }
+    if let Some(b) = q.before {
+        pairs.push(("before", b.to_string()));
+    }
+    if pairs.is_empty() {
+        return "/journal".into();
+    }
+    let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={}", crate::training::history::encode_component(&v))).collect();
+    format!("/journal?{}", query.join("&"))
+}
+
+const JOURNAL_PAGE: u32 = 100;
+
 #[component]
 pub fn JournalPage() -> impl IntoView {
     let version = RwSignal::new(0u32);
-    let text = RwSignal::new(String::new());
-    let actor = RwSignal::new(String::new());
-    let outcome = RwSignal::new(String::new());
-    let backend = RwSignal::new(String::new());
-    // Paging: the id the next page starts below; None for the newest.
-    let before = RwSignal::new(None::<i64>);
-    const PAGE: u32 = 100;
-    let query = move || JournalQuery {
-        text: text.get(),
-        actor: Some(actor.get().trim().to_string()).filter(|a| !a.is_empty()),
-        outcome: Some(outcome.get()).filter(|o| !o.is_empty()),
-        backend: Some(backend.get()).filter(|b| !b.is_empty()),
-        before: before.get(),
-        limit: PAGE,
-        ..Default::default()
+    let url = leptos_router::hooks::use_query_map();
+    let query = Memo::new(move |_| url.with(|m| journal_query(|k| m.get(k))));
+    let changes = Resource::new(move || (version.get(), query.get()), |(_, q)| search_changes(q));
+    let total = Resource::new(move || (version.get(), query.get()), |(_, q)| count_changes(JournalQuery { before: None, ..q }));
+    let navigate = leptos_router::hooks::use_navigate();
+    // Every filter change starts from the newest entry.
+    let go = move |change: &dyn Fn(&mut JournalQuery)| {
+        let mut q = JournalQuery { before: None, ..query.get_untracked() };
+        change(&mut q);
+        navigate(&journal_href(&q), leptos_router::NavigateOptions { replace: true, scroll: false, ..Default::default() });
     };
-    let changes = Resource::new(move || (version.get(), query()), |(_, q)| search_changes(q));
-    let select = |signal: RwSignal<String>, id: &'static str, label: &'static str, options: &'static [(&'static str, &'static str)]| {
+    let go = StoredValue::new(go);
+    let some = |v: String| Some(v.trim().to_string()).filter(|v| !v.is_empty());
+    let select = move |id: &'static str, label: &'static str, current: fn(&JournalQuery) -> Option<String>, set: fn(&mut JournalQuery, Option<String>), options: &'static [(&'static str, &'static str)]| {
         view! {
             <label class="field">
                 <span>{label}</span>
-                <select id=id on:change=move |ev| { signal.set(event_target_value(&ev)); before.set(None); }>
-                    {options.iter().map(|(value, text)| view! { <option value=*value>{*text}</option> }).collect_view()}
+                <select id=id on:change=move |ev| { let v = some(event_target_value(&ev)); go.with_value(|go| go(&move |q| set(q, v.clone()))); }>
+                    {options.iter().map(|(value, text)| view! {
+                        <option value=*value selected=move || query.with(|q| current(q).as_deref().unwrap_or("") == *value)>{*text}</option>
+                    }).collect_view()}
                 </select>
             </label>
         }
@@ -66,30 +102,34 @@ pub fn JournalPage() -> impl IntoView {
             <div class="form-row journal-filters">
                 <label class="field">
                     <span>"Search (action, target, message, user)"</span>
-                    <input id="journal-filter" prop:value=move || text.get() on:input=move |ev| { text.set(event_target_value(&ev)); before.set(None); }/>
+                    <input id="journal-filter" maxlength="200" prop:value=move || query.with(|q| q.text.clone())
+                        on:input=move |ev| { let v = event_target_value(&ev); go.with_value(|go| go(&move |q| q.text = v.clone())); }/>
                 </label>
                 <label class="field">
                     <span>"User"</span>
-                    <input id="journal-actor" placeholder="any" prop:value=move || actor.get() on:input=move |ev| { actor.set(event_target_value(&ev)); before.set(None); }/>
+                    <input id="journal-actor" placeholder="any" maxlength="200" prop:value=move || query.with(|q| q.actor.clone().unwrap_or_default())
+                        on:input=move |ev| { let v = some(event_target_value(&ev)); go.with_value(|go| go(&move |q| q.actor = v.clone())); }/>
                 </label>
-                {select(outcome, "journal-outcome", "Outcome", &[("", "any"), ("ok", "ok"), ("failed", "failed")])}
-                {select(backend, "journal-backend", "Where", &[("", "any"), ("local", "local"), ("aws", "AWS")])}
+                {select("journal-outcome", "Outcome", |q| q.outcome.clone(), |q, v| q.outcome = v, &[("", "any"), ("ok", "ok"), ("failed", "failed")])}
+                {select("journal-backend", "Where", |q| q.backend.clone(), |q, v| q.backend = v, &[("", "any"), ("local", "local"), ("aws", "AWS")])}
             </div>
             <Transition fallback=|| view! { <Loading text="Reading the journal…"/> }>
                 {move || Suspend::new(async move {
+                    let total = total.await.ok();
                     match changes.await {
                         Ok(list) => {
                             let oldest = list.last().map(|c| c.id);
-                            let full = list.len() as u32 == PAGE;
+                            let full = list.len() as u32 == JOURNAL_PAGE;
+                            let q = query.get_untracked();
+                            let newest = (q.before.is_some()).then(|| journal_href(&JournalQuery { before: None, ..q.clone() }));
+                            let older = full.then(|| journal_href(&JournalQuery { before: oldest, ..q.clone() }));
+                            let count = total.map(|t| format!("{} of {} {} matching", list.len(), crate::training::history::thousands(t), if t == 1 { "change" } else { "changes" }));
                             view! {
+                                {count.map(|c| view! { <p class="muted" id="journal-count">{c}</p> })}
                                 <ChangeTable changes=list on_reverted=Callback::new(move |_| version.update(|v| *v += 1))/>
                                 <div class="pager">
-                                    {move || before.get().is_some().then(|| view! {
-                                        <button class="btn btn-small" on:click=move |_| before.set(None)>"Newest"</button>
-                                    })}
-                                    {full.then(|| view! {
-                                        <button class="btn btn-small" id="journal-older" on:click=move |_| before.set(oldest)>"Older"</button>
-                                    })}
+                                    {newest.map(|href| view! { <A href=href attr:class="btn btn-small">"Newest"</A> })}
+                                    {older.map(|href| view! { <A href=href attr:class="btn btn-small" attr:id="journal-older">"Older"</A> })}
                                 </div>
                             }.into_any()
                         }

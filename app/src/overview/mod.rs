@@ -148,6 +148,8 @@ impl JournalQuery {
 pub trait StatusService: Send + Sync {
     async fn report(&self) -> BackendsReport;
     async fn search_changes(&self, query: JournalQuery) -> Result<Vec<ChangeRecord>, ApiError>;
+    /// How many entries match the query's filters, on every page.
+    async fn count_changes(&self, query: JournalQuery) -> Result<u64, ApiError>;
 }
 
 #[cfg(feature = "ssr")]
@@ -166,6 +168,13 @@ pub async fn recent_changes(limit: u32) -> Result<Vec<ChangeRecord>, ApiError> {
         return Err(ApiError::Invalid(format!("limit must be 1..=500, got {limit}")));
     }
     service::<Status>()?.search_changes(JournalQuery { limit, ..Default::default() }).await
+}
+
+#[server(endpoint = "journal/count", input = leptos::server_fn::codec::Json)]
+pub async fn count_changes(query: JournalQuery) -> Result<u64, ApiError> {
+    use crate::error::service;
+    query.check_lengths()?;
+    service::<Status>()?.count_changes(query).await
 }
 
 #[server(endpoint = "journal/search", input = leptos::server_fn::codec::Json)]

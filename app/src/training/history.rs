@@ -172,7 +172,7 @@ impl JobQuery {
 }
 
 /// Percent-encodes a URL query value (RFC 3986 unreserved characters stay).
-fn encode_component(value: &str) -> String {
+pub fn encode_component(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {

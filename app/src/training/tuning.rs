@@ -207,10 +207,21 @@ pub struct TuningJobDetail {
     pub failure_reason: Option<String>,
 }
 
+/// A page of the tuning jobs, newest first, from the poller's cache.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TuningJobPage {
+    pub jobs: Vec<TuningJobSummary>,
+    /// Every tuning job in the cache.
+    pub total: u64,
+    /// Pass back as `older` for the next page; None on the last.
+    pub older: Option<String>,
+}
+
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
 pub trait TuningService: Send + Sync {
-    async fn list_tuning(&self) -> Result<Vec<TuningJobSummary>, ApiError>;
+    /// Newest first, `super::history::PAGE_SIZE` a page, from `older` on.
+    async fn list_tuning(&self, older: Option<super::history::Cursor>) -> Result<TuningJobPage, ApiError>;
     async fn describe_tuning(&self, name: &str) -> Result<TuningJobDetail, ApiError>;
     async fn launch_tuning(&self, spec: TuningSpec) -> Result<TuningJobDetail, ApiError>;
 }
@@ -219,8 +230,9 @@ pub trait TuningService: Send + Sync {
 pub type Tuning = std::sync::Arc<dyn TuningService>;
 
 #[server(endpoint = "training/tuning/list")]
-pub async fn list_tuning_jobs() -> Result<Vec<TuningJobSummary>, ApiError> {
-    crate::error::service::<Tuning>()?.list_tuning().await
+pub async fn list_tuning_jobs(older: Option<String>) -> Result<TuningJobPage, ApiError> {
+    let older = older.filter(|c| !c.is_empty()).map(|c| super::history::Cursor::parse(&c)).transpose()?;
+    crate::error::service::<Tuning>()?.list_tuning(older).await
 }
 
 #[server(endpoint = "training/tuning/describe")]

@@ -15,7 +15,9 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 #[component]
 pub fn TuningSection() -> impl IntoView {
     let refresh = RwSignal::new(0u32);
-    let list = Resource::new(move || refresh.get(), |_| list_tuning_jobs());
+    // The page of tuning jobs shown: None for the newest.
+    let older = RwSignal::new(None::<String>);
+    let list = Resource::new(move || (refresh.get(), older.get()), |(_, o)| list_tuning_jobs(o));
     let defaults = Resource::new(|| (), |_| sagemaker_launch_defaults());
     view! {
         <section class="card" id="tuning">
@@ -23,7 +25,18 @@ pub fn TuningSection() -> impl IntoView {
             <Transition fallback=|| view! { <Loading/> }>
                 {move || Suspend::new(async move {
                     match list.await {
-                        Ok(jobs) => view! { <TuningTable jobs/> }.into_any(),
+                        Ok(page) => {
+                            let count = format!("{} of {} tuning {}", page.jobs.len(), super::history::thousands(page.total), if page.total == 1 { "job" } else { "jobs" });
+                            let next = page.older.clone();
+                            let pager = (page.total > page.jobs.len() as u64).then(|| view! {
+                                <nav class="pager">
+                                    <span class="muted" id="tuning-count">{count}</span>
+                                    {older.get_untracked().is_some().then(|| view! { <button class="btn btn-small" on:click=move |_| older.set(None)>"Newest"</button> })}
+                                    {next.map(|c| view! { <button class="btn btn-small" id="tuning-older" on:click=move |_| older.set(Some(c.clone()))>"Older →"</button> })}
+                                </nav>
+                            });
+                            view! { {pager}<TuningTable jobs=page.jobs/> }.into_any()
+                        }
                         Err(error) => view! { <ErrorPanel error/> }.into_any(),
                     }
                 })}

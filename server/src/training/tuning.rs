@@ -4,7 +4,8 @@
 use super::sagemaker::{is_terminal, SageMakerJobs};
 use crate::aws::from_sdk;
 use crate::journal::Change;
-use app::training::tuning::{TuningJobDetail, TuningJobSummary, TuningService, TuningSpec, TuningTrial};
+use app::training::history::{Cursor, RunsOn, PAGE_SIZE};
+use app::training::tuning::{TuningJobDetail, TuningJobPage, TuningJobSummary, TuningService, TuningSpec, TuningTrial};
 use app::ApiError;
 use aws_sdk_sagemaker::types::{
     CategoricalParameterRange, ContinuousParameterRange, HyperParameterAlgorithmSpecification, HyperParameterScalingType,
@@ -158,13 +159,24 @@ impl SageMakerJobs {
 
 #[async_trait::async_trait]
 impl TuningService for SageMakerJobs {
-    async fn list_tuning(&self) -> Result<Vec<TuningJobSummary>, ApiError> {
+    async fn list_tuning(&self, older: Option<Cursor>) -> Result<TuningJobPage, ApiError> {
         // Without AWS the cache is empty and the section says why (from the launch defaults).
-        let rows = sqlx::query("SELECT summary FROM sagemaker_tuning_jobs ORDER BY created_at DESC, name LIMIT 200")
-            .fetch_all(self.pool())
-            .await
-            .map_err(db)?;
-        Ok(rows.iter().filter_map(|r| serde_json::from_str(&r.get::<String, _>("summary")).ok()).collect())
+        let bound = older.map(|c| c.sagemaker_bound());
+        let keyset = if bound.is_some() { "WHERE (created_at, name) < (?, ?)" } else { "" };
+        let sql = format!("SELECT created_at, name, summary FROM sagemaker_tuning_jobs {keyset} ORDER BY created_at DESC, name DESC LIMIT ?");
+        let mut q = sqlx::query(&sql);
+        if let Some((t, name)) = &bound {
+            q = q.bind(t).bind(name);
+        }
+        let rows = q.bind((PAGE_SIZE + 1) as i64).fetch_all(self.pool()).await.map_err(db)?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sagemaker_tuning_jobs").fetch_one(self.pool()).await.map_err(db)?;
+        let more = rows.len() > PAGE_SIZE;
+        let rows = &rows[..rows.len().min(PAGE_SIZE)];
+        let older = more.then(|| rows.last()).flatten().map(|r| {
+            Cursor { created_at: r.get::<Option<String>, _>("created_at").unwrap_or_default(), runs_on: RunsOn::SageMaker, key: r.get("name") }.encode()
+        });
+        let jobs = rows.iter().filter_map(|r| serde_json::from_str(&r.get::<String, _>("summary")).ok()).collect();
+        Ok(TuningJobPage { jobs, total: total as u64, older })
     }
 
     async fn describe_tuning(&self, name: &str) -> Result<TuningJobDetail, ApiError> {
