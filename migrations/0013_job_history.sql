@@ -12,6 +12,7 @@ UPDATE sagemaker_training_jobs SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', c
 DROP INDEX sagemaker_training_jobs_created;
 CREATE INDEX sagemaker_training_jobs_created ON sagemaker_training_jobs (created_at, name, status);
 CREATE INDEX sagemaker_training_jobs_status_created ON sagemaker_training_jobs (status, created_at, name);
+UPDATE sagemaker_tuning_jobs SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', created_at) WHERE created_at IS NOT NULL;
 CREATE INDEX sagemaker_tuning_jobs_created ON sagemaker_tuning_jobs (created_at, name);
 
 -- How far the poller has read the account's training job history: new jobs

@@ -70,10 +70,15 @@ async fn walk(app: &App, filters: Value) -> (Vec<String>, Vec<usize>, Value) {
 
 /// The stand-in's account: `count` jobs, `hist-0000` the oldest, one a
 /// minute from 2026-01-01.
+#[derive(Default)]
 struct Account {
     count: Mutex<usize>,
     lists: Mutex<Vec<Value>>,
     describes: AtomicUsize,
+    /// Tuning jobs, `hpo-0000` the oldest, one an hour from 2026-01-01.
+    tuning: Mutex<usize>,
+    tuning_lists: Mutex<Vec<Value>>,
+    tuning_describes: AtomicUsize,
 }
 
 const START: f64 = 1_767_225_600.0; // 2026-01-01T00:00:00Z
@@ -85,7 +90,7 @@ fn job_time(i: usize) -> f64 {
 fn answer(account: &Account, request: &str) -> Option<(Duration, &'static str, &'static str, String)> {
     let body: Value = request.split("\r\n\r\n").nth(1).and_then(|b| serde_json::from_str(b).ok()).unwrap_or(json!({}));
     let ok = |v: Value| Some((Duration::ZERO, "200 OK", "application/x-amz-json-1.1", v.to_string()));
-    if request.contains("x-amz-target: sagemaker.listtrainingjobs") {
+    if request.contains("x-amz-target: sagemaker.listtrainingjobs\r\n") {
         account.lists.lock().unwrap().push(body.clone());
         let count = *account.count.lock().unwrap();
         let after = body["creationtimeafter"].as_f64();
@@ -129,7 +134,38 @@ fn answer(account: &Account, request: &str) -> Option<(Duration, &'static str, &
         }));
     }
     if request.contains("x-amz-target: sagemaker.listhyperparametertuningjobs") {
-        return ok(json!({ "HyperParameterTuningJobSummaries": [] }));
+        account.tuning_lists.lock().unwrap().push(body.clone());
+        let count = *account.tuning.lock().unwrap();
+        let from: usize = body["nexttoken"].as_str().and_then(|t| t.parse().ok()).unwrap_or(0);
+        let size = body["maxresults"].as_u64().unwrap_or(100) as usize;
+        let jobs: Vec<Value> = (0..count)
+            .rev()
+            .skip(from)
+            .take(size)
+            .map(|i| json!({"HyperParameterTuningJobName": format!("hpo-{i:04}"), "HyperParameterTuningJobArn": format!("arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/hpo-{i:04}"),
+                "HyperParameterTuningJobStatus": "Completed", "Strategy": "Bayesian", "CreationTime": START + 3600.0 * i as f64,
+                "TrainingJobStatusCounters": {"Completed": 4}, "ObjectiveStatusCounters": {"Succeeded": 4}}))
+            .collect();
+        let mut out = json!({ "HyperParameterTuningJobSummaries": jobs });
+        if from + size < count {
+            out["NextToken"] = json!((from + size).to_string());
+        }
+        return ok(out);
+    }
+    if request.contains("x-amz-target: sagemaker.describehyperparametertuningjob") {
+        account.tuning_describes.fetch_add(1, Ordering::SeqCst);
+        let name = body["hyperparametertuningjobname"].as_str().unwrap_or_default().to_string();
+        let i: f64 = name.trim_start_matches("hpo-").parse().unwrap_or(0.0);
+        return ok(json!({
+            "HyperParameterTuningJobName": name, "HyperParameterTuningJobArn": format!("arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/{name}"),
+            "HyperParameterTuningJobConfig": {"Strategy": "Bayesian", "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2},
+                "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "valid:loss"}},
+            "HyperParameterTuningJobStatus": "Completed", "CreationTime": START + 3600.0 * i,
+            "TrainingJobStatusCounters": {"Completed": 4}, "ObjectiveStatusCounters": {"Succeeded": 4}
+        }));
+    }
+    if request.contains("x-amz-target: sagemaker.listtrainingjobsforhyperparametertuningjob") {
+        return ok(json!({ "TrainingJobSummaries": [] }));
     }
     None
 }
@@ -148,7 +184,7 @@ async fn wait_for_history(app: &App, complete: bool, jobs: u64) -> Value {
 
 #[tokio::test]
 async fn the_whole_sagemaker_history_is_read_new_jobs_from_the_watermark_older_ones_by_a_backfill_that_resumes() {
-    let account = Arc::new(Account { count: Mutex::new(730), lists: Mutex::new(Vec::new()), describes: AtomicUsize::new(0) });
+    let account = Arc::new(Account { count: Mutex::new(730), ..Default::default() });
     let a = account.clone();
     let url = aws_stand_in(move |request| answer(&a, request)).await;
     let app = App::spawn(AwsSetup::Endpoint(url.clone()));
@@ -208,7 +244,7 @@ async fn every_job_of_a_large_history_is_reachable_in_pages_with_totals_filters_
         .output()
         .unwrap();
     assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
-    let account = Arc::new(Account { count: Mutex::new(0), lists: Mutex::new(Vec::new()), describes: AtomicUsize::new(0) });
+    let account = Arc::new(Account::default());
     let a = account.clone();
     let url = aws_stand_in(move |request| answer(&a, request)).await;
     let app = App::spawn_in(dir, AwsSetup::Endpoint(url), &[]);
@@ -323,7 +359,7 @@ async fn the_journal_counts_what_its_filters_match_and_pages_through_all_of_it()
 #[tokio::test]
 async fn tuning_jobs_page_newest_first_with_their_total() {
     use sqlx::ConnectOptions;
-    let account = Arc::new(Account { count: Mutex::new(0), lists: Mutex::new(Vec::new()), describes: AtomicUsize::new(0) });
+    let account = Arc::new(Account::default());
     let a = account.clone();
     let url = aws_stand_in(move |request| answer(&a, request)).await;
     let app = App::spawn(AwsSetup::Endpoint(url));
@@ -363,4 +399,43 @@ async fn tuning_jobs_page_newest_first_with_their_total() {
     assert_eq!(names, expected, "newest first, each once");
     let (code, err) = app.call("training/tuning/list", &[("older", "not a position")]).await;
     assert_eq!(code, 400, "{err}");
+}
+
+async fn tuning_total(app: &App) -> u64 {
+    app.call("training/tuning/list", &[]).await.1["total"].as_u64().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_whole_tuning_history_is_read_once_and_then_a_page_at_a_time() {
+    let account = Arc::new(Account { tuning: Mutex::new(130), ..Default::default() });
+    let a = account.clone();
+    let url = aws_stand_in(move |request| answer(&a, request)).await;
+    let app = App::spawn(AwsSetup::Endpoint(url));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tuning_total(&app).await < 130 {
+        assert!(Instant::now() < deadline, "the tuning history was not read: {:?}", account.tuning_lists.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Two pages (100 + 30), every job described once.
+    let lists = account.tuning_lists.lock().unwrap().clone();
+    assert_eq!(lists.iter().filter(|l| l["nexttoken"].is_string()).count(), 1, "{lists:?}");
+    assert_eq!(account.tuning_describes.load(Ordering::SeqCst), 130);
+    let (_, first) = app.call("training/tuning/list", &[]).await;
+    assert_eq!(first["jobs"][0]["name"], "hpo-0129", "newest first: {}", first["jobs"][0]);
+    assert_eq!(first["jobs"][0]["objective"], "Minimize valid:loss");
+
+    // One new job: it is described, nothing else is.
+    *account.tuning.lock().unwrap() = 131;
+    let mark = account.tuning_lists.lock().unwrap().len();
+    let (code, _) = app.call("training/sagemaker/refresh", &[]).await;
+    assert_eq!(code, 200);
+    assert_eq!(tuning_total(&app).await, 131);
+    assert_eq!(account.tuning_describes.load(Ordering::SeqCst), 131, "only the new job is described");
+    // With nothing new, a refresh reads the first page only.
+    let mark2 = account.tuning_lists.lock().unwrap().len();
+    let (code, _) = app.call("training/sagemaker/refresh", &[]).await;
+    assert_eq!(code, 200);
+    let quiet: Vec<Value> = account.tuning_lists.lock().unwrap()[mark2..].to_vec();
+    assert!(!quiet.is_empty() && quiet.iter().all(|l| l["nexttoken"].is_null()), "{quiet:?}");
+    assert!(account.tuning_lists.lock().unwrap().len() > mark);
 }

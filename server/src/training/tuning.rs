@@ -1,7 +1,7 @@
 //! Hyperparameter tuning jobs: cached by the same poller as training jobs
 //! (server/src/training/sagemaker.rs), launched on demand.
 
-use super::sagemaker::{is_terminal, SageMakerJobs};
+use super::sagemaker::{created_key, is_terminal, SageMakerJobs};
 use crate::aws::from_sdk;
 use crate::journal::Change;
 use app::training::history::{Cursor, RunsOn, PAGE_SIZE};
@@ -16,6 +16,11 @@ use aws_sdk_sagemaker::types::{
 use aws_smithy_types::date_time::Format;
 use sqlx::Row;
 
+/// The first refresh reads at most this many pages of tuning jobs (10,000).
+const MAX_TUNING_PAGES: usize = 100;
+/// ListHyperParameterTuningJobs pages are spaced like ListTrainingJobs'.
+const TUNING_PAGE_GAP: std::time::Duration = std::time::Duration::from_millis(600);
+
 fn rfc3339(t: Option<&aws_smithy_types::DateTime>) -> Option<String> {
     t.and_then(|t| t.fmt(Format::DateTime).ok())
 }
@@ -27,6 +32,11 @@ fn db(e: sqlx::Error) -> ApiError {
 impl SageMakerJobs {
     /// Lists tuning jobs (one page of 100, newest first) and describes the
     /// new and unfinished ones into the cache. Says whether any still runs.
+    /// Lists the tuning jobs newest first, a page of 100 at a time, and
+    /// describes the new ones, those whose status changed and those still
+    /// running. It reads on while a page brings something new, so the first
+    /// refresh reads the account's whole tuning history (up to
+    /// `MAX_TUNING_PAGES`) and later ones usually a single page.
     pub(super) async fn refresh_tuning(&self) -> Result<bool, ApiError> {
         let client = &self.aws().clients()?.sagemaker;
         let cached: std::collections::HashMap<String, String> = sqlx::query("SELECT name, status FROM sagemaker_tuning_jobs")
@@ -36,20 +46,33 @@ impl SageMakerJobs {
             .iter()
             .map(|r| (r.get("name"), r.get("status")))
             .collect();
-        let page = client
-            .list_hyper_parameter_tuning_jobs()
-            .sort_by(aws_sdk_sagemaker::types::HyperParameterTuningJobSortByOptions::CreationTime)
-            .sort_order(aws_sdk_sagemaker::types::SortOrder::Descending)
-            .max_results(100)
-            .send()
-            .await
-            .map_err(|e| from_sdk("SageMaker ListHyperParameterTuningJobs", e))?;
         let mut any_running = false;
-        for job in page.hyper_parameter_tuning_job_summaries() {
-            let (name, status) = (job.hyper_parameter_tuning_job_name().unwrap_or_default(), job.hyper_parameter_tuning_job_status().map(|s| s.as_str()).unwrap_or_default());
-            any_running |= !is_terminal(status);
-            if cached.get(name).map(String::as_str) != Some(status) || !is_terminal(status) {
-                self.describe_tuning_into_cache(name).await?;
+        let mut token: Option<String> = None;
+        for page_number in 0..MAX_TUNING_PAGES {
+            if page_number > 0 {
+                tokio::time::sleep(TUNING_PAGE_GAP).await;
+            }
+            let page = client
+                .list_hyper_parameter_tuning_jobs()
+                .sort_by(aws_sdk_sagemaker::types::HyperParameterTuningJobSortByOptions::CreationTime)
+                .sort_order(aws_sdk_sagemaker::types::SortOrder::Descending)
+                .max_results(100)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk("SageMaker ListHyperParameterTuningJobs", e))?;
+            let mut news = false;
+            for job in page.hyper_parameter_tuning_job_summaries() {
+                let (name, status) = (job.hyper_parameter_tuning_job_name().unwrap_or_default(), job.hyper_parameter_tuning_job_status().map(|s| s.as_str()).unwrap_or_default());
+                any_running |= !is_terminal(status);
+                if cached.get(name).map(String::as_str) != Some(status) || !is_terminal(status) {
+                    news |= !cached.contains_key(name);
+                    self.describe_tuning_into_cache(name).await?;
+                }
+            }
+            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            if token.is_none() || !news {
+                break;
             }
         }
         Ok(any_running)
@@ -147,7 +170,7 @@ impl SageMakerJobs {
         )
         .bind(&detail.summary.name)
         .bind(&detail.summary.status)
-        .bind(&detail.summary.created_at)
+        .bind(d.creation_time().map(created_key).or(detail.summary.created_at.clone()))
         .bind(serde_json::to_string(&detail.summary).unwrap_or_default())
         .bind(serde_json::to_string(&detail).unwrap_or_default())
         .execute(self.pool())
