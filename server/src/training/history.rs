@@ -36,6 +36,18 @@ struct Filter {
     binds: Vec<String>,
 }
 
+impl Filter {
+    /// The rows of `table` the filter matches, on every page.
+    async fn count(&self, pool: &SqlitePool, table: &str) -> Result<u64, ApiError> {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE {}", self.clause);
+        let mut count = sqlx::query_scalar::<_, i64>(&sql);
+        for b in &self.binds {
+            count = count.bind(b);
+        }
+        Ok(count.fetch_one(pool).await.map_err(db)? as u64)
+    }
+}
+
 fn filter(statuses: &[&str], name: &str) -> Filter {
     let mut parts = Vec::new();
     let mut binds = Vec::new();
@@ -97,14 +109,9 @@ async fn local_page(pool: &SqlitePool, query: &JobQuery, direction: Direction, c
     if let Some((t, id)) = &bound {
         q = q.bind(t).bind(id);
     }
-    let count_sql = format!("SELECT COUNT(*) FROM local_jobs WHERE {}", f.clause);
-    let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-    for b in &f.binds {
-        count = count.bind(b);
-    }
     // The page and the count scan apart, on two connections at once.
-    let (rows, total) = tokio::join!(q.bind((PAGE_SIZE + 1) as i64).fetch_all(pool), count.fetch_one(pool));
-    let (rows, total) = (rows.map_err(db)?, total.map_err(db)?);
+    let (rows, total) = tokio::join!(q.bind((PAGE_SIZE + 1) as i64).fetch_all(pool), f.count(pool, "local_jobs"));
+    let (rows, total) = (rows.map_err(db)?, total?);
     let mut keyed = Vec::with_capacity(rows.len());
     for row in &rows {
         let job = row_to_job(row)?;
@@ -113,7 +120,7 @@ async fn local_page(pool: &SqlitePool, query: &JobQuery, direction: Direction, c
             row: HistoryRow::Local(job.summary),
         });
     }
-    Ok((keyed, total as u64))
+    Ok((keyed, total))
 }
 
 async fn sagemaker_page(pool: &SqlitePool, query: &JobQuery, direction: Direction, cursor: Option<&Cursor>) -> Result<(Vec<Keyed>, u64), ApiError> {
@@ -133,13 +140,8 @@ async fn sagemaker_page(pool: &SqlitePool, query: &JobQuery, direction: Directio
     if let Some((t, name)) = &bound {
         q = q.bind(t).bind(name);
     }
-    let count_sql = format!("SELECT COUNT(*) FROM sagemaker_training_jobs WHERE {}", f.clause);
-    let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-    for b in &f.binds {
-        count = count.bind(b);
-    }
-    let (rows, total) = tokio::join!(q.bind((PAGE_SIZE + 1) as i64).fetch_all(pool), count.fetch_one(pool));
-    let (rows, total) = (rows.map_err(db)?, total.map_err(db)?);
+    let (rows, total) = tokio::join!(q.bind((PAGE_SIZE + 1) as i64).fetch_all(pool), f.count(pool, "sagemaker_training_jobs"));
+    let (rows, total) = (rows.map_err(db)?, total?);
     let keyed = rows
         .iter()
         .filter_map(|r| {
@@ -150,7 +152,7 @@ async fn sagemaker_page(pool: &SqlitePool, query: &JobQuery, direction: Directio
             })
         })
         .collect();
-    Ok((keyed, total as u64))
+    Ok((keyed, total))
 }
 
 /// The history row of the sync, as stored.
