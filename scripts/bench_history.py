@@ -119,6 +119,47 @@ def seed_mlflow(directory):
     return MlflowClient(tracking_uri=uri), experiment, middle
 
 
+def served_results(directory, experiment, middle_run, deep_token, order, requests):
+    """Starts `mlflow server` on the seeded store (one worker, as Sagedeck is
+    one process) and times the same questions through its REST API."""
+    import socket
+    import subprocess
+    from mlflow.tracking import MlflowClient
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "mlflow"), "server", "--backend-store-uri", f"sqlite:///{directory}/mlflow.db",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with http.client.HTTPConnection("127.0.0.1", port, timeout=2) as c:
+                    c.request("GET", "/health")
+                    if c.getresponse().status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline or server.poll() is not None:
+                raise SystemExit("mlflow server did not start")
+            time.sleep(0.5)
+        client = MlflowClient(tracking_uri=f"http://127.0.0.1:{port}")
+        questions = {
+            "first page": lambda: client.search_runs([experiment], max_results=PAGE, order_by=order),
+            "deep page": lambda: client.search_runs([experiment], max_results=PAGE, order_by=order, page_token=deep_token),
+            "status filter": lambda: client.search_runs([experiment], "attributes.status = 'FAILED'", max_results=PAGE, order_by=order),
+            "name search": lambda: client.search_runs([experiment], "attributes.run_name ILIKE '%00042%'", max_results=PAGE, order_by=order),
+            "job page": lambda: (client.get_run(middle_run), client.get_metric_history(middle_run, "loss")),
+        }
+        return {what: timed(fn, requests) for what, fn in questions.items()}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def main():
     url, sagedeck_db, mlflow_dir = sys.argv[1], sys.argv[2], sys.argv[3]
     requests = int(sys.argv[4]) if len(sys.argv) > 4 else 200
@@ -176,13 +217,18 @@ def main():
     mlflow_requests = max(20, requests // 10)
     mlflow_results = {what: timed(fn, mlflow_requests) for what, fn in mlflow.items()}
 
+    # The same questions through MLflow's tracking server (what its UI and
+    # its users' clients talk to), over HTTP on loopback as Sagedeck is asked.
+    served = served_results(mlflow_dir, experiment, middle_run, deep_token, order, mlflow_requests)
+
     print()
-    print(f"| query (page of {PAGE}) | Sagedeck p50 | Sagedeck p99 | MLflow p50 | MLflow p99 | MLflow p50 / Sagedeck p50 |")
-    print("|---|---|---|---|---|---|")
+    print(f"| query (page of {PAGE}) | Sagedeck p50 | Sagedeck p99 | MLflow in process p50 | MLflow server p50 | MLflow server p99 | in process / Sagedeck | server / Sagedeck |")
+    print("|---|---|---|---|---|---|---|---|")
     for what in sagedeck:
         s50, s99 = results[what]
-        m50, m99 = mlflow_results[what]
-        print(f"| {what} | {s50:.1f} ms | {s99:.1f} ms | {m50:.1f} ms | {m99:.1f} ms | {m50 / s50:.0f}× |")
+        m50, _ = mlflow_results[what]
+        h50, h99 = served[what]
+        print(f"| {what} | {s50:.1f} ms | {s99:.1f} ms | {m50:.1f} ms | {h50:.1f} ms | {h99:.1f} ms | {m50 / s50:.0f}× | {h50 / s50:.0f}× |")
     print()
     print("| server-rendered page | p50 | p99 |")
     print("|---|---|---|")

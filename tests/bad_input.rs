@@ -112,8 +112,13 @@ fn jpeg_without_scan() -> Vec<u8> {
 /// What the corpus must not change: endpoints, jobs, functions, policies.
 async fn state(app: &App) -> Vec<Value> {
     let mut s = Vec::new();
-    for endpoint in ["endpoints/list", "training/local/list", "lambda/list", "scaling/overview"] {
-        s.push(app.call(endpoint, &[]).await.1);
+    let (code, endpoints) = app.call_json("endpoints/list", &json!({ "query": {} })).await;
+    assert_eq!(code, 200, "{endpoints}");
+    s.push(endpoints);
+    for endpoint in ["training/local/list", "lambda/list", "scaling/overview"] {
+        let (code, answer) = app.call(endpoint, &[]).await;
+        assert_eq!(code, 200, "{endpoint}: {answer}");
+        s.push(answer);
     }
     s
 }

@@ -14,7 +14,14 @@ async fn check_script(app: &App, name: &'static str, envs: Vec<(&'static str, St
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
-    assert!(out.status.success(), "browser run failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log\n{}", app.log());
+    if !out.status.success() {
+        // The log's end says what the server did last; its start is the same
+        // for every test.
+        let log = app.log();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+        panic!("browser run failed\n--- stderr\n{stderr}\n--- the server log's last 60 lines\n{tail}\n--- stdout\n{stdout}");
+    }
     assert!(stdout.contains("browser: all checks passed"));
 }
 

@@ -116,7 +116,7 @@ async fn ten_kills_during_training_deploys_and_journal_writes_lose_nothing() {
                 completed.insert(j["id"].as_i64().unwrap());
             }
         }
-        let (_, endpoints) = app.call("endpoints/list", &[]).await;
+        let (_, endpoints) = app.call_json("endpoints/list", &serde_json::json!({ "query": {} })).await;
         for e in endpoints["endpoints"].as_array().unwrap() {
             if e["status"] == "InService" && e["backend"] == "Local" {
                 served.insert(e["name"].as_str().unwrap().to_string());
@@ -157,7 +157,7 @@ async fn ten_kills_during_training_deploys_and_journal_writes_lose_nothing() {
                 }
             }
         }
-        let (_, endpoints) = app.call("endpoints/list", &[]).await;
+        let (_, endpoints) = app.call_json("endpoints/list", &serde_json::json!({ "query": {} })).await;
         let now_served: BTreeSet<String> = endpoints["endpoints"]
             .as_array()
             .unwrap()

@@ -220,7 +220,7 @@ print(json.dumps(out))
     // metrics recorded before the crash are still there (the flush runs every 5 s).
     tokio::time::sleep(std::time::Duration::from_secs(6)).await;
     let app = app.crash_and_restart();
-    let (code, list) = app.call("endpoints/list", &[]).await;
+    let (code, list) = app.call_json("endpoints/list", &serde_json::json!({ "query": {} })).await;
     assert_eq!(code, 200, "{list}");
     let names: Vec<&str> = list["endpoints"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
     assert_eq!(names.len(), 2, "{list}");
@@ -275,7 +275,7 @@ async fn a_sagemaker_endpoint_is_deployed_invoked_charted_and_deleted_against_mo
     assert!(container.image().unwrap().contains("pytorch-inference"));
     assert!(container.model_data_url().unwrap().starts_with("s3://dogs/output"));
 
-    let (code, list) = app.call("endpoints/list", &[]).await;
+    let (code, list) = app.call_json("endpoints/list", &serde_json::json!({ "query": {} })).await;
     assert_eq!(code, 200);
     let row = list["endpoints"].as_array().unwrap().iter().find(|e| e["name"] == "dogs").expect("listed");
     assert_eq!(row["backend"], "SageMaker");
@@ -337,4 +337,118 @@ async fn a_sagemaker_endpoint_is_deployed_invoked_charted_and_deleted_against_mo
     let (_, journal) = app.call("journal/recent", &[("limit", "10")]).await;
     let actions: Vec<&str> = journal.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"endpoint.sagemaker.create") && actions.contains(&"endpoint.sagemaker.delete"), "{actions:?}");
+}
+
+/// The AWS calls the console has made, per operation.
+async fn aws_calls(app: &App, operation: &str) -> u64 {
+    let (code, calls) = app.call("aws/calls", &[]).await;
+    assert_eq!(code, 200, "{calls}");
+    calls["per_operation"].as_array().unwrap().iter().filter(|p| p[0].as_str().unwrap().ends_with(&format!(" {operation}"))).map(|p| p[1].as_u64().unwrap()).sum()
+}
+
+async fn endpoint_page(app: &App, query: Value) -> Value {
+    let (code, page) = app.call_json("endpoints/list", &json!({ "query": query })).await;
+    assert_eq!(code, 200, "{page}");
+    page
+}
+
+fn names(page: &Value) -> Vec<String> {
+    page["endpoints"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect()
+}
+
+/// An account with more endpoints than a ListEndpoints page (100) and a list
+/// page (50), made by hand in moto: the list pages through all of them from
+/// SQLite, newest first, with totals and filters; views make no AWS call;
+/// endpoints deleted or made by hand show after a Refresh.
+#[tokio::test]
+async fn the_endpoint_list_pages_a_large_account_from_its_cache() {
+    let moto = Moto::start();
+    let sm = aws_sdk_sagemaker::Client::new(&moto.sdk_config().await);
+    use aws_sdk_sagemaker::types::{ContainerDefinition, ProductionVariant, ProductionVariantInstanceType};
+    sm.create_model()
+        .model_name("by-hand")
+        .execution_role_arn("arn:aws:iam::123456789012:role/by-hand")
+        .primary_container(ContainerDefinition::builder().image("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5-cpu-py311").build())
+        .send()
+        .await
+        .unwrap();
+    let variant = ProductionVariant::builder()
+        .variant_name("AllTraffic")
+        .model_name("by-hand")
+        .instance_type(ProductionVariantInstanceType::MlM5Large)
+        .initial_instance_count(2)
+        .build();
+    sm.create_endpoint_config().endpoint_config_name("by-hand-config").production_variants(variant).send().await.unwrap();
+    const COUNT: usize = 120;
+    for i in 0..COUNT {
+        let name = format!("{}-{i:03}", if i % 10 == 0 { "flowers" } else { "dogs" });
+        sm.create_endpoint().endpoint_name(&name).endpoint_config_name("by-hand-config").send().await.unwrap();
+    }
+    let app = App::spawn(AwsSetup::Moto(&moto));
+
+    // Every endpoint once, newest first, 50 a page, through the Older links.
+    let first = endpoint_page(&app, json!({})).await;
+    assert_eq!(first["sagemaker_total"], COUNT as u64, "{first}");
+    assert_eq!(first["local_total"], 0);
+    assert_eq!(names(&first).len(), 50);
+    assert_eq!(names(&first)[0], "dogs-119", "newest first");
+    assert_eq!(first["newer"], Value::Null);
+    let described = first["endpoints"].as_array().unwrap().iter().filter(|e| e["instance_type"] == "ml.m5.large" && e["instances"] == 2).count();
+    assert_eq!(described, 50, "the first listing describes new endpoints (up to 50 a round): {first}");
+    let mut seen: Vec<String> = names(&first);
+    let mut page = first.clone();
+    while let Some(older) = page["older"].as_str().map(str::to_string) {
+        page = endpoint_page(&app, json!({ "older": older })).await;
+        assert!(page["newer"].is_string(), "a later page links back");
+        seen.extend(names(&page));
+    }
+    let expected: Vec<String> = (0..COUNT).rev().map(|i| format!("{}-{i:03}", if i % 10 == 0 { "flowers" } else { "dogs" })).collect();
+    assert_eq!(seen, expected, "each endpoint once, in creation order");
+    // Back from the last page through the Newer link.
+    let back = endpoint_page(&app, json!({ "newer": page["newer"] })).await;
+    assert_eq!(names(&back), expected[50..100].to_vec());
+
+    // Filters, counted on the server.
+    let flowers = endpoint_page(&app, json!({ "name": "FLOWERS" })).await;
+    assert_eq!(flowers["sagemaker_total"], 12, "{flowers}");
+    assert!(names(&flowers).iter().all(|n| n.starts_with("flowers-")));
+    let changing = endpoint_page(&app, json!({ "status": "Changing" })).await;
+    assert_eq!(changing["sagemaker_total"], 0, "moto's endpoints are InService at once: {changing}");
+    let local_only = endpoint_page(&app, json!({ "on": "Local" })).await;
+    assert_eq!((local_only["local_total"].as_u64(), local_only["sagemaker_total"].as_u64()), (Some(0), Some(0)));
+    let (code, bad) = app.call_json("endpoints/list", &json!({ "query": { "older": "'; DROP TABLE sagemaker_endpoints; --" } })).await;
+    assert_eq!(code, 400, "{bad}");
+
+    // Twenty views (tabs, filters, pages) make no describe and no listing
+    // beyond the poller's own round (at most 2 list pages, a minute apart).
+    let (lists, describes) = (aws_calls(&app, "ListEndpoints").await, aws_calls(&app, "DescribeEndpoint").await);
+    assert!(lists >= 2, "the poller listed both pages: {lists}");
+    for i in 0..20 {
+        endpoint_page(&app, if i % 2 == 0 { json!({}) } else { json!({ "name": "dogs-1" }) }).await;
+    }
+    assert_eq!(aws_calls(&app, "DescribeEndpoint").await, describes, "views describe nothing");
+    assert!(aws_calls(&app, "ListEndpoints").await <= lists + 2, "views list nothing");
+
+    // Made and deleted by hand: a Refresh reads them; the rest of the
+    // account is described over the following rounds.
+    sm.delete_endpoint().endpoint_name("dogs-119").send().await.unwrap();
+    sm.create_endpoint().endpoint_name("cats-by-hand").endpoint_config_name("by-hand-config").send().await.unwrap();
+    let (code, refreshed) = app.call_json("endpoints/refresh", &json!({ "query": {} })).await;
+    assert_eq!(code, 200, "{refreshed}");
+    assert_eq!(refreshed["sagemaker_total"], COUNT as u64, "one gone, one new: {refreshed}");
+    assert_eq!(names(&refreshed)[0], "cats-by-hand");
+    assert!(!names(&refreshed).contains(&"dogs-119".to_string()));
+    let cats = &refreshed["endpoints"][0];
+    assert_eq!((cats["instance_type"].as_str(), cats["instances"].as_u64(), cats["model"].as_str()), (Some("ml.m5.large"), Some(2), Some("by-hand")));
+    let (code, _) = app.call_json("endpoints/refresh", &json!({ "query": {} })).await;
+    assert_eq!(code, 200);
+    let mut all = Vec::new();
+    let mut page = endpoint_page(&app, json!({})).await;
+    loop {
+        all.extend(page["endpoints"].as_array().unwrap().iter().cloned());
+        let Some(older) = page["older"].as_str().map(str::to_string) else { break };
+        page = endpoint_page(&app, json!({ "older": older })).await;
+    }
+    assert_eq!(all.len(), COUNT);
+    assert!(all.iter().all(|e| e["instance_type"] == "ml.m5.large"), "every endpoint described after three rounds");
 }

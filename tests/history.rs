@@ -367,11 +367,13 @@ async fn tuning_jobs_page_newest_first_with_their_total() {
     let mut db = sqlx::sqlite::SqliteConnectOptions::new().filename(app.data_path().join("sagedeck.db")).connect().await.unwrap();
     for i in 0..120 {
         let created = format!("2026-03-01T{:02}:{:02}:00.000Z", i / 60, i % 60);
-        let summary = json!({"name": format!("hpo-{i:03}"), "status": "Completed", "strategy": "Bayesian", "objective": "Minimize valid:loss",
+        let status = if i % 10 == 0 { "Failed" } else { "Completed" };
+        let summary = json!({"name": format!("hpo-{i:03}"), "status": status, "strategy": "Bayesian", "objective": "Minimize valid:loss",
             "max_jobs": 4, "max_parallel": 2, "completed": 4, "in_progress": 0, "failed": 0, "created_at": created, "ended_at": null,
             "best_training_job": null, "best_value": null});
-        sqlx::query("INSERT INTO sagemaker_tuning_jobs (name, status, created_at, summary, detail, refreshed_at) VALUES (?, 'Completed', ?, ?, NULL, ?)")
+        sqlx::query("INSERT INTO sagemaker_tuning_jobs (name, status, created_at, summary, detail, refreshed_at) VALUES (?, ?, ?, ?, NULL, ?)")
             .bind(format!("hpo-{i:03}"))
+            .bind(status)
             .bind(&created)
             .bind(summary.to_string())
             .bind(&created)
@@ -398,6 +400,21 @@ async fn tuning_jobs_page_newest_first_with_their_total() {
     let expected: Vec<String> = (0..120).rev().map(|i| format!("hpo-{i:03}")).collect();
     assert_eq!(names, expected, "newest first, each once");
     let (code, err) = app.call("training/tuning/list", &[("older", "not a position")]).await;
+    assert_eq!(code, 400, "{err}");
+
+    // Filters, counted on the server: by status, by name in any case, both.
+    let listed = |page: &Value| page["jobs"].as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let (code, failed) = app.call("training/tuning/list", &[("status", "Failed")]).await;
+    assert_eq!(code, 200, "{failed}");
+    assert_eq!(failed["total"], 12);
+    assert_eq!(listed(&failed)[..2], ["hpo-110", "hpo-100"]);
+    let (_, named) = app.call("training/tuning/list", &[("name", "HPO-01")]).await;
+    assert_eq!(named["total"], 10, "{named}");
+    let (_, both) = app.call("training/tuning/list", &[("status", "Failed"), ("name", "hpo-01")]).await;
+    assert_eq!(listed(&both), ["hpo-010"]);
+    let (_, none) = app.call("training/tuning/list", &[("name", "hpo_0")]).await;
+    assert_eq!(none["total"], 0, "_ is not a wildcard: {none}");
+    let (code, err) = app.call("training/tuning/list", &[("status", "Exploded")]).await;
     assert_eq!(code, 400, "{err}");
 }
 

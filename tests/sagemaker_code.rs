@@ -553,7 +553,7 @@ async fn bad_code_images_unwritable_outputs_and_weightless_models_are_refused_an
     let imports = app.data_path().join("imports/sagemaker");
     let left: Vec<String> = std::fs::read_dir(&imports).map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "nothing half-made is left under {}: {left:?}", imports.display());
-    let (code, list) = app.call("endpoints/list", &[]).await;
+    let (code, list) = app.call_json("endpoints/list", &serde_json::json!({ "query": {} })).await;
     assert_eq!(code, 200);
     assert!(!list.to_string().contains("\"weightless\""), "{list}");
 

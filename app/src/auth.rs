@@ -93,6 +93,7 @@ pub const SERVER_FN_ROLES: &[(&str, Role)] = &[
     ("training/datasets/demo", Role::Operator),
     ("training/sagemaker/launch", Role::Operator),
     ("training/sagemaker/refresh", Role::Operator),
+    ("endpoints/refresh", Role::Operator),
     ("training/sagemaker/stop", Role::Operator),
     ("training/uploads/start", Role::Operator),
     ("training/uploads/cancel", Role::Operator),

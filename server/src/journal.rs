@@ -51,7 +51,7 @@ const FILTERS: &str = "(?1 IS NULL OR id = ?1)
 /// The search words as a LIKE pattern matched as they are; None for none.
 fn search_pattern(text: &str) -> Option<String> {
     let text = text.trim().to_lowercase();
-    (!text.is_empty()).then(|| format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")))
+    (!text.is_empty()).then(|| crate::store::contains_pattern(&text))
 }
 
 #[derive(Clone)]

@@ -26,6 +26,22 @@ pub async fn open(url: &str) -> anyhow::Result<SqlitePool> {
     Ok(pool)
 }
 
+/// The LIKE pattern (with `ESCAPE '\'`) that finds `text` anywhere, the
+/// user's `%`, `_` and `\` matched as themselves: `50%_off` → `%50\%\_off%`.
+/// SQLite's LIKE ignores ASCII case, and can scan a covering index.
+pub fn contains_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
 /// Now as the store writes times: RFC 3339, UTC, milliseconds
 /// (migrations/README.md).
 pub fn now() -> String {
@@ -47,6 +63,22 @@ pub async fn facts(pool: &SqlitePool) -> sqlx::Result<(String, String, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_contains_pattern_matches_the_text_as_typed_in_any_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = open(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let matches = |name: &'static str, text: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT ? LIKE ? ESCAPE '\\'").bind(name).bind(contains_pattern(text)).fetch_one(&pool).await.unwrap() == 1
+            }
+        };
+        assert!(matches("Flowers-50%_off", "50%_OFF").await);
+        assert!(!matches("Flowers-50xxoff", "50%_off").await, "% and _ are not wildcards");
+        assert!(matches("a\\b", "a\\b").await);
+        assert!(!matches("ab", "a\\b").await);
+    }
 
     #[tokio::test]
     async fn opens_in_wal_mode_with_migrations() {

@@ -69,6 +69,19 @@ try {
   await page.waitForSelector('#endpoints tr[data-endpoint="browser-shapes"][data-backend="local"]');
   step('the list shows browser-shapes, running locally');
 
+  // The filters live in the URL and are counted on the server.
+  await page.selectOption('select[name="status-filter"]', 'Failed');
+  await page.waitForURL(/\/endpoints\?status=Failed$/);
+  await page.waitForSelector('text=No endpoint matches these filters.');
+  await page.reload();
+  await page.waitForSelector('text=No endpoint matches these filters.');
+  await page.selectOption('select[name="status-filter"]', 'InService');
+  await page.fill('input[name="name-filter"]', 'SHAPES');
+  await page.waitForURL(/\/endpoints\?status=InService&q=SHAPES$/);
+  await page.waitForSelector('#endpoints tr[data-endpoint="browser-shapes"]');
+  assert.match(await page.textContent('#endpoints-count'), /^1 of 1 endpoint · 1 local, 0 on SageMaker/);
+  step('the status and name filters are in the URL, survive a reload and count what matches');
+
   assert.deepEqual(unexpected(problems), [], 'no page or console errors');
   console.log('browser: all checks passed');
 } catch (e) {

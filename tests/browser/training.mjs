@@ -46,7 +46,22 @@ try {
   if (shots) await page.screenshot({ path: `${shots}/training-running.png`, fullPage: true });
   step(`progress moves: "${(await page.textContent('#progress-text')).trim()}"`);
 
-  await page.waitForSelector('#job[data-status="Completed"]', { timeout: 300_000 });
+  // Wait for the job to finish whichever way, then say how: a failed or
+  // stalled job reports its status, progress and log instead of a bare timeout.
+  const finished = '#job[data-status="Completed"], #job[data-status="Failed"], #job[data-status="Cancelled"], #job[data-status="Interrupted"]';
+  try {
+    await page.waitForSelector(finished, { timeout: 300_000 });
+  } catch (e) {
+    const seen = await page.evaluate(() => ({
+      status: document.querySelector('#job')?.dataset.status,
+      progress: document.querySelector('#progress-text')?.textContent,
+      log: document.querySelector('#log')?.textContent?.slice(-2000),
+      errors: [...document.querySelectorAll('.error-panel')].map((p) => p.textContent),
+    }));
+    throw new Error(`the job did not finish in 5 min; the page shows ${JSON.stringify(seen)}\n${e.message}`);
+  }
+  const status = await page.getAttribute('#job', 'data-status');
+  assert.equal(status, 'Completed', `the job ended ${status}: ${await page.textContent('#log').catch(() => '')}`);
   await page.waitForSelector('#test-accuracy');
   const accuracy = await page.textContent('#test-accuracy');
   assert.match(accuracy, /^\d+\.\d %$/);

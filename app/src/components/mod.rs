@@ -1,6 +1,7 @@
 //! Small building blocks shared by the pages.
 
 pub mod chart;
+pub mod poll;
 
 use crate::ApiError;
 use leptos::prelude::*;

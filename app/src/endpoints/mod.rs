@@ -5,6 +5,7 @@
 //! through a server function, because the body is the image's own bytes.
 
 pub mod latency;
+pub mod list;
 mod page;
 mod test_panel;
 mod testbench;
@@ -77,13 +78,6 @@ pub struct EndpointSummary {
     pub created_at: Option<String>,
 }
 
-/// The list, with SageMaker's absence or error in words rather than failing
-/// the local half.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EndpointList {
-    pub endpoints: Vec<EndpointSummary>,
-    pub sagemaker_note: Option<String>,
-}
 
 /// A production variant as DescribeEndpoint(+Config) tell it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -408,7 +402,9 @@ pub struct WrongImage {
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
 pub trait EndpointService: Send + Sync {
-    async fn list(&self) -> Result<EndpointList, ApiError>;
+    async fn list(&self, query: list::EndpointQuery) -> Result<list::EndpointPage, ApiError>;
+    /// Reads the SageMaker endpoints again now (the Refresh button).
+    async fn refresh(&self) -> Result<(), ApiError>;
     async fn describe(&self, backend: Backend, name: &str) -> Result<EndpointDetail, ApiError>;
     async fn metrics(&self, backend: Backend, name: &str, window: MetricWindow) -> Result<EndpointMetrics, ApiError>;
     async fn deploy_local(&self, spec: LocalDeploySpec) -> Result<EndpointDetail, ApiError>;
@@ -421,9 +417,21 @@ pub trait EndpointService: Send + Sync {
 #[cfg(feature = "ssr")]
 pub type Endpoints = std::sync::Arc<dyn EndpointService>;
 
-#[server(endpoint = "endpoints/list")]
-pub async fn list_endpoints() -> Result<EndpointList, ApiError> {
-    crate::error::service::<Endpoints>()?.list().await
+/// A page of the endpoint list, from SQLite: SageMaker endpoints as the
+/// poller last read them (no AWS call per view).
+#[server(endpoint = "endpoints/list", input = leptos::server_fn::codec::Json)]
+pub async fn list_endpoints(query: list::EndpointQuery) -> Result<list::EndpointPage, ApiError> {
+    query.validate()?;
+    crate::error::service::<Endpoints>()?.list(query).await
+}
+
+/// Lists the account's SageMaker endpoints again now, then answers the page.
+#[server(endpoint = "endpoints/refresh", input = leptos::server_fn::codec::Json)]
+pub async fn refresh_endpoints(query: list::EndpointQuery) -> Result<list::EndpointPage, ApiError> {
+    query.validate()?;
+    let service = crate::error::service::<Endpoints>()?;
+    service.refresh().await?;
+    service.list(query).await
 }
 
 #[server(endpoint = "endpoints/describe")]

@@ -2,15 +2,17 @@
 //! deploy forms) and an endpoint's page (status, instances, metric charts,
 //! the Test panel, the image test bench, delete).
 
+use super::list::{EndpointPage, EndpointQuery, STATUS_FILTERS};
 use super::test_panel::TestPanel;
 use super::testbench::TestBench;
 use super::{
     delete_endpoint, deploy_local_endpoint, deploy_sagemaker_endpoint, deployable_training_jobs, describe_endpoint,
-    get_endpoint_metrics, list_endpoints, Backend, EndpointDetail, EndpointList, EndpointMetrics, LocalDeploySpec, MetricWindow,
+    get_endpoint_metrics, list_endpoints, refresh_endpoints, Backend, EndpointDetail, EndpointMetrics, LocalDeploySpec, MetricWindow,
     SageMakerDeploySpec,
 };
 use crate::components::chart::{LineChart, Series};
 use crate::components::{or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loading, PageHeader};
+use crate::training::history::thousands;
 use crate::training::{list_local_jobs, JobStatus};
 use crate::ApiError;
 use leptos::prelude::*;
@@ -30,22 +32,55 @@ pub fn status_tone(status: &str) -> &'static str {
 #[component]
 pub fn EndpointsPage() -> impl IntoView {
     let refresh = RwSignal::new(0u32);
-    let list = Resource::new(move || refresh.get(), |_| list_endpoints());
+    // The filters and the page live in the URL, so a view can be shared.
+    let url = leptos_router::hooks::use_query_map();
+    let query = Memo::new(move |_| url.with(|m| EndpointQuery::from_pairs(|k| m.get(k))));
+    let list = Resource::new(move || (refresh.get(), query.get()), |(_, q)| list_endpoints(q));
+    // The Refresh button lists the account again; a page view reads SQLite.
+    let relist = Action::new(|q: &EndpointQuery| refresh_endpoints(q.clone()));
+    Effect::new(move |_| {
+        if relist.value().get().is_some() {
+            refresh.update(|n| *n += 1);
+        }
+    });
+    // SageMaker rows change in the poller's cache: look again every 10 s.
+    crate::components::poll::follow(list, refresh, std::time::Duration::from_secs(10), |_| true);
     let on_deployed = Callback::new(move |_| refresh.update(|n| *n += 1));
+    let navigate = leptos_router::hooks::use_navigate();
+    let go = move |q: EndpointQuery| {
+        navigate(&q.href(), leptos_router::NavigateOptions { replace: true, scroll: false, ..Default::default() });
+    };
+    let (go_status, go_on, go_name) = (go.clone(), go.clone(), go);
     view! {
         <PageHeader title="Endpoints">
-            <button class="btn" on:click=move |_| refresh.update(|n| *n += 1)>"Refresh"</button>
+            <button class="btn" id="refresh-endpoints" disabled=move || relist.pending().get() on:click=move |_| { relist.dispatch(query.get_untracked()); }>
+                {move || if relist.pending().get() { "Reading…" } else { "Refresh" }}
+            </button>
         </PageHeader>
         <p class="lede">
             "An endpoint serves a trained classifier: locally, in this process through libtorch, or on SageMaker. "
             "Both answer "<code>"POST /endpoints/NAME/invocations"</code>" with an image, as SageMaker's InvokeEndpoint does."
         </p>
+        {move || relist.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
         <section class="card">
             <h2>"Endpoints"</h2>
+            <div class="filters">
+                <select name="status-filter" on:change=move |ev| go_status(EndpointQuery { status: event_target_value(&ev), ..query.get_untracked().first_page() })>
+                    <option value="" selected=move || query.with(|q| q.status.is_empty())>"Any status"</option>
+                    {STATUS_FILTERS.map(|s| view! { <option value=s selected=move || query.with(|q| q.status == s)>{s}</option> }).collect_view()}
+                </select>
+                <select name="runs-on-filter" on:change=move |ev| go_on(EndpointQuery { on: Backend::from_slug(&event_target_value(&ev)).ok(), ..query.get_untracked().first_page() })>
+                    <option value="" selected=move || query.with(|q| q.on.is_none())>"Local and SageMaker"</option>
+                    <option value="local" selected=move || query.with(|q| q.on == Some(Backend::Local))>"Local only"</option>
+                    <option value="sagemaker" selected=move || query.with(|q| q.on == Some(Backend::SageMaker))>"SageMaker only"</option>
+                </select>
+                <input name="name-filter" placeholder="Name contains…" maxlength="63" prop:value=move || query.with(|q| q.name.clone())
+                    on:input=move |ev| go_name(EndpointQuery { name: event_target_value(&ev), ..query.get_untracked().first_page() })/>
+            </div>
             <Transition fallback=|| view! { <Loading text="Listing endpoints…"/> }>
                 {move || Suspend::new(async move {
                     match list.await {
-                        Ok(list) => view! { <EndpointTable list/> }.into_any(),
+                        Ok(page) => view! { <EndpointTable page query=query.get_untracked()/> }.into_any(),
                         Err(error) => view! { <ErrorPanel error/> }.into_any(),
                     }
                 })}
@@ -58,37 +93,77 @@ pub fn EndpointsPage() -> impl IntoView {
     }
 }
 
+/// What the SageMaker half of the list says about itself: not configured,
+/// or as last read when the latest look failed.
+fn sagemaker_note(page: &EndpointPage) -> Option<String> {
+    let cache = page.cache.as_ref();
+    let note = page.sagemaker_note.as_ref()?;
+    Some(match cache {
+        None => format!("SageMaker endpoints are not listed: {note}"),
+        Some(c) => format!(
+            "SageMaker: {note}{}; next look in {} s.",
+            c.refreshed_at.as_deref().map(|t| format!(", last read at {}", short_time(t))).unwrap_or_default(),
+            c.next_refresh_seconds
+        ),
+    })
+}
+
 #[component]
-fn EndpointTable(list: EndpointList) -> impl IntoView {
-    let note = list.sagemaker_note.clone();
-    view! {
-        {if list.endpoints.is_empty() {
-            view! { <p class="empty">"No endpoints yet. Deploy a completed local training job below."</p> }.into_any()
+fn EndpointTable(page: EndpointPage, query: EndpointQuery) -> impl IntoView {
+    let note = sagemaker_note(&page).map(|n| view! { <p class="muted" id="sagemaker-note">{n}</p> });
+    let read_at = page.cache.as_ref().and_then(|c| c.refreshed_at.clone()).map(|t| {
+        view! { <p class="muted" id="endpoints-read-at">{format!("SageMaker endpoints as read at {}.", short_time(&t))}</p> }
+    });
+    if page.endpoints.is_empty() && query.older.is_none() && query.newer.is_none() {
+        let text = if query.first_page() != EndpointQuery::default() {
+            "No endpoint matches these filters."
         } else {
-            view! {
-                <table class="table" id="endpoints">
-                    <thead><tr><th>"Name"</th><th>"Runs on"</th><th>"Status"</th><th>"Instances"</th><th>"Model"</th><th>"Created"</th></tr></thead>
-                    <tbody>
-                        {list.endpoints.into_iter().map(|e| {
-                            let href = e.backend.page_path(&e.name);
-                            let (row_name, link_name) = (e.name.clone(), e.name.clone());
-                            view! {
-                                <tr data-endpoint=row_name data-backend=e.backend.slug()>
-                                    <td><A href=href>{link_name}</A></td>
-                                    <td><span class=format!("where where-{}", e.backend.slug())>{e.backend.label()}</span></td>
-                                    <td><Badge text=e.status.clone() tone=status_tone(&e.status)/></td>
-                                    <td>{format!("{} × {}", e.instances, or_dash(Some(e.instance_type.clone())))}</td>
-                                    <td>{or_dash(Some(e.model.clone()))}</td>
-                                    <td>{e.created_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())}</td>
-                                </tr>
-                            }
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            }.into_any()
-        }}
-        {note.map(|n| view! { <p class="muted" id="sagemaker-note">"SageMaker endpoints are not listed: "{n}</p> })}
+            "No endpoints yet. Deploy a completed local training job below."
+        };
+        return view! { {note}<p class="empty">{text}</p> }.into_any();
     }
+    let total = page.total();
+    let count = format!(
+        "{} of {} {} · {} local, {} on SageMaker",
+        page.endpoints.len(),
+        thousands(total),
+        if total == 1 { "endpoint" } else { "endpoints" },
+        thousands(page.local_total),
+        thousands(page.sagemaker_total)
+    );
+    let link = |older: Option<String>, newer: Option<String>| EndpointQuery { older, newer, ..query.first_page() }.href();
+    view! {
+        {note}
+        <nav class="pager">
+            <span class="muted" id="endpoints-count" data-total=total>{count}</span>
+            {(query.older.is_some() || query.newer.is_some()).then(|| view! { <A href=query.first_page().href()>"Newest"</A> })}
+            {page.newer.clone().map(|c| view! { <A href=link(None, Some(c)) attr:rel="prev">"← Newer"</A> })}
+            {page.older.clone().map(|c| view! { <A href=link(Some(c), None) attr:rel="next">"Older →"</A> })}
+        </nav>
+        <table class="table" id="endpoints">
+            <thead><tr><th>"Name"</th><th>"Runs on"</th><th>"Status"</th><th>"Instances"</th><th>"Model"</th><th>"Created"</th></tr></thead>
+            <tbody>
+                {page.endpoints.into_iter().map(|e| {
+                    let href = e.backend.page_path(&e.name);
+                    let (row_name, link_name) = (e.name.clone(), e.name.clone());
+                    // A SageMaker row the poller has listed but not described yet.
+                    let instances = if e.instance_type.is_empty() { "—".to_string() } else { format!("{} × {}", e.instances, e.instance_type) };
+                    view! {
+                        <tr data-endpoint=row_name data-backend=e.backend.slug() data-status=e.status.clone()>
+                            <td><A href=href>{link_name}</A></td>
+                            <td><span class=format!("where where-{}", e.backend.slug())>{e.backend.label()}</span></td>
+                            <td><Badge text=e.status.clone() tone=status_tone(&e.status)/></td>
+                            <td>{instances}</td>
+                            <td>{or_dash(Some(e.model.clone()))}</td>
+                            <td>{e.created_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        {read_at}
+    }
+    .into_any()
 }
 
 fn number_input(label: &'static str, name: &'static str, value: RwSignal<String>) -> impl IntoView {

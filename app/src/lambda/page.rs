@@ -97,7 +97,8 @@ fn text_field(label: &'static str, name: &'static str, value: RwSignal<String>) 
 
 /// The endpoints of one backend, as options.
 fn endpoint_select(backend: Backend, chosen: RwSignal<String>) -> impl IntoView {
-    let list = Resource::new(|| (), |_| list_endpoints());
+    // The newest of that backend; the name filter of the list is the way to the rest.
+    let list = Resource::new(|| (), move |_| list_endpoints(crate::endpoints::list::EndpointQuery { on: Some(backend), ..Default::default() }));
     view! {
         <Suspense fallback=|| view! { <select disabled=true><option>"Loading…"</option></select> }>
             {move || Suspend::new(async move {

@@ -88,7 +88,7 @@ fn OverviewTable(overview: ScalingOverview) -> impl IntoView {
                 </table>
             }.into_any()
         }}
-        {note.map(|n| view! { <p class="muted" id="sagemaker-note">"SageMaker endpoints are not listed: "{n}</p> })}
+        {note.map(|n| view! { <p class="muted" id="sagemaker-note">"SageMaker: "{n}</p> })}
     }
 }
 

@@ -136,11 +136,7 @@ impl JobQuery {
         if let Some(c) = &self.newer {
             pairs.push(("newer", c));
         }
-        if pairs.is_empty() {
-            return "/training".to_string();
-        }
-        let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={}", encode_component(v))).collect();
-        format!("/training?{}", query.join("&"))
+        view_href("/training", &pairs)
     }
 
     /// The same filters from the first page.
@@ -169,6 +165,15 @@ impl JobQuery {
     pub fn wants(&self, runs_on: RunsOn) -> bool {
         self.runs_on.is_none_or(|r| r == runs_on)
     }
+}
+
+/// A list page's URL with its view (filters, position) in the query.
+pub fn view_href(path: &str, pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        return path.to_string();
+    }
+    let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", encode_component(v))).collect();
+    format!("{path}?{}", query.join("&"))
 }
 
 /// Percent-encodes a URL query value (RFC 3986 unreserved characters stay).

@@ -5,6 +5,7 @@
 use super::page::{percent, DatasetReportView};
 use super::{get_local_job, CancelLocalJob, JobStatus, LocalJobDetail};
 use crate::components::chart::{LineChart, Series};
+use crate::components::poll::follow;
 use crate::components::{short_time, Badge, ConfirmButton, ErrorPanel, Loading, PageHeader};
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_params_map};
@@ -26,14 +27,7 @@ pub fn LocalJobPage() -> impl IntoView {
     let tick = RwSignal::new(0u32);
     let cancel = ServerAction::<CancelLocalJob>::new();
     let job = Resource::new(move || (id(), tick.get(), cancel.version().get()), |(id, _, _)| get_local_job(id));
-    Effect::new(move |_| {
-        let live = job.get().and_then(Result::ok).is_some_and(|j| !j.summary.status.is_terminal());
-        if live {
-            if let Ok(t) = set_timeout_with_handle(move || tick.update(|n| *n += 1), std::time::Duration::from_secs(1)) {
-                on_cleanup(move || t.clear());
-            }
-        }
-    });
+    follow(job, tick, std::time::Duration::from_secs(1), |j: &LocalJobDetail| !j.summary.status.is_terminal());
     view! {
         <PageHeader title="Local training job">
             <A href="/training" attr:class="btn">"← All training"</A>

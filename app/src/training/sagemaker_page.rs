@@ -360,13 +360,8 @@ pub fn SageMakerJobPage() -> impl IntoView {
             tick.update(|n| *n += 1);
         }
     });
-    Effect::new(move |_| {
-        let live = job.get().and_then(Result::ok).is_some_and(|j| !matches!(j.summary.status.as_str(), "Completed" | "Failed" | "Stopped"));
-        if live {
-            if let Ok(t) = set_timeout_with_handle(move || tick.update(|n| *n += 1), std::time::Duration::from_secs(5)) {
-                on_cleanup(move || t.clear());
-            }
-        }
+    crate::components::poll::follow(job, tick, std::time::Duration::from_secs(5), |j: &SageMakerJobDetail| {
+        !matches!(j.summary.status.as_str(), "Completed" | "Failed" | "Stopped")
     });
     view! {
         <PageHeader title=format!("SageMaker job {}", params.read_untracked().get("name").unwrap_or_default())>

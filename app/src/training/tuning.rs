@@ -208,10 +208,34 @@ pub struct TuningJobDetail {
 }
 
 /// A page of the tuning jobs, newest first, from the poller's cache.
+/// The tuning list's filters: a status in SageMaker's words (the job
+/// history's choices) and part of the name, any case.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TuningFilter {
+    pub status: String,
+    pub name: String,
+}
+
+impl TuningFilter {
+    pub fn parse(status: &str, name: &str) -> Result<TuningFilter, ApiError> {
+        if !status.is_empty() && !super::history::STATUS_FILTERS.contains(&status) {
+            return Err(ApiError::Invalid(format!("status: {status:?} is not one of {}.", super::history::STATUS_FILTERS.join(", "))));
+        }
+        if name.chars().count() > 32 {
+            return Err(ApiError::Invalid("name: a tuning job's name has at most 32 characters.".into()));
+        }
+        Ok(TuningFilter { status: status.to_string(), name: name.to_string() })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.status.is_empty() && self.name.is_empty()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TuningJobPage {
     pub jobs: Vec<TuningJobSummary>,
-    /// Every tuning job in the cache.
+    /// Every tuning job in the cache that matches the filter.
     pub total: u64,
     /// Pass back as `older` for the next page; None on the last.
     pub older: Option<String>,
@@ -221,7 +245,7 @@ pub struct TuningJobPage {
 #[async_trait::async_trait]
 pub trait TuningService: Send + Sync {
     /// Newest first, `super::history::PAGE_SIZE` a page, from `older` on.
-    async fn list_tuning(&self, older: Option<super::history::Cursor>) -> Result<TuningJobPage, ApiError>;
+    async fn list_tuning(&self, older: Option<super::history::Cursor>, filter: TuningFilter) -> Result<TuningJobPage, ApiError>;
     async fn describe_tuning(&self, name: &str) -> Result<TuningJobDetail, ApiError>;
     async fn launch_tuning(&self, spec: TuningSpec) -> Result<TuningJobDetail, ApiError>;
 }
@@ -230,9 +254,10 @@ pub trait TuningService: Send + Sync {
 pub type Tuning = std::sync::Arc<dyn TuningService>;
 
 #[server(endpoint = "training/tuning/list")]
-pub async fn list_tuning_jobs(older: Option<String>) -> Result<TuningJobPage, ApiError> {
+pub async fn list_tuning_jobs(older: Option<String>, status: Option<String>, name: Option<String>) -> Result<TuningJobPage, ApiError> {
     let older = older.filter(|c| !c.is_empty()).map(|c| super::history::Cursor::parse(&c)).transpose()?;
-    crate::error::service::<Tuning>()?.list_tuning(older).await
+    let filter = TuningFilter::parse(status.as_deref().unwrap_or(""), name.as_deref().unwrap_or(""))?;
+    crate::error::service::<Tuning>()?.list_tuning(older, filter).await
 }
 
 #[server(endpoint = "training/tuning/describe")]

@@ -17,18 +17,35 @@ pub fn TuningSection() -> impl IntoView {
     let refresh = RwSignal::new(0u32);
     // The page of tuning jobs shown: None for the newest.
     let older = RwSignal::new(None::<String>);
-    let list = Resource::new(move || (refresh.get(), older.get()), |(_, o)| list_tuning_jobs(o));
+    let status = RwSignal::new(String::new());
+    let name = RwSignal::new(String::new());
+    let list = Resource::new(
+        move || (refresh.get(), older.get(), status.get(), name.get()),
+        |(_, o, s, n)| list_tuning_jobs(o, Some(s), Some(n)),
+    );
     let defaults = Resource::new(|| (), |_| sagemaker_launch_defaults());
     view! {
         <section class="card" id="tuning">
             <h2>"Hyperparameter tuning on SageMaker"</h2>
+            <div class="filters">
+                <select name="tuning-status-filter" on:change=move |ev| { older.set(None); status.set(event_target_value(&ev)); }>
+                    <option value="">"Any status"</option>
+                    {super::history::STATUS_FILTERS.map(|s| view! { <option value=s>{s}</option> }).collect_view()}
+                </select>
+                <input name="tuning-name-filter" placeholder="Name contains…" maxlength="32" prop:value=move || name.get()
+                    on:input=move |ev| { older.set(None); name.set(event_target_value(&ev)); }/>
+            </div>
             <Transition fallback=|| view! { <Loading/> }>
                 {move || Suspend::new(async move {
                     match list.await {
                         Ok(page) => {
+                            let filtered = !status.get_untracked().is_empty() || !name.get_untracked().is_empty();
+                            if filtered && page.jobs.is_empty() {
+                                return view! { <p class="empty" id="tuning-count">"No tuning job matches these filters."</p> }.into_any();
+                            }
                             let count = format!("{} of {} tuning {}", page.jobs.len(), super::history::thousands(page.total), if page.total == 1 { "job" } else { "jobs" });
                             let next = page.older.clone();
-                            let pager = (page.total > page.jobs.len() as u64).then(|| view! {
+                            let pager = (filtered || page.total > page.jobs.len() as u64).then(|| view! {
                                 <nav class="pager">
                                     <span class="muted" id="tuning-count">{count}</span>
                                     {older.get_untracked().is_some().then(|| view! { <button class="btn btn-small" on:click=move |_| older.set(None)>"Newest"</button> })}

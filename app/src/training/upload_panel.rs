@@ -23,13 +23,8 @@ pub fn UploadPanel(defaults: Resource<Result<super::TrainingDefaults, crate::Api
     let refresh = RwSignal::new(0u32);
     let uploads = Resource::new(move || refresh.get(), |_| list_dataset_uploads());
     // While one runs, look again every second.
-    Effect::new(move |_| {
-        let busy = uploads.get().and_then(Result::ok).is_some_and(|l| l.iter().any(|u| !u.status.is_terminal()));
-        if busy {
-            if let Ok(t) = set_timeout_with_handle(move || refresh.update(|n| *n += 1), std::time::Duration::from_secs(1)) {
-                on_cleanup(move || t.clear());
-            }
-        }
+    crate::components::poll::follow(uploads, refresh, std::time::Duration::from_secs(1), |l: &Vec<_>| {
+        l.iter().any(|u: &DatasetUpload| !u.status.is_terminal())
     });
     // The demo set's folder until the operator types another.
     let dataset = RwSignal::new(String::new());

@@ -3,6 +3,7 @@
 //! running local endpoints that the invoke route reaches.
 
 pub mod bench;
+pub mod cache;
 pub mod invoke;
 pub mod metrics;
 pub mod sagemaker;
@@ -14,7 +15,8 @@ use crate::journal::{Change, Journal};
 use crate::training::jobs::JobStore;
 use crate::training::trainer::Paths;
 use app::endpoints::{
-    Backend, Batching, DeployableJob, EndpointDetail, EndpointList, EndpointMetrics, EndpointService, EndpointSummary,
+    list::{self, EndpointPage, EndpointQuery},
+    Backend, Batching, DeployableJob, EndpointDetail, EndpointMetrics, EndpointService, EndpointSummary,
     LocalDeploySpec, MetricWindow, SageMakerDeploySpec, TestBenchReport,
 };
 use app::training::JobStatus;
@@ -106,7 +108,7 @@ impl EndpointHub {
         metrics.spawn_flusher(Duration::from_secs(5));
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let hub = Arc::new(EndpointHub {
-            sagemaker: sagemaker::SageMakerEndpoints::new(aws, journal.clone()),
+            sagemaker: sagemaker::SageMakerEndpoints::new(aws, journal.clone(), pool.clone()),
             pool,
             journal,
             jobs,
@@ -453,16 +455,39 @@ pub async fn measured_latency(
 
 #[async_trait::async_trait]
 impl EndpointService for EndpointHub {
-    async fn list(&self) -> Result<EndpointList, ApiError> {
-        let mut endpoints: Vec<EndpointSummary> = self.rows().await?.iter().map(|r| self.local_detail(r).summary).collect();
-        let sagemaker_note = match self.sagemaker.list().await {
-            Ok(remote) => {
-                endpoints.extend(remote);
-                None
-            }
-            Err(e) => Some(e.message().to_string()),
-        };
-        Ok(EndpointList { endpoints, sagemaker_note })
+    async fn list(&self, query: EndpointQuery) -> Result<EndpointPage, ApiError> {
+        let aws_note = self.sagemaker.aws_note();
+        let with_sagemaker = aws_note.is_none();
+        if with_sagemaker && query.wants(Backend::SageMaker) {
+            self.sagemaker.cache.first_listing().await;
+        }
+        let (rows, totals) =
+            tokio::try_join!(cache::page_rows(&self.pool, &query, with_sagemaker, list::PAGE_SIZE), cache::totals(&self.pool, &query, with_sagemaker))?;
+        // Local rows: what the runtime says now (replicas, device, model).
+        let mut filled = Vec::with_capacity(rows.len());
+        for row in rows {
+            filled.push(match row.backend {
+                Backend::Local => match self.row(&row.name).await {
+                    Ok(local) => EndpointSummary { created_at: row.created_at, ..self.local_detail(&local).summary },
+                    Err(_) => row,
+                },
+                Backend::SageMaker => row,
+            });
+        }
+        let cache_state = with_sagemaker.then(|| self.sagemaker.cache.state());
+        let note = aws_note.or_else(|| cache_state.as_ref().and_then(|c| c.error.clone().map(|e| format!("the last look failed ({e}); showing what was read before"))));
+        Ok(cache::page(filled, &query, totals, cache_state, note))
+    }
+
+    async fn refresh(&self) -> Result<(), ApiError> {
+        if let Some(note) = self.sagemaker.aws_note() {
+            return Err(ApiError::NotConfigured(note));
+        }
+        self.sagemaker.cache.refresh_now().await;
+        match self.sagemaker.cache.state().error {
+            Some(e) => Err(ApiError::Upstream(e)),
+            None => Ok(()),
+        }
     }
 
     async fn describe(&self, backend: Backend, name: &str) -> Result<EndpointDetail, ApiError> {

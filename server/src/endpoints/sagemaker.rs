@@ -2,6 +2,7 @@
 //! artifact, delete, invoke through sagemaker-runtime, and CloudWatch metrics.
 
 use crate::aws::{from_sdk, Aws};
+use super::cache::{Described, EndpointCache};
 use crate::journal::{Change, Journal};
 use app::endpoints::{
     Backend, DeployableJob, EndpointDetail, EndpointSummary, MetricSeries, MetricWindow, SageMakerDeploySpec, VariantInfo,
@@ -10,7 +11,7 @@ use app::ApiError;
 use aws_sdk_cloudwatch::types::Statistic;
 use aws_sdk_sagemaker::primitives::DateTime;
 use aws_sdk_sagemaker::types::{
-    ContainerDefinition, EndpointSortKey, ProductionVariant, ProductionVariantInstanceType, SortBy, TrainingJobStatus,
+    ContainerDefinition, ProductionVariant, ProductionVariantInstanceType, SortBy, TrainingJobStatus,
 };
 use aws_smithy_types::date_time::Format;
 use crate::s3::S3Uri;
@@ -25,6 +26,8 @@ pub const VARIANT: &str = "AllTraffic";
 pub struct SageMakerEndpoints {
     aws: Arc<Aws>,
     journal: Journal,
+    /// What the list shows: every DescribeEndpoint here writes to it.
+    pub cache: Arc<EndpointCache>,
 }
 
 fn rfc3339(t: Option<&DateTime>) -> Option<String> {
@@ -38,49 +41,40 @@ pub fn pytorch_inference_image(region: &str) -> String {
 }
 
 impl SageMakerEndpoints {
-    pub fn new(aws: Arc<Aws>, journal: Journal) -> Self {
-        Self { aws, journal }
+    pub fn new(aws: Arc<Aws>, journal: Journal, pool: sqlx::SqlitePool) -> Self {
+        let cache = EndpointCache::start(pool, aws.clone());
+        Self { aws, journal, cache }
+    }
+
+    /// Why SageMaker endpoints cannot be listed (AWS not configured), if so.
+    pub fn aws_note(&self) -> Option<String> {
+        self.aws.clients().err().map(|e| e.message().to_string())
     }
 
     fn sm(&self) -> Result<&aws_sdk_sagemaker::Client, ApiError> {
         Ok(&self.aws.clients()?.sagemaker)
     }
 
-    pub async fn list(&self) -> Result<Vec<EndpointSummary>, ApiError> {
-        let client = self.sm()?;
-        let mut items = client
-            .list_endpoints()
-            .sort_by(EndpointSortKey::CreationTime)
-            .sort_order(aws_sdk_sagemaker::types::OrderKey::Descending)
-            .into_paginator()
-            .items()
-            .send();
-        let mut out = Vec::new();
-        while let Some(item) = items.next().await {
-            let e = item.map_err(|e| from_sdk("SageMaker ListEndpoints", e))?;
-            let name = e.endpoint_name().unwrap_or_default().to_string();
-            // The list has no instance figures; the first endpoints are
-            // described for them, the rest show what the list has.
-            let summary = if out.len() < 25 {
-                self.describe(&name).await.map(|d| d.summary).ok()
-            } else {
-                None
-            };
-            out.push(summary.unwrap_or_else(|| EndpointSummary {
-                name: name.clone(),
-                backend: Backend::SageMaker,
-                status: e.endpoint_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
-                instances: 0,
-                instance_type: String::new(),
-                model: String::new(),
-                created_at: rfc3339(e.creation_time()),
-            }));
-        }
-        Ok(out)
-    }
-
+    /// DescribeEndpoint(+Config), written to the list's cache as well.
     pub async fn describe(&self, name: &str) -> Result<EndpointDetail, ApiError> {
-        let client = self.sm()?;
+        match describe_endpoint(self.sm()?, name).await {
+            Ok(d) => {
+                self.cache.store(&d).await?;
+                Ok(d.detail)
+            }
+            Err(e) => {
+                if matches!(e, ApiError::NotFound(_)) {
+                    self.cache.forget(name).await?;
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One endpoint as DescribeEndpoint and DescribeEndpointConfig tell it.
+pub async fn describe_endpoint(client: &aws_sdk_sagemaker::Client, name: &str) -> Result<Described, ApiError> {
+    {
         let e = client
             .describe_endpoint()
             .endpoint_name(name)
@@ -134,7 +128,7 @@ impl SageMakerEndpoints {
             model: variants.iter().map(|v| v.model.clone()).collect::<Vec<_>>().join(", "),
             created_at: rfc3339(e.creation_time()),
         };
-        Ok(EndpointDetail {
+        let detail = EndpointDetail {
             invoke_path: Backend::SageMaker.invoke_path(&summary.name),
             summary,
             arn: e.endpoint_arn().map(str::to_string),
@@ -148,8 +142,16 @@ impl SageMakerEndpoints {
             input_size: None,
             device: None,
             queued: None,
+        };
+        Ok(Described {
+            created_key: e.creation_time().map(crate::training::sagemaker::created_key).unwrap_or_default(),
+            last_modified: e.last_modified_time().map(crate::training::sagemaker::created_key),
+            detail,
         })
     }
+}
+
+impl SageMakerEndpoints {
 
     pub async fn deployable_jobs(&self) -> Result<Vec<DeployableJob>, ApiError> {
         let client = self.sm()?;
@@ -396,6 +398,7 @@ impl SageMakerEndpoints {
         let mut deleted = vec![format!("endpoint {name}")];
         let result: Result<(), ApiError> = async {
             client.delete_endpoint().endpoint_name(name).send().await.map_err(|e| from_sdk("SageMaker DeleteEndpoint", e))?;
+            self.cache.deleting(name).await?;
             if with_config {
                 if let Some(config) = &before.config_name {
                     client

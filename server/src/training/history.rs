@@ -59,21 +59,9 @@ fn filter(statuses: &[&str], name: &str) -> Filter {
         // LIKE ignores ASCII case, and scans the covering index faster than
         // instr(lower(name), ...) would (migrations/0013_job_history.sql).
         parts.push("name LIKE ? ESCAPE '\\'".to_string());
-        binds.push(format!("%{}%", like_escape(name)));
+        binds.push(crate::store::contains_pattern(name));
     }
     Filter { clause: if parts.is_empty() { "1".into() } else { parts.join(" AND ") }, binds }
-}
-
-/// `50%_off` → `50\%\_off`: the user's text matched as it is.
-fn like_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The page's direction and the cursor it reads from.

@@ -5,7 +5,7 @@ use super::sagemaker::{created_key, is_terminal, SageMakerJobs};
 use crate::aws::from_sdk;
 use crate::journal::Change;
 use app::training::history::{Cursor, RunsOn, PAGE_SIZE};
-use app::training::tuning::{TuningJobDetail, TuningJobPage, TuningJobSummary, TuningService, TuningSpec, TuningTrial};
+use app::training::tuning::{TuningFilter, TuningJobDetail, TuningJobPage, TuningJobSummary, TuningService, TuningSpec, TuningTrial};
 use app::ApiError;
 use aws_sdk_sagemaker::types::{
     CategoricalParameterRange, ContinuousParameterRange, HyperParameterAlgorithmSpecification, HyperParameterScalingType,
@@ -14,7 +14,7 @@ use aws_sdk_sagemaker::types::{
     ResourceLimits, StoppingCondition, TrainingInputMode, TrainingJobSortByOptions,
 };
 use aws_smithy_types::date_time::Format;
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 /// The first refresh reads at most this many pages of tuning jobs (10,000).
 const MAX_TUNING_PAGES: usize = 100;
@@ -182,17 +182,27 @@ impl SageMakerJobs {
 
 #[async_trait::async_trait]
 impl TuningService for SageMakerJobs {
-    async fn list_tuning(&self, older: Option<Cursor>) -> Result<TuningJobPage, ApiError> {
+    async fn list_tuning(&self, older: Option<Cursor>, filter: TuningFilter) -> Result<TuningJobPage, ApiError> {
         // Without AWS the cache is empty and the section says why (from the launch defaults).
-        let bound = older.map(|c| c.sagemaker_bound());
-        let keyset = if bound.is_some() { "WHERE (created_at, name) < (?, ?)" } else { "" };
-        let sql = format!("SELECT created_at, name, summary FROM sagemaker_tuning_jobs {keyset} ORDER BY created_at DESC, name DESC LIMIT ?");
-        let mut q = sqlx::query(&sql);
-        if let Some((t, name)) = &bound {
-            q = q.bind(t).bind(name);
+        let filtered = |q: &mut QueryBuilder<'_, Sqlite>| {
+            q.push(" WHERE 1 = 1");
+            if !filter.status.is_empty() {
+                q.push(" AND status = ").push_bind(filter.status.clone());
+            }
+            if !filter.name.is_empty() {
+                q.push(" AND name LIKE ").push_bind(crate::store::contains_pattern(&filter.name)).push(" ESCAPE '\\'");
+            }
+        };
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT created_at, name, summary FROM sagemaker_tuning_jobs");
+        filtered(&mut q);
+        if let Some((t, name)) = older.map(|c| c.sagemaker_bound()) {
+            q.push(" AND (created_at, name) < (").push_bind(t).push(", ").push_bind(name).push(")");
         }
-        let rows = q.bind((PAGE_SIZE + 1) as i64).fetch_all(self.pool()).await.map_err(db)?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sagemaker_tuning_jobs").fetch_one(self.pool()).await.map_err(db)?;
+        q.push(" ORDER BY created_at DESC, name DESC LIMIT ").push_bind((PAGE_SIZE + 1) as i64);
+        let rows = q.build().fetch_all(self.pool()).await.map_err(db)?;
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM sagemaker_tuning_jobs");
+        filtered(&mut count);
+        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await.map_err(db)?;
         let more = rows.len() > PAGE_SIZE;
         let rows = &rows[..rows.len().min(PAGE_SIZE)];
         let older = more.then(|| rows.last()).flatten().map(|r| {

@@ -1,0 +1,239 @@
+//! The endpoint list: local endpoints and the SageMaker endpoints the
+//! poller has cached, in one list, filtered, sorted (newest first) and paged
+//! on the server by keyset. A cursor names the row a page ends at (creation
+//! time, where it runs, name). The filters and the cursor live in the page's
+//! URL, so a view can be shared; opening it makes no AWS call.
+
+use super::{Backend, EndpointSummary};
+use crate::training::history::view_href;
+use crate::training::sagemaker::CacheState;
+use crate::ApiError;
+use serde::{Deserialize, Serialize};
+
+/// Rows per page.
+pub const PAGE_SIZE: usize = 50;
+
+/// The status filter's choices: SageMaker's statuses grouped as an operator
+/// asks ("what is serving", "what is changing", "what is broken").
+pub const STATUS_FILTERS: [&str; 3] = ["InService", "Changing", "Failed"];
+
+/// The statuses (SageMaker's words; local endpoints use two of them) a
+/// filter stands for.
+pub fn statuses_of(filter: &str) -> &'static [&'static str] {
+    match filter {
+        "InService" => &["InService"],
+        "Changing" => &["Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"],
+        "Failed" => &["Failed", "OutOfService", "UpdateRollbackFailed"],
+        _ => &[],
+    }
+}
+
+/// An endpoint in these statuses is on its way somewhere: the poller looks
+/// at it again soon.
+pub fn is_changing(status: &str) -> bool {
+    statuses_of("Changing").contains(&status)
+}
+
+/// Where a page starts or ends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointCursor {
+    pub created_at: String,
+    pub backend: Backend,
+    pub name: String,
+}
+
+impl EndpointCursor {
+    /// `2026-12-01T17:01:02.123Z~sagemaker~flowers-prod`: readable in a URL.
+    pub fn encode(&self) -> String {
+        format!("{}~{}~{}", self.created_at, self.backend.slug(), self.name)
+    }
+
+    pub fn parse(text: &str) -> Result<EndpointCursor, ApiError> {
+        let bad = || ApiError::Invalid(format!("{text:?} is not a position in the endpoint list; open the list from its first page."));
+        let mut parts = text.splitn(3, '~');
+        let (Some(created_at), Some(backend), Some(name)) = (parts.next(), parts.next(), parts.next()) else { return Err(bad()) };
+        let backend = Backend::from_slug(backend).map_err(|_| bad())?;
+        let time_ok = created_at.len() <= 40 && created_at.bytes().all(|b| b.is_ascii_digit() || b"-:.TZ+".contains(&b));
+        // Endpoint names, local and SageMaker: letters, digits and hyphens, at most 63.
+        let name_ok = !name.is_empty() && name.len() <= 63 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !time_ok || !name_ok {
+            return Err(bad());
+        }
+        Ok(EndpointCursor { created_at: created_at.to_string(), backend, name: name.to_string() })
+    }
+}
+
+/// What the list shows: the filters and where the page is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EndpointQuery {
+    /// One of `STATUS_FILTERS`, or empty for any.
+    pub status: String,
+    /// Part of the name, any case; empty for any.
+    pub name: String,
+    pub on: Option<Backend>,
+    pub older: Option<String>,
+    pub newer: Option<String>,
+}
+
+impl EndpointQuery {
+    /// From the page's URL query: `status`, `q`, `on`, `older`, `newer`.
+    pub fn from_pairs(get: impl Fn(&str) -> Option<String>) -> EndpointQuery {
+        EndpointQuery {
+            status: get("status").filter(|s| STATUS_FILTERS.contains(&s.as_str())).unwrap_or_default(),
+            name: get("q").unwrap_or_default(),
+            on: get("on").as_deref().and_then(|s| Backend::from_slug(s).ok()),
+            older: get("older").filter(|c| !c.is_empty()),
+            newer: get("newer").filter(|c| !c.is_empty()),
+        }
+    }
+
+    /// The URL of this view of /endpoints.
+    pub fn href(&self) -> String {
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        if !self.status.is_empty() {
+            pairs.push(("status", &self.status));
+        }
+        if !self.name.is_empty() {
+            pairs.push(("q", &self.name));
+        }
+        if let Some(on) = self.on {
+            pairs.push(("on", on.slug()));
+        }
+        if let Some(c) = &self.older {
+            pairs.push(("older", c));
+        }
+        if let Some(c) = &self.newer {
+            pairs.push(("newer", c));
+        }
+        view_href("/endpoints", &pairs)
+    }
+
+    /// The same filters from the first page.
+    pub fn first_page(&self) -> EndpointQuery {
+        EndpointQuery { older: None, newer: None, ..self.clone() }
+    }
+
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if !self.status.is_empty() && !STATUS_FILTERS.contains(&self.status.as_str()) {
+            return Err(ApiError::Invalid(format!("status: {:?} is not one of {}.", self.status, STATUS_FILTERS.join(", "))));
+        }
+        if self.name.chars().count() > 63 {
+            return Err(ApiError::Invalid("q: an endpoint name has at most 63 characters.".into()));
+        }
+        if self.older.is_some() && self.newer.is_some() {
+            return Err(ApiError::Invalid("Give older or newer, not both.".into()));
+        }
+        for c in self.older.iter().chain(&self.newer) {
+            EndpointCursor::parse(c)?;
+        }
+        Ok(())
+    }
+
+    pub fn wants(&self, backend: Backend) -> bool {
+        self.on.is_none_or(|b| b == backend)
+    }
+}
+
+/// One page of the list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndpointPage {
+    /// Newest first.
+    pub endpoints: Vec<EndpointSummary>,
+    /// Endpoints that match the filters, on every page.
+    pub local_total: u64,
+    pub sagemaker_total: u64,
+    /// Cursors for the "Older" and "Newer" links, when there are such rows.
+    pub older: Option<String>,
+    pub newer: Option<String>,
+    /// How fresh the SageMaker rows are; None when AWS is not configured.
+    pub cache: Option<CacheState>,
+    /// Why SageMaker endpoints are not listed, when they are not.
+    pub sagemaker_note: Option<String>,
+}
+
+impl EndpointPage {
+    pub fn total(&self) -> u64 {
+        self.local_total + self.sagemaker_total
+    }
+}
+
+/// From the rows a page query read (in its reading order, up to `size + 1`),
+/// the page newest first and the cursors of the links around it.
+pub fn page_of(mut rows: Vec<EndpointSummary>, size: usize, newer_side: bool, from_cursor: bool) -> (Vec<EndpointSummary>, Option<String>, Option<String>) {
+    let more = rows.len() > size;
+    rows.truncate(size);
+    if newer_side {
+        rows.reverse();
+    }
+    let cursor = |e: &EndpointSummary| EndpointCursor { created_at: e.created_at.clone().unwrap_or_default(), backend: e.backend, name: e.name.clone() }.encode();
+    let (first, last) = (rows.first().map(cursor), rows.last().map(cursor));
+    let (older, newer) = if newer_side { (last, if more { first } else { None }) } else { (if more { last } else { None }, if from_cursor { first } else { None }) };
+    (rows, older, newer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(created: &str, backend: Backend, name: &str) -> EndpointSummary {
+        EndpointSummary {
+            name: name.into(),
+            backend,
+            status: "InService".into(),
+            instances: 1,
+            instance_type: String::new(),
+            model: String::new(),
+            created_at: Some(created.into()),
+        }
+    }
+
+    #[test]
+    fn a_cursor_reads_back_and_refuses_what_is_not_one() {
+        let c = EndpointCursor { created_at: "2026-12-01T17:01:02.123Z".into(), backend: Backend::SageMaker, name: "flowers-prod".into() };
+        assert_eq!(c.encode(), "2026-12-01T17:01:02.123Z~sagemaker~flowers-prod");
+        assert_eq!(EndpointCursor::parse(&c.encode()).unwrap(), c);
+        for bad in ["", "x", "2026~mars~a", "2026~local~", "2026~local~a b", "2026'~local~a", &format!("2026~local~{}", "a".repeat(64))] {
+            assert!(EndpointCursor::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn filters_live_in_the_url_and_bad_ones_are_refused() {
+        let q = EndpointQuery { status: "Changing".into(), name: "dogs & cats".into(), on: Some(Backend::SageMaker), ..Default::default() };
+        assert_eq!(q.href(), "/endpoints?status=Changing&q=dogs%20%26%20cats&on=sagemaker");
+        let pairs = [("status", "Changing"), ("q", "dogs & cats"), ("on", "sagemaker")];
+        assert_eq!(EndpointQuery::from_pairs(|k| pairs.iter().find(|p| p.0 == k).map(|p| p.1.to_string())), q);
+        assert_eq!(EndpointQuery::default().href(), "/endpoints");
+        assert!(EndpointQuery { status: "Sleeping".into(), ..Default::default() }.validate().is_err());
+        assert!(EndpointQuery { name: "x".repeat(64), ..Default::default() }.validate().is_err());
+        assert!(EndpointQuery { older: Some("nowhere".into()), ..Default::default() }.validate().is_err());
+        let c = "2026-12-01T00:00:00.000Z~local~a".to_string();
+        assert!(EndpointQuery { older: Some(c.clone()), newer: Some(c.clone()), ..Default::default() }.validate().is_err());
+        assert!(EndpointQuery { older: Some(c), ..Default::default() }.validate().is_ok());
+    }
+
+    #[test]
+    fn status_groups_cover_sagemakers_statuses() {
+        for s in ["OutOfService", "Creating", "Updating", "SystemUpdating", "RollingBack", "InService", "Deleting", "Failed", "UpdateRollbackFailed"] {
+            assert_eq!(STATUS_FILTERS.iter().filter(|f| statuses_of(f).contains(&s)).count(), 1, "{s}");
+        }
+        assert!(is_changing("Updating") && !is_changing("InService"));
+    }
+
+    #[test]
+    fn pages_have_links_only_where_rows_lie_beyond() {
+        let rows: Vec<EndpointSummary> = (0..4).rev().map(|i| row(&format!("2026-12-0{}T00:00:00.000Z", i + 1), Backend::Local, &format!("e{i}"))).collect();
+        // The first page of 3, read newest first with one more: an older link only.
+        let (page, older, newer) = page_of(rows.clone(), 3, false, false);
+        assert_eq!(page.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["e3", "e2", "e1"]);
+        assert_eq!(older.as_deref(), Some("2026-12-02T00:00:00.000Z~local~e1"));
+        assert_eq!(newer, None);
+        // A page read towards newer rows (oldest first) comes back newest first.
+        let ascending: Vec<EndpointSummary> = rows.iter().rev().cloned().collect();
+        let (page, older, newer) = page_of(ascending[..2].to_vec(), 3, true, true);
+        assert_eq!(page.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["e1", "e0"]);
+        assert_eq!(older.as_deref(), Some("2026-12-01T00:00:00.000Z~local~e0"));
+        assert_eq!(newer, None, "nothing newer lies beyond");
+    }
+}
