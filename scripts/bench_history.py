@@ -136,13 +136,15 @@ def served_results(directory, experiment, middle_run, deep_token, order, request
     try:
         deadline = time.time() + 120
         while True:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             try:
-                with http.client.HTTPConnection("127.0.0.1", port, timeout=2) as c:
-                    c.request("GET", "/health")
-                    if c.getresponse().status == 200:
-                        break
+                c.request("GET", "/health")
+                if c.getresponse().status == 200:
+                    break
             except OSError:
                 pass
+            finally:
+                c.close()
             if time.time() > deadline or server.poll() is not None:
                 raise SystemExit("mlflow server did not start")
             time.sleep(0.5)
