@@ -48,6 +48,7 @@ async fn a_newcomer_trains_the_demo_set_in_chromium() {
 async fn a_person_stops_and_starts_a_notebook_in_chromium() {
     let moto = Moto::start();
     let name = moto.create_notebook("browser-nb", "ml.t3.medium").await;
+    moto.create_sagemaker_role("NotebookRole").await;
     let app = App::spawn(AwsSetup::Moto(&moto));
 
     check_script(&app, "console.mjs", vec![("NOTEBOOK_NAME", name)]).await;

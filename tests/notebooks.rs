@@ -1,6 +1,7 @@
 //! The Notebooks page's server side against a real moto server.
 
-use sagedeck_tests::{aws_stand_in, App, AwsSetup, Moto};
+use sagedeck_tests::{aws_stand_in, App, AwsSetup, Moto, RecordingProxy};
+use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -230,4 +231,91 @@ async fn throttling_is_retried_adaptively_then_reported_in_words() {
     assert!(err["message"].as_str().unwrap().contains("AWS is limiting the request rate"), "{err}");
     assert_eq!(calls.load(Ordering::SeqCst), 4);
     assert_eq!(app.get("/healthz").await.0, 200);
+}
+
+/// Created from the form's spec (with Sagedeck's idle auto-stop lifecycle
+/// script), opened through a presigned URL, refused deletion while running,
+/// stopped, deleted; each change journaled. moto has no
+/// CreatePresignedNotebookInstanceUrl: the recording proxy answers it in
+/// AWS's shape.
+#[tokio::test]
+async fn a_notebook_is_created_opened_and_deleted_with_each_change_journaled() {
+    let moto = Moto::start();
+    let role = moto.create_sagemaker_role("NotebookRole").await;
+    let proxy = RecordingProxy::start(&moto.url).await;
+    let app = App::spawn(AwsSetup::Endpoint(proxy.url.clone()));
+
+    let (code, roles) = app.call("notebooks/roles", &[]).await;
+    assert_eq!(code, 200, "{roles}");
+    assert_eq!(roles, json!([role.clone()]));
+
+    // Every bad field named before any AWS call.
+    let spec = |name: &str, instance_type: &str, volume: u32, idle: Option<u32>| {
+        json!({ "spec": { "name": name, "instance_type": instance_type, "role_arn": role, "volume_size_gb": volume, "idle_stop_minutes": idle } })
+    };
+    for (bad, field) in [
+        (spec("no spaces please", "ml.t3.medium", 5, None), "name:"),
+        (spec("nb", "ml.banana.large", 5, None), "instance_type:"),
+        (spec("nb", "ml.t3.medium", 1, None), "volume_size_gb:"),
+        (spec("nb", "ml.t3.medium", 5, Some(2000)), "idle_stop_minutes:"),
+    ] {
+        let (code, err) = app.call_json("notebooks/create", &bad).await;
+        assert_eq!(code, 400, "{bad}: {err}");
+        assert!(err["message"].as_str().unwrap().contains(field), "{err}");
+    }
+    assert!(proxy.sent("CreateNotebookInstance").is_empty(), "nothing reached AWS");
+
+    let (code, detail) = app.call_json("notebooks/create", &spec("research-1", "ml.t3.medium", 20, Some(45))).await;
+    assert_eq!(code, 200, "{detail}\n{}", app.log());
+    assert_eq!(detail["summary"]["instance_type"], "ml.t3.medium");
+    assert_eq!(detail["volume_size_gb"], 20);
+    assert_eq!(detail["lifecycle_config"], "sagedeck-idle-stop-45min");
+    let sent = &proxy.sent("CreateNotebookInstance")[0];
+    assert_eq!((sent["RoleArn"].as_str(), sent["VolumeSizeInGB"].as_i64()), (Some(role.as_str()), Some(20)));
+
+    // The lifecycle script SageMaker holds: a bash OnStart that installs a
+    // Python check; both parse, and the check reads the period it was given.
+    let sm = aws_sdk_sagemaker::Client::new(&moto.sdk_config().await);
+    let config = sm.describe_notebook_instance_lifecycle_config().notebook_instance_lifecycle_config_name("sagedeck-idle-stop-45min").send().await.unwrap();
+    use base64::Engine as _;
+    let script = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(config.on_start()[0].content().unwrap()).unwrap()).unwrap();
+    assert!(script.contains("sagedeck-idle-check.py 45 >>"), "{script}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("on-start.sh"), &script).unwrap();
+    let bash = std::process::Command::new("bash").arg("-n").arg(dir.path().join("on-start.sh")).output().unwrap();
+    assert!(bash.status.success(), "bash -n: {}", String::from_utf8_lossy(&bash.stderr));
+    let python = script.split("<<'PY'\n").nth(1).unwrap().split("\nPY\n").next().unwrap();
+    std::fs::write(dir.path().join("check.py"), python).unwrap();
+    let compiled = std::process::Command::new("python3").args(["-m", "py_compile"]).arg(dir.path().join("check.py")).output().unwrap();
+    assert!(compiled.status.success(), "py_compile: {}", String::from_utf8_lossy(&compiled.stderr));
+    // A second notebook with the same period shares the configuration.
+    let (code, _) = app.call_json("notebooks/create", &spec("research-2", "ml.t3.medium", 5, Some(45))).await;
+    assert_eq!(code, 200);
+    assert_eq!(proxy.sent("CreateNotebookInstanceLifecycleConfig").len(), 1);
+
+    // Open: a presigned URL for JupyterLab.
+    let (code, url) = app.call("notebooks/open", &[("name", "research-1")]).await;
+    assert_eq!(code, 200, "{url}");
+    assert_eq!(url, "https://research-1.notebook.us-east-1.sagemaker.aws?authToken=stand-in-token&view=lab");
+    assert_eq!(proxy.sent("CreatePresignedNotebookInstanceUrl")[0]["NotebookInstanceName"], "research-1");
+
+    // Delete: refused while it runs, done once it is stopped.
+    let (code, err) = app.call("notebooks/delete", &[("name", "research-1")]).await;
+    assert_eq!(code, 409, "{err}");
+    assert!(err["message"].as_str().unwrap().contains("stop it first"), "{err}");
+    assert!(proxy.sent("DeleteNotebookInstance").is_empty());
+    let (code, _) = app.call("notebooks/stop", &[("name", "research-1")]).await;
+    assert_eq!(code, 200);
+    let (code, err) = app.call("notebooks/open", &[("name", "research-1")]).await;
+    assert_eq!(code, 409, "a stopped notebook does not open: {err}");
+    let (code, answer) = app.call("notebooks/delete", &[("name", "research-1")]).await;
+    assert_eq!(code, 200, "{answer}");
+    let (_, list) = app.call("notebooks/list", &[]).await;
+    assert!(!list.to_string().contains("\"research-1\""), "{list}");
+
+    let (_, journal) = app.call("journal/recent", &[("limit", "20")]).await;
+    let actions: Vec<String> = journal.as_array().unwrap().iter().map(|e| format!("{} {} {}", e["action"].as_str().unwrap(), e["target"].as_str().unwrap(), e["outcome"].as_str().unwrap())).collect();
+    for expected in ["notebook.create research-1 ok", "notebook.create research-2 ok", "notebook.delete research-1 failed", "notebook.stop research-1 ok", "notebook.delete research-1 ok"] {
+        assert!(actions.iter().any(|a| a == expected), "{expected} not in {actions:?}");
+    }
 }

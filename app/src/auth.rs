@@ -58,6 +58,7 @@ pub const SERVER_FN_ROLES: &[(&str, Role)] = &[
     ("auth/logout", Role::Viewer),
     ("notebooks/list", Role::Viewer),
     ("notebooks/describe", Role::Viewer),
+    ("notebooks/roles", Role::Viewer),
     ("training/local/defaults", Role::Viewer),
     ("training/local/list", Role::Viewer),
     ("training/history", Role::Viewer),
@@ -87,6 +88,10 @@ pub const SERVER_FN_ROLES: &[(&str, Role)] = &[
     // Operations.
     ("notebooks/start", Role::Operator),
     ("notebooks/stop", Role::Operator),
+    ("notebooks/create", Role::Operator),
+    ("notebooks/delete", Role::Operator),
+    // A presigned URL opens JupyterLab with the notebook's role: an operator's.
+    ("notebooks/open", Role::Operator),
     ("training/local/create", Role::Operator),
     ("training/local/cancel", Role::Operator),
     ("training/datasets/check", Role::Operator),

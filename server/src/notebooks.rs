@@ -2,11 +2,13 @@
 
 use crate::aws::{from_sdk, Aws};
 use crate::journal::{Change, Journal};
-use app::notebooks::lifecycle::{can_start, can_stop, NotebookStatus};
+use app::notebooks::create::{idle_stop_config_name, idle_stop_on_start, NotebookSpec};
+use app::notebooks::lifecycle::{can_delete, can_open, can_start, can_stop, NotebookStatus};
 use app::notebooks::{pricing, NotebookChange, NotebookDetail, NotebookService, NotebookSummary};
 use app::ApiError;
 use aws_sdk_sagemaker::primitives::DateTime;
-use aws_sdk_sagemaker::types::{NotebookInstanceSortKey, NotebookInstanceSortOrder};
+use aws_sdk_sagemaker::types::{InstanceType, NotebookInstanceLifecycleHook, NotebookInstanceSortKey, NotebookInstanceSortOrder};
+use base64::Engine as _;
 use aws_smithy_types::date_time::Format;
 use std::sync::Arc;
 
@@ -97,6 +99,53 @@ impl AwsNotebooks {
     }
 }
 
+impl AwsNotebooks {
+    /// Sagedeck's idle auto-stop configuration for `minutes`, made the first
+    /// time a notebook asks for it (one per period, shared).
+    async fn ensure_idle_stop_config(&self, minutes: u32) -> Result<String, ApiError> {
+        let client = self.client()?;
+        let name = idle_stop_config_name(minutes);
+        let exists = client.describe_notebook_instance_lifecycle_config().notebook_instance_lifecycle_config_name(&name).send().await;
+        match exists {
+            Ok(_) => return Ok(name),
+            Err(e) => match from_sdk("SageMaker DescribeNotebookInstanceLifecycleConfig", e) {
+                // SageMaker says "Unable to describe" (a ValidationException) when it is not there.
+                ApiError::NotFound(_) | ApiError::Invalid(_) => {}
+                other => return Err(other),
+            },
+        }
+        let script = base64::engine::general_purpose::STANDARD.encode(idle_stop_on_start(minutes));
+        client
+            .create_notebook_instance_lifecycle_config()
+            .notebook_instance_lifecycle_config_name(&name)
+            .on_start(NotebookInstanceLifecycleHook::builder().content(script).build())
+            .send()
+            .await
+            .map_err(|e| from_sdk("SageMaker CreateNotebookInstanceLifecycleConfig", e))?;
+        Ok(name)
+    }
+
+    async fn create_inner(&self, spec: &NotebookSpec) -> Result<NotebookDetail, ApiError> {
+        let client = self.client()?;
+        let lifecycle = match (spec.lifecycle_config.is_empty(), spec.idle_stop_minutes) {
+            (false, _) => Some(spec.lifecycle_config.clone()),
+            (true, Some(minutes)) => Some(self.ensure_idle_stop_config(minutes).await?),
+            (true, None) => None,
+        };
+        client
+            .create_notebook_instance()
+            .notebook_instance_name(&spec.name)
+            .instance_type(InstanceType::from(spec.instance_type.as_str()))
+            .role_arn(&spec.role_arn)
+            .volume_size_in_gb(spec.volume_size_gb as i32)
+            .set_lifecycle_config_name(lifecycle)
+            .send()
+            .await
+            .map_err(|e| from_sdk("SageMaker CreateNotebookInstance", e))?;
+        self.describe(&spec.name).await
+    }
+}
+
 fn rfc3339(t: Option<&DateTime>) -> Option<String> {
     t.and_then(|t| t.fmt(Format::DateTime).ok())
 }
@@ -169,5 +218,106 @@ impl NotebookService for AwsNotebooks {
 
     async fn stop(&self, name: &str) -> Result<NotebookChange, ApiError> {
         self.transition(name, Transition::Stop).await
+    }
+
+    async fn create(&self, spec: NotebookSpec) -> Result<NotebookDetail, ApiError> {
+        let result = self.create_inner(&spec).await;
+        let after = format!(
+            "{} · {} GB · role {} · lifecycle {}",
+            spec.instance_type,
+            spec.volume_size_gb,
+            spec.role_arn,
+            spec.lifecycle().unwrap_or_else(|| "none".into())
+        );
+        self.journal
+            .record(Change {
+                backend: "aws",
+                action: "notebook.create",
+                target: &spec.name,
+                before: None,
+                after: Some(after),
+                outcome: result.as_ref().map(|_| ()).map_err(|e| e.message().to_string()),
+            })
+            .await;
+        result
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), ApiError> {
+        let before = self.describe(name).await?;
+        let s = &before.summary;
+        let result = match can_delete(&NotebookStatus::parse(&s.status)) {
+            Err(why) => Err(ApiError::Conflict(format!("Cannot delete notebook {name}: {why}."))),
+            Ok(()) => self
+                .client()?
+                .delete_notebook_instance()
+                .notebook_instance_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| from_sdk("SageMaker DeleteNotebookInstance", e)),
+        };
+        self.journal
+            .record(Change {
+                backend: "aws",
+                action: "notebook.delete",
+                target: name,
+                before: Some(format!(
+                    "{} · {} · {} GB · role {}",
+                    s.status,
+                    s.instance_type,
+                    before.volume_size_gb.unwrap_or_default(),
+                    before.role_arn.as_deref().unwrap_or("—")
+                )),
+                after: Some("deleted with its volume".into()),
+                outcome: result.as_ref().map(|_| ()).map_err(|e| e.message().to_string()),
+            })
+            .await;
+        result
+    }
+
+    async fn open(&self, name: &str) -> Result<String, ApiError> {
+        let detail = self.describe(name).await?;
+        can_open(&NotebookStatus::parse(&detail.summary.status)).map_err(|why| ApiError::Conflict(format!("Cannot open notebook {name}: {why}.")))?;
+        let answer = self
+            .client()?
+            .create_presigned_notebook_instance_url()
+            .notebook_instance_name(name)
+            .session_expiration_duration_in_seconds(12 * 3600)
+            .send()
+            .await
+            .map_err(|e| from_sdk("SageMaker CreatePresignedNotebookInstanceUrl", e))?;
+        let url = answer.authorized_url().unwrap_or_default();
+        if !url.starts_with("https://") {
+            return Err(ApiError::Upstream(format!("SageMaker answered CreatePresignedNotebookInstanceUrl without an https URL ({url:?}).")));
+        }
+        // JupyterLab rather than the classic tree.
+        Ok(with_lab_view(url))
+    }
+
+    async fn roles(&self) -> Result<Vec<String>, ApiError> {
+        crate::training::sagemaker::roles_sagemaker_may_assume(&self.aws.clients()?.iam).await
+    }
+}
+
+/// A presigned notebook URL opening JupyterLab: SageMaker takes `view=lab`
+/// beside the token (`&view=lab`), as its console's "Open JupyterLab" does.
+pub fn with_lab_view(url: &str) -> String {
+    if url.contains("view=lab") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&view=lab")
+    } else {
+        format!("{url}?view=lab")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn presigned_urls_open_jupyterlab() {
+        let url = "https://nb.notebook.us-east-1.sagemaker.aws?authToken=abc";
+        assert_eq!(super::with_lab_view(url), "https://nb.notebook.us-east-1.sagemaker.aws?authToken=abc&view=lab");
+        assert_eq!(super::with_lab_view(&super::with_lab_view(url)), super::with_lab_view(url));
+        assert_eq!(super::with_lab_view("https://x"), "https://x?view=lab");
     }
 }

@@ -80,6 +80,28 @@ try {
   step('the overview lists both changes');
   if (shots) await page.screenshot({ path: `${shots}/overview-after.png`, fullPage: true });
 
+  // A new notebook from the form (a role SageMaker may assume, Sagedeck's
+  // idle auto-stop), stopped, then deleted behind a confirmation.
+  await page.click('nav >> text=Notebooks');
+  await page.waitForSelector('#new-notebook select[name="role"] option', { state: 'attached' });
+  assert.match(await page.textContent('#new-notebook select[name="instance_type"]'), /ml\.t3\.medium · \$0\.050\/h · \$36\.50\/month/);
+  await page.fill('#new-notebook input[name="name"]', 'bad name!');
+  await page.click('#create-notebook');
+  await page.waitForSelector('#new-notebook .error-panel');
+  assert.match(await page.textContent('#new-notebook .error-panel'), /name:/);
+  await page.fill('#new-notebook input[name="name"]', 'browser-new');
+  await page.click('#create-notebook');
+  const created = page.locator('tr[data-notebook="browser-new"]');
+  await created.waitFor({ timeout: 30_000 });
+  step('created browser-new from the form (a bad name was refused beside it first)');
+  await created.getByRole('button', { name: 'Stop' }).click();
+  await created.getByRole('button', { name: 'Yes, stop' }).click();
+  await page.waitForFunction(() => document.querySelector('tr[data-notebook="browser-new"] td.status')?.textContent.trim() === 'Stopped', null, { timeout: 30_000 });
+  await created.getByRole('button', { name: 'Delete' }).click();
+  await created.getByRole('button', { name: 'Yes, delete' }).click();
+  await page.waitForSelector('tr[data-notebook="browser-new"]', { state: 'detached', timeout: 30_000 });
+  step('stopped and deleted it; the list no longer has it');
+
   assert.deepEqual(problems, [], 'no page or console errors');
   console.log('browser: all checks passed');
 } catch (e) {

@@ -307,7 +307,9 @@ pub async fn aws_stand_in(answer: impl Fn(&str) -> Option<Answer> + Send + Sync 
 ///   (`test:dcg`); DescribeTrainingJob answers here carry the definitions of
 ///   the recorded CreateTrainingJob, as AWS's do;
 /// - moto names S3 ListParts' XML root `ListPartsResponse` where S3's
-///   contract (and the SDK) has `ListPartsResult`.
+///   contract (and the SDK) has `ListPartsResult`;
+/// - moto has no CreatePresignedNotebookInstanceUrl: it is answered here in
+///   AWS's shape (`{"AuthorizedUrl": "https://NAME.notebook.REGION.sagemaker.aws?authToken=…"}`).
 /// Everything else is moto's answer as it came.
 pub struct RecordingProxy {
     pub url: String,
@@ -371,6 +373,18 @@ impl RecordingProxy {
                             let body = json!({ "__type": kind, "message": message }).to_string();
                             let answer = format!(
                                 "HTTP/1.1 {status} Refused\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-requestid: 1\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if socket.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        if operation == "SageMaker.CreatePresignedNotebookInstanceUrl" {
+                            let name = json["NotebookInstanceName"].as_str().unwrap_or_default();
+                            let body = json!({ "AuthorizedUrl": format!("https://{name}.notebook.us-east-1.sagemaker.aws?authToken=stand-in-token") }).to_string();
+                            let answer = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-requestid: 1\r\ncontent-length: {}\r\n\r\n{body}",
                                 body.len()
                             );
                             if socket.write_all(answer.as_bytes()).await.is_err() {

@@ -70,6 +70,24 @@ pub fn can_stop(status: &NotebookStatus) -> Result<(), String> {
     }
 }
 
+/// SageMaker deletes only notebooks that are Stopped or Failed: a running
+/// one is stopped first, by the operator, so kernels end on purpose.
+pub fn can_delete(status: &NotebookStatus) -> Result<(), String> {
+    match status {
+        NotebookStatus::Stopped | NotebookStatus::Failed => Ok(()),
+        NotebookStatus::InService => Err("it is running (InService); stop it first".into()),
+        other => Err(format!("it is {other:?}; wait until it is Stopped")),
+    }
+}
+
+/// JupyterLab opens only on a running notebook.
+pub fn can_open(status: &NotebookStatus) -> Result<(), String> {
+    match status {
+        NotebookStatus::InService => Ok(()),
+        other => Err(format!("it is {other:?}; start it and wait until it is InService")),
+    }
+}
+
 /// SageMaker's rule for notebook instance names: 1-63 characters, letters,
 /// digits and hyphens, starting and ending with a letter or digit.
 pub fn validate_name(name: &str) -> Result<&str, ApiError> {
@@ -109,6 +127,15 @@ mod tests {
         let err = can_stop(&NotebookStatus::Stopped).unwrap_err();
         assert!(err.contains("already Stopped"));
         assert!(can_stop(&NotebookStatus::Pending).is_err());
+    }
+
+    #[test]
+    fn delete_needs_a_stopped_notebook_and_open_a_running_one() {
+        assert!(can_delete(&NotebookStatus::Stopped).is_ok() && can_delete(&NotebookStatus::Failed).is_ok());
+        assert!(can_delete(&NotebookStatus::InService).unwrap_err().contains("stop it first"));
+        assert!(can_delete(&NotebookStatus::Stopping).is_err());
+        assert!(can_open(&NotebookStatus::InService).is_ok());
+        assert!(can_open(&NotebookStatus::Stopped).unwrap_err().contains("start it"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Notebook instances: the types the page shows, the rules for what may be
 //! started or stopped, the price table, and the server functions.
 
+pub mod create;
 pub mod lifecycle;
 mod page;
 pub mod pricing;
@@ -62,6 +63,13 @@ pub trait NotebookService: Send + Sync {
     async fn describe(&self, name: &str) -> Result<NotebookDetail, ApiError>;
     async fn start(&self, name: &str) -> Result<NotebookChange, ApiError>;
     async fn stop(&self, name: &str) -> Result<NotebookChange, ApiError>;
+    async fn create(&self, spec: create::NotebookSpec) -> Result<NotebookDetail, ApiError>;
+    /// Deletes a stopped (or failed) notebook and its volume.
+    async fn delete(&self, name: &str) -> Result<(), ApiError>;
+    /// A presigned JupyterLab URL (valid 5 minutes to open, as SageMaker makes it).
+    async fn open(&self, name: &str) -> Result<String, ApiError>;
+    /// Roles SageMaker may assume, for the create form.
+    async fn roles(&self) -> Result<Vec<String>, ApiError>;
 }
 
 #[cfg(feature = "ssr")]
@@ -92,4 +100,32 @@ pub async fn stop_notebook(name: String) -> Result<NotebookChange, ApiError> {
     use crate::error::service;
     let name = lifecycle::validate_name(&name)?;
     service::<Notebooks>()?.stop(name).await
+}
+
+#[server(endpoint = "notebooks/create", input = leptos::server_fn::codec::Json)]
+pub async fn create_notebook(spec: create::NotebookSpec) -> Result<NotebookDetail, ApiError> {
+    use crate::error::service;
+    spec.validate()?;
+    service::<Notebooks>()?.create(spec).await
+}
+
+#[server(endpoint = "notebooks/delete")]
+pub async fn delete_notebook(name: String) -> Result<(), ApiError> {
+    use crate::error::service;
+    let name = lifecycle::validate_name(&name)?;
+    service::<Notebooks>()?.delete(name).await
+}
+
+/// JupyterLab for an InService notebook, through a presigned URL.
+#[server(endpoint = "notebooks/open")]
+pub async fn open_notebook(name: String) -> Result<String, ApiError> {
+    use crate::error::service;
+    let name = lifecycle::validate_name(&name)?;
+    service::<Notebooks>()?.open(name).await
+}
+
+#[server(endpoint = "notebooks/roles")]
+pub async fn notebook_roles() -> Result<Vec<String>, ApiError> {
+    use crate::error::service;
+    service::<Notebooks>()?.roles().await
 }

@@ -1,29 +1,31 @@
-use super::lifecycle::{can_start, can_stop, NotebookStatus};
+use super::create::{NotebookSpec, IDLE_MINUTES};
+use super::lifecycle::{can_delete, can_open, can_start, can_stop, NotebookStatus};
 use super::pricing::{format_hourly, format_monthly};
 use super::{
-    describe_notebook, list_notebooks, NotebookChange, NotebookDetail, NotebookSummary,
-    StartNotebook, StopNotebook,
+    create_notebook, describe_notebook, list_notebooks, notebook_roles, open_notebook, DeleteNotebook, NotebookChange, NotebookDetail,
+    NotebookSummary, StartNotebook, StopNotebook,
 };
 use crate::components::{or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loading, PageHeader};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_params_map};
 
-/// Start and stop actions shared by the list and the detail page.
+/// Start, stop and delete, shared by the list and the detail page.
 #[derive(Clone, Copy)]
 struct NotebookActions {
     start: ServerAction<StartNotebook>,
     stop: ServerAction<StopNotebook>,
+    delete: ServerAction<DeleteNotebook>,
 }
 
 impl NotebookActions {
     fn new() -> Self {
-        Self { start: ServerAction::new(), stop: ServerAction::new() }
+        Self { start: ServerAction::new(), stop: ServerAction::new(), delete: ServerAction::new() }
     }
 
-    /// Changes whenever either action finished, so resources refetch.
+    /// Changes whenever an action finished, so resources refetch.
     fn version(&self) -> usize {
-        self.start.version().get() + self.stop.version().get()
+        self.start.version().get() + self.stop.version().get() + self.delete.version().get()
     }
 }
 
@@ -64,6 +66,106 @@ pub fn NotebooksPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <NewNotebookForm on_created=Callback::new(move |_| refresh.update(|n| *n += 1))/>
+    }
+}
+
+/// Create a notebook instance: type with its price, a role SageMaker may
+/// assume, volume, and a lifecycle configuration or Sagedeck's idle auto-stop.
+#[component]
+fn NewNotebookForm(on_created: Callback<()>) -> impl IntoView {
+    let roles = Resource::new(|| (), |_| notebook_roles());
+    let example = NotebookSpec::example(String::new());
+    let name = RwSignal::new(String::new());
+    let instance_type = RwSignal::new(example.instance_type.clone());
+    let role = RwSignal::new(String::new());
+    let volume = RwSignal::new(example.volume_size_gb.to_string());
+    let lifecycle = RwSignal::new(String::new());
+    let idle_stop = RwSignal::new(true);
+    let idle_minutes = RwSignal::new("60".to_string());
+    let problem = RwSignal::new(None::<ApiError>);
+    let create = Action::new(|spec: &NotebookSpec| create_notebook(spec.clone()));
+    Effect::new(move |_| match create.value().get() {
+        Some(Ok(_)) => {
+            problem.set(None);
+            name.set(String::new());
+            on_created.run(());
+        }
+        Some(Err(e)) => problem.set(Some(e)),
+        None => {}
+    });
+    let submit = move |_| {
+        let spec = NotebookSpec {
+            name: name.get_untracked().trim().to_string(),
+            instance_type: instance_type.get_untracked(),
+            role_arn: role.get_untracked(),
+            volume_size_gb: volume.get_untracked().trim().parse().unwrap_or(0),
+            lifecycle_config: lifecycle.get_untracked().trim().to_string(),
+            idle_stop_minutes: idle_stop.get_untracked().then(|| idle_minutes.get_untracked().trim().parse().unwrap_or(0)),
+        };
+        match spec.validate() {
+            Ok(()) => {
+                problem.set(None);
+                create.dispatch(spec);
+            }
+            Err(e) => problem.set(Some(e)),
+        }
+    };
+    let text = |label: &'static str, field: &'static str, value: RwSignal<String>| {
+        view! {
+            <label class="field">
+                <span>{label}</span>
+                <input name=field prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
+            </label>
+        }
+    };
+    view! {
+        <section class="card" id="new-notebook">
+            <h2>"New notebook instance"</h2>
+            <div class="form-grid">
+                {text("Name", "name", name)}
+                <label class="field">
+                    <span>"Instance type"</span>
+                    <select name="instance_type" on:change=move |ev| instance_type.set(event_target_value(&ev))>
+                        {super::pricing::instance_types().map(|t| {
+                            let label = format!("{t} · {} · {}", format_hourly(super::pricing::hourly_usd(t)), format_monthly(super::pricing::hourly_usd(t)));
+                            view! { <option value=t selected=move || instance_type.get() == t>{label}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
+                <label class="field">
+                    <span>"Role"</span>
+                    <Suspense fallback=|| view! { <select disabled=true><option>"Loading…"</option></select> }>
+                        {move || Suspend::new(async move {
+                            let list = roles.await.unwrap_or_default();
+                            if role.get_untracked().is_empty() {
+                                if let Some(first) = list.first() {
+                                    role.set(first.clone());
+                                }
+                            }
+                            let empty = list.is_empty();
+                            view! {
+                                <select name="role" on:change=move |ev| role.set(event_target_value(&ev))>
+                                    {list.into_iter().map(|r| { let selected = role.get_untracked() == r; view! { <option value=r.clone() selected=selected>{r.clone()}</option> } }).collect_view()}
+                                </select>
+                                {empty.then(|| view! { <span class="muted">"No role here trusts sagemaker.amazonaws.com; create one in IAM first."</span> })}
+                            }
+                        })}
+                    </Suspense>
+                </label>
+                {text("Volume (GB)", "volume", volume)}
+                {text("Lifecycle configuration (optional, by name)", "lifecycle", lifecycle)}
+                <label class="field checkbox">
+                    <input type="checkbox" name="idle_stop" prop:checked=move || idle_stop.get() on:change=move |ev| idle_stop.set(event_target_checked(&ev))/>
+                    <span>{format!("Stop it when idle (Sagedeck's lifecycle script; {}–{} minutes without Jupyter activity; its role needs sagemaker:StopNotebookInstance)", IDLE_MINUTES.start(), IDLE_MINUTES.end())}</span>
+                </label>
+                {text("Idle minutes", "idle_minutes", idle_minutes)}
+            </div>
+            {move || problem.get().map(|error| view! { <ErrorPanel error/> })}
+            <button class="btn btn-primary" id="create-notebook" disabled=move || create.pending().get() || !crate::auth::allowed("notebooks/create") on:click=submit>
+                {move || if create.pending().get() { "Creating…" } else { "Create notebook instance" }}
+            </button>
+        </section>
     }
 }
 
@@ -118,9 +220,58 @@ fn NotebookRow(nb: NotebookSummary, actions: NotebookActions) -> impl IntoView {
     }
 }
 
-/// Start or Stop, whichever the status allows, each behind a confirmation.
+/// Open JupyterLab when it runs, Delete when it is stopped, then Start or
+/// Stop, whichever the status allows; changes behind a confirmation.
 #[component]
 fn StartStop(name: String, status: NotebookStatus, actions: NotebookActions) -> impl IntoView {
+    let open = can_open(&status).is_ok().then(|| view! { <OpenJupyterLab name=name.clone()/> });
+    let delete = can_delete(&status).is_ok().then(|| {
+        let n = name.clone();
+        view! {
+            <ConfirmButton
+                label="Delete"
+                question=format!("Delete {name} and its storage volume? Files not saved elsewhere are lost.")
+                on_confirm=Callback::new(move |_| { actions.delete.dispatch(DeleteNotebook { name: n.clone() }); })
+                needs="notebooks/delete"
+                pending=actions.delete.pending()
+                danger=true
+            />
+        }
+    });
+    view! { {open}{delete}<StartOrStop name status actions/> }
+}
+
+/// Asks for a presigned URL and opens JupyterLab in a new tab.
+#[component]
+fn OpenJupyterLab(name: String) -> impl IntoView {
+    let open = Action::new(|name: &String| open_notebook(name.clone()));
+    Effect::new(move |_| {
+        if let Some(Ok(url)) = open.value().get() {
+            #[cfg(feature = "hydrate")]
+            {
+                if let Some(window) = web_sys::window() {
+                    let _ = window.open_with_url_and_target(&url, "_blank");
+                }
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = url;
+        }
+    });
+    let n = name.clone();
+    view! {
+        <button class="btn" data-open-notebook=name disabled=move || open.pending().get() || !crate::auth::allowed("notebooks/open")
+            on:click=move |_| { open.dispatch(n.clone()); }>
+            {move || if open.pending().get() { "Opening…" } else { "Open JupyterLab" }}
+        </button>
+        {move || open.value().get().map(|r| match r {
+            Ok(url) => view! { <a class="muted" href=url.clone() target="_blank" rel="noopener" data-presigned=url>"JupyterLab (if no tab opened)"</a> }.into_any(),
+            Err(error) => view! { <ErrorPanel error/> }.into_any(),
+        })}
+    }
+}
+
+#[component]
+fn StartOrStop(name: String, status: NotebookStatus, actions: NotebookActions) -> impl IntoView {
     let pending = Signal::derive(move || actions.start.pending().get() || actions.stop.pending().get());
     if can_stop(&status).is_ok() {
         let n = name.clone();
@@ -172,6 +323,10 @@ fn ActionOutcome(actions: NotebookActions) -> impl IntoView {
         <div class="outcomes" aria-live="polite">
             {move || show(actions.start.value().get())}
             {move || show(actions.stop.value().get())}
+            {move || actions.delete.value().get().map(|r| match r {
+                Ok(()) => view! { <div class="notice" role="status">"Deleting the notebook instance and its volume."</div> }.into_any(),
+                Err(error) => view! { <ErrorPanel error/> }.into_any(),
+            })}
         </div>
     }
 }

@@ -35,6 +35,11 @@ const HOURLY_USD: &[(&str, f64)] = &[
 /// Hours in an average month (365 × 24 / 12), as AWS's calculator uses.
 pub const HOURS_PER_MONTH: f64 = 730.0;
 
+/// The notebook instance types the table prices, cheapest family first.
+pub fn instance_types() -> impl Iterator<Item = &'static str> {
+    HOURLY_USD.iter().map(|(name, _)| *name)
+}
+
 pub fn hourly_usd(instance_type: &str) -> Option<f64> {
     HOURLY_USD
         .iter()

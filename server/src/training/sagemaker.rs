@@ -69,6 +69,22 @@ pub fn next_wait(any_running: bool, failures: u32) -> Duration {
     }
 }
 
+/// The ARNs of the roles whose trust policy names sagemaker.amazonaws.com,
+/// sorted: what a training job, an endpoint or a notebook may run as.
+pub async fn roles_sagemaker_may_assume(iam: &aws_sdk_iam::Client) -> Result<Vec<String>, ApiError> {
+    let mut items = iam.list_roles().into_paginator().items().send();
+    let mut roles = Vec::new();
+    while let Some(role) = items.next().await {
+        let role = role.map_err(|e| from_sdk("IAM ListRoles", e))?;
+        let trust = role.assume_role_policy_document().map(percent_decode).unwrap_or_default();
+        if trust.contains("sagemaker.amazonaws.com") {
+            roles.push(role.arn().to_string());
+        }
+    }
+    roles.sort();
+    Ok(roles)
+}
+
 /// IAM returns policy documents URL-encoded (RFC 3986: `+` stays `+`).
 pub fn percent_decode(text: &str) -> String {
     percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
@@ -483,17 +499,7 @@ impl SageMakerJobs {
                 return Ok(roles);
             }
         }
-        let iam = &self.aws.clients()?.iam;
-        let mut items = iam.list_roles().into_paginator().items().send();
-        let mut roles = Vec::new();
-        while let Some(role) = items.next().await {
-            let role = role.map_err(|e| from_sdk("IAM ListRoles", e))?;
-            let trust = role.assume_role_policy_document().map(percent_decode).unwrap_or_default();
-            if trust.contains("sagemaker.amazonaws.com") {
-                roles.push(role.arn().to_string());
-            }
-        }
-        roles.sort();
+        let roles = roles_sagemaker_may_assume(&self.aws.clients()?.iam).await?;
         *self.roles.lock().expect("roles") = Some((Instant::now(), roles.clone()));
         Ok(roles)
     }
