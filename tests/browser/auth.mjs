@@ -67,10 +67,24 @@ try {
     const rows = [...document.querySelectorAll('#changes tbody tr')].map((e) => e.dataset.action);
     return rows.includes('auth.denied') && rows.every((a) => a === 'auth.denied' || a === 'auth.login');
   }, null, { timeout: 15_000 }).catch(() => {});
-  const rows = await page.$$eval('#changes tbody tr', (r) => r.map((e) => e.dataset.action));
+  // The rows and their count are two answers: a refusal journaled between
+  // them (the server journals them as they happen) shows in one and not yet
+  // the other, so read both again from a reload until they agree.
+  let rows = [];
+  let count = '';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (attempt > 0) {
+      await page.reload();
+      await page.waitForSelector('body[data-hydrated="true"]');
+      await page.waitForSelector('#journal-count');
+    }
+    rows = await page.$$eval('#changes tbody tr', (r) => r.map((e) => e.dataset.action));
+    count = await page.textContent('#journal-count');
+    if (new RegExp(`^${rows.length} of ${rows.length} changes? matching`).test(count)) break;
+  }
   assert.ok(rows.length >= 1 && rows.every((a) => a === 'auth.denied' || a === 'auth.login'), rows.join(','));
   if (shots) await page.screenshot({ path: `${shots}/journal-denied.png`, fullPage: true });
-  assert.match(await page.textContent('#journal-count'), new RegExp(`^${rows.length} of ${rows.length} changes? matching`));
+  assert.match(count, new RegExp(`^${rows.length} of ${rows.length} changes? matching`), `rows: ${rows.join(',')}`);
   await page.reload();
   await page.waitForSelector('body[data-hydrated="true"]');
   assert.equal(await page.inputValue('#journal-actor'), 'viewer');

@@ -137,7 +137,11 @@ fn NewNotebookForm(on_created: Callback<()>) -> impl IntoView {
                     <span>"Role"</span>
                     <Suspense fallback=|| view! { <select disabled=true><option>"Loading…"</option></select> }>
                         {move || Suspend::new(async move {
-                            let list = roles.await.unwrap_or_default();
+                            let list = match roles.await {
+                                Ok(list) => list,
+                                // AWS not configured or IAM refused: say so rather than "no role".
+                                Err(error) => return view! { <span class="muted" id="roles-error">{error.message().to_string()}</span> }.into_any(),
+                            };
                             if role.get_untracked().is_empty() {
                                 if let Some(first) = list.first() {
                                     role.set(first.clone());
@@ -150,6 +154,7 @@ fn NewNotebookForm(on_created: Callback<()>) -> impl IntoView {
                                 </select>
                                 {empty.then(|| view! { <span class="muted">"No role here trusts sagemaker.amazonaws.com; create one in IAM first."</span> })}
                             }
+                            .into_any()
                         })}
                     </Suspense>
                 </label>
