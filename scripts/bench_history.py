@@ -119,6 +119,17 @@ def seed_mlflow(directory):
     return MlflowClient(tracking_uri=uri), experiment, middle
 
 
+def mlflow_questions(client, experiment, middle_run, deep_token, order):
+    """The five questions, asked of an MlflowClient (in process or through its server)."""
+    return {
+        "first page": lambda: client.search_runs([experiment], max_results=PAGE, order_by=order),
+        "deep page": lambda: client.search_runs([experiment], max_results=PAGE, order_by=order, page_token=deep_token),
+        "status filter": lambda: client.search_runs([experiment], "attributes.status = 'FAILED'", max_results=PAGE, order_by=order),
+        "name search": lambda: client.search_runs([experiment], "attributes.run_name ILIKE '%00042%'", max_results=PAGE, order_by=order),
+        "job page": lambda: (client.get_run(middle_run), client.get_metric_history(middle_run, "loss")),
+    }
+
+
 def served_results(directory, experiment, middle_run, deep_token, order, requests):
     """Starts `mlflow server` on the seeded store (one worker, as Sagedeck is
     one process) and times the same questions through its REST API."""
@@ -149,13 +160,7 @@ def served_results(directory, experiment, middle_run, deep_token, order, request
                 raise SystemExit("mlflow server did not start")
             time.sleep(0.5)
         client = MlflowClient(tracking_uri=f"http://127.0.0.1:{port}")
-        questions = {
-            "first page": lambda: client.search_runs([experiment], max_results=PAGE, order_by=order),
-            "deep page": lambda: client.search_runs([experiment], max_results=PAGE, order_by=order, page_token=deep_token),
-            "status filter": lambda: client.search_runs([experiment], "attributes.status = 'FAILED'", max_results=PAGE, order_by=order),
-            "name search": lambda: client.search_runs([experiment], "attributes.run_name ILIKE '%00042%'", max_results=PAGE, order_by=order),
-            "job page": lambda: (client.get_run(middle_run), client.get_metric_history(middle_run, "loss")),
-        }
+        questions = mlflow_questions(client, experiment, middle_run, deep_token, order)
         return {what: timed(fn, requests) for what, fn in questions.items()}
     finally:
         server.terminate()
@@ -206,13 +211,7 @@ def main():
 
     deep_token = SearchUtils.create_page_token(RUNS // 2)
     order = ["attributes.start_time DESC"]
-    mlflow = {
-        "first page": lambda: client.search_runs([experiment], max_results=PAGE, order_by=order),
-        "deep page": lambda: client.search_runs([experiment], max_results=PAGE, order_by=order, page_token=deep_token),
-        "status filter": lambda: client.search_runs([experiment], "attributes.status = 'FAILED'", max_results=PAGE, order_by=order),
-        "name search": lambda: client.search_runs([experiment], "attributes.run_name ILIKE '%00042%'", max_results=PAGE, order_by=order),
-        "job page": lambda: (client.get_run(middle_run), client.get_metric_history(middle_run, "loss")),
-    }
+    mlflow = mlflow_questions(client, experiment, middle_run, deep_token, order)
     for what, fn in mlflow.items():
         if what != "job page" and len(fn()) == 0:
             raise SystemExit(f"MLflow's {what} is empty")

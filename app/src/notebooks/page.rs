@@ -220,7 +220,7 @@ fn NotebookRow(nb: NotebookSummary, actions: NotebookActions) -> impl IntoView {
             // What it costs now: a stopped notebook bills storage only.
             <td class="hourly">{if status.is_billing() { format_hourly(nb.hourly_usd) } else { "— (stopped)".to_string() }}</td>
             <td>{created}</td>
-            <td class="actions"><StartStop name status actions/></td>
+            <td class="actions"><NotebookButtons name status actions/></td>
         </tr>
     }
 }
@@ -228,7 +228,7 @@ fn NotebookRow(nb: NotebookSummary, actions: NotebookActions) -> impl IntoView {
 /// Open JupyterLab when it runs, Delete when it is stopped, then Start or
 /// Stop, whichever the status allows; changes behind a confirmation.
 #[component]
-fn StartStop(name: String, status: NotebookStatus, actions: NotebookActions) -> impl IntoView {
+fn NotebookButtons(name: String, status: NotebookStatus, actions: NotebookActions) -> impl IntoView {
     let open = can_open(&status).is_ok().then(|| view! { <OpenJupyterLab name=name.clone()/> });
     let delete = can_delete(&status).is_ok().then(|| {
         let n = name.clone();
@@ -370,7 +370,7 @@ fn NotebookDetailView(d: NotebookDetail, actions: NotebookActions) -> impl IntoV
                 <h2>{s.name.clone()}</h2>
                 <Badge text=s.status.clone() tone=status.tone()/>
                 <span class="spacer"></span>
-                <StartStop name=s.name.clone() status actions/>
+                <NotebookButtons name=s.name.clone() status actions/>
             </header>
             {d.failure_reason.map(|r| view! { <ErrorPanel error=ApiError::Upstream(format!("Failure reason: {r}"))/> })}
             <dl class="grid">
