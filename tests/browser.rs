@@ -3,7 +3,7 @@
 //! notebook it created, stops and starts it through the UI; and a newcomer
 //! trains the demo set from the Training page.
 
-use sagedeck_tests::{image_variants, repo_root, App, AwsSetup, Moto, PASSWORD};
+use sagedeck_tests::{image_variants, repo_root, App, AwsSetup, Moto, RecordingProxy, PASSWORD};
 use std::process::Command;
 use tokio::sync::RwLock;
 
@@ -164,4 +164,21 @@ async fn the_console_reads_and_judges_an_account_set_up_by_hand_in_chromium() {
 async fn a_viewer_signs_in_is_refused_an_operators_action_and_signs_out_in_chromium() {
     let app = App::spawn_with_users(AwsSetup::None, &[]);
     check_script(&app, "auth.mjs", vec![("PASSWORD", PASSWORD.to_string())]).await;
+}
+
+#[tokio::test]
+async fn an_operator_reads_what_runs_costs_and_deletes_an_idle_endpoint_in_chromium() {
+    let moto = Moto::start();
+    let proxy = RecordingProxy::start(&moto.url).await;
+    proxy.set_prices(&[("us-east-1", "ml.m5.large", "Hosting", "0.1300000000"), ("us-east-1", "ml.t3.medium", "Notebook", "0.0500000000")]);
+    proxy.age_endpoints(48);
+    moto.create_notebook("browser-costs-nb", "ml.t3.medium").await;
+    moto.create_completed_training_job("dog-breeds-costs").await;
+    let app = App::spawn(AwsSetup::Endpoint(proxy.url.clone()));
+    let quiet = app.deploy_sagemaker_endpoint("quiet-dogs", "dog-breeds-costs").await;
+    app.deploy_sagemaker_endpoint("busy-dogs", "dog-breeds-costs").await;
+    let variant = quiet["variants"][0]["name"].as_str().unwrap().to_string();
+    moto.put_metrics("AWS/SageMaker", &[("EndpointName", "busy-dogs"), ("VariantName", &variant)], 90, &[("Invocations", 12.0, "Count")]).await;
+
+    check_script(&app, "costs.mjs", vec![]).await;
 }

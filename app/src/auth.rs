@@ -57,6 +57,7 @@ pub const SERVER_FN_ROLES: &[(&str, Role)] = &[
     ("auth/whoami", Role::Viewer),
     ("auth/logout", Role::Viewer),
     ("notebooks/list", Role::Viewer),
+    ("costs/view", Role::Viewer),
     ("notebooks/describe", Role::Viewer),
     ("notebooks/roles", Role::Viewer),
     ("training/local/defaults", Role::Viewer),

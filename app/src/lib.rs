@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod components;
+pub mod costs;
 pub mod endpoints;
 pub mod error;
 pub mod iam;

@@ -50,6 +50,7 @@ const NAV: &[(&str, &str)] = &[
     ("/scaling", "Scaling"),
     ("/lambda", "Lambda"),
     ("/iam", "IAM"),
+    ("/costs", "Costs"),
     ("/journal", "Journal"),
 ];
 
@@ -109,6 +110,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/endpoints/:backend/:name") view=EndpointPage/>
                             <Route path=path!("/scaling") view=ScalingPage/>
                             <Route path=path!("/scaling/:backend/:name") view=ScalingEndpointPage/>
+                            <Route path=path!("/costs") view=crate::costs::CostsPage/>
                             <Route path=path!("/journal") view=JournalPage/>
                             <Route path=path!("/lambda") view=LambdaPage/>
                             <Route path=path!("/lambda/:home/:name") view=FunctionPage/>

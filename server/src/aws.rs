@@ -57,6 +57,8 @@ pub struct Clients {
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub s3: aws_sdk_s3::Client,
+    /// The Pricing API: in us-east-1 (or eu-central-1, ap-south-1) whatever the account's region.
+    pub pricing: aws_sdk_pricing::Client,
 }
 
 impl Clients {
@@ -76,6 +78,14 @@ impl Clients {
             iam: counted!(aws_sdk_iam),
             autoscaling: counted!(aws_sdk_applicationautoscaling),
             lambda: counted!(aws_sdk_lambda),
+            pricing: {
+                let mut pricing = aws_sdk_pricing::config::Builder::from(&config).interceptor(calls.clone());
+                let served = matches!(config.region().map(|r| r.as_ref()), Some("us-east-1" | "eu-central-1" | "ap-south-1"));
+                if config.endpoint_url().is_none() && !served {
+                    pricing = pricing.region(aws_sdk_pricing::config::Region::new("us-east-1"));
+                }
+                aws_sdk_pricing::Client::from_conf(pricing.build())
+            },
             s3: {
                 // Path-style addressing when an endpoint is configured (moto, an
                 // S3-compatible store): `bucket.127.0.0.1` does not resolve.

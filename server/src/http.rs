@@ -44,12 +44,14 @@ pub struct Services {
     pub reverter: std::sync::Arc<crate::lambda::ConsoleReverter>,
     pub iam: std::sync::Arc<crate::iam::AwsIam>,
     pub sessions: app::auth::Sessions,
+    pub costs: std::sync::Arc<crate::costs::CostHub>,
 }
 
 impl Services {
     fn provide(&self) {
         provide_context(self.status.clone());
         provide_context(self.notebooks.clone());
+        provide_context::<app::costs::Costs>(self.costs.clone());
         provide_context(self.local_training.clone());
         provide_context::<app::endpoints::Endpoints>(self.endpoints.clone());
         provide_context::<app::training::sagemaker::SageMakerTraining>(self.sagemaker_training.clone());

@@ -224,7 +224,10 @@ impl Journal {
                 revertible: outcome == "ok"
                     && reverted_by.is_none()
                     && REVERTIBLE.contains(&action.as_str())
-                    && !(action == "lambda.delete" && backend == "aws"),
+                    && !(action == "lambda.delete" && backend == "aws")
+                    // A SageMaker endpoint can be created again only from a kept configuration.
+                    && (action != "endpoint.sagemaker.delete"
+                        || after.as_deref().and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok()).is_some_and(|a| a["config_kept"] == true)),
                 id,
                 at,
                 actor,
@@ -310,7 +313,7 @@ async fn insert<'e, E: sqlx::SqliteExecutor<'e>>(executor: E, change: &Change<'_
 /// The actions a revert knows how to undo (their `before` is a state the
 /// same code path can put back).
 pub const REVERTIBLE: &[&str] =
-    &["scaling.put", "scaling.remove", "lambda.reserved", "lambda.provisioned", "lambda.local.create", "lambda.delete", "lambda.setup", "iam.fix"];
+    &["scaling.put", "scaling.remove", "lambda.reserved", "lambda.provisioned", "lambda.local.create", "lambda.delete", "lambda.setup", "iam.fix", "endpoint.sagemaker.delete"];
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@ pub mod aws;
 pub mod cloudwatch;
 pub mod config;
 pub mod connections;
+pub mod costs;
 pub mod endpoints;
 pub mod http;
 pub mod iam;
@@ -82,7 +83,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let lambda_metrics = lambda.metrics.clone();
     let iam = Arc::new(iam::AwsIam::new(aws.clone(), journal.clone()));
     let reverter =
-        Arc::new(lambda::ConsoleReverter { scaling: scaling.clone(), lambda: lambda.clone(), iam: iam.clone(), journal: journal.clone() });
+        Arc::new(lambda::ConsoleReverter {
+        scaling: scaling.clone(),
+        lambda: lambda.clone(),
+        iam: iam.clone(),
+        endpoints: endpoints.clone(),
+        journal: journal.clone(),
+    });
+    let notebooks: app::notebooks::Notebooks = Arc::new(notebooks::AwsNotebooks::new(aws.clone(), journal.clone()));
+    let costs = Arc::new(costs::CostHub::new(pool.clone(), aws.clone(), notebooks.clone(), endpoints.clone()));
     let services = http::Services {
         status: Arc::new(overview::ConsoleStatus {
             listen: addr.to_string(),
@@ -92,7 +101,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             aws: aws.clone(),
             journal: journal.clone(),
         }),
-        notebooks: Arc::new(notebooks::AwsNotebooks::new(aws.clone(), journal.clone())),
+        notebooks,
+        costs,
         local_training: training::worker::LocalTrainer::start(
             training::jobs::JobStore::new(pool.clone()),
             journal.clone(),

@@ -310,6 +310,13 @@ pub async fn aws_stand_in(answer: impl Fn(&str) -> Option<Answer> + Send + Sync 
 ///   contract (and the SDK) has `ListPartsResult`;
 /// - moto has no CreatePresignedNotebookInstanceUrl: it is answered here in
 ///   AWS's shape (`{"AuthorizedUrl": "https://NAME.notebook.REGION.sagemaker.aws?authToken=…"}`).
+/// - `age_endpoints` makes endpoints older than moto made them (their
+///   CreationTime in ListEndpoints and DescribeEndpoint), for idleness;
+/// - moto has no Pricing API: once a test sets prices (`set_prices`),
+///   AWSPriceListService.GetProducts is answered here in AWS's shape (one
+///   JSON document per product in `PriceList`, as strings), filtered by the
+///   request's `regionCode` and `instanceName` terms; before that it goes to
+///   moto, which cannot answer it (an unreachable Pricing API).
 /// Everything else is moto's answer as it came.
 pub struct RecordingProxy {
     pub url: String,
@@ -317,21 +324,78 @@ pub struct RecordingProxy {
     /// A SageMaker operation answered with AWS's refusal instead of moto's
     /// answer: (operation, HTTP status, `__type`, message).
     refusal: std::sync::Arc<std::sync::Mutex<Option<(String, u16, String, String)>>>,
+    /// Products the Pricing API stand-in lists: (region, instance type, component, USD per hour).
+    prices: std::sync::Arc<std::sync::Mutex<Option<Vec<(String, String, String, String)>>>>,
+    /// Seconds taken off every endpoint's CreationTime in ListEndpoints and
+    /// DescribeEndpoint answers: moto's endpoints are as old as the test,
+    /// and idleness is judged over hours.
+    endpoint_age: std::sync::Arc<std::sync::Mutex<i64>>,
+}
+
+/// One SageMaker "ML Instance" product as GetProducts writes it in `PriceList`.
+pub fn price_document(region: &str, instance_type: &str, component: &str, usd: &str) -> String {
+    let prefix = if region == "us-east-1" { "USE1".to_string() } else { region.to_uppercase() };
+    let usage = match component {
+        "Notebook" => "Notebk",
+        "Training" => "Train",
+        _ => "Host",
+    };
+    let sku = format!("SKU{:X}", instance_type.len() * 7919 + component.len());
+    json!({
+        "product": {
+            "productFamily": "ML Instance",
+            "attributes": {
+                "regionCode": region, "instanceName": instance_type, "component": component,
+                "usagetype": format!("{prefix}-{usage}:{instance_type}"), "operation": "RunInstance",
+                "servicecode": "AmazonSageMaker", "servicename": "Amazon SageMaker", "location": "US East (N. Virginia)",
+                "locationType": "AWS Region", "vCpu": "2", "memory": "8 GiB"
+            },
+            "sku": sku
+        },
+        "serviceCode": "AmazonSageMaker",
+        "terms": { "OnDemand": { format!("{sku}.JRTCKXETXF"): {
+            "priceDimensions": { format!("{sku}.JRTCKXETXF.6YS6EN2CT7"): {
+                "unit": "Hrs", "endRange": "Inf", "description": format!("${usd} per {component} {instance_type} hour"),
+                "appliesTo": [], "rateCode": format!("{sku}.JRTCKXETXF.6YS6EN2CT7"), "beginRange": "0",
+                "pricePerUnit": { "USD": usd }
+            }},
+            "sku": sku, "effectiveDate": "2026-11-01T00:00:00Z", "offerTermCode": "JRTCKXETXF", "termAttributes": {}
+        }}},
+        "version": "20261101000000",
+        "publicationDate": "2026-11-01T00:00:00Z"
+    })
+    .to_string()
 }
 
 impl RecordingProxy {
+    /// From now on endpoints read as created `hours` hours before moto made them.
+    pub fn age_endpoints(&self, hours: i64) {
+        *self.endpoint_age.lock().unwrap() = hours * 3600;
+    }
+
+    /// From now on the Pricing API stand-in answers with these products:
+    /// (region, instance type, component, USD per hour as AWS writes it).
+    pub fn set_prices(&self, products: &[(&str, &str, &str, &str)]) {
+        *self.prices.lock().unwrap() =
+            Some(products.iter().map(|(r, t, c, p)| (r.to_string(), t.to_string(), c.to_string(), p.to_string())).collect());
+    }
+
     pub async fn start(upstream: &str) -> RecordingProxy {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>> = Default::default();
         let refusal: std::sync::Arc<std::sync::Mutex<Option<(String, u16, String, String)>>> = Default::default();
-        let (upstream, recorded, refusing) = (upstream.to_string(), requests.clone(), refusal.clone());
+        let prices: std::sync::Arc<std::sync::Mutex<Option<Vec<(String, String, String, String)>>>> = Default::default();
+        let endpoint_age: std::sync::Arc<std::sync::Mutex<i64>> = Default::default();
+        let (upstream, recorded, refusing, pricing, aging) =
+            (upstream.to_string(), requests.clone(), refusal.clone(), prices.clone(), endpoint_age.clone());
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         tokio::spawn(async move {
             loop {
                 let Ok((mut socket, _)) = listener.accept().await else { return };
-                let (upstream, recorded, client, refusing) = (upstream.clone(), recorded.clone(), client.clone(), refusing.clone());
+                let (upstream, recorded, client, refusing, pricing, aging) =
+                    (upstream.clone(), recorded.clone(), client.clone(), refusing.clone(), pricing.clone(), aging.clone());
                 tokio::spawn(async move {
                     let mut chunk = vec![0u8; 65536];
                     let mut buf: Vec<u8> = Vec::new();
@@ -380,6 +444,27 @@ impl RecordingProxy {
                             }
                             continue;
                         }
+                        let products = pricing.lock().unwrap().clone();
+                        if let (true, Some(products)) = (operation == "AWSPriceListService.GetProducts", products) {
+                            let term = |field: &str| {
+                                json["Filters"].as_array().and_then(|f| f.iter().find(|f| f["Field"] == field)).and_then(|f| f["Value"].as_str()).map(str::to_string)
+                            };
+                            let (region, instance) = (term("regionCode"), term("instanceName"));
+                            let list: Vec<String> = products
+                                .iter()
+                                .filter(|(r, t, ..)| region.as_deref().is_none_or(|x| x == r) && instance.as_deref().is_none_or(|x| x == t))
+                                .map(|(r, t, c, p)| price_document(r, t, c, p))
+                                .collect();
+                            let body = json!({ "FormatVersion": "aws_v1", "PriceList": list }).to_string();
+                            let answer = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-requestid: 1\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if socket.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
                         if operation == "SageMaker.CreatePresignedNotebookInstanceUrl" {
                             let name = json["NotebookInstanceName"].as_str().unwrap_or_default();
                             let body = json!({ "AuthorizedUrl": format!("https://{name}.notebook.us-east-1.sagemaker.aws?authToken=stand-in-token") }).to_string();
@@ -402,6 +487,21 @@ impl RecordingProxy {
                         let status = response.status();
                         let response_headers = response.headers().clone();
                         let mut answer = response.bytes().await.unwrap_or_default().to_vec();
+                        let shift = *aging.lock().unwrap();
+                        if shift > 0 && status.is_success() && matches!(operation.as_str(), "SageMaker.ListEndpoints" | "SageMaker.DescribeEndpoint") {
+                            if let Ok(mut v) = serde_json::from_slice::<Value>(&answer) {
+                                let older = |t: &mut Value| {
+                                    if let Some(secs) = t.as_f64() {
+                                        *t = json!(secs - shift as f64);
+                                    }
+                                };
+                                older(&mut v["CreationTime"]);
+                                if let Some(list) = v["Endpoints"].as_array_mut() {
+                                    list.iter_mut().for_each(|e| older(&mut e["CreationTime"]));
+                                }
+                                answer = serde_json::to_vec(&v).unwrap();
+                            }
+                        }
                         if operation == "SageMaker.DescribeTrainingJob" && status.is_success() {
                             let sent = recorded.lock().unwrap().iter().rev().find(|(op, b)| op == "CreateTrainingJob" && b["TrainingJobName"] == json["TrainingJobName"]).map(|(_, b)| b.clone());
                             if let (Some(sent), Ok(mut described)) = (sent, serde_json::from_slice::<Value>(&answer)) {
@@ -437,7 +537,7 @@ impl RecordingProxy {
                 });
             }
         });
-        RecordingProxy { url, requests, refusal }
+        RecordingProxy { url, requests, refusal, prices, endpoint_age }
     }
 
     /// From now on, `operation` gets AWS's refusal (`kind`, `message`) instead of moto's answer.

@@ -7,6 +7,7 @@ use crate::journal::{Change, Journal};
 use app::endpoints::{
     Backend, DeployableJob, EndpointDetail, EndpointSummary, MetricSeries, MetricWindow, SageMakerDeploySpec, VariantInfo,
 };
+use app::overview::ChangeRecord;
 use app::ApiError;
 use aws_sdk_cloudwatch::types::Statistic;
 use aws_sdk_sagemaker::primitives::DateTime;
@@ -422,12 +423,64 @@ impl SageMakerEndpoints {
                 backend: "aws",
                 action: "endpoint.sagemaker.delete",
                 target: name,
-                before: Some(format!("{} · {} × {}", before.summary.status, before.summary.instances, before.summary.instance_type)),
-                after: Some(format!("deleted {}", deleted.join(", "))),
+                // What a revert needs: the configuration to create it from, and
+                // whether that configuration is still there.
+                before: Some(
+                    serde_json::json!({
+                        "status": before.summary.status,
+                        "instances": before.summary.instances,
+                        "instance_type": before.summary.instance_type,
+                        "config": before.config_name,
+                    })
+                    .to_string(),
+                ),
+                after: Some(serde_json::json!({ "deleted": deleted, "config_kept": !with_config && before.config_name.is_some() }).to_string()),
                 outcome: result.as_ref().map(|_| ()).map_err(|e| e.message().to_string()),
             })
             .await;
         result
+    }
+
+    /// Undoes a journaled deletion that kept the endpoint configuration:
+    /// CreateEndpoint from that configuration, journaled as the revert.
+    pub async fn recreate(&self, id: i64) -> Result<ChangeRecord, ApiError> {
+        let change = self.journal.get(id).await?;
+        if change.action != "endpoint.sagemaker.delete" || !change.revertible {
+            let why = match change.reverted_by {
+                Some(by) => format!("it was already reverted by #{by}"),
+                None if change.outcome != "ok" => "it failed, so there is nothing to undo".into(),
+                None => "its endpoint configuration was deleted with it".into(),
+            };
+            return Err(ApiError::Conflict(format!("change #{id} cannot be reverted: {why}")));
+        }
+        let before: serde_json::Value = serde_json::from_str(change.before.as_deref().unwrap_or("null"))
+            .map_err(|e| ApiError::Internal(format!("change #{id} has an unreadable before-state: {e}")))?;
+        let config = before["config"].as_str().ok_or_else(|| ApiError::Conflict(format!("change #{id} names no endpoint configuration")))?;
+        let name = change.target.as_str();
+        let result = self
+            .sm()?
+            .create_endpoint()
+            .endpoint_name(name)
+            .endpoint_config_name(config)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| from_sdk("SageMaker CreateEndpoint", e));
+        let record = Change {
+            backend: "aws",
+            action: "endpoint.sagemaker.create",
+            target: name,
+            before: None,
+            after: Some(format!("endpoint {name} from its kept config {config}")),
+            outcome: result.as_ref().map(|_| ()).map_err(|e| e.message().to_string()),
+        };
+        let new_id = self.journal.record_revert(record, id).await;
+        result?;
+        let _ = self.describe(name).await;
+        match new_id {
+            Some(new_id) => self.journal.get(new_id).await,
+            None => Err(ApiError::Internal("the endpoint was recreated but the journal could not record it".into())),
+        }
     }
 
     pub async fn invoke(&self, name: &str, content_type: &str, body: Bytes) -> Result<(String, Bytes), ApiError> {

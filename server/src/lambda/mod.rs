@@ -449,6 +449,7 @@ pub struct ConsoleReverter {
     pub scaling: Arc<ScalingHub>,
     pub lambda: Arc<LambdaHub>,
     pub iam: Arc<crate::iam::AwsIam>,
+    pub endpoints: Arc<crate::endpoints::EndpointHub>,
     pub journal: Journal,
 }
 
@@ -460,6 +461,8 @@ impl ReverterService for ConsoleReverter {
             self.lambda.revert(id).await
         } else if change.action.starts_with("iam.") {
             self.iam.revert(id).await
+        } else if change.action == "endpoint.sagemaker.delete" {
+            self.endpoints.sagemaker.recreate(id).await
         } else {
             self.scaling.revert(id).await
         }

@@ -1,0 +1,78 @@
+// The Costs page as an operator reads it: what runs and its price, the
+// totals, sorting, the month's chart, and an idle endpoint deleted from the
+// idle list. Started by tests/browser.rs, which owns the server, moto and
+// the Pricing API stand-in (two endpoints aged two days, one called).
+import { openBrowser, step } from './lib.mjs';
+import assert from 'node:assert/strict';
+
+const base = process.env.SAGEDECK_URL;
+const shots = process.env.SCREENSHOT_DIR;
+assert.ok(base, 'SAGEDECK_URL must be set');
+
+const { browser, page, problems } = await openBrowser({ width: 1280, height: 900 });
+const hydrated = () => page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
+
+try {
+  await page.goto(base + '/costs');
+  await hydrated();
+  assert.equal((await page.locator('h1').first().textContent()).trim(), 'Costs');
+  assert.match(await page.textContent('#price-source'), /AWS region us-east-1 · prices: AWS Pricing API/);
+
+  // Two endpoints at $0.13/h and a notebook at $0.05/h: $0.31 an hour.
+  const hourly = Number(await page.getAttribute('#cost-now .big-number', 'data-hourly'));
+  assert.ok(Math.abs(hourly - 0.31) < 1e-6, `running now: ${hourly}`);
+  assert.match(await page.textContent('#cost-now'), /\$7\.44 a day · \$226\.30 a month/);
+  const names = async () => page.locator('#cost-lines tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.name));
+  assert.deepEqual((await names()).slice(-1), ['browser-costs-nb'], 'the cheapest last when sorted by price');
+  step('the running-now card sums two endpoints and a notebook at Pricing API prices');
+
+  await page.click('#cost-lines th button[data-sort="Resource"]');
+  await page.waitForFunction(() => document.querySelector('#cost-lines th[aria-sort="descending"] button')?.dataset.sort === 'Resource');
+  assert.deepEqual(await names(), ['quiet-dogs', 'busy-dogs', 'browser-costs-nb']);
+  await page.click('#cost-lines th button[data-sort="Resource"]');
+  assert.deepEqual(await names(), ['browser-costs-nb', 'busy-dogs', 'quiet-dogs']);
+  step('sorting by name both ways');
+
+  // Two days up: the month has spend, drawn per day.
+  const month = Number(await page.getAttribute('#cost-month .big-number', 'data-usd'));
+  assert.ok(month > 0, `month so far: ${month}`);
+  assert.ok((await page.locator('#daily-spend rect.spend-bar').count()) >= 1, 'a bar per day');
+  step(`the month so far: $${month.toFixed(2)}, charted per day`);
+
+  const idle = page.locator('#idle-list tr[data-name="quiet-dogs"]');
+  await idle.waitFor();
+  assert.equal(await page.locator('#idle-list tr[data-name="busy-dogs"]').count(), 0, 'the called endpoint is not idle');
+  assert.match(await idle.textContent(), /no invocations in the last 24 h/);
+  if (shots) await page.screenshot({ path: `${shots}/costs.png`, fullPage: true });
+  await idle.getByRole('button', { name: 'Delete' }).click();
+  assert.match(await idle.textContent(), /configuration and model are kept/);
+  await idle.getByRole('button', { name: 'Yes, delete' }).click();
+  await page.waitForSelector('#idle-list tr[data-name="quiet-dogs"]', { state: 'detached', timeout: 30_000 });
+  step('deleted the idle endpoint from the idle list after confirming');
+
+  // The window is in the URL: a shared link shows the same view.
+  await page.fill('input[name="idle"]', '72');
+  await page.click('text=Look again');
+  await page.waitForURL(/\/costs\?idle=72/);
+  await hydrated();
+  assert.match(await page.textContent('#idle-list'), /Nothing has been idle for 72 hours/);
+  step('a 72-hour window from the form, kept in the URL');
+
+  // The journal can bring the endpoint back from its kept configuration.
+  await page.goto(base + '/journal');
+  await hydrated();
+  const deletion = page.locator('tr', { hasText: 'endpoint.sagemaker.delete' }).first();
+  await deletion.waitFor();
+  assert.ok(await deletion.getByRole('button', { name: 'Revert' }).count() === 1, 'the deletion offers a revert');
+  step('the journal offers to recreate it');
+
+  assert.deepEqual(problems, [], 'no page or console errors');
+  console.log('browser: all checks passed');
+} catch (e) {
+  if (shots) await page.screenshot({ path: `${shots}/failure-costs.png`, fullPage: true }).catch(() => {});
+  console.error(`browser: FAILED at ${page.url()}\n${e.stack || e}`);
+  if (problems.length) console.error(problems.join('\n'));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
