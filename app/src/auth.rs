@@ -58,6 +58,7 @@ pub const SERVER_FN_ROLES: &[(&str, Role)] = &[
     ("auth/logout", Role::Viewer),
     ("notebooks/list", Role::Viewer),
     ("costs/view", Role::Viewer),
+    ("schedules/list", Role::Viewer),
     ("notebooks/describe", Role::Viewer),
     ("notebooks/roles", Role::Viewer),
     ("training/local/defaults", Role::Viewer),
@@ -88,6 +89,8 @@ pub const SERVER_FN_ROLES: &[(&str, Role)] = &[
     ("iam/fix/plan", Role::Viewer),
     // Operations.
     ("notebooks/start", Role::Operator),
+    ("schedules/create", Role::Operator),
+    ("schedules/delete", Role::Operator),
     ("notebooks/stop", Role::Operator),
     ("notebooks/create", Role::Operator),
     ("notebooks/delete", Role::Operator),

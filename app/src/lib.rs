@@ -17,6 +17,7 @@ pub mod lambda;
 pub mod notebooks;
 pub mod overview;
 pub mod scaling;
+pub mod schedules;
 pub mod shell;
 pub mod training;
 

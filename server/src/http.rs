@@ -45,6 +45,7 @@ pub struct Services {
     pub iam: std::sync::Arc<crate::iam::AwsIam>,
     pub sessions: app::auth::Sessions,
     pub costs: std::sync::Arc<crate::costs::CostHub>,
+    pub schedules: std::sync::Arc<crate::schedules::ScheduleHub>,
 }
 
 impl Services {
@@ -52,6 +53,7 @@ impl Services {
         provide_context(self.status.clone());
         provide_context(self.notebooks.clone());
         provide_context::<app::costs::Costs>(self.costs.clone());
+        provide_context::<app::schedules::Schedules>(self.schedules.clone());
         provide_context(self.local_training.clone());
         provide_context::<app::endpoints::Endpoints>(self.endpoints.clone());
         provide_context::<app::training::sagemaker::SageMakerTraining>(self.sagemaker_training.clone());

@@ -22,6 +22,7 @@ pub mod paths;
 pub mod s3;
 pub mod site;
 pub mod scaling;
+pub mod schedules;
 pub mod store;
 pub mod training;
 
@@ -92,6 +93,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
     let notebooks: app::notebooks::Notebooks = Arc::new(notebooks::AwsNotebooks::new(aws.clone(), journal.clone()));
     let costs = Arc::new(costs::CostHub::new(pool.clone(), aws.clone(), notebooks.clone(), endpoints.clone()));
+    let schedules = schedules::ScheduleHub::start(
+        pool.clone(),
+        journal.clone(),
+        schedules::Actors { notebooks: notebooks.clone(), endpoints: endpoints.clone(), scaling: scaling.clone(), costs: costs.clone() },
+    );
     let services = http::Services {
         status: Arc::new(overview::ConsoleStatus {
             listen: addr.to_string(),
@@ -103,6 +109,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }),
         notebooks,
         costs,
+        schedules,
         local_training: training::worker::LocalTrainer::start(
             training::jobs::JobStore::new(pool.clone()),
             journal.clone(),

@@ -66,6 +66,27 @@ try {
   assert.ok(await deletion.getByRole('button', { name: 'Revert' }).count() === 1, 'the deletion offers a revert');
   step('the journal offers to recreate it');
 
+  // A schedule made on the notebook's page shows there and on the Costs page.
+  await page.goto(base + '/notebooks/browser-costs-nb');
+  await hydrated();
+  await page.fill('input[name="schedule-when"]', 'weekdays 7pm');
+  assert.match(await page.textContent('#schedule-reads-as'), /^when:/, 'a text it cannot read is explained as it is typed');
+  await page.fill('input[name="schedule-when"]', 'weekdays 19:00');
+  assert.equal((await page.textContent('#schedule-reads-as')).trim(), 'weekdays at 19:00');
+  await page.fill('input[name="schedule-zone"]', 'Europe/Berlin');
+  await page.click('#schedules button[type="submit"]');
+  const scheduled = page.locator('#schedules tr[data-schedule]');
+  await scheduled.first().waitFor({ timeout: 15_000 });
+  assert.match(await scheduled.first().textContent(), /stop notebook browser-costs-nb.*weekdays at 19:00 \(Europe\/Berlin\)/);
+  assert.match(await scheduled.first().locator('.next-run').textContent(), /19:00 CET/);
+  if (shots) await page.screenshot({ path: `${shots}/notebook-schedule.png`, fullPage: true });
+  step('a weekday-evening stop scheduled on the notebook page, next run at 19:00 CET');
+  await page.goto(base + '/costs');
+  await hydrated();
+  await page.locator('.schedule-list tr[data-schedule]').first().waitFor();
+  assert.match(await page.textContent('.schedule-list'), /stop notebook browser-costs-nb/);
+  step('the Costs page lists it with its next run');
+
   assert.deepEqual(problems, [], 'no page or console errors');
   console.log('browser: all checks passed');
 } catch (e) {

@@ -683,10 +683,16 @@ impl App {
     }
 
     /// SIGKILL, then a new process on the same data folder with `aws`.
-    pub fn crash_and_restart_with(mut self, aws: AwsSetup<'_>) -> App {
+    pub fn crash_and_restart_with(self, aws: AwsSetup<'_>) -> App {
+        self.down_for(std::time::Duration::ZERO, aws)
+    }
+
+    /// SIGKILL, `down` with no server, then a new process on the same data folder.
+    pub fn down_for(mut self, down: std::time::Duration, aws: AwsSetup<'_>) -> App {
         let mut child = self.child.take().unwrap();
         child.kill().unwrap();
         child.wait().unwrap();
+        std::thread::sleep(down);
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
         let app = App::spawn_in(data_dir, aws, &[]);
         // Sessions live in SQLite: the same cookie works after the restart.

@@ -94,6 +94,7 @@ fn CostsBody(data: CostReport, stop: ServerAction<StopNotebook>, delete: ServerA
         <h2>"What runs"</h2>
         <CostTable lines=data.lines.clone()/>
         <IdleSection hours=data.idle_hours idle=data.idle.clone() stop delete/>
+        <crate::schedules::AllSchedules/>
     }
 }
 

@@ -508,6 +508,7 @@ pub fn EndpointPage() -> impl IntoView {
             </section>
         </div>
         {move || view! { <TestBench backend=backend() name=name()/> }}
+        {move || view! { <crate::schedules::SchedulePanel scheduled=crate::schedules::Scheduled::Endpoint(backend(), name())/> }}
     }
 }
 

@@ -356,6 +356,7 @@ pub fn NotebookDetailPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        {move || view! { <crate::schedules::SchedulePanel scheduled=crate::schedules::Scheduled::Notebook(name())/> }}
     }
 }
 

@@ -185,6 +185,26 @@ impl CostHub {
         Ok(())
     }
 
+    /// Invocations of an endpoint in the last `hours` hours: CloudWatch's
+    /// for a SageMaker endpoint, its own counts for a local one.
+    pub async fn calls_in(&self, backend: app::endpoints::Backend, name: &str, hours: u32) -> Result<f64, ApiError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match backend {
+            app::endpoints::Backend::SageMaker => self.invocations(name, hours, now).await,
+            app::endpoints::Backend::Local => self.local_calls(name, hours, now).await.map(|n| n as f64),
+        }
+    }
+
+    async fn local_calls(&self, name: &str, hours: u32, now: i64) -> Result<i64, ApiError> {
+        let _ = self.endpoints.metrics.flush().await;
+        sqlx::query_scalar("SELECT COALESCE(SUM(invocations), 0) FROM endpoint_metrics WHERE endpoint = ?1 AND minute >= ?2")
+            .bind(name)
+            .bind((now - hours as i64 * 3600) / 60)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)
+    }
+
     /// Invocations of every variant of a SageMaker endpoint in the last `hours` hours.
     async fn invocations(&self, endpoint: &str, hours: u32, now: i64) -> Result<f64, ApiError> {
         let detail = self.endpoints.sagemaker.describe(endpoint).await?;
@@ -344,8 +364,6 @@ impl CostHub {
         if rows.is_empty() {
             return Ok(());
         }
-        let _ = self.endpoints.metrics.flush().await;
-        let since_minute = (now - idle_hours as i64 * 3600) / 60;
         for (name, created, configured) in rows {
             let instances = self.endpoints.runtime(&name).map(|r| r.instances() as u32).unwrap_or(configured.max(1) as u32);
             // One replica answers one request at a time on the CPU threads it
@@ -374,12 +392,7 @@ impl CostHub {
                 billing_now: false,
             });
             if since.is_some_and(|s| now - s >= idle_hours as i64 * 3600) {
-                let calls: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(invocations), 0) FROM endpoint_metrics WHERE endpoint = ?1 AND minute >= ?2")
-                    .bind(&name)
-                    .bind(since_minute)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(store_error)?;
+                let calls = self.local_calls(&name, idle_hours, now).await?;
                 if calls == 0 {
                     g.idle.push(IdleResource {
                         kind: ResourceKind::LocalEndpoint,
