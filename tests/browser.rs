@@ -173,6 +173,8 @@ async fn an_operator_reads_what_runs_costs_and_deletes_an_idle_endpoint_in_chrom
     proxy.set_prices(&[("us-east-1", "ml.m5.large", "Hosting", "0.1300000000"), ("us-east-1", "ml.t3.medium", "Notebook", "0.0500000000")]);
     proxy.age_endpoints(48);
     moto.create_notebook("browser-costs-nb", "ml.t3.medium").await;
+    // The notebook's execution role, so its page shows the role's IAM review score.
+    moto.create_sagemaker_role("AmazonSageMaker-ExecutionRole").await;
     moto.create_completed_training_job("dog-breeds-costs").await;
     let app = App::spawn(AwsSetup::Endpoint(proxy.url.clone()));
     let quiet = app.deploy_sagemaker_endpoint("quiet-dogs", "dog-breeds-costs").await;

@@ -87,6 +87,17 @@ try {
   assert.match(await page.textContent('.schedule-list'), /stop notebook browser-costs-nb/);
   step('the Costs page lists it with its next run');
 
+  // The notebook's role: its IAM review score, one click from its review.
+  await page.goto(base + '/notebooks/browser-costs-nb');
+  await hydrated();
+  const score = page.locator('#role-score a');
+  await score.waitFor({ timeout: 20_000 });
+  assert.match(await score.textContent(), /^IAM review: risk \d+ of 99$/);
+  await score.click();
+  await page.waitForURL(/\/iam\?role=AmazonSageMaker-ExecutionRole/);
+  await page.waitForSelector('#role[data-role="AmazonSageMaker-ExecutionRole"]', { timeout: 20_000 });
+  step("the notebook page shows its role's IAM risk and opens its review");
+
   assert.deepEqual(problems, [], 'no page or console errors');
   console.log('browser: all checks passed');
 } catch (e) {

@@ -69,6 +69,23 @@ pub fn IamPage() -> impl IntoView {
     // one asked for is shown.
     let loading = RwSignal::new(false);
     let days = move || unused.get().trim().parse::<u32>().ok().filter(|d| (1..=3650).contains(d)).unwrap_or(90);
+    let review_account = move || {
+        let (d, t) = (days(), ticket());
+        loading.set(true);
+        leptos::task::spawn_local(async move {
+            show(t, get_account_review(d).await);
+            loading.set(false);
+        });
+    };
+    // Opened for one role (`?role=NAME`, from a notebook's page): review the
+    // account at once so the role shows without a click. (Effects run in
+    // the browser only.)
+    let asked_for_role = leptos_router::hooks::use_query_map().with_untracked(|q| q.get("role").is_some());
+    Effect::new(move |_| {
+        if asked_for_role {
+            review_account();
+        }
+    });
     let review_pasted = move || {
         let r = review_file("the pasted file", &pasted.get_untracked(), now_unix(), days()).map_err(ApiError::Invalid);
         show(ticket(), r);
@@ -87,14 +104,7 @@ pub fn IamPage() -> impl IntoView {
                     <input id="unused-days" prop:value=move || unused.get() on:input=move |ev| unused.set(event_target_value(&ev))/>
                 </label>
                 <div class="form-actions">
-                    <button class="btn btn-primary" id="review-aws" disabled=move || loading.get() on:click=move |_| {
-                        let (d, t) = (days(), ticket());
-                        loading.set(true);
-                        leptos::task::spawn_local(async move {
-                            show(t, get_account_review(d).await);
-                            loading.set(false);
-                        });
-                    }>
+                    <button class="btn btn-primary" id="review-aws" disabled=move || loading.get() on:click=move |_| review_account()>
                         {move || if loading.get() { "Reading the account…" } else { "Review this AWS account" }}
                     </button>
                 </div>
@@ -140,7 +150,10 @@ pub fn IamPage() -> impl IntoView {
 fn ReviewView(review: AccountReview) -> impl IntoView {
     let roles = StoredValue::new(review.roles.clone());
     let live = review.source.starts_with("AWS account");
-    let selected = RwSignal::new(review.roles.first().map(|r| r.report.name.clone()));
+    // `?role=NAME` (a link from a notebook's page) opens on that role.
+    let asked = leptos_router::hooks::use_query_map().with_untracked(|q| q.get("role"));
+    let first = asked.filter(|name| review.roles.iter().any(|r| &r.report.name == name)).or_else(|| review.roles.first().map(|r| r.report.name.clone()));
+    let selected = RwSignal::new(first);
     let count = |r: &ReviewedRole, s: Severity| r.report.findings.iter().filter(|f| f.severity == s).count();
     view! {
         <section class="card" id="roles-card">

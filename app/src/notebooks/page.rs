@@ -356,6 +356,7 @@ pub fn NotebookDetailPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <RoleScore detail/>
         {move || view! { <crate::schedules::SchedulePanel scheduled=crate::schedules::Scheduled::Notebook(name())/> }}
     }
 }
@@ -385,7 +386,7 @@ fn NotebookDetailView(d: NotebookDetail, actions: NotebookActions) -> impl IntoV
                     }}
                 </dd>
                 <dt>"ARN"</dt><dd><code>{or_dash(d.arn)}</code></dd>
-                <dt>"Execution role"</dt><dd><code>{or_dash(d.role_arn)}</code></dd>
+                <dt>"Execution role"</dt><dd><code>{or_dash(d.role_arn.clone())}</code></dd>
                 <dt>"Volume"</dt><dd>{d.volume_size_gb.map(|g| format!("{g} GB")).unwrap_or_else(|| "—".into())}</dd>
                 <dt>"Platform"</dt><dd>{or_dash(d.platform_identifier)}</dd>
                 <dt>"URL"</dt><dd>{or_dash(s.url)}</dd>
@@ -400,5 +401,35 @@ fn NotebookDetailView(d: NotebookDetail, actions: NotebookActions) -> impl IntoV
                 <dt>"Last modified"</dt><dd>{s.last_modified_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())}</dd>
             </dl>
         </section>
+    }
+}
+
+/// The execution role's IAM review score, with a link to its review: its
+/// own Transition beside the details (the account review takes longer).
+#[component]
+fn RoleScore(detail: Resource<Result<NotebookDetail, ApiError>>) -> impl IntoView {
+    let review = Resource::new(|| (), |_| crate::iam::get_account_review(90));
+    view! {
+        <Transition fallback=|| view! { <p class="muted small">"Reading the IAM review of its role…"</p> }>
+            {move || Suspend::new(async move {
+                let arn = detail.await.ok().and_then(|d| d.role_arn);
+                let name = arn.as_deref().and_then(|a| a.rsplit('/').next()).unwrap_or_default().to_string();
+                let found = match (&arn, review.await) {
+                    (Some(arn), Ok(r)) => r.roles.into_iter().find(|role| &role.report.arn == arn || role.report.name == name),
+                    _ => None,
+                };
+                match (arn, found) {
+                    (None, _) => ().into_any(),
+                    (Some(_), Some(role)) => view! {
+                        <p class="role-score" id="role-score" data-score=role.report.score>
+                            "Execution role: "
+                            <A href=format!("/iam?role={name}")>{format!("IAM review: risk {} of 99", role.report.score)}</A>
+                            <span class="muted">{format!(" · {}", role.report.reach)}</span>
+                        </p>
+                    }.into_any(),
+                    (Some(_), None) => view! { <p class="muted small" id="role-score">"Execution role: not in the account's IAM review"</p> }.into_any(),
+                }
+            })}
+        </Transition>
     }
 }
