@@ -7,6 +7,7 @@
 //! implements, so the AWS SDK, sqlx and tch never reach the wasm build.
 
 pub mod auth;
+pub mod calendar;
 pub mod components;
 pub mod costs;
 pub mod endpoints;

@@ -432,20 +432,12 @@ impl RecordingProxy {
                         } else if operation.is_empty() {
                             recorded.lock().unwrap().push((format!("{method} {target}"), Value::Null));
                         }
+                        // What the stand-ins answer here instead of moto: (status line, JSON body).
                         let refused = refusing.lock().unwrap().clone().filter(|(op, ..)| operation == format!("SageMaker.{op}"));
-                        if let Some((_, status, kind, message)) = refused {
-                            let body = json!({ "__type": kind, "message": message }).to_string();
-                            let answer = format!(
-                                "HTTP/1.1 {status} Refused\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-requestid: 1\r\ncontent-length: {}\r\n\r\n{body}",
-                                body.len()
-                            );
-                            if socket.write_all(answer.as_bytes()).await.is_err() {
-                                return;
-                            }
-                            continue;
-                        }
                         let products = pricing.lock().unwrap().clone();
-                        if let (true, Some(products)) = (operation == "AWSPriceListService.GetProducts", products) {
+                        let stand_in: Option<(String, Value)> = if let Some((_, status, kind, message)) = refused {
+                            Some((format!("{status} Refused"), json!({ "__type": kind, "message": message })))
+                        } else if let (true, Some(products)) = (operation == "AWSPriceListService.GetProducts", products) {
                             let term = |field: &str| {
                                 json["Filters"].as_array().and_then(|f| f.iter().find(|f| f["Field"] == field)).and_then(|f| f["Value"].as_str()).map(str::to_string)
                             };
@@ -455,21 +447,17 @@ impl RecordingProxy {
                                 .filter(|(r, t, ..)| region.as_deref().is_none_or(|x| x == r) && instance.as_deref().is_none_or(|x| x == t))
                                 .map(|(r, t, c, p)| price_document(r, t, c, p))
                                 .collect();
-                            let body = json!({ "FormatVersion": "aws_v1", "PriceList": list }).to_string();
-                            let answer = format!(
-                                "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-requestid: 1\r\ncontent-length: {}\r\n\r\n{body}",
-                                body.len()
-                            );
-                            if socket.write_all(answer.as_bytes()).await.is_err() {
-                                return;
-                            }
-                            continue;
-                        }
-                        if operation == "SageMaker.CreatePresignedNotebookInstanceUrl" {
+                            Some(("200 OK".into(), json!({ "FormatVersion": "aws_v1", "PriceList": list })))
+                        } else if operation == "SageMaker.CreatePresignedNotebookInstanceUrl" {
                             let name = json["NotebookInstanceName"].as_str().unwrap_or_default();
-                            let body = json!({ "AuthorizedUrl": format!("https://{name}.notebook.us-east-1.sagemaker.aws?authToken=stand-in-token") }).to_string();
+                            Some(("200 OK".into(), json!({ "AuthorizedUrl": format!("https://{name}.notebook.us-east-1.sagemaker.aws?authToken=stand-in-token") })))
+                        } else {
+                            None
+                        };
+                        if let Some((status, body)) = stand_in {
+                            let body = body.to_string();
                             let answer = format!(
-                                "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-requestid: 1\r\ncontent-length: {}\r\n\r\n{body}",
+                                "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-requestid: 1\r\ncontent-length: {}\r\n\r\n{body}",
                                 body.len()
                             );
                             if socket.write_all(answer.as_bytes()).await.is_err() {

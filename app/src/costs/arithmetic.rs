@@ -4,6 +4,7 @@
 //! instance a piece of local work is priced as.
 
 use super::CostLine;
+use crate::calendar::{civil_from_days, days_from_civil};
 
 /// Hours in an average month (365 × 24 / 12), as AWS's calculator uses.
 pub const HOURS_PER_MONTH: f64 = 730.0;
@@ -133,29 +134,6 @@ pub fn usd(amount: f64) -> String {
     } else {
         format!("${amount:.2}")
     }
-}
-
-// Howard Hinnant's civil-date algorithms (days since 1970-01-01, UTC).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
