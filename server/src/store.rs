@@ -26,6 +26,17 @@ pub async fn open(url: &str) -> anyhow::Result<SqlitePool> {
     Ok(pool)
 }
 
+/// How a store failure reaches the browser: the SQL error goes to the
+/// server log, the page gets which store failed and where to look (SQL text
+/// can name tables and paths, which are nobody's business outside).
+/// `store::failed("job store")` makes the `map_err` closure.
+pub fn failed(what: &'static str) -> impl Fn(sqlx::Error) -> app::ApiError + Copy {
+    move |e| {
+        tracing::error!(error = %e, store = what, "store failure");
+        app::ApiError::Internal(format!("the {what} could not be read or written; the server log says why"))
+    }
+}
+
 /// The LIKE pattern (with `ESCAPE '\'`) that finds `text` anywhere, the
 /// user's `%`, `_` and `\` matched as themselves: `50%_off` → `%50\%\_off%`.
 /// SQLite's LIKE ignores ASCII case, and can scan a covering index.

@@ -46,9 +46,9 @@ fn unix(rfc3339: &str) -> Option<i64> {
     time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339).ok().map(|t| t.unix_timestamp())
 }
 
+/// Store failures, logged; the page is told which store (see `store::failed`).
 fn store_error(e: sqlx::Error) -> ApiError {
-    tracing::error!(error = %e, "reading the store for costs");
-    ApiError::Internal("could not read the store".into())
+    crate::store::failed("cost figures")(e)
 }
 
 fn hours(seconds: i64) -> String {

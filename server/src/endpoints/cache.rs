@@ -61,9 +61,9 @@ pub struct EndpointCache {
     listed: tokio::sync::watch::Sender<bool>,
 }
 
+/// Store failures, logged; the page is told which store (see `store::failed`).
 fn db(e: sqlx::Error) -> ApiError {
-    tracing::error!(error = %e, "endpoint cache");
-    ApiError::Internal("the endpoint cache could not be read or written; the server log says why".into())
+    crate::store::failed("endpoint cache")(e)
 }
 
 /// The wait after a round: short while an endpoint changes, long when all

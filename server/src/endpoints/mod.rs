@@ -83,15 +83,12 @@ struct LocalRow {
     created_at: String,
 }
 
+/// Store failures, logged; the page is told which store (see `store::failed`).
 fn db(e: sqlx::Error) -> ApiError {
-    ApiError::Internal(format!("endpoint store: {e}"))
+    crate::store::failed("endpoint store")(e)
 }
 
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
-        .unwrap_or_default()
-}
+use crate::store::now;
 
 impl EndpointHub {
     /// Opens the hub and starts every local endpoint stored as InService.

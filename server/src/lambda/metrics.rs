@@ -54,8 +54,9 @@ pub struct FunctionMetrics {
     pending: MinuteBuffer<FnBucket>,
 }
 
+/// Store failures, logged; the page is told which store (see `store::failed`).
 fn db(e: sqlx::Error) -> ApiError {
-    ApiError::Internal(format!("function metrics: {e}"))
+    crate::store::failed("function metrics store")(e)
 }
 
 impl FunctionMetrics {

@@ -46,15 +46,12 @@ pub struct LambdaHub {
     pub metrics: Arc<metrics::FunctionMetrics>,
 }
 
+/// Store failures, logged; the page is told which store (see `store::failed`).
 fn db(e: sqlx::Error) -> ApiError {
-    ApiError::Internal(format!("function store: {e}"))
+    crate::store::failed("function store")(e)
 }
 
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
-        .unwrap_or_default()
-}
+use crate::store::now;
 
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())

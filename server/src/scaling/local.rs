@@ -20,15 +20,12 @@ pub struct LocalScaler {
     tasks: Mutex<HashMap<String, JoinHandle<()>>>,
 }
 
+/// Store failures, logged; the page is told which store (see `store::failed`).
 fn db(e: sqlx::Error) -> ApiError {
-    ApiError::Internal(format!("scaling store: {e}"))
+    crate::store::failed("scaling store")(e)
 }
 
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
-        .unwrap_or_default()
-}
+use crate::store::now;
 
 impl LocalScaler {
     /// Starts the policies stored for running endpoints.

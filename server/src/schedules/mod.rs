@@ -44,9 +44,9 @@ pub struct ScheduleHub {
 type Row = (i64, String, String, String, Option<String>, Option<String>, Option<String>, String, String);
 const COLUMNS: &str = "id, action, recurrence, time_zone, next_run_at, last_run_at, last_outcome, created_at, created_by";
 
+/// Store failures, logged; the page is told which store (see `store::failed`).
 fn store_error(e: sqlx::Error) -> ApiError {
-    tracing::error!(error = %e, "schedules store");
-    ApiError::Internal("could not read or write the schedules".into())
+    crate::store::failed("schedule store")(e)
 }
 
 fn now_s() -> i64 {

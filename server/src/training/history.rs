@@ -25,9 +25,9 @@ const BACKFILL_GAP: Duration = Duration::from_secs(1);
 const BACKFILL_PAGE: i32 = 100;
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
+/// Store failures, logged; the page is told which store (see `store::failed`).
 fn db(e: sqlx::Error) -> ApiError {
-    tracing::error!(error = %e, "job history");
-    ApiError::Internal("the job history could not be read; see the server log".into())
+    crate::store::failed("job history")(e)
 }
 
 /// The WHERE clause both lists share (status and name), with its binds.

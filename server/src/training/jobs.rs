@@ -11,9 +11,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
+/// Store failures, logged; the page is told which store (see `store::failed`).
 fn db(e: sqlx::Error) -> ApiError {
-    tracing::error!(error = %e, "local jobs store");
-    ApiError::Internal("the job store could not be read or written; see the server log".into())
+    crate::store::failed("job store")(e)
 }
 
 #[derive(Clone)]

@@ -48,11 +48,7 @@ pub fn created_key(t: &DateTime) -> String {
         .unwrap_or_default()
 }
 
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))
-        .unwrap_or_default()
-}
+use crate::store::now;
 
 pub fn is_terminal(status: &str) -> bool {
     matches!(status, "Completed" | "Failed" | "Stopped")
@@ -131,8 +127,9 @@ pub struct SageMakerJobs {
     roles: Mutex<Option<(Instant, Vec<String>)>>,
 }
 
+/// Store failures, logged; the page is told which store (see `store::failed`).
 fn db(e: sqlx::Error) -> ApiError {
-    ApiError::Internal(format!("training job cache: {e}"))
+    crate::store::failed("training job cache")(e)
 }
 
 fn summary_of(d: &aws_sdk_sagemaker::operation::describe_training_job::DescribeTrainingJobOutput) -> SageMakerJobSummary {

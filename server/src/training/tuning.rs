@@ -25,8 +25,9 @@ fn rfc3339(t: Option<&aws_smithy_types::DateTime>) -> Option<String> {
     t.and_then(|t| t.fmt(Format::DateTime).ok())
 }
 
+/// Store failures, logged; the page is told which store (see `store::failed`).
 fn db(e: sqlx::Error) -> ApiError {
-    ApiError::Internal(format!("tuning job cache: {e}"))
+    crate::store::failed("tuning job cache")(e)
 }
 
 impl SageMakerJobs {

@@ -28,9 +28,9 @@ const FILES_IN_FLIGHT: usize = 8;
 /// How far back the pace is measured.
 const PACE_WINDOW: Duration = Duration::from_secs(5);
 
+/// Store failures, logged; the page is told which store (see `store::failed`).
 fn db(e: sqlx::Error) -> ApiError {
-    tracing::error!(error = %e, "dataset upload store");
-    ApiError::Internal("the dataset upload store could not be read or written (the server log has the details)".into())
+    crate::store::failed("dataset upload store")(e)
 }
 
 /// An upload in progress: what the page reads between the writes to SQLite.
