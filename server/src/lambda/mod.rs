@@ -289,6 +289,12 @@ impl LambdaHub {
     /// One invocation of a local function, as the HTTP route and the test
     /// button run it.
     pub async fn invoke_local(&self, name: &str, event: axum::body::Bytes) -> Result<local::Invocation, ApiError> {
+        self.try_invoke_local(name, event).await?.map_err(|t| throttled(name, &t))
+    }
+
+    /// An invocation that ran, or why it was throttled (the route answers
+    /// each reason in Lambda's own words).
+    async fn try_invoke_local(&self, name: &str, event: axum::body::Bytes) -> Result<Result<local::Invocation, Throttled>, ApiError> {
         let f = self.function(name)?;
         let free = self.local_account().unreserved;
         let answer = f.invoke(&self.endpoints, event, free).await;
@@ -299,11 +305,15 @@ impl LambdaHub {
                 Err(_) => metrics::Call::Throttled,
             },
         );
-        answer.map_err(|t| match t {
-            Throttled::Reserved(r) => ApiError::Throttled(format!("Rate Exceeded: {name} is at its reserved concurrency of {r}")),
-            Throttled::Account(a) => ApiError::Throttled(format!("Rate Exceeded: the {a} unreserved concurrent executions are in use")),
-        })
+        Ok(answer)
     }
+}
+
+fn throttled(name: &str, why: &Throttled) -> ApiError {
+    ApiError::Throttled(match why {
+        Throttled::Reserved(r) => format!("Rate Exceeded: {name} is at its reserved concurrency of {r}"),
+        Throttled::Account(a) => format!("Rate Exceeded: the {a} unreserved concurrent executions are in use"),
+    })
 }
 
 #[async_trait::async_trait]
@@ -499,8 +509,8 @@ async fn invoke_route(State(hub): State<Arc<LambdaHub>>, Path(name): Path<String
             serde_json::json!({ "Type": "User", "message": format!("Could not parse request body into json: {e}") }),
         );
     }
-    match hub.invoke_local(&name, event).await {
-        Ok(i) => {
+    match hub.try_invoke_local(&name, event).await {
+        Ok(Ok(i)) => {
             let mut r = ([(axum::http::header::CONTENT_TYPE, "application/json")], i.payload).into_response();
             let h = r.headers_mut();
             h.insert("x-amz-executed-version", HeaderValue::from_static("$LATEST"));
@@ -523,14 +533,17 @@ async fn invoke_route(State(hub): State<Arc<LambdaHub>>, Path(name): Path<String
             }
             r
         }
-        Err(ApiError::Throttled(m)) => lambda_error(
+        Ok(Err(why)) => lambda_error(
             StatusCode::TOO_MANY_REQUESTS,
             "TooManyRequestsException",
             serde_json::json!({
-                "Reason": if m.contains("reserved") { "ReservedFunctionConcurrentInvocationLimitExceeded" } else { "ConcurrentInvocationLimitExceeded" },
+                "Reason": match why {
+                    Throttled::Reserved(_) => "ReservedFunctionConcurrentInvocationLimitExceeded",
+                    Throttled::Account(_) => "ConcurrentInvocationLimitExceeded",
+                },
                 "Type": "User",
                 "message": "Rate Exceeded.",
-                "detail": m,
+                "detail": throttled(&name, &why).message(),
             }),
         ),
         Err(e @ ApiError::NotFound(_)) => lambda_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", serde_json::json!({ "Type": "User", "Message": e.message() })),
