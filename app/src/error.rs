@@ -54,6 +54,14 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// [`ApiError::status`] as the server's HTTP type: every route that
+    /// answers an `ApiError` (server functions, invocations, the auth guard,
+    /// Lambda's API) takes its status from here.
+    #[cfg(feature = "ssr")]
+    pub fn http_status(&self) -> http::StatusCode {
+        http::StatusCode::from_u16(self.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Invalid(_) => 400,

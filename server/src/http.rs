@@ -155,7 +155,7 @@ async fn api_error_status(req: Request<Body>, next: Next) -> Response {
     // Error bodies are a few hundred bytes; the cap only guards the buffer.
     let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
     if let Ok(err) = serde_json::from_slice::<ApiError>(&bytes) {
-        parts.status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        parts.status = err.http_status();
     }
     Response::from_parts(parts, Body::from(bytes))
 }

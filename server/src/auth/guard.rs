@@ -183,7 +183,7 @@ pub fn set_cookie(name: &str, value: &str, http_only: bool, secure: bool, max_ag
 }
 
 fn refuse(error: ApiError) -> Response {
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::FORBIDDEN);
+    let status = error.http_status();
     (status, axum::Json(error)).into_response()
 }
 

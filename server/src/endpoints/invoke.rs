@@ -163,7 +163,7 @@ pub fn requested_top_k(query: &InvokeQuery, headers: &HeaderMap) -> Option<usize
 }
 
 fn error_response(error: &ApiError) -> Response {
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = error.http_status();
     let mut response = (status, axum::Json(error)).into_response();
     if status == StatusCode::TOO_MANY_REQUESTS {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

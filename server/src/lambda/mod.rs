@@ -547,6 +547,6 @@ async fn invoke_route(State(hub): State<Arc<LambdaHub>>, Path(name): Path<String
             }),
         ),
         Err(e @ ApiError::NotFound(_)) => lambda_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", serde_json::json!({ "Type": "User", "Message": e.message() })),
-        Err(e) => lambda_error(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), "ServiceException", serde_json::json!({ "Type": "Service", "Message": e.message() })),
+        Err(e) => lambda_error(e.http_status(), "ServiceException", serde_json::json!({ "Type": "Service", "Message": e.message() })),
     }
 }
