@@ -26,7 +26,12 @@ pub struct CostHub {
     notebooks: Notebooks,
     endpoints: Arc<EndpointHub>,
     scaling: AwsScaling,
+    /// Invocations per (endpoint, idle hours) as CloudWatch last answered,
+    /// for ten minutes: a page view costs three calls per endpoint otherwise.
+    seen_calls: std::sync::Mutex<std::collections::HashMap<(String, u32), (std::time::Instant, f64)>>,
 }
+
+const SEEN_CALLS_FOR: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Spending over time: (start, end, USD per hour, what), unix seconds.
 type Interval = (i64, i64, f64, &'static str);
@@ -62,7 +67,15 @@ fn hours(seconds: i64) -> String {
 
 impl CostHub {
     pub fn new(pool: SqlitePool, aws: Arc<Aws>, notebooks: Notebooks, endpoints: Arc<EndpointHub>) -> Self {
-        Self { prices: PriceBook::new(pool.clone(), aws.clone()), scaling: AwsScaling::new(aws.clone()), pool, aws, notebooks, endpoints }
+        Self {
+            prices: PriceBook::new(pool.clone(), aws.clone()),
+            scaling: AwsScaling::new(aws.clone()),
+            pool,
+            aws,
+            notebooks,
+            endpoints,
+            seen_calls: Default::default(),
+        }
     }
 
     async fn notebooks(&self, g: &mut Gathered, now: i64, idle_hours: u32) {
@@ -167,7 +180,7 @@ impl CostHub {
                 billing_now: true,
             });
             if status == "InService" && since.is_some_and(|s| now - s >= idle_hours as i64 * 3600) {
-                match self.invocations(&name, idle_hours, now).await {
+                match self.recent_invocations(&name, idle_hours, now).await {
                     Ok(0.0) => g.idle.push(IdleResource {
                         kind: ResourceKind::Endpoint,
                         name: name.clone(),
@@ -203,6 +216,20 @@ impl CostHub {
             .fetch_one(&self.pool)
             .await
             .map_err(store_error)
+    }
+
+    /// `invocations`, remembered for ten minutes (the Costs page; a
+    /// schedule asks CloudWatch afresh).
+    async fn recent_invocations(&self, endpoint: &str, hours: u32, now: i64) -> Result<f64, ApiError> {
+        let key = (endpoint.to_string(), hours);
+        if let Some((at, calls)) = self.seen_calls.lock().expect("seen calls").get(&key) {
+            if at.elapsed() < SEEN_CALLS_FOR {
+                return Ok(*calls);
+            }
+        }
+        let calls = self.invocations(endpoint, hours, now).await?;
+        self.seen_calls.lock().expect("seen calls").insert(key, (std::time::Instant::now(), calls));
+        Ok(calls)
     }
 
     /// Invocations of every variant of a SageMaker endpoint in the last `hours` hours.

@@ -184,8 +184,11 @@ pub fn on_demand_hourly(documents: &[String], usage: Usage, instance_type: &str)
             Usage::Training => "-Train:",
             Usage::Hosting => "-Host:",
         };
-        let matches = if component.is_empty() { usage_type.contains(usage_marker) } else { component == usage.component() };
-        if !matches || usage_type.contains("Spot") {
+        // Either attribute says the use: the component's first word
+        // ("Hosting", "Training", "Notebook…") or the usage type's
+        // (`USE1-Host:ml.m5.large`). Studio and spot products are other prices.
+        let matches = component.starts_with(usage.component()) || usage_type.contains(usage_marker);
+        if !matches || usage_type.contains("Spot") || component.starts_with("Studio") {
             continue;
         }
         let Some(terms) = v["terms"]["OnDemand"].as_object() else { continue };
@@ -261,6 +264,15 @@ mod tests {
         let docs = vec![document("", "USE1-Notebk:ml.m5.large", "0.1150000000")];
         assert_eq!(on_demand_hourly(&docs, Usage::Notebook, "ml.m5.large").0, Some(0.115));
         assert_eq!(on_demand_hourly(&docs, Usage::Hosting, "ml.m5.large").0, None);
+    }
+
+    #[test]
+    fn studio_products_of_the_same_type_are_not_notebook_instances() {
+        let docs = vec![
+            document("Studio-Notebook", "USE1-Studio:ml.m5.large", "0.2300000000"),
+            document("Notebook Instance", "USE1-Notebk:ml.m5.large", "0.1150000000"),
+        ];
+        assert_eq!(on_demand_hourly(&docs, Usage::Notebook, "ml.m5.large").0, Some(0.115));
     }
 
     #[test]
