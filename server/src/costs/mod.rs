@@ -477,7 +477,12 @@ impl CostService for CostHub {
                 self.sagemaker_endpoints(&mut g, now, month_start, idle_hours).await?;
                 self.training_jobs(&mut g, now, month_start).await?;
             }
-            Err(e) => g.notes.push(format!("Only local work is shown: {}", e.message())),
+            // The unconfigured message ends "This page needs an AWS account…":
+            // this page does not, so only the reason is kept.
+            Err(e) => g.notes.push(format!(
+                "Only local work is shown: {}",
+                e.message().split(" This page needs").next().unwrap_or_default()
+            )),
         }
         self.local_training(&mut g, now, month_start).await?;
         self.local_endpoints(&mut g, now, month_start, idle_hours).await?;
