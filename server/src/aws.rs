@@ -171,6 +171,11 @@ impl Aws {
         error
     }
 
+    /// Why AWS is not configured, `None` when it is.
+    pub fn unconfigured_reason(&self) -> Option<&str> {
+        self.clients.as_ref().err().map(String::as_str)
+    }
+
     /// The clients, or a 503 that says what to configure.
     pub fn clients(&self) -> Result<&Clients, ApiError> {
         self.clients.as_ref().map_err(|reason| {

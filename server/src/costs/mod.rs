@@ -471,18 +471,13 @@ impl CostService for CostHub {
         let month_start = arithmetic::month_start(now);
         let mut g = Gathered::default();
         let region = self.prices.region();
-        match self.aws.clients() {
-            Ok(_) => {
+        match self.aws.unconfigured_reason() {
+            None => {
                 self.notebooks(&mut g, now, idle_hours).await;
                 self.sagemaker_endpoints(&mut g, now, month_start, idle_hours).await?;
                 self.training_jobs(&mut g, now, month_start).await?;
             }
-            // The unconfigured message ends "This page needs an AWS account…":
-            // this page does not, so only the reason is kept.
-            Err(e) => g.notes.push(format!(
-                "Only local work is shown: {}",
-                e.message().split(" This page needs").next().unwrap_or_default()
-            )),
+            Some(reason) => g.notes.push(format!("Only local work is shown: AWS is not configured: {reason}")),
         }
         self.local_training(&mut g, now, month_start).await?;
         self.local_endpoints(&mut g, now, month_start, idle_hours).await?;
