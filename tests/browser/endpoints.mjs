@@ -1,7 +1,8 @@
 // An operator deploys a trained local job from the Endpoints page, then
 // tests it: picks a JPEG, drops a grayscale PNG on the Test panel, sees the
 // top-5 bars and the latency split, reads the raw response, and sees an
-// unsupported file refused in words.
+// unsupported file refused in words. Then rolls out version 2 by canary
+// while requests arrive, and rolls back to version 1 in one click.
 import { openBrowser, step, unexpected } from './lib.mjs';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -64,6 +65,40 @@ try {
   // The charts pick the invocations up on their next refresh.
   await page.waitForFunction(() => Number(document.querySelector('#metrics-summary')?.dataset.invocations) >= 3, null, { timeout: 30_000 });
   step(`metrics: ${(await page.textContent('#metrics-summary')).trim()}`);
+
+  // A new version by canary while requests arrive, then one click back.
+  await page.waitForSelector('#version-table tr[data-version="1"][data-live="true"]');
+  await page.fill('#rollout-form input[name="canary_percent"]', '50');
+  await page.fill('#rollout-form input[name="hold_seconds"]', '5');
+  await page.fill('#rollout-form input[name="bake_seconds"]', '2');
+  await page.waitForFunction(() => document.querySelector('#rollout-plan')?.textContent.startsWith('canary 50 % for 5 s, then 100 %; bake 2 s'));
+  await page.click('#start-rollout');
+  await page.waitForSelector('#rollout-running[data-percent="50"]', { timeout: 30_000 });
+  const png = readFileSync(`${images}/photo.png`).toString('base64');
+  const versions = await page.evaluate(async (b64) => {
+    const body = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const seen = {};
+    for (let i = 0; i < 30; i++) {
+      const r = await fetch('/endpoints/browser-shapes/invocations', { method: 'POST', headers: { 'content-type': 'image/png' }, body });
+      const v = `${r.status} v${r.headers.get('x-sagedeck-model-version')}`;
+      seen[v] = (seen[v] || 0) + 1;
+    }
+    return seen;
+  }, png);
+  assert.deepEqual(Object.keys(versions).sort(), ['200 v1', '200 v2'], JSON.stringify(versions));
+  // The page's next look (every second while a rollout runs) counts them per version.
+  await page.waitForFunction(() => {
+    const cells = [...document.querySelectorAll('#rollout-compare tbody tr:first-child td')].map((td) => Number(td.textContent));
+    return cells.length === 2 && cells[0] > 0 && cells[1] > 0;
+  });
+  if (shots) await page.screenshot({ path: `${shots}/endpoint-rollout.png`, fullPage: true });
+  step(`canary at 50 %: 30 requests answered ${JSON.stringify(versions)}; both versions compared side by side`);
+  await page.waitForSelector('#version-table tr[data-version="2"][data-live="true"]', { timeout: 30_000 });
+  assert.match(await page.textContent('#rollout-table tr[data-state="completed"]'), /version 2 serves all traffic/);
+  await page.click('text=Roll back to v1');
+  await page.click('text=Yes, roll back to v1');
+  await page.waitForSelector('#version-table tr[data-version="1"][data-live="true"]', { timeout: 30_000 });
+  step('the rollout completed (version 2 live), and one click rolled back to version 1');
 
   await page.click('text=← All endpoints');
   await page.waitForSelector('#endpoints tr[data-endpoint="browser-shapes"][data-backend="local"]');

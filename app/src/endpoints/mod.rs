@@ -7,6 +7,8 @@
 pub mod latency;
 pub mod list;
 mod page;
+pub mod rollout;
+mod versions;
 mod test_panel;
 mod testbench;
 
@@ -412,6 +414,12 @@ pub trait EndpointService: Send + Sync {
     async fn delete(&self, backend: Backend, name: &str, with_config: bool) -> Result<(), ApiError>;
     async fn deployable_jobs(&self) -> Result<Vec<DeployableJob>, ApiError>;
     async fn test_bench(&self, backend: Backend, name: &str, folder: &str, limit: u32) -> Result<TestBenchReport, ApiError>;
+    /// A local endpoint's versions and rollouts.
+    async fn versions(&self, name: &str) -> Result<rollout::VersionsView, ApiError>;
+    /// Loads the next version beside the live one and starts shifting traffic.
+    async fn start_rollout(&self, spec: rollout::RolloutSpec) -> Result<rollout::VersionsView, ApiError>;
+    /// Sends all traffic back to the live version and unloads the new one.
+    async fn roll_back(&self, name: &str) -> Result<rollout::VersionsView, ApiError>;
 }
 
 #[cfg(feature = "ssr")]
@@ -467,6 +475,24 @@ pub async fn delete_endpoint(backend: Backend, name: String, with_config: bool) 
 #[server(endpoint = "endpoints/sagemaker/deployable")]
 pub async fn deployable_training_jobs() -> Result<Vec<DeployableJob>, ApiError> {
     crate::error::service::<Endpoints>()?.deployable_jobs().await
+}
+
+#[server(endpoint = "endpoints/versions")]
+pub async fn endpoint_versions(name: String) -> Result<rollout::VersionsView, ApiError> {
+    let name = validate_endpoint_name(&name)?;
+    crate::error::service::<Endpoints>()?.versions(name).await
+}
+
+#[server(endpoint = "endpoints/rollout/start", input = leptos::server_fn::codec::Json)]
+pub async fn start_rollout(spec: rollout::RolloutSpec) -> Result<rollout::VersionsView, ApiError> {
+    spec.validate()?;
+    crate::error::service::<Endpoints>()?.start_rollout(spec).await
+}
+
+#[server(endpoint = "endpoints/rollout/rollback")]
+pub async fn roll_back_rollout(name: String) -> Result<rollout::VersionsView, ApiError> {
+    let name = validate_endpoint_name(&name)?;
+    crate::error::service::<Endpoints>()?.roll_back(name).await
 }
 
 #[server(endpoint = "endpoints/testbench")]

@@ -166,7 +166,7 @@ fn EndpointTable(page: EndpointPage, query: EndpointQuery) -> impl IntoView {
     .into_any()
 }
 
-fn number_input(label: &'static str, name: &'static str, value: RwSignal<String>) -> impl IntoView {
+pub(super) fn number_input(label: &'static str, name: &'static str, value: RwSignal<String>) -> impl IntoView {
     view! {
         <label class="field">
             <span>{label}</span>
@@ -175,7 +175,7 @@ fn number_input(label: &'static str, name: &'static str, value: RwSignal<String>
     }
 }
 
-fn parse_u32(label: &str, text: &str) -> Result<u32, ApiError> {
+pub(super) fn parse_u32(label: &str, text: &str) -> Result<u32, ApiError> {
     text.trim().parse().map_err(|_| ApiError::Invalid(format!("{label} must be a whole number, not {text:?}")))
 }
 
@@ -507,6 +507,7 @@ pub fn EndpointPage() -> impl IntoView {
                 </Transition>
             </section>
         </div>
+        {move || (backend() == Backend::Local).then(|| view! { <super::versions::VersionsPanel name=name()/> })}
         {move || view! { <TestBench backend=backend() name=name()/> }}
         {move || view! { <crate::schedules::SchedulePanel scheduled=crate::schedules::Scheduled::Endpoint(backend(), name())/> }}
     }

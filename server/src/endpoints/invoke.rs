@@ -232,7 +232,7 @@ async fn invoke_local(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let Some(runtime) = hub.runtime(&name) else {
+    let Some(routed) = hub.route(&name) else {
         // Stored but not serving (it failed to start): SageMaker's "not ready".
         if let Some(why) = hub.not_serving(&name).await {
             return sagemaker_error_response(&name, &ApiError::NotConfigured(format!("endpoint {name} is not serving: {why}")));
@@ -247,14 +247,22 @@ async fn invoke_local(
             Payload::Image(bytes) => bytes,
             Payload::Url(url) => hub.fetcher.fetch(&url).await?,
         };
-        hub.run_local(&name, &runtime, bytes).await
+        hub.run_routed(&name, &routed, bytes).await
     }
     .await;
     let total = started.elapsed();
+    let runtime = &routed.runtime;
     hub.record_outcome(&name, runtime.instances(), total, result.as_ref());
+    routed.record(matches!(&result, Err(e) if e.status() >= 500), ms(total));
+    // Which model version answered (during a rollout, either).
+    let version = HeaderValue::from(runtime.version);
     let answer = match result {
         Ok(answer) => answer,
-        Err(error) => return sagemaker_error_response(&name, &error),
+        Err(error) => {
+            let mut response = sagemaker_error_response(&name, &error);
+            response.headers_mut().insert("x-sagedeck-model-version", version);
+            return response;
+        }
     };
     let overhead = total.saturating_sub(answer.model);
     let raw = serde_json::to_string(&[&answer.logits]).unwrap_or_default();
@@ -275,6 +283,7 @@ async fn invoke_local(
     };
     let h = response.headers_mut();
     h.insert("x-amzn-invoked-production-variant", HeaderValue::from_static("AllTraffic"));
+    h.insert("x-sagedeck-model-version", version);
     for (key, value) in [
         ("x-sagedeck-model-latency-ms", ms(answer.model)),
         ("x-sagedeck-overhead-latency-ms", ms(overhead)),

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cache;
 pub mod invoke;
 pub mod metrics;
+pub mod rollout;
 pub mod sagemaker;
 pub mod serving;
 pub mod testbench;
@@ -41,6 +42,8 @@ pub const DECODE_BUDGET_MIB: u32 = 1536;
 pub const DECODE_TIME: Duration = Duration::from_secs(10);
 
 pub struct EndpointHub {
+    /// Itself, for the rollouts it drives in the background.
+    me: std::sync::Weak<EndpointHub>,
     pool: SqlitePool,
     journal: Journal,
     jobs: JobStore,
@@ -51,7 +54,12 @@ pub struct EndpointHub {
     pub roots: crate::paths::ReadableRoots,
     /// Where SageMaker jobs' models are unpacked for local endpoints.
     imports: std::path::PathBuf,
+    /// The live version of each local endpoint.
     runtimes: RwLock<HashMap<String, Arc<Runtime>>>,
+    /// Rollouts in progress: the next version, beside the live one.
+    rollouts: RwLock<HashMap<String, Arc<rollout::LiveRollout>>>,
+    /// One rollout starts at a time (each checks that none runs).
+    rollout_gate: tokio::sync::Mutex<()>,
     /// Decoding is CPU-bound: at most this many decode at once...
     decoding: Semaphore,
     /// ...and together they may use at most this much memory.
@@ -72,6 +80,8 @@ pub struct LocalAnswer {
 
 struct LocalRow {
     name: String,
+    /// The version serving all traffic.
+    version: u32,
     /// The local job served; 0 when `sagemaker_job` is.
     job_id: i64,
     sagemaker_job: Option<String>,
@@ -104,7 +114,8 @@ impl EndpointHub {
         let metrics = Arc::new(Metrics::new(pool.clone()));
         metrics.spawn_flusher(Duration::from_secs(5));
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let hub = Arc::new(EndpointHub {
+        let hub = Arc::new_cyclic(|me| EndpointHub {
+            me: me.clone(),
             sagemaker: sagemaker::SageMakerEndpoints::new(aws, journal.clone(), pool.clone()),
             pool,
             journal,
@@ -114,10 +125,15 @@ impl EndpointHub {
             roots,
             imports,
             runtimes: RwLock::new(HashMap::new()),
+            rollouts: RwLock::new(HashMap::new()),
+            rollout_gate: tokio::sync::Mutex::new(()),
             decoding: Semaphore::new(threads * 2),
             budget: crate::images::DecodeBudget::new(DECODE_BUDGET_MIB, Duration::from_secs(10)),
             demand: std::sync::Mutex::new(HashMap::new()),
         });
+        if let Err(e) = rollout::settle_interrupted(&hub).await {
+            tracing::error!(error = %e, "cannot settle the rollouts a stop interrupted");
+        }
         match hub.rows().await {
             Ok(rows) => {
                 for row in rows.into_iter().filter(|r| r.status == "InService") {
@@ -172,6 +188,11 @@ impl EndpointHub {
     /// with what else is waiting, forwarded.
     pub async fn run_local(&self, name: &str, runtime: &Runtime, bytes: Bytes) -> Result<LocalAnswer, ApiError> {
         let prepared = self.prepare(bytes, runtime.info.size()).await?;
+        self.score(name, runtime, prepared).await
+    }
+
+    /// A prepared image through `runtime`'s queue and replicas.
+    pub async fn score(&self, name: &str, runtime: &Runtime, prepared: Prepared) -> Result<LocalAnswer, ApiError> {
         let answer = runtime.submit(prepared.pixels).map_err(|refused| match refused {
             serving::Refused::QueueFull { capacity } => ApiError::Throttled(format!(
                 "endpoint {name} is at capacity ({capacity} requests already queued); retry after a moment"
@@ -266,7 +287,7 @@ impl EndpointHub {
 
     async fn select_rows(&self, name: Option<&str>) -> Result<Vec<LocalRow>, ApiError> {
         let rows = sqlx::query(
-            "SELECT name, job_id, sagemaker_job, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity, status, message, created_at
+            "SELECT name, version, job_id, sagemaker_job, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity, status, message, created_at
              FROM local_endpoints WHERE ?1 IS NULL OR name = ?1 ORDER BY created_at DESC",
         )
         .bind(name)
@@ -277,6 +298,7 @@ impl EndpointHub {
             .iter()
             .map(|r| LocalRow {
                 name: r.get("name"),
+                version: r.get::<i64, _>("version") as u32,
                 job_id: r.get("job_id"),
                 sagemaker_job: r.get("sagemaker_job"),
                 artifact_dir: r.get("artifact_dir"),
@@ -293,6 +315,65 @@ impl EndpointHub {
             .collect())
     }
 
+    /// A new endpoint's row and its version 1, stored together.
+    async fn store_new_endpoint(&self, row: &LocalRow) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO local_endpoints (name, version, job_id, sagemaker_job, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity, status, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'InService', ?, ?)",
+        )
+        .bind(&row.name)
+        .bind(i64::from(row.version))
+        .bind(row.job_id)
+        .bind(&row.sagemaker_job)
+        .bind(&row.artifact_dir)
+        .bind(i64::from(row.instances))
+        .bind(i64::from(row.batching.max_batch))
+        .bind(i64::from(row.batching.max_wait_ms))
+        .bind(i64::from(row.batching.queue_capacity))
+        .bind(&row.created_at)
+        .bind(&row.created_at)
+        .execute(&mut *tx)
+        .await?;
+        // A name used before starts its history again.
+        sqlx::query("DELETE FROM endpoint_versions WHERE endpoint = ?").bind(&row.name).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM endpoint_rollouts WHERE endpoint = ?").bind(&row.name).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO endpoint_versions (endpoint, version, job_id, sagemaker_job, artifact_dir, instances, max_batch, max_wait_ms,
+                                            queue_capacity, created_at, created_by, live_from)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&row.name)
+        .bind(i64::from(row.version))
+        .bind(row.job_id)
+        .bind(&row.sagemaker_job)
+        .bind(&row.artifact_dir)
+        .bind(i64::from(row.instances))
+        .bind(i64::from(row.batching.max_batch))
+        .bind(i64::from(row.batching.max_wait_ms))
+        .bind(i64::from(row.batching.queue_capacity))
+        .bind(&row.created_at)
+        .bind(crate::journal::current().map(|p| p.name).unwrap_or_else(|| "system".into()))
+        .bind(&row.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// What a local endpoint serves, in words.
+    fn describe_source(&self, row: &LocalRow) -> String {
+        row.sagemaker_job.clone().map(|j| format!("SageMaker job {j}")).unwrap_or_else(|| format!("job #{}", row.job_id))
+    }
+
+    /// Removes a local endpoint's row, versions and rollouts.
+    async fn forget(&self, name: &str) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["DELETE FROM local_endpoints WHERE name = ?", "DELETE FROM endpoint_versions WHERE endpoint = ?", "DELETE FROM endpoint_rollouts WHERE endpoint = ?"] {
+            sqlx::query(table).bind(name).execute(&mut *tx).await?;
+        }
+        tx.commit().await
+    }
+
     async fn set_failed(&self, name: &str, why: &str) -> Result<(), ApiError> {
         sqlx::query("UPDATE local_endpoints SET status = 'Failed', message = ?, updated_at = ? WHERE name = ?")
             .bind(why)
@@ -307,10 +388,10 @@ impl EndpointHub {
     /// Loads the weights into `instances` replicas and makes the endpoint reachable.
     async fn launch(&self, row: &LocalRow) -> Result<(), String> {
         let dir = std::path::PathBuf::from(&row.artifact_dir);
-        let (name, instances, batching) = (row.name.clone(), row.instances as usize, row.batching);
+        let (name, instances, batching, version) = (row.name.clone(), row.instances as usize, row.batching, row.version);
         let runtime = tokio::task::spawn_blocking(move || {
             let info = ModelInfo::read(&dir)?;
-            Runtime::start(&name, info, instances, batching)
+            Runtime::start(&name, info, instances, batching).map(|r| r.versioned(version))
         })
         .await
         .map_err(|e| format!("loading the model crashed: {e}"))??;
@@ -382,6 +463,7 @@ impl EndpointHub {
         };
         let row = LocalRow {
             name: spec.name.clone(),
+            version: 1,
             job_id,
             sagemaker_job: spec.sagemaker_job.clone(),
             artifact_dir: artifact.display().to_string(),
@@ -396,22 +478,7 @@ impl EndpointHub {
             None => format!("the artifact of job #{}", spec.job_id),
         };
         self.launch(&row).await.map_err(|e| ApiError::Conflict(format!("{what} cannot be served: {e}")))?;
-        let stored = sqlx::query(
-            "INSERT INTO local_endpoints (name, job_id, sagemaker_job, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity, status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'InService', ?, ?)",
-        )
-        .bind(&row.name)
-        .bind(row.job_id)
-        .bind(&row.sagemaker_job)
-        .bind(&row.artifact_dir)
-        .bind(i64::from(row.instances))
-        .bind(i64::from(row.batching.max_batch))
-        .bind(i64::from(row.batching.max_wait_ms))
-        .bind(i64::from(row.batching.queue_capacity))
-        .bind(&row.created_at)
-        .bind(&row.created_at)
-        .execute(&self.pool)
-        .await;
+        let stored = self.store_new_endpoint(&row).await;
         if let Err(e) = stored {
             // Not stored means it would not come back after a restart: take
             // it down rather than serve something the console forgets.
@@ -553,14 +620,13 @@ impl EndpointService for EndpointHub {
             Backend::SageMaker => self.sagemaker.delete(name, with_config).await,
             Backend::Local => {
                 let row = self.row(name).await?;
-                let source = row.sagemaker_job.clone().map(|j| format!("SageMaker job {j}")).unwrap_or_else(|| format!("job #{}", row.job_id));
-                let before = format!("{} · {source} × {}", row.status, row.instances);
-                let result = sqlx::query("DELETE FROM local_endpoints WHERE name = ?")
-                    .bind(name)
-                    .execute(&self.pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(db);
+                let before = format!("{} · version {} · {} × {}", row.status, row.version, self.describe_source(&row), row.instances);
+                let result = match self.rollout_running(name) {
+                    Some((id, version)) => Err(ApiError::Conflict(format!(
+                        "rollout #{id} to version {version} is running on {name}: roll it back (or let it finish) before deleting the endpoint"
+                    ))),
+                    None => self.forget(name).await.map_err(db),
+                };
                 if result.is_ok() {
                     // Dropping the runtime closes its queue; replicas finish
                     // the batch in hand and stop.
@@ -574,6 +640,18 @@ impl EndpointService for EndpointHub {
 
     async fn deployable_jobs(&self) -> Result<Vec<DeployableJob>, ApiError> {
         self.sagemaker.deployable_jobs().await
+    }
+
+    async fn versions(&self, name: &str) -> Result<app::endpoints::rollout::VersionsView, ApiError> {
+        self.versions_view(name).await
+    }
+
+    async fn start_rollout(&self, spec: app::endpoints::rollout::RolloutSpec) -> Result<app::endpoints::rollout::VersionsView, ApiError> {
+        self.begin_rollout(spec).await
+    }
+
+    async fn roll_back(&self, name: &str) -> Result<app::endpoints::rollout::VersionsView, ApiError> {
+        self.end_rollout(name).await
     }
 
     async fn test_bench(&self, backend: Backend, name: &str, folder: &str, limit: u32) -> Result<TestBenchReport, ApiError> {

@@ -137,6 +137,8 @@ pub enum Refused {
 pub struct Runtime {
     pub info: Arc<ModelInfo>,
     pub batching: Batching,
+    /// The endpoint's model version this runtime serves (its answers carry it).
+    pub version: u32,
     name: String,
     queue: SyncSender<Request>,
     receiver: Arc<Mutex<Receiver<Request>>>,
@@ -156,6 +158,7 @@ impl Runtime {
         let runtime = Runtime {
             info: Arc::new(info),
             batching,
+            version: 1,
             name: name.to_string(),
             queue,
             receiver: Arc::new(Mutex::new(receiver)),
@@ -166,13 +169,20 @@ impl Runtime {
         Ok(runtime)
     }
 
+    /// The same runtime, labelled as serving `version`.
+    pub fn versioned(mut self, version: u32) -> Runtime {
+        self.version = version;
+        self
+    }
+
     /// Replicas serving now.
     pub fn instances(&self) -> usize {
         self.replicas.lock().expect("replicas").len()
     }
 
-    /// Adds replicas (each loads its own weights first, so a new replica
-    /// takes requests only once it can answer them) or stops the newest
+    /// Adds replicas (each loads its own weights and answers one warm-up
+    /// image first, so a new replica takes requests only once it can answer
+    /// them quickly, and weights that cannot run are refused here) or stops the newest
     /// ones (each finishes the batch it holds). Blocking when it adds.
     pub fn scale_to(&self, instances: usize) -> Result<(), String> {
         let mut replicas = self.replicas.lock().expect("replicas");
@@ -184,6 +194,8 @@ impl Runtime {
         let size = self.info.size();
         while replicas.len() < instances {
             let model = self.info.load()?;
+            // libtorch's first forward pass allocates and plans; pay it here.
+            forward(&model, &vec![0f32; 3 * size * size], 1, size).map_err(|e| format!("the model cannot answer a warm-up image: {e}"))?;
             let stop = Arc::new(AtomicBool::new(false));
             let (receiver, queued, flag, batching) = (self.receiver.clone(), self.queued.clone(), stop.clone(), self.batching);
             std::thread::Builder::new()
