@@ -330,6 +330,11 @@ pub struct RecordingProxy {
     /// DescribeEndpoint answers: moto's endpoints are as old as the test,
     /// and idleness is judged over hours.
     endpoint_age: std::sync::Arc<std::sync::Mutex<i64>>,
+    /// Fields laid over DescribeEndpoint's answer per endpoint: moto has no
+    /// UpdateEndpoint, so the stand-in answers it (as AWS does: the
+    /// endpoint's ARN) and the endpoint reads as Updating to the new
+    /// configuration until the test moves it on (`overlay_endpoint`).
+    endpoint_overlay: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Value>>>,
 }
 
 /// One SageMaker "ML Instance" product as GetProducts writes it in `PriceList`.
@@ -388,14 +393,15 @@ impl RecordingProxy {
         let refusal: std::sync::Arc<std::sync::Mutex<Option<(String, u16, String, String)>>> = Default::default();
         let prices: std::sync::Arc<std::sync::Mutex<Option<Vec<(String, String, String, String)>>>> = Default::default();
         let endpoint_age: std::sync::Arc<std::sync::Mutex<i64>> = Default::default();
-        let (upstream, recorded, refusing, pricing, aging) =
-            (upstream.to_string(), requests.clone(), refusal.clone(), prices.clone(), endpoint_age.clone());
+        let endpoint_overlay: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Value>>> = Default::default();
+        let (upstream, recorded, refusing, pricing, aging, overlays) =
+            (upstream.to_string(), requests.clone(), refusal.clone(), prices.clone(), endpoint_age.clone(), endpoint_overlay.clone());
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         tokio::spawn(async move {
             loop {
                 let Ok((mut socket, _)) = listener.accept().await else { return };
-                let (upstream, recorded, client, refusing, pricing, aging) =
-                    (upstream.clone(), recorded.clone(), client.clone(), refusing.clone(), pricing.clone(), aging.clone());
+                let (upstream, recorded, client, refusing, pricing, aging, overlays) =
+                    (upstream.clone(), recorded.clone(), client.clone(), refusing.clone(), pricing.clone(), aging.clone(), overlays.clone());
                 tokio::spawn(async move {
                     let mut chunk = vec![0u8; 65536];
                     let mut buf: Vec<u8> = Vec::new();
@@ -448,6 +454,13 @@ impl RecordingProxy {
                                 .map(|(r, t, c, p)| price_document(r, t, c, p))
                                 .collect();
                             Some(("200 OK".into(), json!({ "FormatVersion": "aws_v1", "PriceList": list })))
+                        } else if operation == "SageMaker.UpdateEndpoint" {
+                            let name = json["EndpointName"].as_str().unwrap_or_default().to_string();
+                            let mut overlays = overlays.lock().unwrap();
+                            let overlay = overlays.entry(name.clone()).or_insert_with(|| json!({}));
+                            overlay["EndpointConfigName"] = json["EndpointConfigName"].clone();
+                            overlay["EndpointStatus"] = json!("Updating");
+                            Some(("200 OK".into(), json!({ "EndpointArn": format!("arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}") })))
                         } else if operation == "SageMaker.CreatePresignedNotebookInstanceUrl" {
                             let name = json["NotebookInstanceName"].as_str().unwrap_or_default();
                             Some(("200 OK".into(), json!({ "AuthorizedUrl": format!("https://{name}.notebook.us-east-1.sagemaker.aws?authToken=stand-in-token") })))
@@ -490,6 +503,19 @@ impl RecordingProxy {
                                 answer = serde_json::to_vec(&v).unwrap();
                             }
                         }
+                        if operation == "SageMaker.DescribeEndpoint" && status.is_success() {
+                            let overlay = json["EndpointName"].as_str().and_then(|n| overlays.lock().unwrap().get(n).cloned());
+                            if let (Some(Value::Object(fields)), Ok(mut described)) = (overlay, serde_json::from_slice::<Value>(&answer)) {
+                                for (k, v) in fields {
+                                    if v.is_null() {
+                                        described.as_object_mut().map(|o| o.remove(&k));
+                                    } else {
+                                        described[k] = v;
+                                    }
+                                }
+                                answer = serde_json::to_vec(&described).unwrap();
+                            }
+                        }
                         if operation == "SageMaker.DescribeTrainingJob" && status.is_success() {
                             let sent = recorded.lock().unwrap().iter().rev().find(|(op, b)| op == "CreateTrainingJob" && b["TrainingJobName"] == json["TrainingJobName"]).map(|(_, b)| b.clone());
                             if let (Some(sent), Ok(mut described)) = (sent, serde_json::from_slice::<Value>(&answer)) {
@@ -525,7 +551,18 @@ impl RecordingProxy {
                 });
             }
         });
-        RecordingProxy { url, requests, refusal, prices, endpoint_age }
+        RecordingProxy { url, requests, refusal, prices, endpoint_age, endpoint_overlay }
+    }
+
+    /// Lays `fields` over endpoint `name`'s DescribeEndpoint answers (a null
+    /// removes the field): how the test moves a rollout through the states
+    /// SageMaker reports (Updating with a PendingDeploymentSummary, RollingBack, InService).
+    pub fn overlay_endpoint(&self, name: &str, fields: Value) {
+        let mut overlays = self.endpoint_overlay.lock().unwrap();
+        let overlay = overlays.entry(name.to_string()).or_insert_with(|| json!({}));
+        if let (Some(o), Value::Object(f)) = (overlay.as_object_mut(), fields) {
+            o.extend(f);
+        }
     }
 
     /// From now on, `operation` gets AWS's refusal (`kind`, `message`) instead of moto's answer.

@@ -4,6 +4,7 @@
 //! route `POST /endpoints/{name}/invocations` (SageMaker's shape), not
 //! through a server function, because the body is the image's own bytes.
 
+pub mod guardrails;
 pub mod latency;
 pub mod list;
 mod page;
@@ -420,6 +421,16 @@ pub trait EndpointService: Send + Sync {
     async fn start_rollout(&self, spec: rollout::RolloutSpec) -> Result<rollout::VersionsView, ApiError>;
     /// Sends all traffic back to the live version and unloads the new one.
     async fn roll_back(&self, name: &str) -> Result<rollout::VersionsView, ApiError>;
+    /// A SageMaker endpoint's rollouts (their state refreshed from DescribeEndpoint) and alarms.
+    async fn sagemaker_rollouts(&self, name: &str) -> Result<guardrails::SageMakerRollouts, ApiError>;
+    /// UpdateEndpoint to a new configuration with a blue/green deployment configuration.
+    async fn start_sagemaker_rollout(&self, spec: guardrails::SageMakerRolloutSpec) -> Result<guardrails::SageMakerRollouts, ApiError>;
+    /// UpdateEndpoint back to the configuration before the last completed rollout.
+    async fn roll_back_sagemaker(&self, name: &str) -> Result<guardrails::SageMakerRollouts, ApiError>;
+    /// An endpoint's alarms: CloudWatch's for SageMaker, Sagedeck's own for local endpoints.
+    async fn alarms(&self, backend: Backend, name: &str) -> Result<Vec<guardrails::EndpointAlarm>, ApiError>;
+    /// Creates (or replaces) the endpoint's alarm of that kind.
+    async fn put_alarm(&self, backend: Backend, spec: guardrails::AlarmSpec) -> Result<Vec<guardrails::EndpointAlarm>, ApiError>;
 }
 
 #[cfg(feature = "ssr")]
@@ -493,6 +504,37 @@ pub async fn start_rollout(spec: rollout::RolloutSpec) -> Result<rollout::Versio
 pub async fn roll_back_rollout(name: String) -> Result<rollout::VersionsView, ApiError> {
     let name = validate_endpoint_name(&name)?;
     crate::error::service::<Endpoints>()?.roll_back(name).await
+}
+
+#[server(endpoint = "endpoints/sagemaker/rollouts")]
+pub async fn sagemaker_rollouts(name: String) -> Result<guardrails::SageMakerRollouts, ApiError> {
+    let name = validate_endpoint_name(&name)?;
+    crate::error::service::<Endpoints>()?.sagemaker_rollouts(name).await
+}
+
+#[server(endpoint = "endpoints/sagemaker/rollout/start", input = leptos::server_fn::codec::Json)]
+pub async fn start_sagemaker_rollout(spec: guardrails::SageMakerRolloutSpec) -> Result<guardrails::SageMakerRollouts, ApiError> {
+    // The fleet's size is checked again once the live one is known.
+    spec.plan(spec.instance_count.unwrap_or(2))?;
+    crate::error::service::<Endpoints>()?.start_sagemaker_rollout(spec).await
+}
+
+#[server(endpoint = "endpoints/sagemaker/rollout/rollback")]
+pub async fn roll_back_sagemaker(name: String) -> Result<guardrails::SageMakerRollouts, ApiError> {
+    let name = validate_endpoint_name(&name)?;
+    crate::error::service::<Endpoints>()?.roll_back_sagemaker(name).await
+}
+
+#[server(endpoint = "endpoints/alarms")]
+pub async fn endpoint_alarms(backend: Backend, name: String) -> Result<Vec<guardrails::EndpointAlarm>, ApiError> {
+    let name = validate_endpoint_name(&name)?;
+    crate::error::service::<Endpoints>()?.alarms(backend, name).await
+}
+
+#[server(endpoint = "endpoints/alarms/put", input = leptos::server_fn::codec::Json)]
+pub async fn put_endpoint_alarm(backend: Backend, spec: guardrails::AlarmSpec) -> Result<Vec<guardrails::EndpointAlarm>, ApiError> {
+    spec.validate()?;
+    crate::error::service::<Endpoints>()?.put_alarm(backend, spec).await
 }
 
 #[server(endpoint = "endpoints/testbench")]

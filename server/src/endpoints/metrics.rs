@@ -116,6 +116,36 @@ impl Metrics {
         crate::minutes::spawn_flusher(self.clone(), every, "endpoint metrics", |m| async move { m.flush().await });
     }
 
+    /// The last `count` complete periods of `period` seconds, oldest first,
+    /// for an alarm: (5XX share of invocations, highest ModelLatency in µs),
+    /// `None` for a period without invocations.
+    pub async fn alarm_periods(&self, endpoint: &str, period: i64, count: i64) -> Result<Vec<Option<(f64, f64)>>, ApiError> {
+        self.flush().await?;
+        let minutes_per = (period / 60).max(1);
+        let end = now_minute().div_euclid(minutes_per) * minutes_per; // the current, incomplete period starts here
+        let start = end - count * minutes_per;
+        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT (minute - ?1) / ?2 AS slot, sum(invocations), sum(invocation_5xx), max(model_latency_us_max)
+             FROM endpoint_metrics WHERE endpoint = ?3 AND minute >= ?1 AND minute < ?4 GROUP BY slot",
+        )
+        .bind(start)
+        .bind(minutes_per)
+        .bind(endpoint)
+        .bind(end)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| ApiError::Internal(format!("cannot read endpoint metrics: {e}")))?;
+        let mut periods = vec![None; count as usize];
+        for (slot, invocations, errors, latency) in rows {
+            if invocations > 0 {
+                if let Some(p) = periods.get_mut(slot as usize) {
+                    *p = Some((errors as f64 / invocations as f64, latency as f64));
+                }
+            }
+        }
+        Ok(periods)
+    }
+
     pub async fn series(&self, endpoint: &str, window: MetricWindow) -> Result<Vec<MetricSeries>, ApiError> {
         self.flush().await?;
         let from = window.range(now_minute() * 60).0 / 60 - 1;

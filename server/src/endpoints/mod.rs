@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod cache;
+pub mod guardrails;
 pub mod invoke;
 pub mod metrics;
 pub mod rollout;
@@ -652,6 +653,26 @@ impl EndpointService for EndpointHub {
 
     async fn roll_back(&self, name: &str) -> Result<app::endpoints::rollout::VersionsView, ApiError> {
         self.end_rollout(name).await
+    }
+
+    async fn sagemaker_rollouts(&self, name: &str) -> Result<app::endpoints::guardrails::SageMakerRollouts, ApiError> {
+        self.sagemaker_rollouts_view(name).await
+    }
+
+    async fn start_sagemaker_rollout(&self, spec: app::endpoints::guardrails::SageMakerRolloutSpec) -> Result<app::endpoints::guardrails::SageMakerRollouts, ApiError> {
+        self.begin_sagemaker_rollout(spec).await
+    }
+
+    async fn roll_back_sagemaker(&self, name: &str) -> Result<app::endpoints::guardrails::SageMakerRollouts, ApiError> {
+        self.sagemaker_rollback(name).await
+    }
+
+    async fn alarms(&self, backend: Backend, name: &str) -> Result<Vec<app::endpoints::guardrails::EndpointAlarm>, ApiError> {
+        self.endpoint_alarms(backend, name).await
+    }
+
+    async fn put_alarm(&self, backend: Backend, spec: app::endpoints::guardrails::AlarmSpec) -> Result<Vec<app::endpoints::guardrails::EndpointAlarm>, ApiError> {
+        self.put_endpoint_alarm(backend, spec).await
     }
 
     async fn test_bench(&self, backend: Backend, name: &str, folder: &str, limit: u32) -> Result<TestBenchReport, ApiError> {

@@ -25,7 +25,7 @@ use std::sync::Arc;
 pub const VARIANT: &str = "AllTraffic";
 
 pub struct SageMakerEndpoints {
-    aws: Arc<Aws>,
+    pub(super) aws: Arc<Aws>,
     journal: Journal,
     /// What the list shows: every DescribeEndpoint here writes to it.
     pub cache: Arc<EndpointCache>,
@@ -41,6 +41,20 @@ pub fn pytorch_inference_image(region: &str) -> String {
     format!("763104351884.dkr.ecr.{region}.amazonaws.com/pytorch-inference:2.5-cpu-py311")
 }
 
+/// The model's container as the SageMaker Python SDK's PyTorchModel sets
+/// it: the handler in the model's code/ folder, the region, the toolkit's
+/// log level.
+pub fn inference_container(image: &str, artifact: &str, region: &str) -> ContainerDefinition {
+    ContainerDefinition::builder()
+        .image(image)
+        .model_data_url(artifact)
+        .environment("SAGEMAKER_PROGRAM", "inference.py")
+        .environment("SAGEMAKER_SUBMIT_DIRECTORY", "/opt/ml/model/code")
+        .environment("SAGEMAKER_CONTAINER_LOG_LEVEL", "20")
+        .environment("SAGEMAKER_REGION", region)
+        .build()
+}
+
 impl SageMakerEndpoints {
     pub fn new(aws: Arc<Aws>, journal: Journal, pool: sqlx::SqlitePool) -> Self {
         let cache = EndpointCache::start(pool, aws.clone());
@@ -52,7 +66,7 @@ impl SageMakerEndpoints {
         self.aws.clients().err().map(|e| e.message().to_string())
     }
 
-    fn sm(&self) -> Result<&aws_sdk_sagemaker::Client, ApiError> {
+    pub(super) fn sm(&self) -> Result<&aws_sdk_sagemaker::Client, ApiError> {
         Ok(&self.aws.clients()?.sagemaker)
     }
 
@@ -285,16 +299,7 @@ impl SageMakerEndpoints {
         let image = if spec.image.trim().is_empty() { pytorch_inference_image(&region) } else { spec.image.trim().to_string() };
         let model_name = format!("{}-model", spec.name);
         let config_name = format!("{}-config", spec.name);
-        // What the SageMaker Python SDK's PyTorchModel sets: the handler in
-        // the model's code/ folder, the region, the toolkit's log level.
-        let container = ContainerDefinition::builder()
-            .image(&image)
-            .model_data_url(artifact)
-            .environment("SAGEMAKER_PROGRAM", "inference.py")
-            .environment("SAGEMAKER_SUBMIT_DIRECTORY", "/opt/ml/model/code")
-            .environment("SAGEMAKER_CONTAINER_LOG_LEVEL", "20")
-            .environment("SAGEMAKER_REGION", &region)
-            .build();
+        let container = inference_container(&image, artifact, &region);
 
         let mut made: Vec<&str> = Vec::new();
         let result: Result<(), ApiError> = async {
