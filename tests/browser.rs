@@ -84,14 +84,27 @@ async fn an_operator_deploys_a_job_and_tests_it_with_a_dropped_image_in_chromium
 async fn the_test_panel_invokes_a_sagemaker_endpoint_in_chromium() {
     let moto = Moto::start();
     moto.create_completed_training_job("dog-breeds-browser").await;
-    let app = App::spawn(AwsSetup::Moto(&moto));
+    moto.create_completed_training_job("dog-breeds-browser-v2").await;
+    // moto has no UpdateEndpoint: the proxy answers it, and this task
+    // reports the deployment done six seconds later, as SageMaker would.
+    let proxy = std::sync::Arc::new(RecordingProxy::start(&moto.url).await);
+    let app = App::spawn(AwsSetup::Endpoint(proxy.url.clone()));
     let spec = serde_json::json!({ "spec": { "name": "dogs-browser", "training_job": "dog-breeds-browser", "image": "",
         "role_arn": "", "instance_type": "ml.m5.large", "instance_count": 1 } });
     let (code, detail) = app.call_json("endpoints/sagemaker/deploy", &spec).await;
     assert_eq!(code, 200, "{detail}");
     moto.queue_endpoint_result("[[0.1, 2.5, -1.0, 0.3]]").await;
+    let sagemaker = proxy.clone();
+    let finisher = tokio::spawn(async move {
+        while sagemaker.sent("UpdateEndpoint").is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+        sagemaker.overlay_endpoint("dogs-browser", serde_json::json!({ "EndpointStatus": "InService" }));
+    });
 
-    check_script(&app, "sagemaker_endpoint.mjs", vec![("ENDPOINT_NAME", "dogs-browser".into())]).await;
+    check_script(&app, "sagemaker_endpoint.mjs", vec![("ENDPOINT_NAME", "dogs-browser".into()), ("NEXT_JOB", "dog-breeds-browser-v2".into())]).await;
+    finisher.abort();
 }
 
 #[tokio::test]

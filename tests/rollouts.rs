@@ -251,6 +251,47 @@ async fn rollouts_under_steady_load_drop_nothing_and_a_bad_version_rolls_back_by
     let four = view["versions"].as_array().unwrap().iter().find(|v| v["version"] == 4).unwrap();
     assert!(four["live_from"].is_null(), "{four}");
 
+    // A shadow test: the test split through the live version and a proposed one.
+    let test_folder = data.join("test").display().to_string();
+    let test_images: usize = std::fs::read_dir(data.join("test")).unwrap().map(|c| std::fs::read_dir(c.unwrap().path()).unwrap().count()).sum();
+    let shadow = |source: Value| json!({ "name": "shapes", "source": source, "folder": test_folder, "limit": 2000 });
+    let (code, same) = app.call_json("endpoints/shadow", &shadow(json!({ "kind": "version", "version": 3 }))).await;
+    assert_eq!(code, 200, "{same}");
+    assert_eq!(same["images"], test_images);
+    assert_eq!((same["compared"].as_u64(), same["agreed"].as_u64()), (Some(test_images as u64), Some(test_images as u64)), "the live model agrees with itself: {same:#}");
+    assert_eq!(same["live"]["correct"], same["proposed"]["correct"], "{same:#}");
+    assert_eq!(same["live"]["label"], "version 3 (live)");
+    let (code, other) = app.call_json("endpoints/shadow", &shadow(json!({ "kind": "local_job", "job_id": first }))).await;
+    assert_eq!(code, 200, "{other}");
+    let (compared, agreed) = (other["compared"].as_u64().unwrap(), other["agreed"].as_u64().unwrap());
+    assert_eq!(compared, test_images as u64);
+    assert_eq!(other["disagreements"].as_array().unwrap().len() as u64, (compared - agreed).min(12), "{other:#}");
+    println!("shadow test, version 3 against local job #{first}: {other}");
+    let (code, refused) = app.call_json("endpoints/shadow", &json!({ "name": "shapes", "source": { "kind": "local_job", "job_id": first }, "folder": "/no/such/folder", "limit": 10 })).await;
+    assert!(code == 400 || code == 404 || code == 403, "{code}: {refused}");
+    let (code, headers, _) = app.post_bytes("/endpoints/shapes/invocations", Some("image/png"), image.clone()).await;
+    assert_eq!((code, headers["x-sagedeck-model-version"].to_str().unwrap()), (200, "3"), "a shadow test routes nothing");
+
+    // Alarms on the local endpoint, evaluated by Sagedeck on its minutes.
+    for (kind, threshold, expected) in [("LatencyP99", 1.0, ["ALARM", "INSUFFICIENT_DATA"]), ("ErrorRate", 50.0, ["OK", "INSUFFICIENT_DATA"])] {
+        let spec = json!({ "backend": "Local", "spec": { "endpoint": "shapes", "kind": kind, "threshold": threshold,
+            "period_seconds": 60, "evaluation_periods": 2, "datapoints_to_alarm": 1 } });
+        let (code, alarms) = app.call_json("endpoints/alarms/put", &spec).await;
+        assert_eq!(code, 200, "{alarms}");
+        let alarm = alarms.as_array().unwrap().iter().find(|a| a["name"].as_str().unwrap().ends_with(if kind == "ErrorRate" { "5xx-rate" } else { "p99" })).unwrap().clone();
+        let state = alarm["state"].as_str().unwrap();
+        assert!(expected.contains(&state), "{alarm}");
+        if state != "INSUFFICIENT_DATA" {
+            assert!(alarm["reason"].as_str().unwrap().contains("of the last 2 periods"), "{alarm}");
+        }
+        println!("local alarm: {alarm}");
+    }
+    let bad_alarm = json!({ "backend": "Local", "spec": { "endpoint": "shapes", "kind": "ErrorRate", "threshold": 5.0,
+        "period_seconds": 60, "evaluation_periods": 2, "datapoints_to_alarm": 3 } });
+    let (code, refused) = app.call_json("endpoints/alarms/put", &bad_alarm).await;
+    assert_eq!(code, 400, "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("datapoints_to_alarm"), "{refused}");
+
     // Bad requests: each refused in words, nothing moves.
     for (shift, words) in [
         (json!({ "kind": "canary", "percent": 0, "hold_seconds": 5 }), "canary percent must be 1 to 99"),
@@ -303,4 +344,21 @@ async fn rollouts_under_steady_load_drop_nothing_and_a_bad_version_rolls_back_by
     let (_, journal) = app.call_json("journal/search", &json!({ "query": { "action": "endpoint.local.rollout.end", "limit": 50 } })).await;
     let text = journal.to_string();
     assert!(text.contains(&format!("rollout #{cut} to version 1")) && text.contains("interrupted"), "{journal:#}");
+
+    // The latency alarm (above 1 ms) fires once a complete minute with traffic is behind it.
+    let deadline = Instant::now() + Duration::from_secs(75);
+    let fired = loop {
+        let (code, alarms) = app.call("endpoints/alarms", &[("backend", "Local"), ("name", "shapes")]).await;
+        assert_eq!(code, 200, "{alarms}");
+        let latency = alarms.as_array().unwrap().iter().find(|a| a["name"] == "sagedeck-shapes-model-latency-p99").unwrap().clone();
+        let errors = alarms.as_array().unwrap().iter().find(|a| a["name"] == "sagedeck-shapes-5xx-rate").unwrap().clone();
+        assert_ne!(errors["state"], "ALARM", "no request failed: {errors}");
+        if latency["state"] == "ALARM" {
+            break latency;
+        }
+        assert!(Instant::now() < deadline, "the latency alarm never fired: {latency}");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    assert!(fired["reason"].as_str().unwrap().contains("of the last 2 periods above 1000"), "{fired}");
+    println!("local alarm fired: {}", fired["reason"]);
 }

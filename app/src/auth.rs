@@ -115,6 +115,7 @@ pub const SERVER_FN_ROLES: &[(&str, Role)] = &[
     ("endpoints/delete", Role::Operator),
     ("endpoints/rollout/start", Role::Operator),
     ("endpoints/rollout/rollback", Role::Operator),
+    ("endpoints/shadow", Role::Operator),
     ("endpoints/sagemaker/rollout/start", Role::Operator),
     ("endpoints/sagemaker/rollout/rollback", Role::Operator),
     ("endpoints/alarms/put", Role::Operator),

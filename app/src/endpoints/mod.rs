@@ -5,6 +5,7 @@
 //! through a server function, because the body is the image's own bytes.
 
 pub mod guardrails;
+mod guardrails_panel;
 pub mod latency;
 pub mod list;
 mod page;
@@ -421,6 +422,8 @@ pub trait EndpointService: Send + Sync {
     async fn start_rollout(&self, spec: rollout::RolloutSpec) -> Result<rollout::VersionsView, ApiError>;
     /// Sends all traffic back to the live version and unloads the new one.
     async fn roll_back(&self, name: &str) -> Result<rollout::VersionsView, ApiError>;
+    /// A labelled folder through the live version and a proposed one, side by side; nothing is routed to the proposed one.
+    async fn shadow_test(&self, name: &str, source: rollout::VersionSource, folder: &str, limit: u32) -> Result<rollout::ShadowReport, ApiError>;
     /// A SageMaker endpoint's rollouts (their state refreshed from DescribeEndpoint) and alarms.
     async fn sagemaker_rollouts(&self, name: &str) -> Result<guardrails::SageMakerRollouts, ApiError>;
     /// UpdateEndpoint to a new configuration with a blue/green deployment configuration.
@@ -498,6 +501,15 @@ pub async fn endpoint_versions(name: String) -> Result<rollout::VersionsView, Ap
 pub async fn start_rollout(spec: rollout::RolloutSpec) -> Result<rollout::VersionsView, ApiError> {
     spec.validate()?;
     crate::error::service::<Endpoints>()?.start_rollout(spec).await
+}
+
+#[server(endpoint = "endpoints/shadow", input = leptos::server_fn::codec::Json)]
+pub async fn shadow_test(name: String, source: rollout::VersionSource, folder: String, limit: u32) -> Result<rollout::ShadowReport, ApiError> {
+    let name = validate_endpoint_name(&name)?;
+    if folder.trim().is_empty() {
+        return Err(ApiError::Invalid("give the labelled folder to send through both versions".into()));
+    }
+    crate::error::service::<Endpoints>()?.shadow_test(name, source, folder.trim(), limit.clamp(1, 2000)).await
 }
 
 #[server(endpoint = "endpoints/rollout/rollback")]

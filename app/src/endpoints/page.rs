@@ -441,6 +441,7 @@ pub fn EndpointPage() -> impl IntoView {
     let backend = move || Backend::from_slug(&params.read().get("backend").unwrap_or_default()).unwrap_or(Backend::Local);
     let name = move || params.read().get("name").unwrap_or_default();
     let tick = RwSignal::new(0u32);
+    provide_context(super::guardrails_panel::AlarmsChanged(RwSignal::new(0)));
     let window = RwSignal::new(MetricWindow::Hour);
     let detail = Resource::new(move || (backend(), name(), tick.get()), |(b, n, _)| describe_endpoint(b, n));
     let metrics = Resource::new(move || (backend(), name(), window.get(), tick.get()), |(b, n, w, _)| get_endpoint_metrics(b, n, w));
@@ -508,6 +509,8 @@ pub fn EndpointPage() -> impl IntoView {
             </section>
         </div>
         {move || (backend() == Backend::Local).then(|| view! { <super::versions::VersionsPanel name=name()/> })}
+        {move || (backend() == Backend::SageMaker).then(|| view! { <super::guardrails_panel::SageMakerRolloutPanel name=name()/> })}
+        {move || view! { <super::guardrails_panel::AlarmsPanel backend=backend() name=name()/> }}
         {move || view! { <TestBench backend=backend() name=name()/> }}
         {move || view! { <crate::schedules::SchedulePanel scheduled=crate::schedules::Scheduled::Endpoint(backend(), name())/> }}
     }

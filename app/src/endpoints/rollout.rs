@@ -377,6 +377,52 @@ impl VersionsView {
     }
 }
 
+/// One version's answers in a shadow test.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShadowSide {
+    /// "version 3 (live)", "local job #7 (proposed)".
+    pub label: String,
+    pub judged: u32,
+    pub correct: u32,
+    pub failed: u32,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+impl ShadowSide {
+    pub fn accuracy(&self) -> Option<f64> {
+        (self.judged > 0).then(|| f64::from(self.correct) / f64::from(self.judged))
+    }
+}
+
+/// An image the two versions answered differently.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShadowDisagreement {
+    pub path: String,
+    pub truth: String,
+    pub live: String,
+    pub proposed: String,
+}
+
+/// The same labelled folder through the live and a proposed version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShadowReport {
+    pub images: u32,
+    pub live: ShadowSide,
+    pub proposed: ShadowSide,
+    /// Images both answered, and how many got the same top class.
+    pub compared: u32,
+    pub agreed: u32,
+    pub disagreements: Vec<ShadowDisagreement>,
+    pub seconds: f64,
+}
+
+impl ShadowReport {
+    pub fn agreement_percent(&self) -> Option<f64> {
+        (self.compared > 0).then(|| f64::from(self.agreed) * 100.0 / f64::from(self.compared))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

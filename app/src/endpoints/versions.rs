@@ -5,7 +5,8 @@
 
 use super::page::{number_input, parse_u32};
 use super::rollout::{EndpointVersion, Guardrails, RolloutSpec, RolloutView, Shift, VersionSource, VersionStats, VersionsView};
-use super::{endpoint_versions, roll_back_rollout, start_rollout, Batching};
+use super::rollout::ShadowReport;
+use super::{endpoint_versions, roll_back_rollout, shadow_test, start_rollout, Batching};
 use crate::components::{or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loading};
 use crate::training::{list_local_jobs, JobStatus};
 use crate::ApiError;
@@ -233,6 +234,9 @@ fn RolloutForm(endpoint: String, start: Action<RolloutSpec, Result<VersionsView,
     let interval = RwSignal::new("30".to_string());
     let bake = RwSignal::new("30".to_string());
     let instances = RwSignal::new(String::new());
+    let max_batch = RwSignal::new(String::new());
+    let max_wait = RwSignal::new(String::new());
+    let queue = RwSignal::new(String::new());
     let d = Guardrails::default();
     let max_errors = RwSignal::new(d.max_error_percent.to_string());
     let max_p99 = RwSignal::new(String::new());
@@ -264,7 +268,15 @@ fn RolloutForm(endpoint: String, start: Action<RolloutSpec, Result<VersionsView,
             endpoint: endpoint.get_value(),
             source,
             instances: if instances.get().trim().is_empty() { None } else { Some(parse_u32("replicas", &instances.get())?) },
-            batching: None::<Batching>,
+            // Batching changes as a whole: all three, or none (as now).
+            batching: match (max_batch.get().trim().is_empty(), max_wait.get().trim().is_empty(), queue.get().trim().is_empty()) {
+                (true, true, true) => None::<Batching>,
+                _ => Some(Batching {
+                    max_batch: parse_u32("max batch", &max_batch.get())?,
+                    max_wait_ms: parse_u32("max wait", &max_wait.get())?,
+                    queue_capacity: parse_u32("queue capacity", &queue.get())?,
+                }),
+            },
             shift,
             bake_seconds: parse_u32("bake time", &bake.get())?,
             guardrails: Guardrails {
@@ -279,6 +291,15 @@ fn RolloutForm(endpoint: String, start: Action<RolloutSpec, Result<VersionsView,
         Ok(spec)
     };
     let plan = move || spec().map(|s| s.plan_text()).unwrap_or_default();
+    let folder = RwSignal::new(String::new());
+    let shadow = Action::new(|(name, source, folder): &(String, VersionSource, String)| shadow_test(name.clone(), source.clone(), folder.clone(), 200));
+    let run_shadow = move |_| match spec() {
+        Ok(s) => {
+            problem.set(None);
+            shadow.dispatch((s.endpoint, s.source, folder.get()));
+        }
+        Err(e) => problem.set(Some(e)),
+    };
     view! {
         <h3>"Roll out a new version"</h3>
         <form class="form-grid" id="rollout-form" on:submit=move |ev| {
@@ -331,6 +352,9 @@ fn RolloutForm(endpoint: String, start: Action<RolloutSpec, Result<VersionsView,
             </div>
             {number_input("Bake time at 100 % (s)", "bake_seconds", bake)}
             {number_input("Replicas (empty: as now)", "rollout_instances", instances)}
+            {number_input("Max batch (empty: as now)", "rollout_max_batch", max_batch)}
+            {number_input("Max wait, ms (empty: as now)", "rollout_max_wait_ms", max_wait)}
+            {number_input("Queue capacity (empty: as now)", "rollout_queue_capacity", queue)}
             {number_input("Roll back above failed (%)", "max_error_percent", max_errors)}
             {number_input("…or above p99 (ms, empty: none)", "max_p99_ms", max_p99)}
             {number_input("…or below agreement (%, empty: none)", "min_agreement_percent", min_agreement)}
@@ -347,7 +371,53 @@ fn RolloutForm(endpoint: String, start: Action<RolloutSpec, Result<VersionsView,
                 </button>
             </div>
         </form>
+        <div class="shadow-test">
+            <p class="muted">"Before rolling out: send a labelled folder (one folder per class, or a dataset's test/) through the live version and the one chosen above, side by side. Nothing is routed to it."</p>
+            <div class="with-button">
+                <input name="shadow_folder" placeholder="/path/to/labelled/folder" prop:value=move || folder.get() on:input=move |ev| folder.set(event_target_value(&ev))/>
+                <button type="button" class="btn" id="run-shadow" on:click=run_shadow title=crate::auth::needs_title("endpoints/shadow")
+                    disabled=move || shadow.pending().get() || !crate::auth::allowed("endpoints/shadow")>
+                    {move || if shadow.pending().get() { "Sending the folder through both…" } else { "Shadow test" }}
+                </button>
+            </div>
+            {move || shadow.value().get().map(|r| match r {
+                Ok(report) => view! { <ShadowTable report/> }.into_any(),
+                Err(error) => view! { <ErrorPanel error/> }.into_any(),
+            })}
+        </div>
         {move || problem.get().map(|error| view! { <ErrorPanel error/> })}
         {move || start.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
+    }
+}
+
+#[component]
+fn ShadowTable(report: ShadowReport) -> impl IntoView {
+    let (l, p) = (report.live.clone(), report.proposed.clone());
+    let accuracy = |s: &super::rollout::ShadowSide| s.accuracy().map(|a| format!("{:.1} % ({} of {})", a * 100.0, s.correct, s.judged)).unwrap_or_else(|| "—".into());
+    let agreement = report
+        .agreement_percent()
+        .map(|a| format!("They name the same top class on {a:.1} % of the images ({} of {}) · {} images in {:.1} s.", report.agreed, report.compared, report.images, report.seconds))
+        .unwrap_or_else(|| "No image was answered by both.".into());
+    view! {
+        <table class="table compact" id="shadow-report" data-agreement=report.agreement_percent().map(|a| format!("{a:.1}"))>
+            <thead><tr><th></th><th>{l.label.clone()}</th><th>{p.label.clone()}</th></tr></thead>
+            <tbody>
+                <tr><th>"Accuracy"</th><td>{accuracy(&l)}</td><td>{accuracy(&p)}</td></tr>
+                <tr><th>"Failed"</th><td>{l.failed}</td><td>{p.failed}</td></tr>
+                <tr><th>"p50"</th><td>{ms(l.p50_ms)}</td><td>{ms(p.p50_ms)}</td></tr>
+                <tr><th>"p99"</th><td>{ms(l.p99_ms)}</td><td>{ms(p.p99_ms)}</td></tr>
+            </tbody>
+        </table>
+        <p id="shadow-agreement">{agreement}</p>
+        {(!report.disagreements.is_empty()).then(|| view! {
+            <table class="table compact" id="shadow-disagreements">
+                <thead><tr><th>"Image"</th><th>"Truth"</th><th>"Live says"</th><th>"Proposed says"</th></tr></thead>
+                <tbody>
+                    {report.disagreements.iter().map(|d| view! {
+                        <tr><td><code>{d.path.rsplit('/').next().unwrap_or_default().to_string()}</code></td><td>{d.truth.clone()}</td><td>{d.live.clone()}</td><td>{d.proposed.clone()}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        })}
     }
 }

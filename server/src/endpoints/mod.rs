@@ -655,6 +655,10 @@ impl EndpointService for EndpointHub {
         self.end_rollout(name).await
     }
 
+    async fn shadow_test(&self, name: &str, source: app::endpoints::rollout::VersionSource, folder: &str, limit: u32) -> Result<app::endpoints::rollout::ShadowReport, ApiError> {
+        self.shadow(name, source, folder, limit).await
+    }
+
     async fn sagemaker_rollouts(&self, name: &str) -> Result<app::endpoints::guardrails::SageMakerRollouts, ApiError> {
         self.sagemaker_rollouts_view(name).await
     }

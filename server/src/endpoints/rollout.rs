@@ -587,7 +587,7 @@ impl EndpointHub {
     /// its classes checked against the live version's, stored, and driven
     /// in the background.
     pub async fn begin_rollout(&self, spec: RolloutSpec) -> Result<app::endpoints::rollout::VersionsView, ApiError> {
-        use app::endpoints::rollout::{class_change, VersionSource};
+        use app::endpoints::rollout::class_change;
         use sqlx::Row;
         let _one_at_a_time = self.rollout_gate.lock().await;
         let name = spec.endpoint.clone();
@@ -602,14 +602,7 @@ impl EndpointHub {
             )));
         }
         // What the next version serves, and its number (an earlier version keeps its own).
-        let (reused, job_id, sagemaker_job, artifact_dir) = match &spec.source {
-            VersionSource::LocalJob { job_id } => (None, *job_id, None, self.local_artifact(*job_id).await?),
-            VersionSource::SageMakerJob { name: job } => (None, 0, Some(job.clone()), self.sagemaker.import_model(job, &self.imports).await?),
-            VersionSource::Version { version } => {
-                let earlier = self.version_row(&name, *version).await?;
-                (Some(*version), earlier.job_id, earlier.sagemaker_job, std::path::PathBuf::from(earlier.artifact_dir))
-            }
-        };
+        let (reused, job_id, sagemaker_job, artifact_dir) = self.resolve_source(&name, &spec.source).await?;
         let base = match reused {
             Some(v) => self.version_row(&name, v).await?,
             None => VersionRow {
@@ -734,6 +727,116 @@ impl EndpointHub {
         }
         drop(_one_at_a_time);
         self.versions_view(&name).await
+    }
+
+    /// Where a proposed version's model is: (the earlier version it is, the
+    /// local job, the SageMaker job, the artifact folder).
+    async fn resolve_source(
+        &self,
+        name: &str,
+        source: &app::endpoints::rollout::VersionSource,
+    ) -> Result<(Option<u32>, i64, Option<String>, std::path::PathBuf), ApiError> {
+        use app::endpoints::rollout::VersionSource;
+        Ok(match source {
+            VersionSource::LocalJob { job_id } => (None, *job_id, None, self.local_artifact(*job_id).await?),
+            VersionSource::SageMakerJob { name: job } => (None, 0, Some(job.clone()), self.sagemaker.import_model(job, &self.imports).await?),
+            VersionSource::Version { version } => {
+                let earlier = self.version_row(name, *version).await?;
+                (Some(*version), earlier.job_id, earlier.sagemaker_job, std::path::PathBuf::from(earlier.artifact_dir))
+            }
+        })
+    }
+
+    /// Sends a labelled folder through the live version and a proposed one
+    /// (loaded on one replica beside it, reached by nothing else), four
+    /// images at a time, and compares their accuracy, answers and latency.
+    pub async fn shadow(
+        &self,
+        name: &str,
+        source: app::endpoints::rollout::VersionSource,
+        folder: &str,
+        limit: u32,
+    ) -> Result<app::endpoints::rollout::ShadowReport, ApiError> {
+        use app::endpoints::rollout::{ShadowDisagreement, ShadowReport, ShadowSide};
+        use futures_util::StreamExt;
+        let started = Instant::now();
+        let live = self.runtime(name).ok_or_else(|| ApiError::NotFound(format!("there is no running local endpoint named {name:?}")))?;
+        let (_, _, _, artifact_dir) = self.resolve_source(name, &source).await?;
+        let shadow_name = format!("{name}-shadow");
+        let (label, batching) = (shadow_name.clone(), live.batching);
+        let proposed = tokio::task::spawn_blocking(move || Runtime::start(&label, ModelInfo::read(&artifact_dir)?, 1, batching))
+            .await
+            .map_err(|e| ApiError::Internal(format!("loading crashed: {e}")))?
+            .map_err(|e| ApiError::Unprocessable(format!("{} cannot be served: {e}", source.describe())))?;
+        let path = self.roots.resolve(folder, "folder")?;
+        let labelled = tokio::task::spawn_blocking(move || super::testbench::scan(&path, limit as usize))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+        // Each version's class i is which of the folder's classes (by folder name, else class name).
+        let folder_index = |r: &Runtime| -> Vec<Option<usize>> {
+            let m = &r.info.metadata;
+            let names = if m.class_folders.len() == m.classes.len() { &m.class_folders } else { &m.classes };
+            names.iter().map(|c| labelled.classes.iter().position(|f| f == c)).collect()
+        };
+        let (live_index, proposed_index) = (folder_index(&live), folder_index(&proposed));
+        if live_index.iter().chain(&proposed_index).all(Option::is_none) {
+            return Err(ApiError::Invalid(format!("none of the folder's classes ({}) is one of the endpoint's", labelled.classes.join(", "))));
+        }
+        let roots = self.roots.paths().to_vec();
+        let (live_ref, proposed_ref, roots, shadow_ref) = (&*live, &proposed, &roots, shadow_name.as_str());
+        let answers: Vec<(String, usize, Option<(usize, f64)>, Option<(usize, f64)>)> = futures_util::stream::iter(labelled.images.iter().cloned())
+            .map(|(path, truth)| async move {
+                let (file, allowed) = (path.clone(), roots.clone());
+                let bytes = tokio::task::spawn_blocking(move || crate::images::read_regular_file(&file, super::invoke::MAX_PAYLOAD as u64, &allowed))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
+                let Ok(bytes) = bytes else { return (path.display().to_string(), truth, None, None) };
+                let bytes = axum::body::Bytes::from(bytes);
+                let mut got = Vec::new();
+                for (runtime, label) in [(live_ref, name), (proposed_ref, shadow_ref)] {
+                    let t = Instant::now();
+                    let answer = self.run_local(label, runtime, bytes.clone()).await.ok();
+                    got.push(answer.and_then(|a| app::endpoints::top_k(&a.logits, &[], 1).first().map(|b| (b.index, t.elapsed().as_secs_f64() * 1000.0))));
+                }
+                (path.display().to_string(), truth, got[0], got[1])
+            })
+            .buffered(4)
+            .collect()
+            .await;
+        let side = |label: String, index: &[Option<usize>], pick: &dyn Fn(&(String, usize, Option<(usize, f64)>, Option<(usize, f64)>)) -> Option<(usize, f64)>| {
+            let ms: Vec<f64> = answers.iter().filter_map(|a| pick(a).map(|p| p.1)).collect();
+            ShadowSide {
+                label,
+                judged: ms.len() as u32,
+                correct: answers.iter().filter(|a| pick(a).is_some_and(|(i, _)| index.get(i).copied().flatten() == Some(a.1))).count() as u32,
+                failed: answers.iter().filter(|a| pick(a).is_none()).count() as u32,
+                p50_ms: quantile(&ms, 0.5),
+                p99_ms: quantile(&ms, 0.99),
+            }
+        };
+        let class_name = |r: &Runtime, i: usize| r.info.metadata.classes.get(i).cloned().unwrap_or_else(|| format!("class {i}"));
+        let both: Vec<_> = answers.iter().filter_map(|a| Some((a, a.2?.0, a.3?.0))).collect();
+        let agreed = both.iter().filter(|(_, l, p)| class_name(&live, *l) == class_name(&proposed, *p)).count() as u32;
+        let disagreements = both
+            .iter()
+            .filter(|(_, l, p)| class_name(&live, *l) != class_name(&proposed, *p))
+            .take(12)
+            .map(|(a, l, p)| ShadowDisagreement {
+                path: a.0.clone(),
+                truth: labelled.classes.get(a.1).cloned().unwrap_or_default(),
+                live: class_name(&live, *l),
+                proposed: class_name(&proposed, *p),
+            })
+            .collect();
+        Ok(ShadowReport {
+            images: answers.len() as u32,
+            live: side(format!("version {} (live)", live.version), &live_index, &|a| a.2),
+            proposed: side(format!("{} (proposed)", source.describe()), &proposed_index, &|a| a.3),
+            compared: both.len() as u32,
+            agreed,
+            disagreements,
+            seconds: started.elapsed().as_secs_f64(),
+        })
     }
 
     /// Asks the running rollout of `name` to send everything back to the
