@@ -77,7 +77,7 @@ async fn an_operator_deploys_a_job_and_tests_it_with_a_dropped_image_in_chromium
     let images = app.data_path().join("browser-images");
     let src = std::fs::read_dir(data.join("test/002.Square")).unwrap().next().unwrap().unwrap().path();
     image_variants(&src, &images);
-    run_checks(&app, "endpoints.mjs", vec![("IMAGES_DIR", images.display().to_string())]).await;
+    run_checks(&app, "endpoints.mjs", vec![("IMAGES_DIR", images.display().to_string()), ("DATA_DIR", data.display().to_string())]).await;
 }
 
 #[tokio::test]

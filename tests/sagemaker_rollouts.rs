@@ -171,6 +171,29 @@ async fn a_sagemaker_rollout_sends_its_deployment_config_reads_its_states_and_ro
     assert!(sm.describe_endpoint_config().endpoint_config_name(&orphan).send().await.is_err(), "{orphan} was deleted");
     assert!(sm.describe_model().model_name(&orphan).send().await.is_err(), "model {orphan} was deleted");
 
+    // A local job as the next version: packed with code/inference.py and
+    // uploaded first; a refused update deletes the upload too.
+    let (local_job, _) = app.completed_small_job().await;
+    moto.create_bucket("models").await;
+    let mut from_local = rollout("", json!({ "kind": "all_at_once" }), None, &[]);
+    from_local["spec"]["local_job"] = json!(local_job);
+    from_local["spec"]["model_s3"] = json!("s3://models/dogs");
+    let (code, refused) = app.call_json("endpoints/sagemaker/rollout/start", &from_local).await;
+    assert_eq!(code, 400, "still refused: {refused}");
+    assert!(refused["message"].as_str().unwrap().contains("and the model.tar.gz it uploaded (s3://models/dogs/"), "{refused}");
+    let s3 = moto.s3().await;
+    assert_eq!(s3.list_objects_v2().bucket("models").send().await.unwrap().key_count(), Some(0), "the upload was deleted");
+    proxy.clear_refusal();
+    let (code, started) = app.call_json("endpoints/sagemaker/rollout/start", &from_local).await;
+    assert_eq!(code, 200, "{started}");
+    let model = proxy.sent("CreateModel").pop().unwrap();
+    let url = model["PrimaryContainer"]["ModelDataUrl"].as_str().unwrap().to_string();
+    assert_eq!(url, format!("s3://models/dogs/{}/model.tar.gz", model["ModelName"].as_str().unwrap()));
+    let key = url.trim_start_matches("s3://models/");
+    assert!(s3.head_object().bucket("models").key(key).send().await.is_ok(), "{url} was uploaded");
+    assert_eq!(started["rollouts"][0]["source"], format!("local job #{local_job}"));
+    assert_eq!(proxy.sent("UpdateEndpoint").pop().unwrap()["EndpointConfigName"], model["ModelName"]);
+
     let (_, journal) = app.call_json("journal/search", &json!({ "query": { "action": "endpoint.sagemaker.", "limit": 50 } })).await;
     let actions: Vec<(String, String)> = journal.as_array().unwrap().iter().map(|e| (e["action"].as_str().unwrap().to_string(), e["outcome"].as_str().unwrap().to_string())).collect();
     println!("journal: {actions:?}");

@@ -100,6 +100,13 @@ try {
   await page.waitForSelector('#version-table tr[data-version="1"][data-live="true"]', { timeout: 30_000 });
   step('the rollout completed (version 2 live), and one click rolled back to version 1');
 
+  // A shadow test of the chosen job (the live model's own job) on the test split: they must agree everywhere.
+  await page.fill('input[name="shadow_folder"]', `${process.env.DATA_DIR}/test`);
+  await page.click('#run-shadow');
+  await page.waitForSelector('#shadow-report', { timeout: 60_000 });
+  assert.equal(await page.getAttribute('#shadow-report', 'data-agreement'), '100.0');
+  step(`shadow test: ${(await page.textContent('#shadow-agreement')).trim()}`);
+
   await page.click('text=← All endpoints');
   await page.waitForSelector('#endpoints tr[data-endpoint="browser-shapes"][data-backend="local"]');
   step('the list shows browser-shapes, running locally');

@@ -570,6 +570,11 @@ impl RecordingProxy {
         *self.refusal.lock().unwrap() = Some((operation.into(), status, kind.into(), message.into()));
     }
 
+    /// Lets every operation through to moto again.
+    pub fn clear_refusal(&self) {
+        *self.refusal.lock().unwrap() = None;
+    }
+
     /// The bodies of the recorded requests of one operation (`CreateTrainingJob`).
     pub fn sent(&self, operation: &str) -> Vec<Value> {
         self.requests.lock().unwrap().iter().filter(|(op, _)| op == operation).map(|(_, b)| b.clone()).collect()

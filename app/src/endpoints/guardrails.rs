@@ -24,6 +24,12 @@ pub struct SageMakerRolloutSpec {
     /// A completed SageMaker training job whose model serves next; empty to
     /// keep the live model (an instance type or count change).
     pub training_job: String,
+    /// …or a completed local job, packed as model.tar.gz (with
+    /// code/inference.py) and uploaded under `model_s3` first.
+    #[serde(default)]
+    pub local_job: Option<i64>,
+    #[serde(default)]
+    pub model_s3: String,
     /// `None` keeps the live variant's.
     pub instance_type: Option<String>,
     pub instance_count: Option<u32>,
@@ -63,6 +69,14 @@ impl SageMakerRolloutSpec {
     pub fn plan(&self, instances: u32) -> Result<DeploymentPlan, ApiError> {
         super::validate_endpoint_name(&self.endpoint)?;
         self.shift.validate()?;
+        if self.local_job.is_some() {
+            if !self.training_job.trim().is_empty() {
+                return Err(ApiError::Invalid("name a SageMaker training job or a local job, not both".into()));
+            }
+            if !self.model_s3.trim().starts_with("s3://") {
+                return Err(ApiError::Invalid("model_s3 must say where the local job's model.tar.gz goes: s3://bucket/prefix".into()));
+            }
+        }
         let wait = |s: u32, field: &str| {
             if s > MAX_WAIT_SECONDS {
                 Err(ApiError::Invalid(format!("{field} must be 0 to {MAX_WAIT_SECONDS} seconds on SageMaker, not {s}")))
@@ -318,6 +332,8 @@ mod tests {
         SageMakerRolloutSpec {
             endpoint: "dogs".into(),
             training_job: "dogs-v2".into(),
+            local_job: None,
+            model_s3: String::new(),
             instance_type: None,
             instance_count: Some(2),
             shift,
@@ -352,6 +368,8 @@ mod tests {
         assert!(e(SageMakerRolloutSpec { termination_wait_seconds: 4000, ..spec(Shift::AllAtOnce) }, 1).contains("termination_wait_seconds"));
         assert!(e(SageMakerRolloutSpec { alarms: vec!["a".into(); 11], ..spec(Shift::AllAtOnce) }, 1).contains("at most 10 alarms"));
         assert!(e(SageMakerRolloutSpec { instance_type: Some("m5.large".into()), ..spec(Shift::AllAtOnce) }, 1).contains("not a SageMaker instance type"));
+        assert!(e(SageMakerRolloutSpec { local_job: Some(3), ..spec(Shift::AllAtOnce) }, 1).contains("not both"));
+        assert!(e(SageMakerRolloutSpec { local_job: Some(3), training_job: String::new(), ..spec(Shift::AllAtOnce) }, 1).contains("model_s3"));
         // Ten linear steps of an hour each, plus the rest: over eight hours.
         assert!(e(SageMakerRolloutSpec { termination_wait_seconds: 3600, ..spec(Shift::Linear { steps: 10, interval_seconds: 3600 }) }, 10).contains("8-hour"));
     }

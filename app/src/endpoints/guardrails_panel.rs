@@ -151,6 +151,8 @@ pub fn SageMakerRolloutPanel(name: String) -> impl IntoView {
     let rollouts = Resource::new(move || (tick.get(), alarms_changed.map(|c| c.get())), move |_| sagemaker_rollouts(name.get_value()));
     crate::components::poll::follow(rollouts, tick, Duration::from_secs(5), SageMakerRollouts::updating);
     let jobs = Resource::new(|| (), |_| deployable_training_jobs());
+    let local_jobs = Resource::new(|| (), |_| crate::training::list_local_jobs());
+    let model_s3 = RwSignal::new(String::new());
     let start = Action::new(|spec: &SageMakerRolloutSpec| start_sagemaker_rollout(spec.clone()));
     let back = Action::new(move |_: &()| roll_back_sagemaker(name.get_value()));
     Effect::new(move |_| {
@@ -178,7 +180,9 @@ pub fn SageMakerRolloutPanel(name: String) -> impl IntoView {
         let t = instance_type.get().trim().to_string();
         let spec = SageMakerRolloutSpec {
             endpoint: name.get_value(),
-            training_job: job.get(),
+            training_job: if job.get().starts_with("local:") { String::new() } else { job.get() },
+            local_job: job.get().strip_prefix("local:").and_then(|id| id.parse().ok()),
+            model_s3: model_s3.get().trim().to_string(),
             instance_type: (!t.is_empty()).then_some(t),
             instance_count: if count.get().trim().is_empty() { None } else { Some(parse_u32("instances", &count.get())?) },
             shift,
@@ -281,18 +285,24 @@ pub fn SageMakerRolloutPanel(name: String) -> impl IntoView {
                 }
             }>
                 <label class="field wide">
-                    <span>"Completed SageMaker training job (none: keep the model, change the instances)"</span>
+                    <span>"Completed job, SageMaker or local (none: keep the model, change the instances)"</span>
                     <Suspense fallback=|| view! { <select disabled=true><option>"Loading…"</option></select> }>
                         {move || Suspend::new(async move {
                             let listed = jobs.await.unwrap_or_default();
+                            let local: Vec<_> = local_jobs.await.unwrap_or_default().into_iter().filter(|j| j.status == crate::training::JobStatus::Completed).collect();
                             view! {
                                 <select name="sm_rollout_job" on:change=move |ev| job.set(event_target_value(&ev))>
                                     <option value="">"— keep the live model —"</option>
-                                    {listed.into_iter().map(|j| { let n = j.name.clone(); view! { <option value=n.clone() selected=job.get_untracked() == n>{j.name.clone()}</option> } }).collect_view()}
+                                    {listed.into_iter().map(|j| { let n = j.name.clone(); view! { <option value=n.clone() selected=job.get_untracked() == n>{format!("SageMaker job {}", j.name)}</option> } }).collect_view()}
+                                    {local.into_iter().map(|j| { let v = format!("local:{}", j.id); view! { <option value=v.clone() selected=job.get_untracked() == v>{format!("local job #{} {}", j.id, j.name)}</option> } }).collect_view()}
                                 </select>
                             }
                         })}
                     </Suspense>
+                </label>
+                <label class="field wide" class:hidden=move || !job.get().starts_with("local:")>
+                    <span>"Put the local job's model.tar.gz under (s3://bucket/prefix)"</span>
+                    <input name="sm_rollout_model_s3" placeholder="s3://my-bucket/models" prop:value=move || model_s3.get() on:input=move |ev| model_s3.set(event_target_value(&ev))/>
                 </label>
                 <label class="field">
                     <span>"Instance type (empty: as now)"</span>

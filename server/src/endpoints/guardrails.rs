@@ -211,7 +211,7 @@ impl EndpointHub {
         let instances = spec.instance_count.unwrap_or(live_count);
         let plan = spec.plan(instances)?;
         let job = spec.training_job.trim();
-        if job.is_empty() && instance_type == live_type && instances == live_count {
+        if job.is_empty() && spec.local_job.is_none() && instance_type == live_type && instances == live_count {
             return Err(ApiError::Conflict(format!(
                 "nothing would change: {name} already serves its model on {live_count} × {live_type}; name a training job or other instances"
             )));
@@ -227,12 +227,31 @@ impl EndpointHub {
         let region = clients.config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
         let mut made_model: Option<String> = None;
         let mut made_config = false;
+        let mut uploaded: Option<crate::s3::S3Uri> = None;
         let result: Result<(), ApiError> = async {
-            let model = if job.is_empty() {
+            let model = if job.is_empty() && spec.local_job.is_none() {
                 live_model.clone()
             } else {
                 // The same serving image and role as the live model; the job's artifact.
-                let (artifact, job_role) = self.sagemaker.job_model(job).await?;
+                let (artifact, job_role) = match spec.local_job {
+                    Some(id) => {
+                        let dir = self.local_artifact(id).await?;
+                        let target = app::endpoints::SageMakerDeploySpec {
+                            name: next.clone(),
+                            training_job: String::new(),
+                            local_job: Some(id),
+                            model_s3: spec.model_s3.clone(),
+                            image: String::new(),
+                            role_arn: String::new(),
+                            instance_type: instance_type.clone(),
+                            instance_count: instances,
+                        };
+                        let at = self.sagemaker.upload_local_model(&dir, &target).await?;
+                        uploaded = Some(at.clone());
+                        (at.to_string(), String::new())
+                    }
+                    None => self.sagemaker.job_model(job).await?,
+                };
                 let current = sm.describe_model().model_name(&live_model).send().await.map_err(|e| from_sdk("SageMaker DescribeModel", e))?;
                 let image = current.primary_container().and_then(|c| c.image()).map(str::to_string).unwrap_or_else(|| super::sagemaker::pytorch_inference_image(&region));
                 let role = current.execution_role_arn().map(str::to_string).unwrap_or(job_role);
@@ -271,7 +290,11 @@ impl EndpointHub {
             Ok(())
         }
         .await;
-        let source = if job.is_empty() { format!("the live model {live_model}") } else { format!("SageMaker job {job}") };
+        let source = match (spec.local_job, job.is_empty()) {
+            (Some(id), _) => format!("local job #{id}"),
+            (None, true) => format!("the live model {live_model}"),
+            (None, false) => format!("SageMaker job {job}"),
+        };
         let before = format!("{from_config} ({live_model} on {live_count} × {live_type})");
         let after = format!("{next} ({source} on {instances} × {instance_type}): {}", plan.describe());
         let result = match result {
@@ -284,6 +307,11 @@ impl EndpointHub {
                 if let Some(model) = &made_model {
                     if sm.delete_model().model_name(model).send().await.is_ok() {
                         undone.push(format!("model {model}"));
+                    }
+                }
+                if let Some(at) = &uploaded {
+                    if crate::s3::delete(&clients.s3, at).await.is_ok() {
+                        undone.push(format!("the model.tar.gz it uploaded ({at})"));
                     }
                 }
                 Err(if undone.is_empty() {
@@ -340,6 +368,8 @@ impl EndpointHub {
         let plan = SageMakerRolloutSpec {
             endpoint: name.to_string(),
             training_job: String::new(),
+            local_job: None,
+            model_s3: String::new(),
             instance_type: None,
             instance_count: None,
             shift: app::endpoints::rollout::Shift::AllAtOnce,
