@@ -29,13 +29,7 @@ async fn a_sagemaker_rollout_sends_its_deployment_config_reads_its_states_and_ro
     app.deploy_sagemaker_endpoint("dogs", "dogs-v1").await;
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
 
-    // Alarms from the endpoint's page, and one made by hand beside them.
-    for (kind, threshold) in [("ErrorRate", 5.0), ("LatencyP99", 250.0)] {
-        let spec = json!({ "backend": "SageMaker", "spec": { "endpoint": "dogs", "kind": kind, "threshold": threshold,
-            "period_seconds": 60, "evaluation_periods": 3, "datapoints_to_alarm": 2 } });
-        let (code, alarms) = app.call_json("endpoints/alarms/put", &spec).await;
-        assert_eq!(code, 200, "{alarms}");
-    }
+    // Alarms made by hand beforehand (one on this endpoint, one on another), then two from the endpoint's page.
     use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
     let on = |endpoint: &str| Dimension::builder().name("EndpointName").value(endpoint).build();
     for (alarm, endpoint) in [("ops-dogs-invocations", "dogs"), ("ops-cats-invocations", "cats")] {
@@ -53,6 +47,12 @@ async fn a_sagemaker_rollout_sends_its_deployment_config_reads_its_states_and_ro
             .send()
             .await
             .unwrap();
+    }
+    for (kind, threshold) in [("ErrorRate", 5.0), ("LatencyP99", 250.0)] {
+        let spec = json!({ "backend": "SageMaker", "spec": { "endpoint": "dogs", "kind": kind, "threshold": threshold,
+            "period_seconds": 60, "evaluation_periods": 3, "datapoints_to_alarm": 2 } });
+        let (code, alarms) = app.call_json("endpoints/alarms/put", &spec).await;
+        assert_eq!(code, 200, "{alarms}");
     }
     let read = cloudwatch.describe_alarms().alarm_name_prefix("sagedeck-dogs-").send().await.unwrap();
     let alarms = read.metric_alarms();

@@ -25,6 +25,9 @@ use aws_sdk_sagemaker::types::{
 use aws_smithy_types::date_time::Format;
 use sqlx::Row;
 
+/// How long the account's alarm list is kept (see `EndpointHub::alarm_memo`).
+const ALARM_MEMO: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// The deployment configuration UpdateEndpoint is sent.
 fn deployment_config(plan: &DeploymentPlan) -> DeploymentConfig {
     let r = &plan.routing;
@@ -120,9 +123,9 @@ impl EndpointHub {
         self.sagemaker.sm()?.describe_endpoint().endpoint_name(name).send().await.map_err(|e| from_sdk("SageMaker DescribeEndpoint", e))
     }
 
-    /// A SageMaker endpoint's rollouts, the newest one's end recorded once
-    /// DescribeEndpoint shows it, and its alarms.
-    pub async fn sagemaker_rollouts_view(&self, name: &str) -> Result<SageMakerRollouts, ApiError> {
+    /// Reads the endpoint and records the end of each of its rollouts that
+    /// DescribeEndpoint shows has ended; answers whether one is still open.
+    async fn settle_sagemaker(&self, name: &str) -> Result<(DescribeEndpointOutput, bool), ApiError> {
         let e = self.describe_raw(name).await?;
         let status = e.endpoint_status().map(|s| s.as_str().to_string()).unwrap_or_default();
         let config = e.endpoint_config_name().unwrap_or_default().to_string();
@@ -132,6 +135,7 @@ impl EndpointHub {
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
+        let mut still_open = false;
         for r in open {
             let (id, from, to): (i64, String, String) = (r.get("id"), r.get("from_config"), r.get("to_config"));
             if let Some((state, outcome)) = rollout_outcome(&status, &config, &from, &to, failure.as_deref()) {
@@ -153,8 +157,51 @@ impl EndpointHub {
                         outcome: if state == "completed" { Ok(()) } else { Err(outcome.clone()) },
                     })
                     .await;
+            } else {
+                still_open = true;
             }
         }
+        Ok((e, still_open))
+    }
+
+    /// Follows a SageMaker rollout from the server (not only while its page
+    /// is open), so its end is recorded and journaled when SageMaker ends
+    /// it: DescribeEndpoint every 20 s, for at most SageMaker's 8-hour limit
+    /// and a margin.
+    pub fn follow_sagemaker(&self, name: &str) {
+        let Some(hub) = self.me.upgrade() else { return };
+        let name = name.to_string();
+        tokio::spawn(async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(u64::from(app::endpoints::guardrails::MAX_EXECUTION_SECONDS) + 3600);
+            while std::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+                match hub.settle_sagemaker(&name).await {
+                    Ok((_, true)) => continue,
+                    Ok((_, false)) => break,
+                    Err(ApiError::NotFound(_) | ApiError::NotConfigured(_)) => break,
+                    Err(e) => tracing::warn!(endpoint = %name, error = %e.message(), "cannot read the endpoint's rollout; trying again"),
+                }
+            }
+        });
+    }
+
+    /// At start: follow every SageMaker rollout that was still open.
+    pub async fn follow_open_sagemaker_rollouts(&self) {
+        let open: Vec<String> = sqlx::query_scalar("SELECT DISTINCT endpoint FROM sagemaker_rollouts WHERE state = 'updating'")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap_or_default();
+        for name in open {
+            self.follow_sagemaker(&name);
+        }
+    }
+
+    /// A SageMaker endpoint's rollouts (an ended one recorded as DescribeEndpoint shows it) and its alarms.
+    pub async fn sagemaker_rollouts_view(&self, name: &str) -> Result<SageMakerRollouts, ApiError> {
+        let (e, _) = self.settle_sagemaker(name).await?;
+        let status = e.endpoint_status().map(|s| s.as_str().to_string()).unwrap_or_default();
+        let config = e.endpoint_config_name().unwrap_or_default().to_string();
+        let failure = e.failure_reason().map(str::to_string);
         let rows = sqlx::query(
             "SELECT id, from_config, to_config, source, instances, deployment, state, outcome, started_by, started_at, ended_at
              FROM sagemaker_rollouts WHERE endpoint = ? ORDER BY id DESC LIMIT 10",
@@ -348,6 +395,7 @@ impl EndpointHub {
         .execute(&self.pool)
         .await
         .map_err(db)?;
+        self.follow_sagemaker(name);
         self.sagemaker_rollouts_view(name).await
     }
 
@@ -414,6 +462,7 @@ impl EndpointHub {
         .execute(&self.pool)
         .await
         .map_err(db)?;
+        self.follow_sagemaker(name);
         self.sagemaker_rollouts_view(name).await
     }
 
@@ -423,20 +472,22 @@ impl EndpointHub {
         match backend {
             Backend::Local => self.local_alarms(name).await,
             Backend::SageMaker => {
+                let memo = self.alarm_memo.lock().expect("alarm memo").clone();
+                if let Some((read, all)) = memo.filter(|(read, _)| read.elapsed() < ALARM_MEMO) {
+                    tracing::trace!(age_ms = read.elapsed().as_millis() as u64, "alarms from the memo");
+                    return Ok(all.into_iter().filter(|(e, _)| e == name).map(|(_, a)| a).collect());
+                }
                 let cloudwatch = &self.sagemaker.aws.clients()?.cloudwatch;
-                let mut alarms = Vec::new();
+                let mut alarms: Vec<(String, EndpointAlarm)> = Vec::new();
                 let mut token: Option<String> = None;
                 loop {
                     let page = cloudwatch.describe_alarms().set_next_token(token.clone()).max_records(100).send().await.map_err(|e| from_sdk("CloudWatch DescribeAlarms", e))?;
                     for a in page.metric_alarms() {
-                        let on_it = a.namespace() == Some("AWS/SageMaker")
-                            && a.dimensions().iter().any(|d| d.name() == Some("EndpointName") && d.value() == Some(name));
-                        if !on_it {
-                            continue;
-                        }
+                        let on = a.dimensions().iter().find(|d| d.name() == Some("EndpointName")).and_then(|d| d.value());
+                        let Some(endpoint) = on.filter(|_| a.namespace() == Some("AWS/SageMaker")) else { continue };
                         let statistic = a.extended_statistic().map(str::to_string).or(a.statistic().map(|s| s.as_str().to_string())).unwrap_or_default();
                         let alarm_name = a.alarm_name().unwrap_or_default().to_string();
-                        alarms.push(EndpointAlarm {
+                        alarms.push((endpoint.to_string(), EndpointAlarm {
                             ours: alarm_name.starts_with("sagedeck-"),
                             description: format!(
                                 "{} {statistic} > {} in {} of {} periods of {} s",
@@ -450,15 +501,16 @@ impl EndpointHub {
                             reason: a.state_reason().unwrap_or_default().to_string(),
                             updated_at: a.state_updated_timestamp().and_then(|t| t.fmt(Format::DateTime).ok()),
                             name: alarm_name,
-                        });
+                        }));
                     }
                     token = page.next_token().map(str::to_string);
                     if token.is_none() {
                         break;
                     }
                 }
-                alarms.sort_by(|a, b| a.name.cmp(&b.name));
-                Ok(alarms)
+                alarms.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+                *self.alarm_memo.lock().expect("alarm memo") = Some((std::time::Instant::now(), alarms.clone()));
+                Ok(alarms.into_iter().filter(|(e, _)| e == name).map(|(_, a)| a).collect())
             }
         }
     }
@@ -551,6 +603,7 @@ impl EndpointHub {
             })
             .await;
         result?;
+        *self.alarm_memo.lock().expect("alarm memo") = None;
         self.endpoint_alarms(backend, &name).await
     }
 }

@@ -61,6 +61,10 @@ pub struct EndpointHub {
     rollouts: RwLock<HashMap<String, Arc<rollout::LiveRollout>>>,
     /// One rollout starts at a time (each checks that none runs).
     rollout_gate: tokio::sync::Mutex<()>,
+    /// The account's SageMaker endpoint alarms as last read (endpoint,
+    /// alarm), kept 20 s: DescribeAlarms pages through every alarm in the
+    /// account, and an endpoint's page asks every few seconds while it deploys.
+    alarm_memo: std::sync::Mutex<Option<(Instant, Vec<(String, app::endpoints::guardrails::EndpointAlarm)>)>>,
     /// Decoding is CPU-bound: at most this many decode at once...
     decoding: Semaphore,
     /// ...and together they may use at most this much memory.
@@ -128,6 +132,7 @@ impl EndpointHub {
             runtimes: RwLock::new(HashMap::new()),
             rollouts: RwLock::new(HashMap::new()),
             rollout_gate: tokio::sync::Mutex::new(()),
+            alarm_memo: std::sync::Mutex::new(None),
             decoding: Semaphore::new(threads * 2),
             budget: crate::images::DecodeBudget::new(DECODE_BUDGET_MIB, Duration::from_secs(10)),
             demand: std::sync::Mutex::new(HashMap::new()),
@@ -135,6 +140,7 @@ impl EndpointHub {
         if let Err(e) = rollout::settle_interrupted(&hub).await {
             tracing::error!(error = %e, "cannot settle the rollouts a stop interrupted");
         }
+        hub.follow_open_sagemaker_rollouts().await;
         match hub.rows().await {
             Ok(rows) => {
                 for row in rows.into_iter().filter(|r| r.status == "InService") {
