@@ -379,17 +379,30 @@ impl EndpointHub {
             })
             .await;
         result?;
+        self.started_sagemaker(name, (&from_config, &next), made_model.as_deref(), &source, &format!("{instances} × {instance_type}"), &plan).await
+    }
+
+    /// Records a started UpdateEndpoint (`configs`: from, to), follows it, answers the page.
+    async fn started_sagemaker(
+        &self,
+        name: &str,
+        configs: (&str, &str),
+        model: Option<&str>,
+        source: &str,
+        instances: &str,
+        plan: &DeploymentPlan,
+    ) -> Result<SageMakerRollouts, ApiError> {
         sqlx::query(
             "INSERT INTO sagemaker_rollouts (endpoint, from_config, to_config, model, source, instances, deployment, state, started_by, started_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, 'updating', ?, ?)",
         )
         .bind(name)
-        .bind(&from_config)
-        .bind(&next)
-        .bind(&made_model)
-        .bind(&source)
-        .bind(format!("{instances} × {instance_type}"))
-        .bind(serde_json::to_string(&plan).unwrap_or_default())
+        .bind(configs.0)
+        .bind(configs.1)
+        .bind(model)
+        .bind(source)
+        .bind(instances)
+        .bind(serde_json::to_string(plan).unwrap_or_default())
         .bind(actor())
         .bind(now())
         .execute(&self.pool)
@@ -448,22 +461,7 @@ impl EndpointHub {
             })
             .await;
         result?;
-        sqlx::query(
-            "INSERT INTO sagemaker_rollouts (endpoint, from_config, to_config, model, source, instances, deployment, state, started_by, started_at)
-             VALUES (?, ?, ?, NULL, ?, '', ?, 'updating', ?, ?)",
-        )
-        .bind(name)
-        .bind(&view.config)
-        .bind(&previous)
-        .bind(format!("rollback to {previous}"))
-        .bind(serde_json::to_string(&plan).unwrap_or_default())
-        .bind(actor())
-        .bind(now())
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        self.follow_sagemaker(name);
-        self.sagemaker_rollouts_view(name).await
+        self.started_sagemaker(name, (&view.config, &previous), None, &format!("rollback to {previous}"), "", &plan).await
     }
 
     /// The endpoint's alarms: every CloudWatch metric alarm on its

@@ -98,6 +98,15 @@ struct LocalRow {
     created_at: String,
 }
 
+/// A row's max_batch, max_wait_ms and queue_capacity (local endpoints and their versions).
+fn batching_of(r: &sqlx::sqlite::SqliteRow) -> Batching {
+    Batching {
+        max_batch: r.get::<i64, _>("max_batch") as u32,
+        max_wait_ms: r.get::<i64, _>("max_wait_ms") as u32,
+        queue_capacity: r.get::<i64, _>("queue_capacity") as u32,
+    }
+}
+
 /// Store failures, logged; the page is told which store (see `store::failed`).
 fn db(e: sqlx::Error) -> ApiError {
     crate::store::failed("endpoint store")(e)
@@ -310,11 +319,7 @@ impl EndpointHub {
                 sagemaker_job: r.get("sagemaker_job"),
                 artifact_dir: r.get("artifact_dir"),
                 instances: r.get::<i64, _>("instances") as u32,
-                batching: Batching {
-                    max_batch: r.get::<i64, _>("max_batch") as u32,
-                    max_wait_ms: r.get::<i64, _>("max_wait_ms") as u32,
-                    queue_capacity: r.get::<i64, _>("queue_capacity") as u32,
-                },
+                batching: batching_of(r),
                 status: r.get("status"),
                 message: r.get("message"),
                 created_at: r.get("created_at"),
@@ -345,25 +350,16 @@ impl EndpointHub {
         // A name used before starts its history again.
         sqlx::query("DELETE FROM endpoint_versions WHERE endpoint = ?").bind(&row.name).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM endpoint_rollouts WHERE endpoint = ?").bind(&row.name).execute(&mut *tx).await?;
-        sqlx::query(
-            "INSERT INTO endpoint_versions (endpoint, version, job_id, sagemaker_job, artifact_dir, instances, max_batch, max_wait_ms,
-                                            queue_capacity, created_at, created_by, live_from)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&row.name)
-        .bind(i64::from(row.version))
-        .bind(row.job_id)
-        .bind(&row.sagemaker_job)
-        .bind(&row.artifact_dir)
-        .bind(i64::from(row.instances))
-        .bind(i64::from(row.batching.max_batch))
-        .bind(i64::from(row.batching.max_wait_ms))
-        .bind(i64::from(row.batching.queue_capacity))
-        .bind(&row.created_at)
-        .bind(crate::journal::current().map(|p| p.name).unwrap_or_else(|| "system".into()))
-        .bind(&row.created_at)
-        .execute(&mut *tx)
-        .await?;
+        let first = rollout::VersionRow {
+            version: row.version,
+            job_id: row.job_id,
+            sagemaker_job: row.sagemaker_job.clone(),
+            artifact_dir: row.artifact_dir.clone(),
+            instances: row.instances,
+            batching: row.batching,
+        };
+        let by = crate::journal::current().map(|p| p.name).unwrap_or_else(|| "system".into());
+        rollout::insert_version(&mut tx, &row.name, &first, &row.created_at, &by, Some(&row.created_at)).await?;
         tx.commit().await
     }
 

@@ -10,7 +10,7 @@
 //! finishes what it holds before its replicas stop.
 
 use super::serving::Runtime;
-use super::{db, EndpointHub};
+use super::{batching_of, db, EndpointHub};
 use crate::journal::{self, Change};
 use crate::store::now;
 use app::auth::Principal;
@@ -35,6 +35,37 @@ pub struct VersionRow {
     pub artifact_dir: String,
     pub instances: u32,
     pub batching: Batching,
+}
+
+/// Stores a version of `endpoint`; `live_from` when it serves all traffic from the start.
+pub async fn insert_version(
+    tx: &mut sqlx::SqliteConnection,
+    endpoint: &str,
+    v: &VersionRow,
+    created_at: &str,
+    created_by: &str,
+    live_from: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO endpoint_versions (endpoint, version, job_id, sagemaker_job, artifact_dir, instances, max_batch, max_wait_ms,
+                                        queue_capacity, created_at, created_by, live_from)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(endpoint)
+    .bind(i64::from(v.version))
+    .bind(v.job_id)
+    .bind(&v.sagemaker_job)
+    .bind(&v.artifact_dir)
+    .bind(i64::from(v.instances))
+    .bind(i64::from(v.batching.max_batch))
+    .bind(i64::from(v.batching.max_wait_ms))
+    .bind(i64::from(v.batching.queue_capacity))
+    .bind(created_at)
+    .bind(created_by)
+    .bind(live_from)
+    .execute(tx)
+    .await
+    .map(|_| ())
 }
 
 /// One version's answers.
@@ -511,11 +542,7 @@ impl EndpointHub {
             sagemaker_job: r.get("sagemaker_job"),
             artifact_dir: r.get("artifact_dir"),
             instances: r.get::<i64, _>("instances") as u32,
-            batching: Batching {
-                max_batch: r.get::<i64, _>("max_batch") as u32,
-                max_wait_ms: r.get::<i64, _>("max_wait_ms") as u32,
-                queue_capacity: r.get::<i64, _>("queue_capacity") as u32,
-            },
+            batching: batching_of(&r),
         })
     }
 
@@ -549,11 +576,7 @@ impl EndpointHub {
                     classes: metadata.map(|m| m.classes).unwrap_or_default(),
                     artifact_dir,
                     instances: r.get::<i64, _>("instances") as u32,
-                    batching: Batching {
-                        max_batch: r.get::<i64, _>("max_batch") as u32,
-                        max_wait_ms: r.get::<i64, _>("max_wait_ms") as u32,
-                        queue_capacity: r.get::<i64, _>("queue_capacity") as u32,
-                    },
+                    batching: batching_of(r),
                     created_at: r.get("created_at"),
                     created_by: r.get("created_by"),
                     live_from: r.get("live_from"),
@@ -672,25 +695,7 @@ impl EndpointHub {
         let (actor, started) = (journal::current().map(|p| p.name).unwrap_or_else(|| "system".into()), now());
         let mut tx = self.pool.begin().await.map_err(db)?;
         if reused.is_none() {
-            sqlx::query(
-                "INSERT INTO endpoint_versions (endpoint, version, job_id, sagemaker_job, artifact_dir, instances, max_batch, max_wait_ms,
-                                                queue_capacity, created_at, created_by)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&name)
-            .bind(i64::from(number))
-            .bind(next.job_id)
-            .bind(&next.sagemaker_job)
-            .bind(&next.artifact_dir)
-            .bind(i64::from(instances))
-            .bind(i64::from(batching.max_batch))
-            .bind(i64::from(batching.max_wait_ms))
-            .bind(i64::from(batching.queue_capacity))
-            .bind(&started)
-            .bind(&actor)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            insert_version(&mut tx, &name, &next, &started, &actor, None).await.map_err(db)?;
         } else {
             // An earlier version with other replicas or batching: what it serves with now.
             sqlx::query("UPDATE endpoint_versions SET instances = ?, max_batch = ?, max_wait_ms = ?, queue_capacity = ? WHERE endpoint = ? AND version = ?")
