@@ -10,5 +10,14 @@ cd "$SAGEDECK_ROOT"
 
 "$SAGEDECK_ROOT/scripts/build.sh"
 
-step "Starting Sagedeck at http://${SAGEDECK_BIND:-127.0.0.1:3000} (Ctrl-C stops it)"
+# Where it listens: --bind ADDR (or --bind=ADDR) wins over SAGEDECK_BIND.
+bind="${SAGEDECK_BIND:-127.0.0.1:3000}"
+args=("$@")
+for i in "${!args[@]}"; do
+  case "${args[$i]}" in
+    --bind) bind="${args[$((i + 1))]:-$bind}" ;;
+    --bind=*) bind="${args[$i]#--bind=}" ;;
+  esac
+done
+step "Starting Sagedeck at http://$bind (Ctrl-C stops it)"
 exec "$CARGO_TARGET_DIR/debug/sagedeck" --site-root "$SAGEDECK_ROOT/target/site" "$@"

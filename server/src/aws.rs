@@ -1,7 +1,6 @@
 //! Reaching AWS: one `SdkConfig` from the standard chain, the identity check
 //! for the Overview, and the translation of SDK errors into words.
 
-use crate::config::AwsMode;
 use app::overview::AwsStatus;
 use app::ApiError;
 use aws_config::retry::RetryConfig;
@@ -17,6 +16,14 @@ use std::time::{Duration, Instant};
 /// How long a successful identity answer is reused, so page loads do not
 /// each cost an STS call.
 const IDENTITY_TTL: Duration = Duration::from_secs(60);
+
+/// Whether to reach AWS (`--aws`, `SAGEDECK_AWS`): `auto` uses the standard
+/// aws-config chain when it finds credentials and a region; `off` never calls AWS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AwsMode {
+    Auto,
+    Off,
+}
 
 /// AWS as this process found it at start-up.
 pub struct Aws {

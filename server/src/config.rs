@@ -1,6 +1,7 @@
 //! Command-line and environment configuration, parsed by clap.
 
-use clap::{Parser, Subcommand, ValueEnum};
+pub use crate::aws::AwsMode;
+use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -111,12 +112,6 @@ pub struct ServeArgs {
     /// Log filter in tracing's EnvFilter syntax (RUST_LOG is read too).
     #[arg(long, env = "SAGEDECK_LOG", default_value = "info,sagedeck=debug")]
     pub log: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AwsMode {
-    Auto,
-    Off,
 }
 
 impl ServeArgs {

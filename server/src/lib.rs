@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod aws;
+pub mod body;
 pub mod cloudwatch;
 pub mod config;
 pub mod connections;
@@ -71,7 +72,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         aws.clone(),
         endpoints::invoke::UrlFetcher {
             enabled: args.allow_url_fetch,
-            max_bytes: endpoints::invoke::MAX_PAYLOAD,
+            max_bytes: body::MAX_PAYLOAD,
             timeout: std::time::Duration::from_secs(5),
         },
         roots.clone(),

@@ -313,7 +313,7 @@ async fn admit(
                 let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_else(|| "unknown".into());
                 record_anonymous_denial(auth, &client, &format!("{method} {path} (Host: {})", crate::journal::printable(&host, 80))).await;
             }
-            crate::endpoints::invoke::drain(std::mem::replace(req.body_mut(), Body::empty())).await;
+            crate::body::drain(std::mem::replace(req.body_mut(), Body::empty())).await;
             return Err(refuse(ApiError::AccessDenied(format!(
                 "this console does not answer to the name {:?} (it answers to {}); if a proxy or DNS name leads here, start it with --public-host NAME",
                 crate::journal::printable(&host, 80),
@@ -324,7 +324,7 @@ async fn admit(
     if let Some(limit) = body_limit(access, path) {
         let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit) {
-            crate::endpoints::invoke::drain(std::mem::replace(req.body_mut(), Body::empty())).await;
+            crate::body::drain(std::mem::replace(req.body_mut(), Body::empty())).await;
             return Err(refuse(over_limit(path, limit)));
         }
         // A body without a declared length is cut at the limit as it streams.

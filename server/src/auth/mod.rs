@@ -23,36 +23,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use users::Users;
 
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<sqlx::Error> for AuthError {
-    fn from(e: sqlx::Error) -> Self {
-        tracing::error!(error = %e, "user store");
-        AuthError::Internal(format!("the user store failed: {e}"))
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Invalid(m) => ApiError::Invalid(m),
-            AuthError::NotFound(m) => ApiError::NotFound(m),
-            AuthError::Conflict(m) => ApiError::Conflict(m),
-            AuthError::Internal(m) => ApiError::Internal(m),
-        }
-    }
-}
-
 /// argon2 checks at once: 2 × 19 MiB.
 pub const VERIFICATIONS_AT_ONCE: usize = 2;
 
@@ -253,7 +223,7 @@ pub async fn user_command(args: UserArgs) -> anyhow::Result<()> {
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let actor = Principal { name: format!("{who} (command line)"), role: Role::Admin, open: false };
     let result = crate::journal::acting_as(actor, async {
-        let (action, target, after, outcome): (&str, String, Option<String>, Result<String, AuthError>) = match &args.action {
+        let (action, target, after, outcome): (&str, String, Option<String>, Result<String, ApiError>) = match &args.action {
             UserAction::Add { name, role } => {
                 let role = Role::parse(role).map_err(anyhow::Error::msg)?;
                 let password = read_password(true)?;

@@ -347,7 +347,7 @@ pub async fn run(args: BenchServeArgs) -> anyhow::Result<()> {
     let db = args.work_dir.join("bench.db");
     let _ = std::fs::remove_file(&db);
     let pool = crate::store::open(&format!("sqlite://{}", db.display())).await?;
-    let aws = Arc::new(crate::aws::Aws::connect(crate::config::AwsMode::Off).await);
+    let aws = Arc::new(crate::aws::Aws::connect(crate::aws::AwsMode::Off).await);
     let journal = crate::journal::Journal::new(pool.clone());
     let fetcher = UrlFetcher { enabled: false, max_bytes: 0, timeout: Duration::from_secs(1) };
     let roots = crate::paths::ReadableRoots::new([args.work_dir.clone()]);

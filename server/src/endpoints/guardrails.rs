@@ -171,7 +171,8 @@ impl EndpointHub {
     pub fn follow_sagemaker(&self, name: &str) {
         let Some(hub) = self.me.upgrade() else { return };
         let name = name.to_string();
-        tokio::spawn(async move {
+        let span = tracing::info_span!("sagemaker_rollout", endpoint = %name);
+        tokio::spawn(tracing::Instrument::instrument(async move {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(u64::from(app::endpoints::guardrails::MAX_EXECUTION_SECONDS) + 3600);
             while std::time::Instant::now() < deadline {
                 tokio::time::sleep(std::time::Duration::from_secs(20)).await;
@@ -182,7 +183,7 @@ impl EndpointHub {
                     Err(e) => tracing::warn!(endpoint = %name, error = %e.message(), "cannot read the endpoint's rollout; trying again"),
                 }
             }
-        });
+        }, span));
     }
 
     /// At start: follow every SageMaker rollout that was still open.

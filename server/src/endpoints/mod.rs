@@ -722,7 +722,7 @@ impl EndpointService for EndpointHub {
             .map(|(path, truth)| async move {
                 // A regular file within the roots, no larger than an invocation's payload.
                 let (file, allowed) = (path.clone(), roots.clone());
-                let read = tokio::task::spawn_blocking(move || crate::images::read_regular_file(&file, invoke::MAX_PAYLOAD as u64, &allowed))
+                let read = tokio::task::spawn_blocking(move || crate::images::read_regular_file(&file, crate::body::MAX_PAYLOAD as u64, &allowed))
                     .await
                     .unwrap_or_else(|e| Err(e.to_string()));
                 let result = match read {

@@ -728,7 +728,9 @@ impl EndpointHub {
         self.rollouts.write().expect("rollouts").insert(name.clone(), rollout.clone());
         self.record("endpoint.local.rollout", &name, Some(before), Some(format!("rollout #{id}: {after}")), &Ok(())).await;
         if let Some(hub) = self.me.upgrade() {
-            tokio::spawn(drive(hub, rollout, journal::current()));
+            use tracing::Instrument;
+            let span = tracing::info_span!("rollout", endpoint = %name, rollout = id);
+            tokio::spawn(drive(hub, rollout, journal::current()).instrument(span));
         }
         drop(_one_at_a_time);
         self.versions_view(&name).await
@@ -792,7 +794,7 @@ impl EndpointHub {
         let answers: Vec<(String, usize, Option<(usize, f64)>, Option<(usize, f64)>)> = futures_util::stream::iter(labelled.images.iter().cloned())
             .map(|(path, truth)| async move {
                 let (file, allowed) = (path.clone(), roots.clone());
-                let bytes = tokio::task::spawn_blocking(move || crate::images::read_regular_file(&file, super::invoke::MAX_PAYLOAD as u64, &allowed))
+                let bytes = tokio::task::spawn_blocking(move || crate::images::read_regular_file(&file, crate::body::MAX_PAYLOAD as u64, &allowed))
                     .await
                     .unwrap_or_else(|e| Err(e.to_string()));
                 let Ok(bytes) = bytes else { return (path.display().to_string(), truth, None, None) };

@@ -155,7 +155,7 @@ pub fn summarize(folder: &LabelledFolder, judged: &[Judged], seconds: f64) -> Te
 /// A 96-pixel PNG of the image as a data: URL, for the wrong-answer gallery:
 /// only of a regular file within `roots`, bounded like an invocation.
 pub fn thumbnail(path: &Path, roots: &[PathBuf]) -> String {
-    let Ok(bytes) = crate::images::read_regular_file(path, super::invoke::MAX_PAYLOAD as u64, roots) else { return String::new() };
+    let Ok(bytes) = crate::images::read_regular_file(path, crate::body::MAX_PAYLOAD as u64, roots) else { return String::new() };
     let Ok((image, _)) = crate::images::decode_bytes(&bytes) else { return String::new() };
     let small = image::DynamicImage::ImageRgb8(image).thumbnail(96, 96);
     let mut png = std::io::Cursor::new(Vec::new());

@@ -12,7 +12,7 @@
 //!   never lets them go; on-demand ones are dropped after 5 idle minutes.
 //! - Each invocation logs START / END / REPORT lines, kept per function.
 
-use crate::endpoints::invoke::{parse_payload, Payload};
+use crate::body::{parse_payload, Payload};
 use crate::endpoints::EndpointHub;
 use app::lambda::{LocalFunctionSpec, LOCAL_ACCOUNT_LIMIT};
 use app::ApiError;

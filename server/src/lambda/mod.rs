@@ -6,7 +6,7 @@ pub mod aws;
 pub mod local;
 pub mod metrics;
 
-use crate::endpoints::invoke::read_body;
+use crate::body::read_body;
 use crate::endpoints::EndpointHub;
 use crate::journal::{Change, Journal};
 use crate::scaling::ScalingHub;
