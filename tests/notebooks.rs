@@ -191,7 +191,20 @@ async fn a_change_outlives_its_caller_and_one_cut_by_a_kill_is_journaled() {
     let in_flight = tokio::spawn(async move {
         reqwest::Client::new().post(format!("{url}/api/notebooks/stop")).form(&[("name", "nb-slow")]).send().await.map(|r| r.status())
     });
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill once the server has written the stop down as in flight (it does
+    // so before any work), not after a guessed delay.
+    let db = app.data_path().join("sagedeck.db");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        use sqlx::ConnectOptions;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new().filename(&db).read_only(true).connect().await.expect("open the database");
+        let in_flight: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM requests_in_flight WHERE route = 'POST /api/notebooks/stop'").fetch_one(&mut conn).await.unwrap();
+        if in_flight > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the stop was never in flight");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let app = app.crash_and_restart();
     assert!(in_flight.await.unwrap().is_err(), "the stop was meant to be cut off by the kill");
     let (_, journal) = app.call("journal/recent", &[("limit", "5")]).await;

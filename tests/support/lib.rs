@@ -40,6 +40,18 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Whether the server on `port` is a moto (its dashboard answers 200).
+fn answers_as_moto(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream.write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut head = [0u8; 16];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && head[9..12] == *b"200"
+}
+
 /// A moto server on a free loopback port, killed on drop.
 pub struct Moto {
     child: Child,
@@ -57,27 +69,39 @@ impl Moto {
         Self::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")])
     }
 
+    /// Starts moto on a free port. The port is free when probed, not
+    /// necessarily when moto binds it (another test may take it between): a
+    /// moto that exits is started again on another port, and the port only
+    /// counts as moto's once it answers moto's own dashboard.
     fn start_with(env: &[(&str, &str)]) -> Moto {
         let venv = repo_root().join(".venv/bin/moto_server");
         let program = if venv.exists() { venv } else { PathBuf::from("moto_server") };
-        let port = free_port();
-        let child = Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {} ({e}); run scripts/setup.sh test", program.display()));
-        let moto = Moto { child, url: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return moto;
+        let mut last = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new(&program)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+                .envs(env.iter().copied())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {} ({e}); run scripts/setup.sh test", program.display()));
+            let mut moto = Moto { child, url: format!("http://127.0.0.1:{port}") };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Ok(Some(status)) = moto.child.try_wait() {
+                    last = format!("moto_server on port {port} exited ({status}): the port was taken");
+                    break;
+                }
+                if answers_as_moto(port) {
+                    return moto;
+                }
+                assert!(Instant::now() < deadline, "moto_server did not answer on port {port} within 60 s");
+                std::thread::sleep(Duration::from_millis(100));
             }
-            assert!(Instant::now() < deadline, "moto_server did not open port {port} within 60 s");
-            std::thread::sleep(Duration::from_millis(100));
         }
+        panic!("moto did not start in five tries; the last: {last}")
     }
 
     /// An SDK config for the test's own calls to moto (seeding data).
