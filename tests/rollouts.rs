@@ -361,4 +361,16 @@ async fn rollouts_under_steady_load_drop_nothing_and_a_bad_version_rolls_back_by
     };
     assert!(fired["reason"].as_str().unwrap().contains("of the last 2 periods above 1000"), "{fired}");
     println!("local alarm fired: {}", fired["reason"]);
+
+    // The live version on one replica instead of two is a new version; version 3 keeps saying what it served.
+    let mut spec = rollout("shapes", json!({ "kind": "version", "version": 3 }), json!({ "kind": "all_at_once" }), 0, rails(None));
+    spec["spec"]["instances"] = json!(1);
+    let (code, started) = app.call_json("endpoints/rollout/start", &spec).await;
+    assert_eq!(code, 200, "{started}");
+    let resized = started["rollouts"][0]["id"].as_i64().unwrap();
+    assert_eq!(started["rollouts"][0]["to_version"], 5);
+    let done = follow(&app, "shapes", resized, &mut phases, Duration::from_secs(30)).await;
+    assert_eq!((done["live_version"].as_u64(), done["rollouts"][0]["state"].as_str()), (Some(5), Some("completed")), "{done:#}");
+    let three = done["versions"].as_array().unwrap().iter().find(|v| v["version"] == 3).unwrap();
+    assert_eq!(three["instances"], 2, "{three}");
 }

@@ -549,14 +549,23 @@ impl EndpointHub {
     /// The versions page of local endpoint `name`.
     pub async fn versions_view(&self, name: &str) -> Result<app::endpoints::rollout::VersionsView, ApiError> {
         use sqlx::Row;
-        let live = self.row(name).await?;
+        self.row(name).await?;
+        // One read transaction: the live version, the versions and the
+        // rollouts as of one moment (a rollout's completion changes all three).
+        let mut read = self.pool.begin().await.map_err(db)?;
+        let live_version = sqlx::query_scalar::<_, i64>("SELECT version FROM local_endpoints WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *read)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| ApiError::NotFound(format!("there is no local endpoint named {name:?}")))? as u32;
         let rows = sqlx::query(
             "SELECT version, job_id, sagemaker_job, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity, created_at, created_by,
                     live_from, live_until
              FROM endpoint_versions WHERE endpoint = ? ORDER BY version DESC",
         )
         .bind(name)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *read)
         .await
         .map_err(db)?;
         let versions = rows
@@ -581,7 +590,7 @@ impl EndpointHub {
                     created_by: r.get("created_by"),
                     live_from: r.get("live_from"),
                     live_until: r.get("live_until"),
-                    live: version == live.version,
+                    live: version == live_version,
                 }
             })
             .collect();
@@ -591,7 +600,7 @@ impl EndpointHub {
              FROM endpoint_rollouts WHERE endpoint = ? ORDER BY id DESC LIMIT 10",
         )
         .bind(name)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *read)
         .await
         .map_err(db)?;
         let mut rollouts: Vec<RolloutView> = stored
@@ -602,7 +611,7 @@ impl EndpointHub {
         if let Some(run) = running {
             rollouts.insert(0, run.view());
         }
-        Ok(app::endpoints::rollout::VersionsView { endpoint: name.to_string(), live_version: live.version, versions, rollouts })
+        Ok(app::endpoints::rollout::VersionsView { endpoint: name.to_string(), live_version, versions, rollouts })
     }
 
     /// Starts a rollout: the next version is loaded and warmed up (a
@@ -642,6 +651,9 @@ impl EndpointHub {
         if reused == Some(live.version) && instances == live_runtime.instances() as u32 && batching == live.batching {
             return Err(ApiError::Conflict(format!("version {} is already live on {name} with these replicas and batching", live.version)));
         }
+        // The live version on other replicas or batching is a new version: the
+        // live one's row keeps describing what serves until the shift is done.
+        let reused = reused.filter(|v| *v != live.version);
         let number = match reused {
             Some(v) => v,
             None => {
