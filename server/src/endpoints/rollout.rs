@@ -73,7 +73,8 @@ pub async fn insert_version(
 struct Side {
     requests: u64,
     errors: u64,
-    latencies_ms: Vec<f64>,
+    /// The newest SAMPLES latencies (a ring: each request adds one, in O(1)).
+    latencies_ms: std::collections::VecDeque<f64>,
     compared: u64,
     agreed: u64,
 }
@@ -83,17 +84,18 @@ impl Side {
         self.requests += 1;
         self.errors += u64::from(server_error);
         if self.latencies_ms.len() == SAMPLES {
-            self.latencies_ms.remove(0);
+            self.latencies_ms.pop_front();
         }
-        self.latencies_ms.push(ms);
+        self.latencies_ms.push_back(ms);
     }
 
     fn stats(&self) -> VersionStats {
+        let latencies: Vec<f64> = self.latencies_ms.iter().copied().collect();
         VersionStats {
             requests: self.requests,
             errors: self.errors,
-            p50_ms: quantile(&self.latencies_ms, 0.5),
-            p99_ms: quantile(&self.latencies_ms, 0.99),
+            p50_ms: quantile(&latencies, 0.5),
+            p99_ms: quantile(&latencies, 0.99),
             compared: self.compared,
             agreed: self.agreed,
         }
