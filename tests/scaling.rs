@@ -105,6 +105,10 @@ async fn local_replicas_follow_load_up_and_down_and_the_policy_reverts_from_the_
     }
     let requests = sent.load(Ordering::SeqCst);
     assert_eq!(peak, 3, "replicas reached the maximum under load: {timeline:?}\n{}", app.log());
+    // The tracker's log lines name the endpoint they are about (its span).
+    let server_log = app.log();
+    let scaled: Vec<&str> = server_log.lines().filter(|l| l.contains("local auto-scaling") && !l.contains("the policy's min")).collect();
+    assert!(!scaled.is_empty() && scaled.iter().all(|l| l.contains("local_scaling{endpoint=busy}")), "{scaled:?}");
 
     // Quiet: back to the minimum after 15 datapoints (30 s) below 90 % of the target.
     let quiet = Instant::now();

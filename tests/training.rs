@@ -118,6 +118,11 @@ async fn broken_files_are_reported_and_training_uses_the_good_ones() {
     assert_eq!(status(&done), "Completed", "{done:#}");
     assert_eq!(done["dataset"]["skipped"].as_array().unwrap().len(), 4);
     assert!(log_text(&done).contains("skipped train/003.Triangle/cut.jpg: truncated"));
+    // The worker's log lines name the job they are about (its span).
+    let server_log = app.log();
+    let ended: Vec<&str> = server_log.lines().filter(|l| l.contains("job ended")).collect();
+    assert!(!ended.is_empty(), "the worker logged the job's end:\n{server_log}");
+    assert!(ended.iter().all(|l| l.contains(&format!("local_job{{id={id} name=with-broken-files}}"))), "{ended:?}");
 }
 
 const JOB_ENDED: [&str; 4] = ["Completed", "Failed", "Cancelled", "Interrupted"];

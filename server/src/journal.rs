@@ -220,6 +220,7 @@ impl Journal {
         Ok(rows
             .into_iter()
             .map(|(id, at, actor, backend, action, target, before, after, outcome, message, revert_of, reverted_by)| ChangeRecord {
+                diff: app::journal::state::diff_of_stored(before.as_deref(), after.as_deref()),
                 // An AWS function's deletion cannot be undone: its code is gone.
                 revertible: outcome == "ok"
                     && reverted_by.is_none()

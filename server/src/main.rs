@@ -9,8 +9,7 @@ async fn main() -> std::process::ExitCode {
         Some(Command::Serve(args)) => args,
         None => cli.serve,
         Some(command) => {
-            let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+            log_to_stderr(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")));
             let result = match command {
                 Command::Train(args) => sagedeck::training::cli::train(args).await,
                 Command::DemoData(args) => sagedeck::training::cli::demo_data(args),
@@ -34,8 +33,7 @@ async fn main() -> std::process::ExitCode {
             };
         }
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&args.log));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    log_to_stderr(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&args.log)));
 
     let code = match sagedeck::serve(args).await {
         Ok(()) => 0,
@@ -48,4 +46,11 @@ async fn main() -> std::process::ExitCode {
     // running (a training step, a decode cut off at the grace period), and a
     // shutdown must end within a bounded time whatever the clients do.
     std::process::exit(code)
+}
+
+/// Log lines on stderr, coloured only on a terminal: a log file or the
+/// journal of a service manager gets plain text, not escape codes.
+fn log_to_stderr(filter: EnvFilter) {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).init();
 }

@@ -46,7 +46,7 @@ where
     F: Fn(Arc<T>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), ApiError>> + Send,
 {
-    tokio::spawn(async move {
+    tokio::spawn(tracing::Instrument::instrument(async move {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
@@ -54,7 +54,7 @@ where
                 tracing::warn!(error = %e, "{what} flush failed; will retry");
             }
         }
-    });
+    }, tracing::info_span!("flusher", what)));
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::overview::{count_changes, search_changes, ChangeRecord, JournalQuery}
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::components::A;
-use state::{diff, diff_size, DiffLine, State};
+use state::{diff_size, DiffLine, State};
 
 /// The server's side (implemented in the `server` crate).
 #[cfg(feature = "ssr")]
@@ -167,9 +167,8 @@ pub fn ChangeTable(changes: Vec<ChangeRecord>, #[prop(optional)] on_reverted: Op
                         (Some(b), None) => b,
                         (None, None) => String::new(),
                     };
-                    // Documents (policies) get their diff on demand.
-                    let documents = [&before, &after].iter().any(|s| s.as_ref().is_some_and(State::is_document));
-                    let lines = documents.then(|| diff(before.as_ref().unwrap_or(&State::None), after.as_ref().unwrap_or(&State::None)));
+                    // Documents (policies) come with their diff, folded.
+                    let lines = c.diff;
                     let note = match (c.revert_of, c.reverted_by) {
                         (Some(of), _) => Some(format!(" (reverts #{of})")),
                         (_, Some(by)) => Some(format!(" (reverted by #{by})")),

@@ -5,7 +5,6 @@
 
 use crate::scaling::ScalingPolicy;
 use serde_json::Value;
-use similar::{ChangeTag, TextDiff};
 use std::collections::BTreeMap;
 
 /// What a stored before- or after-state holds.
@@ -120,16 +119,28 @@ fn clip(text: &str, max: usize) -> String {
 }
 
 /// One line of a unified diff.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum DiffLine {
     Same(String),
     Removed(String),
     Added(String),
 }
 
+/// The line diff of two stored states, when either is a document (a
+/// policy): the server computes it, so the diff algorithm stays out of the
+/// browser's bundle (it was 7 % of the wasm's code).
+#[cfg(feature = "ssr")]
+pub fn diff_of_stored(before: Option<&str>, after: Option<&str>) -> Option<Vec<DiffLine>> {
+    let (before, after) = (before.map(State::parse), after.map(State::parse));
+    let documents = [&before, &after].iter().any(|s| s.as_ref().is_some_and(State::is_document));
+    documents.then(|| diff(before.as_ref().unwrap_or(&State::None), after.as_ref().unwrap_or(&State::None)))
+}
+
 /// The line diff of two states' documents, every line kept (policy
 /// documents are short; context matters more than brevity).
+#[cfg(feature = "ssr")]
 pub fn diff(before: &State, after: &State) -> Vec<DiffLine> {
+    use similar::{ChangeTag, TextDiff};
     let (a, b) = (before.document(), after.document());
     TextDiff::from_lines(&a, &b)
         .iter_all_changes()
@@ -151,7 +162,7 @@ pub fn diff_size(lines: &[DiffLine]) -> String {
     format!("+{added} −{removed} lines")
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::*;
 

@@ -94,6 +94,10 @@ pub struct ChangeRecord {
     pub reverted_by: Option<i64>,
     /// It succeeded, has not been undone, and is of a kind Sagedeck can undo.
     pub revertible: bool,
+    /// The line diff of `before` and `after` when either is a document (a
+    /// policy), computed by the server.
+    #[serde(default)]
+    pub diff: Option<Vec<crate::journal::state::DiffLine>>,
 }
 
 /// A filter over the journal; empty fields match everything.

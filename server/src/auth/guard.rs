@@ -259,7 +259,7 @@ async fn run_change(auth: &Auth, principal: Principal, req: Request<Body>, next:
     let journal = auth.journal.clone();
     let mark = journal.begin_request(&principal.name, &route, &kept).await;
     let req = Request::from_parts(parts, Body::from(bytes));
-    let task = tokio::spawn(async move {
+    let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
         let run = std::panic::AssertUnwindSafe(journal::acting_as(principal, next.run(req))).catch_unwind().await;
         match run {
             Ok(res) => {
@@ -271,7 +271,7 @@ async fn run_change(auth: &Auth, principal: Principal, req: Request<Body>, next:
                 refuse(ApiError::Internal("this change stopped unexpectedly; it is in the journal as interrupted".into()))
             }
         }
-    });
+    }));
     task.await.unwrap_or_else(|_| refuse(ApiError::Internal("this change stopped unexpectedly".into())))
 }
 

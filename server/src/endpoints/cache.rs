@@ -100,7 +100,8 @@ impl EndpointCache {
         });
         if cache.aws.clients().is_ok() {
             let poller = cache.clone();
-            tokio::spawn(async move { poller.poll().await });
+            use tracing::Instrument;
+            tokio::spawn(async move { poller.poll().await }.instrument(tracing::info_span!("sagemaker_endpoints_poller")));
         }
         cache
     }

@@ -465,11 +465,11 @@ impl EndpointHub {
             let mine = top_class(&scored.logits, &routed.runtime.info.metadata.classes);
             if let Ok(reply) = routed.live.submit(pixels) {
                 let (rollout, live) = (rollout.clone(), routed.live.clone());
-                tokio::spawn(async move {
+                tokio::spawn(tracing::Instrument::in_current_span(async move {
                     if let Ok(Ok(theirs)) = reply.await {
                         rollout.record_agreement(top_class(&theirs.logits, &live.info.metadata.classes) == mine);
                     }
-                });
+                }));
             }
         }
         answer

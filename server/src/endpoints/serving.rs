@@ -198,9 +198,10 @@ impl Runtime {
             forward(&model, &vec![0f32; 3 * size * size], 1, size).map_err(|e| format!("the model cannot answer a warm-up image: {e}"))?;
             let stop = Arc::new(AtomicBool::new(false));
             let (receiver, queued, flag, batching) = (self.receiver.clone(), self.queued.clone(), stop.clone(), self.batching);
+            let span = tracing::info_span!("replica", endpoint = %self.name, replica = replicas.len());
             std::thread::Builder::new()
                 .name(format!("endpoint-{}-{}", self.name, replicas.len()))
-                .spawn(move || replica(model, &receiver, &queued, &flag, size, batching))
+                .spawn(move || span.in_scope(|| replica(model, &receiver, &queued, &flag, size, batching)))
                 .map_err(|e| format!("cannot start a replica thread: {e}"))?;
             replicas.push(stop);
         }

@@ -156,7 +156,8 @@ impl LocalScaler {
         };
         let scaler = Arc::downgrade(self);
         let name = endpoint.to_string();
-        let task = tokio::spawn(track(scaler, name.clone(), Arc::downgrade(&runtime), policy));
+        let span = tracing::info_span!("local_scaling", endpoint = %name);
+        let task = tokio::spawn(tracing::Instrument::instrument(track(scaler, name.clone(), Arc::downgrade(&runtime), policy), span));
         if let Some(old) = self.tasks.lock().expect("tasks").insert(name, task) {
             old.abort();
         }

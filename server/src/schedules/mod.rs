@@ -57,7 +57,7 @@ impl ScheduleHub {
     pub fn start(pool: SqlitePool, journal: Journal, actors: Actors) -> Arc<Self> {
         let hub = Arc::new(Self { pool, journal, actors, wake: Notify::new(), started: now_s() });
         let runner = hub.clone();
-        tokio::spawn(async move {
+        tokio::spawn(tracing::Instrument::instrument(async move {
             loop {
                 let sleep = match runner.run_due().await {
                     Ok(next) => next.map(|t| Duration::from_secs((t - now_s()).clamp(0, 30) as u64)).unwrap_or(LONGEST_SLEEP),
@@ -71,7 +71,7 @@ impl ScheduleHub {
                     _ = runner.wake.notified() => {}
                 }
             }
-        });
+        }, tracing::info_span!("schedules")));
         hub
     }
 
@@ -108,7 +108,8 @@ impl ScheduleHub {
         .await
         .map_err(store_error)?;
         for row in due {
-            self.run_one(row, now).await;
+            let span = tracing::info_span!("schedule", id = row.0);
+            tracing::Instrument::instrument(self.run_one(row, now), span).await;
         }
         let next: Option<String> =
             sqlx::query_scalar("SELECT MIN(next_run_at) FROM schedules WHERE next_run_at IS NOT NULL").fetch_one(&self.pool).await.map_err(store_error)?;

@@ -224,7 +224,8 @@ impl EpochLoader {
         let workers = (0..config.threads.max(1))
             .map(|_| {
                 let (samples, order, next, tx) = (samples.clone(), order.clone(), next.clone(), tx.clone());
-                std::thread::spawn(move || loop {
+                let span = tracing::Span::current();
+                std::thread::spawn(move || span.in_scope(|| loop {
                     let b = next.fetch_add(1, Ordering::Relaxed);
                     if b >= batches {
                         break;
@@ -234,7 +235,7 @@ impl EpochLoader {
                     if tx.send(batch).is_err() {
                         break; // the consumer is gone (cancelled or finished early)
                     }
-                })
+                }))
             })
             .collect();
         EpochLoader { rx: Some(rx), workers, batches }

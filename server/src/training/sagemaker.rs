@@ -276,8 +276,9 @@ impl SageMakerJobs {
         });
         if jobs.aws.clients().is_ok() {
             let poller = jobs.clone();
-            tokio::spawn(async move { poller.poll().await });
-            tokio::spawn(super::history::backfill(jobs.clone()));
+            use tracing::Instrument;
+            tokio::spawn(async move { poller.poll().await }.instrument(tracing::info_span!("sagemaker_jobs_poller")));
+            tokio::spawn(super::history::backfill(jobs.clone()).instrument(tracing::info_span!("sagemaker_history_backfill")));
         }
         jobs
     }

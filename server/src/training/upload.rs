@@ -125,11 +125,15 @@ impl UploadHub {
     fn spawn(self: Arc<Self>, id: i64, principal: Principal, files: Option<Vec<FileToSend>>) {
         let running = Arc::new(Running::default());
         self.running.lock().expect("uploads").insert(id, running.clone());
-        tokio::spawn(crate::journal::acting_as(principal, async move {
-            let outcome = self.run(id, &running, files).await;
-            self.finish(id, &running, outcome).await;
-            self.running.lock().expect("uploads").remove(&id);
-        }));
+        let span = tracing::info_span!("dataset_upload", upload = id);
+        tokio::spawn(tracing::Instrument::instrument(
+            crate::journal::acting_as(principal, async move {
+                let outcome = self.run(id, &running, files).await;
+                self.finish(id, &running, outcome).await;
+                self.running.lock().expect("uploads").remove(&id);
+            }),
+            span,
+        ));
     }
 
     async fn row(&self, id: i64) -> Result<DatasetUpload, ApiError> {

@@ -157,12 +157,14 @@ impl LocalTrainer {
         let (tx, rx) = mpsc::unbounded_channel();
         let recorder = {
             let store = self.store.clone();
-            tokio::spawn(async move { store.record(id, rx).await })
+            tokio::spawn(async move { store.record(id, rx).await }.in_current_span())
         };
         let spec = job.spec.clone();
         let store = self.store.clone();
         let handle = tokio::runtime::Handle::current();
+        let span = tracing::Span::current();
         let outcome = tokio::task::spawn_blocking(move || {
+            let _in_job = span.enter();
             let _ = tx.send(Event::Log(format!("checking the dataset at {}", spec.dataset)));
             let checked = dataset::check(Path::new(&spec.dataset), check_threads());
             let report = &checked.report;
