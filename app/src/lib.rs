@@ -15,6 +15,7 @@ pub mod error;
 pub mod iam;
 pub mod journal;
 pub mod lambda;
+pub mod list_view;
 pub mod notebooks;
 pub mod overview;
 pub mod scaling;

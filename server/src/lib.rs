@@ -20,6 +20,7 @@ pub mod minutes;
 pub mod notebooks;
 pub mod overview;
 pub mod paths;
+pub mod poller;
 pub mod s3;
 pub mod site;
 pub mod scaling;

@@ -94,6 +94,55 @@ pub fn Loading(#[prop(into, default = "Loading…".to_string())] text: String) -
     view! { <p class="loading" aria-busy="true">{text}</p> }
 }
 
+/// A server function's answer where it is shown: `loading` while it first
+/// loads (on a reload the previous view stays until the new one is ready: a
+/// `Transition`), its error as an `ErrorPanel`, otherwise `ok(value)`. The
+/// one way a page shows a `Resource<Result<T, ApiError>>`; write the
+/// `Transition` by hand only where the view needs more than one resource.
+#[component]
+pub fn Loaded<T, V, F>(
+    resource: Resource<Result<T, ApiError>>,
+    #[prop(into, default = "Loading…".to_string())] loading: String,
+    ok: F,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    V: IntoView + 'static,
+    F: Fn(T) -> V + Clone + Send + Sync + 'static,
+{
+    view! {
+        <Transition fallback=move || view! { <Loading text=loading.clone()/> }>
+            {move || {
+                let ok = ok.clone();
+                Suspend::new(async move {
+                    match resource.await {
+                        Ok(value) => ok(value).into_any(),
+                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                    }
+                })
+            }}
+        </Transition>
+    }
+}
+
+/// Rows under a header row: the one way a list or a set of facts is
+/// tabulated. `headers` are the column titles ("" over a column of buttons);
+/// the children are the rows.
+#[component]
+pub fn DataTable(
+    #[prop(optional)] id: Option<&'static str>,
+    #[prop(optional)] compact: bool,
+    headers: &'static [&'static str],
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <table class=if compact { "table compact" } else { "table" } id=id>
+            <thead><tr>{headers.iter().map(|h| view! { <th>{*h}</th> }).collect_view()}</tr></thead>
+            <tbody>{children()}</tbody>
+        </table>
+    }
+}
+
 /// "2026-11-22T03:14:05.123Z" → "2026-11-22 03:14 UTC"; other text is shown as it is.
 pub fn short_time(rfc3339: &str) -> String {
     let bytes = rfc3339.as_bytes();

@@ -4,7 +4,7 @@
 
 use super::arithmetic::{self, usd, HOURS_PER_MONTH};
 use super::{costs_view, CostLine, CostReport, IdleAction, IdleResource, MonthToDate};
-use crate::components::{short_time, ConfirmButton, ErrorPanel, Loading, PageHeader};
+use crate::components::{short_time, ConfirmButton, DataTable, ErrorPanel, Loaded, PageHeader};
 use crate::endpoints::{Backend, DeleteEndpoint};
 use crate::notebooks::StopNotebook;
 use leptos::prelude::*;
@@ -40,14 +40,7 @@ pub fn CostsPage() -> impl IntoView {
             "the bill also has storage, data transfer and any savings plan, which Sagedeck does not see."
         </p>
         <ActionOutcome stop delete/>
-        <Transition fallback=|| view! { <Loading text="Pricing what runs…"/> }>
-            {move || Suspend::new(async move {
-                match view_data.await {
-                    Ok(data) => view! { <CostsBody data stop delete/> }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
+        <Loaded resource=view_data loading="Pricing what runs…" ok=move |data| view! { <CostsBody data stop delete/> }/>
     }
 }
 
@@ -273,12 +266,9 @@ fn IdleSection(hours: u32, idle: Vec<IdleResource>, stop: ServerAction<StopNoteb
         } else {
             view! {
                 <p class="muted">{format!("{} idle resource(s) cost {} an hour ({} a month) doing nothing.", idle.len(), usd(idle_cost), usd(idle_cost * HOURS_PER_MONTH))}</p>
-                <table class="table" id="idle-list">
-                    <thead><tr><th>"Resource"</th><th>"Why it looks idle"</th><th>"Per hour"</th><th></th></tr></thead>
-                    <tbody>
-                        {idle.into_iter().map(|i| view! { <IdleRow idle=i stop delete/> }).collect_view()}
-                    </tbody>
-                </table>
+                <DataTable id="idle-list" headers=&["Resource", "Why it looks idle", "Per hour", ""]>
+                    {idle.into_iter().map(|i| view! { <IdleRow idle=i stop delete/> }).collect_view()}
+                </DataTable>
             }.into_any()
         }}
     }

@@ -6,7 +6,7 @@ use super::guardrails::{AlarmKind, AlarmSpec, EndpointAlarm, SageMakerRolloutSpe
 use super::page::{number_input, parse_u32};
 use super::rollout::Shift;
 use super::{deployable_training_jobs, endpoint_alarms, put_endpoint_alarm, roll_back_sagemaker, sagemaker_rollouts, start_sagemaker_rollout, Backend};
-use crate::components::{or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loading};
+use crate::components::{or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading};
 use crate::ApiError;
 use leptos::prelude::*;
 use std::time::Duration;
@@ -37,20 +37,17 @@ fn AlarmTable(alarms: Vec<EndpointAlarm>) -> impl IntoView {
         return view! { <p class="empty">"No alarm watches this endpoint yet."</p> }.into_any();
     }
     view! {
-        <table class="table compact" id="alarm-table">
-            <thead><tr><th>"Alarm"</th><th>"State"</th><th>"Watches"</th><th>"Why"</th><th>"Made by"</th></tr></thead>
-            <tbody>
-                {alarms.into_iter().map(|a| view! {
-                    <tr data-alarm=a.name.clone() data-state=a.state.clone()>
-                        <td><code>{a.name.clone()}</code></td>
-                        <td><Badge text=a.state.clone() tone=alarm_tone(&a.state)/></td>
-                        <td>{a.description.clone()}</td>
-                        <td class="muted">{a.reason.clone()}{a.updated_at.as_deref().map(|t| format!(" ({})", short_time(t)))}</td>
-                        <td>{if a.ours { "Sagedeck" } else { "someone else" }}</td>
-                    </tr>
-                }).collect_view()}
-            </tbody>
-        </table>
+        <DataTable id="alarm-table" compact=true headers=&["Alarm", "State", "Watches", "Why", "Made by"]>
+            {alarms.into_iter().map(|a| view! {
+                <tr data-alarm=a.name.clone() data-state=a.state.clone()>
+                    <td><code>{a.name.clone()}</code></td>
+                    <td><Badge text=a.state.clone() tone=alarm_tone(&a.state)/></td>
+                    <td>{a.description.clone()}</td>
+                    <td class="muted">{a.reason.clone()}{a.updated_at.as_deref().map(|t| format!(" ({})", short_time(t)))}</td>
+                    <td>{if a.ours { "Sagedeck" } else { "someone else" }}</td>
+                </tr>
+            }).collect_view()}
+        </DataTable>
     }
     .into_any()
 }
@@ -100,14 +97,7 @@ pub fn AlarmsPanel(backend: Backend, name: String) -> impl IntoView {
         <section class="card" id="alarms">
             <h2>"Alarms"</h2>
             <p class="muted">{source}</p>
-            <Transition fallback=|| view! { <Loading text="Reading the alarms…"/> }>
-                {move || Suspend::new(async move {
-                    match alarms.await {
-                        Ok(list) => view! { <AlarmTable alarms=list/> }.into_any(),
-                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <Loaded resource=alarms loading="Reading the alarms…" ok=move |list| view! { <AlarmTable alarms=list/> }/>
             <form class="form-grid" id="alarm-form" on:submit=move |ev| {
                 ev.prevent_default();
                 match spec() {
@@ -232,22 +222,19 @@ pub fn SageMakerRolloutPanel(name: String) -> impl IntoView {
                                     />
                                 })}
                                 {(!v.rollouts.is_empty()).then(|| view! {
-                                    <table class="table compact" id="sagemaker-rollout-table">
-                                        <thead><tr><th>"#"</th><th>"From → to"</th><th>"Serves"</th><th>"Plan"</th><th>"State"</th><th>"Outcome"</th><th>"Started"</th></tr></thead>
-                                        <tbody>
-                                            {v.rollouts.iter().map(|r| view! {
-                                                <tr data-state=r.state.clone()>
-                                                    <td>{r.id}</td>
-                                                    <td>{format!("{} → {}", r.from_config, r.to_config)}</td>
-                                                    <td>{format!("{} {}", r.source, r.instances)}</td>
-                                                    <td>{r.plan.clone()}</td>
-                                                    <td><Badge text=r.state.replace('_', " ") tone=rollout_tone(&r.state)/></td>
-                                                    <td class="rollout-outcome">{or_dash(r.outcome.clone())}</td>
-                                                    <td>{format!("{} by {}", short_time(&r.started_at), r.started_by)}</td>
-                                                </tr>
-                                            }).collect_view()}
-                                        </tbody>
-                                    </table>
+                                    <DataTable id="sagemaker-rollout-table" compact=true headers=&["#", "From → to", "Serves", "Plan", "State", "Outcome", "Started"]>
+                                        {v.rollouts.iter().map(|r| view! {
+                                            <tr data-state=r.state.clone()>
+                                                <td>{r.id}</td>
+                                                <td>{format!("{} → {}", r.from_config, r.to_config)}</td>
+                                                <td>{format!("{} {}", r.source, r.instances)}</td>
+                                                <td>{r.plan.clone()}</td>
+                                                <td><Badge text=r.state.replace('_', " ") tone=rollout_tone(&r.state)/></td>
+                                                <td class="rollout-outcome">{or_dash(r.outcome.clone())}</td>
+                                                <td>{format!("{} by {}", short_time(&r.started_at), r.started_by)}</td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </DataTable>
                                 })}
                                 <fieldset class="field wide checkbox" id="rollout-alarms">
                                     <span>"Roll back when these alarms fire:"</span>

@@ -5,7 +5,7 @@
 //! URL, so a view can be shared; opening it makes no AWS call.
 
 use super::{Backend, EndpointSummary};
-use crate::training::history::view_href;
+use crate::list_view::{ListKind, ListQuery};
 use crate::training::sagemaker::CacheState;
 use crate::ApiError;
 use serde::{Deserialize, Serialize};
@@ -63,77 +63,33 @@ impl EndpointCursor {
     }
 }
 
-/// What the list shows: the filters and where the page is.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct EndpointQuery {
-    /// One of `STATUS_FILTERS`, or empty for any.
-    pub status: String,
-    /// Part of the name, any case; empty for any.
-    pub name: String,
-    pub on: Option<Backend>,
-    pub older: Option<String>,
-    pub newer: Option<String>,
-}
+/// The endpoint list as a `ListKind`: `/endpoints`, grouped statuses,
+/// endpoint names (at most 63 characters), endpoint cursors.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Endpoints;
 
-impl EndpointQuery {
-    /// From the page's URL query: `status`, `q`, `on`, `older`, `newer`.
-    pub fn from_pairs(get: impl Fn(&str) -> Option<String>) -> EndpointQuery {
-        EndpointQuery {
-            status: get("status").filter(|s| STATUS_FILTERS.contains(&s.as_str())).unwrap_or_default(),
-            name: get("q").unwrap_or_default(),
-            on: get("on").as_deref().and_then(|s| Backend::from_slug(s).ok()),
-            older: get("older").filter(|c| !c.is_empty()),
-            newer: get("newer").filter(|c| !c.is_empty()),
-        }
+impl ListKind for Endpoints {
+    type On = Backend;
+    const PATH: &'static str = "/endpoints";
+    const STATUS_FILTERS: &'static [&'static str] = &STATUS_FILTERS;
+    const NAME_MAX: usize = 63;
+    const NAME_TOO_LONG: &'static str = "q: an endpoint name has at most 63 characters.";
+
+    fn on_slug(on: Backend) -> &'static str {
+        on.slug()
     }
 
-    /// The URL of this view of /endpoints.
-    pub fn href(&self) -> String {
-        let mut pairs: Vec<(&str, &str)> = Vec::new();
-        if !self.status.is_empty() {
-            pairs.push(("status", &self.status));
-        }
-        if !self.name.is_empty() {
-            pairs.push(("q", &self.name));
-        }
-        if let Some(on) = self.on {
-            pairs.push(("on", on.slug()));
-        }
-        if let Some(c) = &self.older {
-            pairs.push(("older", c));
-        }
-        if let Some(c) = &self.newer {
-            pairs.push(("newer", c));
-        }
-        view_href("/endpoints", &pairs)
+    fn on_from_slug(slug: &str) -> Option<Backend> {
+        Backend::from_slug(slug).ok()
     }
 
-    /// The same filters from the first page.
-    pub fn first_page(&self) -> EndpointQuery {
-        EndpointQuery { older: None, newer: None, ..self.clone() }
-    }
-
-    pub fn validate(&self) -> Result<(), ApiError> {
-        if !self.status.is_empty() && !STATUS_FILTERS.contains(&self.status.as_str()) {
-            return Err(ApiError::Invalid(format!("status: {:?} is not one of {}.", self.status, STATUS_FILTERS.join(", "))));
-        }
-        if self.name.chars().count() > 63 {
-            return Err(ApiError::Invalid("q: an endpoint name has at most 63 characters.".into()));
-        }
-        if self.older.is_some() && self.newer.is_some() {
-            return Err(ApiError::Invalid("Give older or newer, not both.".into()));
-        }
-        for c in self.older.iter().chain(&self.newer) {
-            EndpointCursor::parse(c)?;
-        }
-        Ok(())
-    }
-
-    pub fn wants(&self, backend: Backend) -> bool {
-        self.on.is_none_or(|b| b == backend)
+    fn check_cursor(cursor: &str) -> Result<(), ApiError> {
+        EndpointCursor::parse(cursor).map(|_| ())
     }
 }
+
+/// What the endpoint list shows: the filters and where the page is.
+pub type EndpointQuery = ListQuery<Endpoints>;
 
 /// One page of the list.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

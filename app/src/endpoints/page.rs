@@ -11,7 +11,7 @@ use super::{
     SageMakerDeploySpec,
 };
 use crate::components::chart::{LineChart, Series};
-use crate::components::{or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loading, PageHeader};
+use crate::components::{or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader};
 use crate::training::history::thousands;
 use crate::training::{list_local_jobs, JobStatus};
 use crate::ApiError;
@@ -77,14 +77,7 @@ pub fn EndpointsPage() -> impl IntoView {
                 <input name="name-filter" placeholder="Name contains…" maxlength="63" prop:value=move || query.with(|q| q.name.clone())
                     on:input=move |ev| go_name(EndpointQuery { name: event_target_value(&ev), ..query.get_untracked().first_page() })/>
             </div>
-            <Transition fallback=|| view! { <Loading text="Listing endpoints…"/> }>
-                {move || Suspend::new(async move {
-                    match list.await {
-                        Ok(page) => view! { <EndpointTable page query=query.get_untracked()/> }.into_any(),
-                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <Loaded resource=list loading="Listing endpoints…" ok=move |page| view! { <EndpointTable page query=query.get_untracked()/> }/>
         </section>
         <div class="two-columns">
             <LocalDeployForm on_deployed/>
@@ -115,7 +108,7 @@ fn EndpointTable(page: EndpointPage, query: EndpointQuery) -> impl IntoView {
         view! { <p class="muted" id="endpoints-read-at">{format!("SageMaker endpoints as read at {}.", short_time(&t))}</p> }
     });
     if page.endpoints.is_empty() && query.older.is_none() && query.newer.is_none() {
-        let text = if query.first_page() != EndpointQuery::default() {
+        let text = if query.is_filtered() {
             "No endpoint matches these filters."
         } else {
             "No endpoints yet. Deploy a completed local training job below."
@@ -140,27 +133,24 @@ fn EndpointTable(page: EndpointPage, query: EndpointQuery) -> impl IntoView {
             {page.newer.clone().map(|c| view! { <A href=link(None, Some(c)) attr:rel="prev">"← Newer"</A> })}
             {page.older.clone().map(|c| view! { <A href=link(Some(c), None) attr:rel="next">"Older →"</A> })}
         </nav>
-        <table class="table" id="endpoints">
-            <thead><tr><th>"Name"</th><th>"Runs on"</th><th>"Status"</th><th>"Instances"</th><th>"Model"</th><th>"Created"</th></tr></thead>
-            <tbody>
-                {page.endpoints.into_iter().map(|e| {
-                    let href = e.backend.page_path(&e.name);
-                    let (row_name, link_name) = (e.name.clone(), e.name.clone());
-                    // A SageMaker row the poller has listed but not described yet.
-                    let instances = if e.instance_type.is_empty() { "—".to_string() } else { format!("{} × {}", e.instances, e.instance_type) };
-                    view! {
-                        <tr data-endpoint=row_name data-backend=e.backend.slug() data-status=e.status.clone()>
-                            <td><A href=href>{link_name}</A></td>
-                            <td><span class=format!("where where-{}", e.backend.slug())>{e.backend.label()}</span></td>
-                            <td><Badge text=e.status.clone() tone=status_tone(&e.status)/></td>
-                            <td>{instances}</td>
-                            <td>{or_dash(Some(e.model.clone()))}</td>
-                            <td>{e.created_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())}</td>
-                        </tr>
-                    }
-                }).collect_view()}
-            </tbody>
-        </table>
+        <DataTable id="endpoints" headers=&["Name", "Runs on", "Status", "Instances", "Model", "Created"]>
+            {page.endpoints.into_iter().map(|e| {
+                let href = e.backend.page_path(&e.name);
+                let (row_name, link_name) = (e.name.clone(), e.name.clone());
+                // A SageMaker row the poller has listed but not described yet.
+                let instances = if e.instance_type.is_empty() { "—".to_string() } else { format!("{} × {}", e.instances, e.instance_type) };
+                view! {
+                    <tr data-endpoint=row_name data-backend=e.backend.slug() data-status=e.status.clone()>
+                        <td><A href=href>{link_name}</A></td>
+                        <td><span class=format!("where where-{}", e.backend.slug())>{e.backend.label()}</span></td>
+                        <td><Badge text=e.status.clone() tone=status_tone(&e.status)/></td>
+                        <td>{instances}</td>
+                        <td>{or_dash(Some(e.model.clone()))}</td>
+                        <td>{e.created_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())}</td>
+                    </tr>
+                }
+            }).collect_view()}
+        </DataTable>
         {read_at}
     }
     .into_any()
@@ -483,14 +473,7 @@ pub fn EndpointPage() -> impl IntoView {
             />
         </PageHeader>
         {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
-        <Transition fallback=|| view! { <Loading/> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(d) => view! { <EndpointFacts d/> }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
+        <Loaded resource=detail ok=move |d| view! { <EndpointFacts d/> }/>
         <div class="two-columns">
             <section class="card">
                 <h2>"Test"</h2>
@@ -498,14 +481,7 @@ pub fn EndpointPage() -> impl IntoView {
             </section>
             <section class="card" id="metrics">
                 <h2>"Metrics "<WindowPicker window/></h2>
-                <Transition fallback=|| view! { <Loading/> }>
-                    {move || Suspend::new(async move {
-                        match metrics.await {
-                            Ok(m) => view! { <MetricCharts m/> }.into_any(),
-                            Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                        }
-                    })}
-                </Transition>
+                <Loaded resource=metrics ok=move |m| view! { <MetricCharts m/> }/>
             </section>
         </div>
         {move || (backend() == Backend::Local).then(|| view! { <super::versions::VersionsPanel name=name()/> })}
@@ -537,19 +513,16 @@ fn EndpointFacts(d: EndpointDetail) -> impl IntoView {
                 {d.failure_reason.clone().map(|f| view! { <dt>"Failure"</dt><dd class="bad">{f}</dd> })}
             </dl>
             {(!d.variants.is_empty()).then(|| view! {
-                <table class="table compact" id="variants">
-                    <thead><tr><th>"Variant"</th><th>"Model"</th><th>"Instance type"</th><th>"Current"</th><th>"Desired"</th><th>"Weight"</th></tr></thead>
-                    <tbody>
-                        {d.variants.iter().map(|v| view! {
-                            <tr>
-                                <td>{v.name.clone()}</td><td>{v.model.clone()}</td><td>{v.instance_type.clone()}</td>
-                                <td>{v.current_instances.map(|n| n.to_string()).unwrap_or_else(|| "—".into())}</td>
-                                <td>{v.desired_instances.map(|n| n.to_string()).unwrap_or_else(|| "—".into())}</td>
-                                <td>{v.weight.map(|w| format!("{w}")).unwrap_or_else(|| "—".into())}</td>
-                            </tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
+                <DataTable id="variants" compact=true headers=&["Variant", "Model", "Instance type", "Current", "Desired", "Weight"]>
+                    {d.variants.iter().map(|v| view! {
+                        <tr>
+                            <td>{v.name.clone()}</td><td>{v.model.clone()}</td><td>{v.instance_type.clone()}</td>
+                            <td>{v.current_instances.map(|n| n.to_string()).unwrap_or_else(|| "—".into())}</td>
+                            <td>{v.desired_instances.map(|n| n.to_string()).unwrap_or_else(|| "—".into())}</td>
+                            <td>{v.weight.map(|w| format!("{w}")).unwrap_or_else(|| "—".into())}</td>
+                        </tr>
+                    }).collect_view()}
+                </DataTable>
             })}
         </section>
     }

@@ -7,7 +7,7 @@ use super::page::{number_input, parse_u32};
 use super::rollout::{EndpointVersion, Guardrails, RolloutSpec, RolloutView, Shift, VersionSource, VersionStats, VersionsView};
 use super::rollout::ShadowReport;
 use super::{endpoint_versions, roll_back_rollout, shadow_test, start_rollout, Batching};
-use crate::components::{or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loading};
+use crate::components::{or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded};
 use crate::training::{list_local_jobs, JobStatus};
 use crate::ApiError;
 use leptos::prelude::*;
@@ -71,14 +71,7 @@ pub fn VersionsPanel(name: String) -> impl IntoView {
                 "with the live version (each image the new version answers is also scored by the live one) rolls it back by itself. "
                 "No request is dropped: each one is answered by the version it was sent to, named in the "<code>"x-sagedeck-model-version"</code>" header."
             </p>
-            <Transition fallback=|| view! { <Loading text="Reading the versions…"/> }>
-                {move || Suspend::new(async move {
-                    match versions.await {
-                        Ok(v) => view! { <VersionsBody v on_back on_again back_pending=back.pending().into() again_pending=start.pending().into()/> }.into_any(),
-                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <Loaded resource=versions loading="Reading the versions…" ok=move |v| view! { <VersionsBody v on_back on_again back_pending=back.pending().into() again_pending=start.pending().into()/> }/>
             {move || back.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
             <RolloutForm endpoint=name.get_value() start/>
         </section>
@@ -98,33 +91,27 @@ fn VersionsBody(v: VersionsView, on_back: Callback<()>, on_again: Callback<u32>,
         .filter(|_| running.is_none());
     view! {
         {running.map(|r| view! { <RunningRollout r on_back back_pending/> })}
-        <table class="table compact" id="version-table">
-            <thead><tr><th>"Version"</th><th>"Model"</th><th>"Test accuracy"</th><th>"Classes"</th><th>"Replicas · batching"</th><th>"Proposed"</th><th>"Served all traffic"</th><th></th></tr></thead>
-            <tbody>
-                {v.versions.into_iter().map(|ver| version_row(ver, previous, on_again, again_pending)).collect_view()}
-            </tbody>
-        </table>
+        <DataTable id="version-table" compact=true headers=&["Version", "Model", "Test accuracy", "Classes", "Replicas · batching", "Proposed", "Served all traffic", ""]>
+            {v.versions.into_iter().map(|ver| version_row(ver, previous, on_again, again_pending)).collect_view()}
+        </DataTable>
         {(!v.rollouts.is_empty()).then(|| view! {
             <h3>"Rollouts"</h3>
-            <table class="table compact" id="rollout-table">
-                <thead><tr><th>"#"</th><th>"From → to"</th><th>"Plan"</th><th>"State"</th><th>"Outcome"</th><th>"Answers (old · new)"</th><th>"Started"</th></tr></thead>
-                <tbody>
-                    {v.rollouts.into_iter().map(|r| {
-                        let answers = format!("{} · {}", r.live.requests, r.candidate.requests);
-                        view! {
-                            <tr data-state=r.state.clone()>
-                                <td>{r.id}</td>
-                                <td>{format!("{} → {}", r.from_version, r.to_version)}</td>
-                                <td>{r.plan.clone()}</td>
-                                <td><Badge text=r.state.replace('_', " ") tone=state_tone(&r.state)/></td>
-                                <td class="rollout-outcome">{or_dash(r.outcome.clone())}</td>
-                                <td>{answers}</td>
-                                <td>{format!("{} by {}", short_time(&r.started_at), r.started_by)}</td>
-                            </tr>
-                        }
-                    }).collect_view()}
-                </tbody>
-            </table>
+            <DataTable id="rollout-table" compact=true headers=&["#", "From → to", "Plan", "State", "Outcome", "Answers (old · new)", "Started"]>
+                {v.rollouts.into_iter().map(|r| {
+                    let answers = format!("{} · {}", r.live.requests, r.candidate.requests);
+                    view! {
+                        <tr data-state=r.state.clone()>
+                            <td>{r.id}</td>
+                            <td>{format!("{} → {}", r.from_version, r.to_version)}</td>
+                            <td>{r.plan.clone()}</td>
+                            <td><Badge text=r.state.replace('_', " ") tone=state_tone(&r.state)/></td>
+                            <td class="rollout-outcome">{or_dash(r.outcome.clone())}</td>
+                            <td>{answers}</td>
+                            <td>{format!("{} by {}", short_time(&r.started_at), r.started_by)}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </DataTable>
         })}
     }
 }
@@ -410,14 +397,11 @@ fn ShadowTable(report: ShadowReport) -> impl IntoView {
         </table>
         <p id="shadow-agreement">{agreement}</p>
         {(!report.disagreements.is_empty()).then(|| view! {
-            <table class="table compact" id="shadow-disagreements">
-                <thead><tr><th>"Image"</th><th>"Truth"</th><th>"Live says"</th><th>"Proposed says"</th></tr></thead>
-                <tbody>
-                    {report.disagreements.iter().map(|d| view! {
-                        <tr><td><code>{d.path.rsplit('/').next().unwrap_or_default().to_string()}</code></td><td>{d.truth.clone()}</td><td>{d.live.clone()}</td><td>{d.proposed.clone()}</td></tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
+            <DataTable id="shadow-disagreements" compact=true headers=&["Image", "Truth", "Live says", "Proposed says"]>
+                {report.disagreements.iter().map(|d| view! {
+                    <tr><td><code>{d.path.rsplit('/').next().unwrap_or_default().to_string()}</code></td><td>{d.truth.clone()}</td><td>{d.live.clone()}</td><td>{d.proposed.clone()}</td></tr>
+                }).collect_view()}
+            </DataTable>
         })}
     }
 }

@@ -8,7 +8,7 @@ use super::policy;
 use super::fix::FixPlan;
 use super::{apply_role_fix, get_account_review, plan_role_fix, review_file, AccountReview, FixOutcome, ReviewedRole};
 use crate::journal::revert_change;
-use crate::components::{ErrorPanel, PageHeader};
+use crate::components::{DataTable, ErrorPanel, PageHeader};
 use crate::ApiError;
 use leptos::prelude::*;
 
@@ -155,6 +155,27 @@ fn ReviewView(review: AccountReview) -> impl IntoView {
     let first = asked.filter(|name| review.roles.iter().any(|r| &r.report.name == name)).or_else(|| review.roles.first().map(|r| r.report.name.clone()));
     let selected = RwSignal::new(first);
     let count = |r: &ReviewedRole, s: Severity| r.report.findings.iter().filter(|f| f.severity == s).count();
+    let rows = review.roles.iter().map(|r| {
+        let name = r.report.name.clone();
+        let pick = name.clone();
+        let score = r.report.score;
+        view! {
+            <tr data-role=name.clone() data-score=score class:selected=move || selected.get().as_deref() == Some(pick.as_str())
+                on:click={ let n = name.clone(); move |_| selected.set(Some(n.clone())) }>
+                <td><button class="link">{name.clone()}</button></td>
+                <td><span class="score"><span class="score-bar" style=format!("width: {score}%")></span></span>" "{score}</td>
+                <td class="reach">{r.report.reach.clone()}<br/><span class="muted">{r.report.kind.label()}</span></td>
+                <td>
+                    {[Severity::Critical, Severity::High, Severity::Medium, Severity::Low].into_iter().filter_map(|s| {
+                        let n = count(r, s);
+                        (n > 0).then(|| view! { <span class=format!("badge badge-{} sev-{}", tone(s), s.label())>{format!("{n} {}", s.label())}</span>" " })
+                    }).collect_view()}
+                    {r.report.findings.is_empty().then(|| view! { <span class="badge badge-ok">"clean"</span> })}
+                </td>
+                <td>{r.report.trusted_by.join(", ")}</td>
+            </tr>
+        }
+    }).collect_view();
     view! {
         <section class="card" id="roles-card">
             <h2>{format!("{} roles · {}", review.roles.len(), review.source)}</h2>
@@ -163,32 +184,9 @@ fn ReviewView(review: AccountReview) -> impl IntoView {
                 {super::rank::SCALE.iter().map(|(score, words)| format!("{score} {words}")).collect::<Vec<_>>().join(" · ")}
                 "; "{super::rank::EXPOSURE_NOTE}"."
             </p>
-            <table class="table" id="roles">
-                <thead><tr><th>"Role"</th><th>"Risk"</th><th>"Can"</th><th>"Findings"</th><th>"Trusted by"</th></tr></thead>
-                <tbody>
-                    {review.roles.iter().map(|r| {
-                        let name = r.report.name.clone();
-                        let pick = name.clone();
-                        let score = r.report.score;
-                        view! {
-                            <tr data-role=name.clone() data-score=score class:selected=move || selected.get().as_deref() == Some(pick.as_str())
-                                on:click={ let n = name.clone(); move |_| selected.set(Some(n.clone())) }>
-                                <td><button class="link">{name.clone()}</button></td>
-                                <td><span class="score"><span class="score-bar" style=format!("width: {score}%")></span></span>" "{score}</td>
-                                <td class="reach">{r.report.reach.clone()}<br/><span class="muted">{r.report.kind.label()}</span></td>
-                                <td>
-                                    {[Severity::Critical, Severity::High, Severity::Medium, Severity::Low].into_iter().filter_map(|s| {
-                                        let n = count(r, s);
-                                        (n > 0).then(|| view! { <span class=format!("badge badge-{} sev-{}", tone(s), s.label())>{format!("{n} {}", s.label())}</span>" " })
-                                    }).collect_view()}
-                                    {r.report.findings.is_empty().then(|| view! { <span class="badge badge-ok">"clean"</span> })}
-                                </td>
-                                <td>{r.report.trusted_by.join(", ")}</td>
-                            </tr>
-                        }
-                    }).collect_view()}
-                </tbody>
-            </table>
+            <DataTable id="roles" headers=&["Role", "Risk", "Can", "Findings", "Trusted by"]>
+                {rows}
+            </DataTable>
         </section>
         <GraphView graph=super::graph::build(&review)/>
         {move || selected.get().and_then(|name| roles.with_value(|rs| rs.iter().find(|r| r.report.name == name).cloned())).map(|role| view! { <RoleView role live/> })}
@@ -267,18 +265,15 @@ fn PlanView(plan: FixPlan) -> impl IntoView {
     view! {
         <div id="fix-plan">
             <p>{format!("Built from {}. Risk score {} → {}; findings {} → {}.", plan.based_on, plan.before.score, plan.after.score, plan.before.findings.len(), plan.after.findings.len())}</p>
-            <table class="table" id="fix-diff">
-                <thead><tr><th>"The role can…"</th><th>"Before"</th><th>"After"</th></tr></thead>
-                <tbody>
-                    {plan.capabilities.iter().map(|c| view! {
-                        <tr data-what=c.what.clone() class:changed=c.before != c.after>
-                            <td title=format!("{} on {}", c.action, c.resource)>{c.what.clone()}</td>
-                            <td>{mark(c.before)}</td>
-                            <td>{mark(c.after)}</td>
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
+            <DataTable id="fix-diff" headers=&["The role can…", "Before", "After"]>
+                {plan.capabilities.iter().map(|c| view! {
+                    <tr data-what=c.what.clone() class:changed=c.before != c.after>
+                        <td title=format!("{} on {}", c.action, c.resource)>{c.what.clone()}</td>
+                        <td>{mark(c.before)}</td>
+                        <td>{mark(c.after)}</td>
+                    </tr>
+                }).collect_view()}
+            </DataTable>
             <p>{format!("Put inline policy {}:", plan.put_inline.0)}</p>
             <pre class="code" id="fix-policy">{plan.put_inline.1.clone()}</pre>
             {(!plan.detach.is_empty()).then(|| view! { <p>"Detach: "{plan.detach.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>().join(", ")}</p> })}

@@ -5,7 +5,7 @@
 
 pub mod state;
 
-use crate::components::{short_time, Badge, ErrorPanel, Loading, PageHeader};
+use crate::components::{short_time, Badge, DataTable, ErrorPanel, Loading, PageHeader};
 use crate::overview::{count_changes, search_changes, ChangeRecord, JournalQuery};
 use crate::ApiError;
 use leptos::prelude::*;
@@ -59,7 +59,7 @@ fn journal_href(q: &JournalQuery) -> String {
     if pairs.is_empty() {
         return "/journal".into();
     }
-    let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={}", crate::training::history::encode_component(&v))).collect();
+    let query: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={}", crate::list_view::encode_component(&v))).collect();
     format!("/journal?{}", query.join("&"))
 }
 
@@ -155,53 +155,50 @@ pub fn ChangeTable(changes: Vec<ChangeRecord>, #[prop(optional)] on_reverted: Op
     });
     view! {
         {move || revert.value().get().and_then(Result::err).map(|error: ApiError| view! { <ErrorPanel error/> })}
-        <table class="table" id="changes">
-            <thead><tr><th>"When"</th><th>"Action"</th><th>"Target"</th><th>"Change"</th><th>"Outcome"</th><th>"By"</th><th></th></tr></thead>
-            <tbody>
-                {changes.into_iter().map(|c| {
-                    let tone = if c.outcome == "ok" { "ok" } else { "bad" };
-                    let (before, after) = (c.before.as_deref().map(State::parse), c.after.as_deref().map(State::parse));
-                    let change = match (before.as_ref().map(State::summary), after.as_ref().map(State::summary)) {
-                        (Some(b), Some(a)) => format!("{b} → {a}"),
-                        (None, Some(a)) => a,
-                        (Some(b), None) => b,
-                        (None, None) => String::new(),
-                    };
-                    // Documents (policies) come with their diff, folded.
-                    let lines = c.diff;
-                    let note = match (c.revert_of, c.reverted_by) {
-                        (Some(of), _) => Some(format!(" (reverts #{of})")),
-                        (_, Some(by)) => Some(format!(" (reverted by #{by})")),
-                        _ => None,
-                    };
-                    let id = c.id;
-                    let action = c.action.clone();
-                    // Undoing a change needs the role the change needed.
-                    let needed = crate::auth::revert_role(&c.action);
-                    view! {
-                        <tr data-change=id data-action=action>
-                            <td>{short_time(&c.at)}</td>
-                            <td>{c.backend}" · "{c.action}</td>
-                            <td><code>{c.target}</code></td>
-                            <td class="change">
-                                <span class="change-summary">{change}</span>
-                                <span class="muted">{c.message.map(|m| format!(" {m}"))}{note}</span>
-                                {lines.map(|lines| view! { <ChangeDiff lines/> })}
-                            </td>
-                            <td><Badge text=c.outcome tone/></td>
-                            <td>{c.actor}</td>
-                            <td>{c.revertible.then(|| {
-                                let may = move || crate::auth::may(needed);
-                                view! {
-                                    <button class="btn btn-small revert" title=move || (!may()).then(|| format!("Needs the {needed} role"))
-                                        disabled=move || revert.pending().get() || !may() on:click=move |_| { revert.dispatch(id); }>"Revert"</button>
-                                }
-                            })}</td>
-                        </tr>
-                    }
-                }).collect_view()}
-            </tbody>
-        </table>
+        <DataTable id="changes" headers=&["When", "Action", "Target", "Change", "Outcome", "By", ""]>
+            {changes.into_iter().map(|c| {
+                let tone = if c.outcome == "ok" { "ok" } else { "bad" };
+                let (before, after) = (c.before.as_deref().map(State::parse), c.after.as_deref().map(State::parse));
+                let change = match (before.as_ref().map(State::summary), after.as_ref().map(State::summary)) {
+                    (Some(b), Some(a)) => format!("{b} → {a}"),
+                    (None, Some(a)) => a,
+                    (Some(b), None) => b,
+                    (None, None) => String::new(),
+                };
+                // Documents (policies) come with their diff, folded.
+                let lines = c.diff;
+                let note = match (c.revert_of, c.reverted_by) {
+                    (Some(of), _) => Some(format!(" (reverts #{of})")),
+                    (_, Some(by)) => Some(format!(" (reverted by #{by})")),
+                    _ => None,
+                };
+                let id = c.id;
+                let action = c.action.clone();
+                // Undoing a change needs the role the change needed.
+                let needed = crate::auth::revert_role(&c.action);
+                view! {
+                    <tr data-change=id data-action=action>
+                        <td>{short_time(&c.at)}</td>
+                        <td>{c.backend}" · "{c.action}</td>
+                        <td><code>{c.target}</code></td>
+                        <td class="change">
+                            <span class="change-summary">{change}</span>
+                            <span class="muted">{c.message.map(|m| format!(" {m}"))}{note}</span>
+                            {lines.map(|lines| view! { <ChangeDiff lines/> })}
+                        </td>
+                        <td><Badge text=c.outcome tone/></td>
+                        <td>{c.actor}</td>
+                        <td>{c.revertible.then(|| {
+                            let may = move || crate::auth::may(needed);
+                            view! {
+                                <button class="btn btn-small revert" title=move || (!may()).then(|| format!("Needs the {needed} role"))
+                                    disabled=move || revert.pending().get() || !may() on:click=move |_| { revert.dispatch(id); }>"Revert"</button>
+                            }
+                        })}</td>
+                    </tr>
+                }
+            }).collect_view()}
+        </DataTable>
     }
     .into_any()
 }

@@ -8,7 +8,7 @@ use super::{
     set_reserved_concurrency, set_up_endpoint_function, test_invoke_function, FnHome, FunctionDetail, FunctionList,
     LambdaSetupSpec, LocalFunctionSpec,
 };
-use crate::components::{or_dash, short_time, Badge, ErrorPanel, Loading, PageHeader};
+use crate::components::{or_dash, short_time, Badge, DataTable, ErrorPanel, Loaded, PageHeader};
 use crate::components::chart::LineChart;
 use crate::endpoints::{list_endpoints, metric_series, metric_total, Backend, EndpointMetrics, MetricWindow, WindowPicker};
 use crate::ApiError;
@@ -38,14 +38,7 @@ pub fn LambdaPage() -> impl IntoView {
         </p>
         <section class="card">
             <h2>"Functions"</h2>
-            <Transition fallback=|| view! { <Loading text="Listing functions…"/> }>
-                {move || Suspend::new(async move {
-                    match list.await {
-                        Ok(list) => view! { <FunctionTable list/> }.into_any(),
-                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <Loaded resource=list loading="Listing functions…" ok=move |list| view! { <FunctionTable list/> }/>
         </section>
         <div class="two-columns">
             <LocalFunctionForm/>
@@ -62,24 +55,21 @@ fn FunctionTable(list: FunctionList) -> impl IntoView {
             view! { <p class="empty">"No functions yet: make one for an endpoint below."</p> }.into_any()
         } else {
             view! {
-                <table class="table" id="functions">
-                    <thead><tr><th>"Function"</th><th>"Runs on"</th><th>"Endpoint"</th><th>"Reserved"</th><th>"Runtime"</th><th>"Modified"</th></tr></thead>
-                    <tbody>
-                        {list.functions.into_iter().map(|f| {
-                            let (row, link) = (f.name.clone(), f.name.clone());
-                            view! {
-                                <tr data-function=row data-home=f.home.slug()>
-                                    <td><A href=f.home.page_path(&f.name)>{link}</A></td>
-                                    <td>{f.home.label()}</td>
-                                    <td>{or_dash(f.endpoint)}</td>
-                                    <td>{f.reserved.map(|r| r.to_string()).unwrap_or_else(|| "unreserved".into())}</td>
-                                    <td>{f.runtime}</td>
-                                    <td>{f.last_modified.as_deref().map(short_time).unwrap_or_else(|| "—".into())}</td>
-                                </tr>
-                            }
-                        }).collect_view()}
-                    </tbody>
-                </table>
+                <DataTable id="functions" headers=&["Function", "Runs on", "Endpoint", "Reserved", "Runtime", "Modified"]>
+                    {list.functions.into_iter().map(|f| {
+                        let (row, link) = (f.name.clone(), f.name.clone());
+                        view! {
+                            <tr data-function=row data-home=f.home.slug()>
+                                <td><A href=f.home.page_path(&f.name)>{link}</A></td>
+                                <td>{f.home.label()}</td>
+                                <td>{or_dash(f.endpoint)}</td>
+                                <td>{f.reserved.map(|r| r.to_string()).unwrap_or_else(|| "unreserved".into())}</td>
+                                <td>{f.runtime}</td>
+                                <td>{f.last_modified.as_deref().map(short_time).unwrap_or_else(|| "—".into())}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </DataTable>
             }.into_any()
         }}
         {note.map(|n| view! { <p class="muted" id="aws-note">"AWS functions are not listed: "{n}</p> })}
@@ -230,24 +220,10 @@ pub fn FunctionPage() -> impl IntoView {
             <button class="btn" on:click=move |_| version.update(|v| *v += 1)>"Refresh"</button>
         </PageHeader>
         <p><A href="/lambda">"← All functions"</A></p>
-        <Transition fallback=|| view! { <Loading text="Reading the function…"/> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(d) => view! { <FunctionView detail=d version invoked/> }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
+        <Loaded resource=detail loading="Reading the function…" ok=move |d| view! { <FunctionView detail=d version invoked/> }/>
         <section class="card" id="function-metrics">
             <h2>"Metrics "<WindowPicker window/></h2>
-            <Transition fallback=|| view! { <Loading text="Reading the metrics…"/> }>
-                {move || Suspend::new(async move {
-                    match metrics.await {
-                        Ok(m) => view! { <FunctionCharts m/> }.into_any(),
-                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <Loaded resource=metrics loading="Reading the metrics…" ok=move |m| view! { <FunctionCharts m/> }/>
         </section>
     }
 }

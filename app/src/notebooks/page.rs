@@ -5,7 +5,7 @@ use super::{
     create_notebook, describe_notebook, list_notebooks, notebook_roles, open_notebook, DeleteNotebook, NotebookChange, NotebookDetail,
     NotebookSummary, StartNotebook, StopNotebook,
 };
-use crate::components::{or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loading, PageHeader};
+use crate::components::{or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loaded, PageHeader};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_params_map};
@@ -58,14 +58,7 @@ pub fn NotebooksPage() -> impl IntoView {
         </PageHeader>
         <p class="lede">"SageMaker notebook instances in this account and region. A running notebook bills by the hour until it is stopped."</p>
         <ActionOutcome actions/>
-        <Transition fallback=|| view! { <Loading text="Listing notebook instances…"/> }>
-            {move || Suspend::new(async move {
-                match notebooks.await {
-                    Ok(list) => view! { <NotebookTable list actions/> }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
+        <Loaded resource=notebooks loading="Listing notebook instances…" ok=move |list| view! { <NotebookTable list actions/> }/>
         <NewNotebookForm on_created=Callback::new(move |_| refresh.update(|n| *n += 1))/>
     }
 }
@@ -348,14 +341,7 @@ pub fn NotebookDetailPage() -> impl IntoView {
             <A href="/notebooks" attr:class="btn">"← All notebooks"</A>
         </PageHeader>
         <ActionOutcome actions/>
-        <Transition fallback=|| view! { <Loading/> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(d) => view! { <NotebookDetailView d actions/> }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
+        <Loaded resource=detail ok=move |d| view! { <NotebookDetailView d actions/> }/>
         <RoleScore detail/>
         {move || view! { <crate::schedules::SchedulePanel scheduled=crate::schedules::Scheduled::Notebook(name())/> }}
     }

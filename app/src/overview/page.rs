@@ -1,6 +1,6 @@
 use super::{recent_changes, AwsStatus, BackendsReport};
 use crate::journal::ChangeTable;
-use crate::components::{Badge, ErrorPanel, Loading, PageHeader};
+use crate::components::{Badge, Loaded, PageHeader};
 use crate::shell::StatusResource;
 use leptos::prelude::*;
 
@@ -16,23 +16,9 @@ pub fn OverviewPage() -> impl IntoView {
             "Sagedeck operates image-classification models on this machine (the local runtime) and on AWS SageMaker. "
             "Here is what is live right now."
         </p>
-        <Transition fallback=|| view! { <Loading text="Checking backends…"/> }>
-            {move || Suspend::new(async move {
-                match status.0.await {
-                    Ok(report) => view! { <Backends report/> }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
+        <Loaded resource=status.0 loading="Checking backends…" ok=move |report| view! { <Backends report/> }/>
         <h2>"Recent changes"</h2>
-        <Transition fallback=|| view! { <Loading/> }>
-            {move || Suspend::new(async move {
-                match changes.await {
-                    Ok(list) => view! { <ChangeTable changes=list on_reverted=Callback::new(move |_| changes.refetch())/> }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
+        <Loaded resource=changes ok=move |list| view! { <ChangeTable changes=list on_reverted=Callback::new(move |_| changes.refetch())/> }/>
     }
 }
 

@@ -9,7 +9,7 @@ use super::{
     PolicyOnTarget, ScalingOverview, ScalingPolicy, VariantScaling, POLICY_NAME, SEVERAL_POLICIES,
 };
 use crate::components::chart::{LineChart, Series};
-use crate::components::{short_time, Badge, ConfirmButton, ErrorPanel, Loading, PageHeader};
+use crate::components::{short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader};
 use crate::endpoints::{status_tone, Backend};
 use crate::journal::ChangeTable;
 use crate::overview::recent_changes;
@@ -48,14 +48,7 @@ pub fn ScalingPage() -> impl IntoView {
         </p>
         <section class="card">
             <h2>"Endpoints"</h2>
-            <Transition fallback=|| view! { <Loading text="Reading endpoints and their policies…"/> }>
-                {move || Suspend::new(async move {
-                    match overview.await {
-                        Ok(o) => view! { <OverviewTable overview=o/> }.into_any(),
-                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <Loaded resource=overview loading="Reading endpoints and their policies…" ok=move |o| view! { <OverviewTable overview=o/> }/>
         </section>
     }
 }
@@ -68,24 +61,21 @@ fn OverviewTable(overview: ScalingOverview) -> impl IntoView {
             view! { <p class="empty">"No endpoints yet. Deploy one on the "<A href="/endpoints">"Endpoints"</A>" page."</p> }.into_any()
         } else {
             view! {
-                <table class="table" id="scaling-endpoints">
-                    <thead><tr><th>"Endpoint"</th><th>"Runs on"</th><th>"Status"</th><th>"Instances"</th><th>"Auto-scaling"</th></tr></thead>
-                    <tbody>
-                        {overview.rows.into_iter().map(|r| {
-                            let href = scaling_path(r.backend, &r.endpoint);
-                            let (row_name, link_name) = (r.endpoint.clone(), r.endpoint.clone());
-                            view! {
-                                <tr data-endpoint=row_name data-backend=r.backend.slug()>
-                                    <td><A href=href>{link_name}</A></td>
-                                    <td><span class=format!("where where-{}", r.backend.slug())>{r.backend.label()}</span></td>
-                                    <td><Badge text=r.status.clone() tone=status_tone(&r.status)/></td>
-                                    <td>{r.instances}</td>
-                                    <td class="row-policy">{row_policy(&r.policy, &r.other_policies)}</td>
-                                </tr>
-                            }
-                        }).collect_view()}
-                    </tbody>
-                </table>
+                <DataTable id="scaling-endpoints" headers=&["Endpoint", "Runs on", "Status", "Instances", "Auto-scaling"]>
+                    {overview.rows.into_iter().map(|r| {
+                        let href = scaling_path(r.backend, &r.endpoint);
+                        let (row_name, link_name) = (r.endpoint.clone(), r.endpoint.clone());
+                        view! {
+                            <tr data-endpoint=row_name data-backend=r.backend.slug()>
+                                <td><A href=href>{link_name}</A></td>
+                                <td><span class=format!("where where-{}", r.backend.slug())>{r.backend.label()}</span></td>
+                                <td><Badge text=r.status.clone() tone=status_tone(&r.status)/></td>
+                                <td>{r.instances}</td>
+                                <td class="row-policy">{row_policy(&r.policy, &r.other_policies)}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </DataTable>
             }.into_any()
         }}
         {note.map(|n| view! { <p class="muted" id="sagemaker-note">"SageMaker: "{n}</p> })}
@@ -127,14 +117,7 @@ pub fn ScalingEndpointPage() -> impl IntoView {
         </PageHeader>
         <p><A href="/scaling">"← All endpoints"</A></p>
         {move || notice.get().map(|what| view! { <p class="ok-note" id="applied">{what}</p> })}
-        <Transition fallback=|| view! { <Loading text="Reading the scalable targets…"/> }>
-            {move || Suspend::new(async move {
-                match scaling.await {
-                    Ok(s) => view! { <ScalingEditor scaling=s on_changed version/> }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
+        <Loaded resource=scaling loading="Reading the scalable targets…" ok=move |s| view! { <ScalingEditor scaling=s on_changed version/> }/>
     }
 }
 
@@ -287,29 +270,27 @@ fn ScalingEditor(scaling: EndpointScaling, on_changed: Callback<&'static str>, v
     let measured = scaling.measured.clone();
     let price = scaling.hourly_price;
     let status = scaling.status.clone();
+    let variant_rows = scaling.variants.iter().enumerate().map(|(i, v)| view! {
+        <tr data-variant=v.variant.clone()>
+            <td><input type="radio" name="variant" prop:checked=move || selected.get() == i on:change=move |_| selected.set(i)/></td>
+            <td><code>{v.resource_id.clone()}</code></td>
+            <td class="current-instances">{format!("{} × {}", v.current_instances, v.instance_type)}</td>
+            <td>{v.registered.map(|(a, b)| format!("min {a} · max {b}")).unwrap_or_else(|| "not registered".into())}</td>
+            <td class="policy-summary">{v.policy.as_ref().map(summary).unwrap_or_else(|| {
+                if v.policies.is_empty() { "none: fixed instance count".into() } else { "none on invocations".into() }
+            })}</td>
+            <td class="other-policies">{
+                let others: Vec<String> = v.policies.iter().filter(|p| !p.edited_here).map(|p| format!("{} ({})", p.name, p.policy_type)).collect();
+                if others.is_empty() { "—".to_string() } else { others.join(", ") }
+            }</td>
+        </tr>
+    }).collect_view();
     view! {
         <section class="card" id="variants">
             <h2>{format!("{} · {}", scaling.endpoint, backend.label())}<Badge text=status.clone() tone=status_tone(&status)/></h2>
-            <table class="table">
-                <thead><tr><th></th><th>"Variant"</th><th>"Instances"</th><th>"Registered"</th><th>"Policy on invocations"</th><th>"Other policies"</th></tr></thead>
-                <tbody>
-                    {scaling.variants.iter().enumerate().map(|(i, v)| view! {
-                        <tr data-variant=v.variant.clone()>
-                            <td><input type="radio" name="variant" prop:checked=move || selected.get() == i on:change=move |_| selected.set(i)/></td>
-                            <td><code>{v.resource_id.clone()}</code></td>
-                            <td class="current-instances">{format!("{} × {}", v.current_instances, v.instance_type)}</td>
-                            <td>{v.registered.map(|(a, b)| format!("min {a} · max {b}")).unwrap_or_else(|| "not registered".into())}</td>
-                            <td class="policy-summary">{v.policy.as_ref().map(summary).unwrap_or_else(|| {
-                                if v.policies.is_empty() { "none: fixed instance count".into() } else { "none on invocations".into() }
-                            })}</td>
-                            <td class="other-policies">{
-                                let others: Vec<String> = v.policies.iter().filter(|p| !p.edited_here).map(|p| format!("{} ({})", p.name, p.policy_type)).collect();
-                                if others.is_empty() { "—".to_string() } else { others.join(", ") }
-                            }</td>
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
+            <DataTable headers=&["", "Variant", "Instances", "Registered", "Policy on invocations", "Other policies"]>
+                {variant_rows}
+            </DataTable>
             {scaling.variants.is_empty().then(|| view! { <p class="empty">"This endpoint has no variant to scale."</p> })}
             {move || variant().filter(|v| !v.policies.is_empty()).map(|v| view! { <PoliciesOnTarget policies=v.policies/> })}
         </section>
@@ -380,19 +361,16 @@ fn Activities(variant: Signal<Option<VariantScaling>>) -> impl IntoView {
                     view! { <p class="muted">{note.unwrap_or_else(|| "No scaling activity yet.".into())}</p> }.into_any()
                 } else {
                     view! {
-                        <table class="table">
-                            <thead><tr><th>"When"</th><th>"Change"</th><th>"Status"</th><th>"Cause"</th></tr></thead>
-                            <tbody>
-                                {v.activities.into_iter().map(|a| view! {
-                                    <tr class="activity">
-                                        <td>{short_time(&a.at)}</td>
-                                        <td>{match (a.from, a.to) { (Some(f), Some(t)) => format!("{f} → {t}"), (_, Some(t)) => format!("→ {t}"), _ => "—".into() }}</td>
-                                        <td>{a.status}</td>
-                                        <td class="muted">{a.cause}</td>
-                                    </tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
+                        <DataTable headers=&["When", "Change", "Status", "Cause"]>
+                            {v.activities.into_iter().map(|a| view! {
+                                <tr class="activity">
+                                    <td>{short_time(&a.at)}</td>
+                                    <td>{match (a.from, a.to) { (Some(f), Some(t)) => format!("{f} → {t}"), (_, Some(t)) => format!("→ {t}"), _ => "—".into() }}</td>
+                                    <td>{a.status}</td>
+                                    <td class="muted">{a.cause}</td>
+                                </tr>
+                            }).collect_view()}
+                        </DataTable>
                         {note.map(|n| view! { <p class="muted">{n}</p> })}
                     }.into_any()
                 }
@@ -419,24 +397,21 @@ fn editing_note(v: &VariantScaling) -> String {
 #[component]
 fn PoliciesOnTarget(policies: Vec<PolicyOnTarget>) -> impl IntoView {
     view! {
-        <table class="table" id="target-policies">
-            <thead><tr><th>"Policy"</th><th>"Type"</th><th>"What it does"</th><th></th></tr></thead>
-            <tbody>
-                {policies.into_iter().map(|p| { let key = p.name.clone(); view! {
-                    <tr data-policy=key class:edited=p.edited_here>
-                        <td><code>{p.name}</code></td>
-                        <td>{p.policy_type}</td>
-                        <td>{p.summary}</td>
-                        <td class="muted">{match (p.edited_here, p.made_by_sagedeck) {
-                            (true, true) => "Sagedeck's · edited below",
-                            (true, false) => "made by hand · edited below",
-                            (false, true) => "Sagedeck's · left alone",
-                            (false, false) => "made by hand · left alone (not simulated)",
-                        }}</td>
-                    </tr>
-                }}).collect_view()}
-            </tbody>
-        </table>
+        <DataTable id="target-policies" headers=&["Policy", "Type", "What it does", ""]>
+            {policies.into_iter().map(|p| { let key = p.name.clone(); view! {
+                <tr data-policy=key class:edited=p.edited_here>
+                    <td><code>{p.name}</code></td>
+                    <td>{p.policy_type}</td>
+                    <td>{p.summary}</td>
+                    <td class="muted">{match (p.edited_here, p.made_by_sagedeck) {
+                        (true, true) => "Sagedeck's · edited below",
+                        (true, false) => "made by hand · edited below",
+                        (false, true) => "Sagedeck's · left alone",
+                        (false, false) => "made by hand · left alone (not simulated)",
+                    }}</td>
+                </tr>
+            }}).collect_view()}
+        </DataTable>
     }
 }
 
@@ -565,6 +540,13 @@ fn SimulationView(demand: Vec<f64>, now: Simulation, next: Option<Simulation>, t
             <tr><th>{label}</th><td>{f(&now)}</td><td>{next.as_ref().map(f).unwrap_or_else(|| "—".into())}</td></tr>
         }
     };
+    let summary_rows = view! {
+        {row("Peak instances", &|s| s.peak_instances.to_string())}
+        {row("Scaling events", &|s| s.events.len().to_string())}
+        {row("Minutes above target", &|s| s.minutes_above_target.to_string())}
+        {row("Throttled invocations", &|s| format!("{:.0}", s.throttled))}
+        {row("Cost", &|s| format!("${:.2}", s.total_cost))}
+    };
     let events = next.as_ref().map(|n| n.events.clone()).unwrap_or_default();
     view! {
         <div class="charts">
@@ -573,16 +555,7 @@ fn SimulationView(demand: Vec<f64>, now: Simulation, next: Option<Simulation>, t
             <LineChart title="Load per instance" series=loads x_label="min"/>
             <LineChart title="Cost so far (USD)" series=costs x_label="min"/>
         </div>
-        <table class="table" id="sim-summary">
-            <thead><tr><th></th><th>"Current"</th><th>"Proposed"</th></tr></thead>
-            <tbody>
-                {row("Peak instances", &|s| s.peak_instances.to_string())}
-                {row("Scaling events", &|s| s.events.len().to_string())}
-                {row("Minutes above target", &|s| s.minutes_above_target.to_string())}
-                {row("Throttled invocations", &|s| format!("{:.0}", s.throttled))}
-                {row("Cost", &|s| format!("${:.2}", s.total_cost))}
-            </tbody>
-        </table>
+        <DataTable id="sim-summary" headers=&["", "Current", "Proposed"]>{summary_rows}</DataTable>
         <details>
             <summary>{format!("The proposed policy's {} scaling events", events.len())}</summary>
             <ul id="sim-events">

@@ -7,6 +7,7 @@
 
 use super::sagemaker::{CacheState, SageMakerJobSummary};
 use super::{JobStatus, LocalJobSummary};
+use crate::list_view::{ListKind, ListQuery};
 use crate::ApiError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -92,102 +93,33 @@ impl Cursor {
     }
 }
 
-/// What the list shows: the filters and where the page is.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct JobQuery {
-    /// One of `STATUS_FILTERS`, or empty for any.
-    pub status: String,
-    /// Part of the name, any case; empty for any.
-    pub name: String,
-    pub runs_on: Option<RunsOn>,
-    /// Rows older than this (the "Older" link).
-    pub older: Option<String>,
-    /// Rows newer than this (the "Newer" link).
-    pub newer: Option<String>,
-}
+/// The job history as a `ListKind`: `/training`, SageMaker's statuses,
+/// name searches up to 100 characters, job cursors.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Jobs;
 
-impl JobQuery {
-    /// From the page's URL query: `status`, `q`, `on`, `older`, `newer`.
-    pub fn from_pairs<'a>(get: impl Fn(&str) -> Option<String> + 'a) -> JobQuery {
-        JobQuery {
-            status: get("status").filter(|s| STATUS_FILTERS.contains(&s.as_str())).unwrap_or_default(),
-            name: get("q").unwrap_or_default(),
-            runs_on: get("on").as_deref().and_then(RunsOn::parse),
-            older: get("older").filter(|c| !c.is_empty()),
-            newer: get("newer").filter(|c| !c.is_empty()),
-        }
+impl ListKind for Jobs {
+    type On = RunsOn;
+    const PATH: &'static str = "/training";
+    const STATUS_FILTERS: &'static [&'static str] = &STATUS_FILTERS;
+    const NAME_MAX: usize = 100;
+    const NAME_TOO_LONG: &'static str = "q: search for at most 100 characters of a name.";
+
+    fn on_slug(on: RunsOn) -> &'static str {
+        on.as_str()
     }
 
-    /// The URL of this view of /training.
-    pub fn href(&self) -> String {
-        let mut pairs: Vec<(&str, &str)> = Vec::new();
-        if !self.status.is_empty() {
-            pairs.push(("status", &self.status));
-        }
-        if !self.name.is_empty() {
-            pairs.push(("q", &self.name));
-        }
-        if let Some(on) = self.runs_on {
-            pairs.push(("on", on.as_str()));
-        }
-        if let Some(c) = &self.older {
-            pairs.push(("older", c));
-        }
-        if let Some(c) = &self.newer {
-            pairs.push(("newer", c));
-        }
-        view_href("/training", &pairs)
+    fn on_from_slug(slug: &str) -> Option<RunsOn> {
+        RunsOn::parse(slug)
     }
 
-    /// The same filters from the first page.
-    pub fn first_page(&self) -> JobQuery {
-        JobQuery { older: None, newer: None, ..self.clone() }
-    }
-
-    /// Checks what a URL or a client sent: bounded name, known status,
-    /// parseable cursors, not both directions at once.
-    pub fn validate(&self) -> Result<(), ApiError> {
-        if !self.status.is_empty() && !STATUS_FILTERS.contains(&self.status.as_str()) {
-            return Err(ApiError::Invalid(format!("status: {:?} is not one of {}.", self.status, STATUS_FILTERS.join(", "))));
-        }
-        if self.name.chars().count() > 100 {
-            return Err(ApiError::Invalid("q: search for at most 100 characters of a name.".into()));
-        }
-        if self.older.is_some() && self.newer.is_some() {
-            return Err(ApiError::Invalid("Give older or newer, not both.".into()));
-        }
-        for c in self.older.iter().chain(&self.newer) {
-            Cursor::parse(c)?;
-        }
-        Ok(())
-    }
-
-    pub fn wants(&self, runs_on: RunsOn) -> bool {
-        self.runs_on.is_none_or(|r| r == runs_on)
+    fn check_cursor(cursor: &str) -> Result<(), ApiError> {
+        Cursor::parse(cursor).map(|_| ())
     }
 }
 
-/// A list page's URL with its view (filters, position) in the query.
-pub fn view_href(path: &str, pairs: &[(&str, &str)]) -> String {
-    if pairs.is_empty() {
-        return path.to_string();
-    }
-    let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", encode_component(v))).collect();
-    format!("{path}?{}", query.join("&"))
-}
-
-/// Percent-encodes a URL query value (RFC 3986 unreserved characters stay).
-pub fn encode_component(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// What the job history shows: the filters and where the page is.
+pub type JobQuery = ListQuery<Jobs>;
 
 /// The local statuses a filter in SageMaker's words stands for.
 pub fn local_statuses(filter: &str) -> Vec<&'static str> {
@@ -425,9 +357,10 @@ mod tests {
         let q = JobQuery {
             status: "Completed".into(),
             name: "flowers & co".into(),
-            runs_on: Some(RunsOn::SageMaker),
+            on: Some(RunsOn::SageMaker),
             older: Some("2026-12-01T17:01:02.123Z~local~42".into()),
             newer: None,
+            kind: Default::default(),
         };
         let href = q.href();
         assert_eq!(href, "/training?status=Completed&q=flowers%20%26%20co&on=sagemaker&older=2026-12-01T17%3A01%3A02.123Z~local~42");

@@ -6,7 +6,7 @@ use super::page::{percent, DatasetReportView};
 use super::{get_local_job, CancelLocalJob, JobStatus, LocalJobDetail};
 use crate::components::chart::{LineChart, Series};
 use crate::components::poll::follow;
-use crate::components::{short_time, Badge, ConfirmButton, ErrorPanel, Loading, PageHeader};
+use crate::components::{short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, PageHeader};
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_params_map};
 
@@ -34,14 +34,7 @@ pub fn LocalJobPage() -> impl IntoView {
             <A href=move || format!("/training?from_local={}", id()) attr:class="btn" attr:id="run-on-sagemaker">"Run this spec on SageMaker"</A>
         </PageHeader>
         {move || cancel.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
-        <Transition fallback=|| view! { <Loading/> }>
-            {move || Suspend::new(async move {
-                match job.await {
-                    Ok(detail) => view! { <JobView detail cancel/> }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
+        <Loaded resource=job ok=move |detail| view! { <JobView detail cancel/> }/>
     }
 }
 
@@ -137,16 +130,13 @@ fn JobView(detail: LocalJobDetail, cancel: ServerAction<CancelLocalJob>) -> impl
         {(!detail.epochs.is_empty()).then(|| view! {
             <section class="card">
                 <h2>"Epochs"</h2>
-                <table class="table compact" id="epochs">
-                    <thead><tr><th>"Epoch"</th><th>"Train loss"</th><th>"Train acc."</th><th>"Valid loss"</th><th>"Valid acc."</th><th>"Time"</th><th>"Images/s"</th></tr></thead>
-                    <tbody>
-                        {detail.epochs.iter().map(|e| view! {
-                            <tr><td>{e.epoch}</td><td>{format!("{:.4}", e.train_loss)}</td><td>{percent(e.train_accuracy)}</td>
-                                <td>{format!("{:.4}", e.valid_loss)}</td><td>{percent(e.valid_accuracy)}</td>
-                                <td>{duration(e.seconds)}</td><td>{format!("{:.0}", e.images_per_s)}</td></tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
+                <DataTable id="epochs" compact=true headers=&["Epoch", "Train loss", "Train acc.", "Valid loss", "Valid acc.", "Time", "Images/s"]>
+                    {detail.epochs.iter().map(|e| view! {
+                        <tr><td>{e.epoch}</td><td>{format!("{:.4}", e.train_loss)}</td><td>{percent(e.train_accuracy)}</td>
+                            <td>{format!("{:.4}", e.valid_loss)}</td><td>{percent(e.valid_accuracy)}</td>
+                            <td>{duration(e.seconds)}</td><td>{format!("{:.0}", e.images_per_s)}</td></tr>
+                    }).collect_view()}
+                </DataTable>
             </section>
         })}
         <section class="card">

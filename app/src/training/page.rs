@@ -5,7 +5,7 @@ use super::spec::{FieldError, FormFields};
 use super::history::{list_job_history, thousands, HistoryRow, JobHistoryPage, JobQuery, RunsOn, STATUS_FILTERS};
 use super::{check_dataset, create_local_job, get_training_defaults, make_demo_dataset, Architecture, DatasetReport, JobStatus, TrainingDefaults};
 use super::sagemaker_page::{sagemaker_tone, SageMakerLaunch};
-use crate::components::{short_time, Badge, ErrorPanel, Loading, PageHeader};
+use crate::components::{short_time, Badge, ErrorPanel, Loaded, Loading, PageHeader};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -50,22 +50,15 @@ pub fn TrainingPage() -> impl IntoView {
                     <option value="" selected=move || query.with(|q| q.status.is_empty())>"Any status"</option>
                     {STATUS_FILTERS.map(|s| view! { <option value=s selected=move || query.with(|q| q.status == s)>{s}</option> }).collect_view()}
                 </select>
-                <select name="runs-on-filter" on:change=move |ev| go_on(JobQuery { runs_on: RunsOn::parse(&event_target_value(&ev)), ..query.get_untracked().first_page() })>
-                    <option value="" selected=move || query.with(|q| q.runs_on.is_none())>"Local and SageMaker"</option>
-                    <option value="local" selected=move || query.with(|q| q.runs_on == Some(RunsOn::Local))>"Local only"</option>
-                    <option value="sagemaker" selected=move || query.with(|q| q.runs_on == Some(RunsOn::SageMaker))>"SageMaker only"</option>
+                <select name="runs-on-filter" on:change=move |ev| go_on(JobQuery { on: RunsOn::parse(&event_target_value(&ev)), ..query.get_untracked().first_page() })>
+                    <option value="" selected=move || query.with(|q| q.on.is_none())>"Local and SageMaker"</option>
+                    <option value="local" selected=move || query.with(|q| q.on == Some(RunsOn::Local))>"Local only"</option>
+                    <option value="sagemaker" selected=move || query.with(|q| q.on == Some(RunsOn::SageMaker))>"SageMaker only"</option>
                 </select>
                 <input name="name-filter" placeholder="Name contains…" maxlength="100" prop:value=move || query.with(|q| q.name.clone())
                     on:input=move |ev| go_name(JobQuery { name: event_target_value(&ev), ..query.get_untracked().first_page() })/>
             </div>
-            <Transition fallback=|| view! { <Loading text="Reading the job history…"/> }>
-                {move || Suspend::new(async move {
-                    match history.await {
-                        Ok(page) => view! { <JobTable page query=query.get_untracked()/> }.into_any(),
-                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <Loaded resource=history loading="Reading the job history…" ok=move |page| view! { <JobTable page query=query.get_untracked()/> }/>
         </section>
         <Suspense fallback=|| view! { <Loading/> }>
             {move || Suspend::new(async move {
@@ -105,7 +98,7 @@ fn sagemaker_note(page: &JobHistoryPage) -> Option<String> {
 fn JobTable(page: JobHistoryPage, query: JobQuery) -> impl IntoView {
     let note = sagemaker_note(&page).map(|n| view! { <p class="muted" id="sagemaker-jobs-note">{n}</p> });
     let sync = page.sync.as_ref().map(|s| view! { <p class="muted" id="sagemaker-history" data-complete=s.complete.to_string()>{s.describe()}</p> });
-    let filtered = query.first_page() != JobQuery::default();
+    let filtered = query.is_filtered();
     if page.rows.is_empty() && query.older.is_none() && query.newer.is_none() {
         let text = if filtered {
             "No job matches these filters."

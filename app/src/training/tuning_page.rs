@@ -7,7 +7,7 @@ use super::sagemaker_page::sagemaker_tone;
 use super::spec::FieldError;
 use super::sagemaker::{TrainingCode, METRIC_DEFINITIONS};
 use super::tuning::{describe_tuning_job, launch_tuning_job, list_tuning_jobs, TuningJobDetail, TuningJobSummary, TuningSpec};
-use crate::components::{or_dash, short_time, Badge, ErrorPanel, Loading, PageHeader};
+use crate::components::{or_dash, short_time, Badge, DataTable, ErrorPanel, Loaded, Loading, PageHeader};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -73,25 +73,22 @@ fn TuningTable(jobs: Vec<TuningJobSummary>) -> impl IntoView {
         return view! { <p class="empty">"No tuning jobs in this account and region yet."</p> }.into_any();
     }
     view! {
-        <table class="table" id="tuning-jobs">
-            <thead><tr><th>"Tuning job"</th><th>"Status"</th><th>"Objective"</th><th>"Trials"</th><th>"Best"</th><th>"Created"</th></tr></thead>
-            <tbody>
-                {jobs.into_iter().map(|j| {
-                    let href = format!("/training/tuning/{}", j.name);
-                    let (row, label) = (j.name.clone(), j.name.clone());
-                    view! {
-                        <tr data-tuning-job=row data-status=j.status.clone()>
-                            <td><A href=href>{label}</A></td>
-                            <td><Badge text=j.status.clone() tone=sagemaker_tone(&j.status)/></td>
-                            <td>{j.objective.clone()}</td>
-                            <td>{format!("{} done, {} running, {} failed of {} ({} at a time)", j.completed, j.in_progress, j.failed, j.max_jobs, j.max_parallel)}</td>
-                            <td>{or_dash(j.best_training_job.clone().map(|b| format!("{b}{}", j.best_value.map(|v| format!(" ({v:.4})")).unwrap_or_default())))}</td>
-                            <td>{j.created_at.as_deref().map(short_time).unwrap_or_default()}</td>
-                        </tr>
-                    }
-                }).collect_view()}
-            </tbody>
-        </table>
+        <DataTable id="tuning-jobs" headers=&["Tuning job", "Status", "Objective", "Trials", "Best", "Created"]>
+            {jobs.into_iter().map(|j| {
+                let href = format!("/training/tuning/{}", j.name);
+                let (row, label) = (j.name.clone(), j.name.clone());
+                view! {
+                    <tr data-tuning-job=row data-status=j.status.clone()>
+                        <td><A href=href>{label}</A></td>
+                        <td><Badge text=j.status.clone() tone=sagemaker_tone(&j.status)/></td>
+                        <td>{j.objective.clone()}</td>
+                        <td>{format!("{} done, {} running, {} failed of {} ({} at a time)", j.completed, j.in_progress, j.failed, j.max_jobs, j.max_parallel)}</td>
+                        <td>{or_dash(j.best_training_job.clone().map(|b| format!("{b}{}", j.best_value.map(|v| format!(" ({v:.4})")).unwrap_or_default())))}</td>
+                        <td>{j.created_at.as_deref().map(short_time).unwrap_or_default()}</td>
+                    </tr>
+                }
+            }).collect_view()}
+        </DataTable>
     }
     .into_any()
 }
@@ -263,14 +260,7 @@ pub fn TuningJobPage() -> impl IntoView {
         <PageHeader title=format!("Tuning job {}", params.read_untracked().get("name").unwrap_or_default())>
             <A href="/training" attr:class="btn">"← All training"</A>
         </PageHeader>
-        <Transition fallback=|| view! { <Loading/> }>
-            {move || Suspend::new(async move {
-                match job.await {
-                    Ok(detail) => view! { <TuningFacts detail/> }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
+        <Loaded resource=job ok=move |detail| view! { <TuningFacts detail/> }/>
     }
 }
 
@@ -305,19 +295,16 @@ fn TuningFacts(detail: TuningJobDetail) -> impl IntoView {
                 view! { <p class="empty" id="no-trials">{said}</p> }.into_any()
             } else {
                 view! {
-                    <table class="table" id="trials">
-                        <thead><tr><th>"Training job"</th><th>"Status"</th><th>"Tuned values"</th><th>"Objective"</th></tr></thead>
-                        <tbody>
-                            {trials.into_iter().map(|t| view! {
-                                <tr class=if t.best { "best" } else { "" } data-best=t.best.to_string()>
-                                    <td><A href=format!("/training/sagemaker/{}", t.name)>{t.name.clone()}</A>{t.best.then(|| view! { " "<span class="badge badge-ok">"best"</span> })}</td>
-                                    <td><Badge text=t.status.clone() tone=sagemaker_tone(&t.status)/></td>
-                                    <td>{t.hyperparameters.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")}</td>
-                                    <td>{t.objective_value.map(|v| format!("{v:.4}")).unwrap_or_else(|| "—".into())}</td>
-                                </tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
+                    <DataTable id="trials" headers=&["Training job", "Status", "Tuned values", "Objective"]>
+                        {trials.into_iter().map(|t| view! {
+                            <tr class=if t.best { "best" } else { "" } data-best=t.best.to_string()>
+                                <td><A href=format!("/training/sagemaker/{}", t.name)>{t.name.clone()}</A>{t.best.then(|| view! { " "<span class="badge badge-ok">"best"</span> })}</td>
+                                <td><Badge text=t.status.clone() tone=sagemaker_tone(&t.status)/></td>
+                                <td>{t.hyperparameters.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")}</td>
+                                <td>{t.objective_value.map(|v| format!("{v:.4}")).unwrap_or_else(|| "—".into())}</td>
+                            </tr>
+                        }).collect_view()}
+                    </DataTable>
                 }.into_any()
             }}
         </section>

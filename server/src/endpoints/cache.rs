@@ -11,6 +11,7 @@
 //! writes what it read here too.
 
 use crate::aws::{from_sdk, Aws};
+use crate::poller::{Pace, Poller};
 use app::endpoints::list::{is_changing, statuses_of, EndpointCursor, EndpointPage, EndpointQuery, PAGE_SIZE};
 use app::endpoints::{Backend, EndpointDetail, EndpointSummary};
 use app::training::sagemaker::CacheState;
@@ -18,13 +19,12 @@ use app::ApiError;
 use aws_sdk_sagemaker::types::{EndpointSortKey, OrderKey};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// While an endpoint is changing, the list is read again this soon.
-const BUSY_EVERY: Duration = Duration::from_secs(10);
-const IDLE_EVERY: Duration = Duration::from_secs(60);
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The list is read again after 10 s while an endpoint is changing, after
+/// a minute otherwise.
+const PACE: Pace = Pace { busy: Duration::from_secs(10), idle: Duration::from_secs(60), max_backoff: Duration::from_secs(300) };
 /// Between list pages, to stay well under ListEndpoints' rate.
 const LIST_PAGE_GAP: Duration = Duration::from_millis(200);
 /// At most this many DescribeEndpoint calls a round; the rest keep what the
@@ -42,21 +42,12 @@ pub struct Described {
     pub last_modified: Option<String>,
 }
 
-struct PollState {
-    refreshed_at: Option<String>,
-    error: Option<String>,
-    next_at: Instant,
-    failures: u32,
-    /// The listing rounds completed (rows with an older round are gone).
-    round: i64,
-}
-
 pub struct EndpointCache {
     pool: SqlitePool,
     aws: Arc<Aws>,
-    wake: tokio::sync::Notify,
-    refreshing: tokio::sync::Mutex<()>,
-    state: Mutex<PollState>,
+    /// Its rounds are listing rounds: a row listed in an older round than
+    /// the last completed one is gone from the account.
+    poller: Poller,
     /// Set once the first listing has finished, well or not.
     listed: tokio::sync::watch::Sender<bool>,
 }
@@ -64,17 +55,6 @@ pub struct EndpointCache {
 /// Store failures, logged; the page is told which store (see `store::failed`).
 fn db(e: sqlx::Error) -> ApiError {
     crate::store::failed("endpoint cache")(e)
-}
-
-/// The wait after a round: short while an endpoint changes, long when all
-/// are settled, doubling after each failure up to five minutes.
-pub fn next_wait(any_changing: bool, failures: u32) -> Duration {
-    let base = if any_changing { BUSY_EVERY } else { IDLE_EVERY };
-    if failures == 0 {
-        base
-    } else {
-        (base * 2u32.saturating_pow(failures.min(8))).min(MAX_BACKOFF)
-    }
 }
 
 /// Whether a listed endpoint must be described this round.
@@ -93,9 +73,7 @@ impl EndpointCache {
         let cache = Arc::new(EndpointCache {
             pool,
             aws,
-            wake: tokio::sync::Notify::new(),
-            refreshing: tokio::sync::Mutex::new(()),
-            state: Mutex::new(PollState { refreshed_at: None, error: None, next_at: Instant::now(), failures: 0, round: 0 }),
+            poller: Poller::new(PACE),
             listed: tokio::sync::watch::Sender::new(false),
         });
         if cache.aws.clients().is_ok() {
@@ -109,50 +87,20 @@ impl EndpointCache {
     async fn poll(self: Arc<Self>) {
         loop {
             let wait = self.refresh_now().await;
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.wake.notified() => {}
-            }
+            self.poller.sleep(wait).await;
         }
     }
 
     /// Asks the poller to look again now (after a deploy or a delete).
     pub fn wake(&self) {
-        self.wake.notify_one();
+        self.poller.wake();
     }
 
     /// One round, unless one is running: then waits for it. Returns the
     /// wait before the next.
     pub async fn refresh_now(&self) -> Duration {
-        let guard = match self.refreshing.try_lock() {
-            Ok(g) => g,
-            Err(_) => {
-                let _ = self.refreshing.lock().await;
-                return self.state.lock().expect("poll state").next_at.saturating_duration_since(Instant::now());
-            }
-        };
-        let round = self.state.lock().expect("poll state").round + 1;
-        let result = self.refresh_once(round).await;
-        let mut state = self.state.lock().expect("poll state");
-        let wait = match result {
-            Ok(any_changing) => {
-                state.failures = 0;
-                state.error = None;
-                state.refreshed_at = Some(crate::store::now());
-                state.round = round;
-                next_wait(any_changing, 0)
-            }
-            Err(e) => {
-                state.failures += 1;
-                state.error = Some(e.message().to_string());
-                next_wait(false, state.failures)
-            }
-        };
-        state.next_at = Instant::now() + wait;
-        drop(state);
+        let wait = self.poller.round(|round| self.refresh_once(round)).await;
         self.listed.send_replace(true);
-        tracing::debug!(next_in = ?wait, "SageMaker endpoints refreshed");
-        drop(guard);
         wait
     }
 
@@ -234,7 +182,7 @@ impl EndpointCache {
         let s = &d.detail.summary;
         // The round in progress (or the next): a listing that has already
         // passed this endpoint's place does not drop it.
-        let round = self.state.lock().expect("poll state").round + 1;
+        let round = self.poller.next_round();
         sqlx::query(
             "INSERT INTO sagemaker_endpoints (name, status, created_at, last_modified, instances, instance_type, model, described, listed_round)
              VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)
@@ -270,12 +218,7 @@ impl EndpointCache {
     }
 
     pub fn state(&self) -> CacheState {
-        let state = self.state.lock().expect("poll state");
-        CacheState {
-            refreshed_at: state.refreshed_at.clone(),
-            error: state.error.clone(),
-            next_refresh_seconds: state.next_at.saturating_duration_since(Instant::now()).as_secs(),
-        }
+        self.poller.cache_state()
     }
 
     /// Until the first listing has finished (a new console, a first look),
@@ -392,9 +335,9 @@ mod tests {
 
     #[test]
     fn rounds_are_quick_while_an_endpoint_changes_and_back_off_on_errors() {
-        assert_eq!(next_wait(true, 0), BUSY_EVERY);
-        assert_eq!(next_wait(false, 0), IDLE_EVERY);
-        assert_eq!(next_wait(false, 1), IDLE_EVERY * 2);
-        assert_eq!(next_wait(false, 30), MAX_BACKOFF);
+        assert_eq!(PACE.next_wait(true, 0), Duration::from_secs(10));
+        assert_eq!(PACE.next_wait(false, 0), Duration::from_secs(60));
+        assert_eq!(PACE.next_wait(false, 1), Duration::from_secs(120));
+        assert_eq!(PACE.next_wait(false, 30), Duration::from_secs(300));
     }
 }

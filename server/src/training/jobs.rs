@@ -253,14 +253,14 @@ impl JobStore {
     /// The per-step losses, thinned to about `max_points` for the chart
     /// (every k-th step, always keeping the newest).
     pub async fn steps(&self, id: i64, max_points: i64) -> Result<Vec<StepLoss>, ApiError> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM local_job_steps WHERE job_id = ?").bind(id).fetch_one(&self.pool).await.map_err(db)?;
-        let every = (count + max_points - 1) / max_points.max(1);
+        // One statement: the count that sets the thinning and the rows it keeps.
         let rows = sqlx::query(
-            "SELECT step, loss FROM local_job_steps WHERE job_id = ?1
-             AND (step % ?2 = 0 OR step = (SELECT MAX(step) FROM local_job_steps WHERE job_id = ?1)) ORDER BY step",
+            "WITH n AS (SELECT COUNT(*) AS count, MAX(step) AS last FROM local_job_steps WHERE job_id = ?1)
+             SELECT step, loss FROM local_job_steps, n WHERE job_id = ?1
+             AND (step % MAX(1, (n.count + ?2 - 1) / ?2) = 0 OR step = n.last) ORDER BY step",
         )
         .bind(id)
-        .bind(every.max(1))
+        .bind(max_points.max(1))
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;

@@ -5,6 +5,7 @@
 
 use crate::aws::{from_sdk, Aws};
 use crate::journal::{Change, Journal};
+use crate::poller::{Pace, Poller};
 use crate::s3::{self, S3Uri};
 use crate::training::sagemaker_code;
 use app::training::sagemaker::{
@@ -28,10 +29,8 @@ const LIST_PAGE_GAP: Duration = Duration::from_millis(600);
 /// history backfill reads the rest in the background.
 const MAX_PAGES: i64 = 5;
 const WATERMARK_OVERLAP_MS: i64 = 60_000;
-/// How often the cache is refreshed while some job runs, and otherwise.
-const BUSY_EVERY: Duration = Duration::from_secs(10);
-const IDLE_EVERY: Duration = Duration::from_secs(30);
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The cache is refreshed every 10 s while some job runs, every 30 s otherwise.
+const PACE: Pace = Pace { busy: Duration::from_secs(10), idle: Duration::from_secs(30), max_backoff: Duration::from_secs(300) };
 const LOG_GROUP: &str = "/aws/sagemaker/TrainingJobs";
 const ROLES_TTL: Duration = Duration::from_secs(300);
 
@@ -52,17 +51,6 @@ use crate::store::now;
 
 pub fn is_terminal(status: &str) -> bool {
     matches!(status, "Completed" | "Failed" | "Stopped")
-}
-
-/// The wait after a refresh: short while jobs run, long when idle, doubling
-/// after each failure up to five minutes.
-pub fn next_wait(any_running: bool, failures: u32) -> Duration {
-    let base = if any_running { BUSY_EVERY } else { IDLE_EVERY };
-    if failures == 0 {
-        base
-    } else {
-        (base * 2u32.saturating_pow(failures.min(8))).min(MAX_BACKOFF)
-    }
 }
 
 /// The ARNs of the roles whose trust policy names sagemaker.amazonaws.com,
@@ -110,20 +98,11 @@ pub fn input_channels(spec: &SageMakerJobSpec) -> Vec<Channel> {
         .collect()
 }
 
-struct PollState {
-    refreshed_at: Option<String>,
-    error: Option<String>,
-    next_at: Instant,
-    failures: u32,
-}
-
 pub struct SageMakerJobs {
     pool: SqlitePool,
     aws: Arc<Aws>,
     journal: Journal,
-    wake: tokio::sync::Notify,
-    refreshing: tokio::sync::Mutex<()>,
-    state: Mutex<PollState>,
+    poller: Poller,
     roles: Mutex<Option<(Instant, Vec<String>)>>,
 }
 
@@ -269,9 +248,7 @@ impl SageMakerJobs {
             pool,
             aws,
             journal,
-            wake: tokio::sync::Notify::new(),
-            refreshing: tokio::sync::Mutex::new(()),
-            state: Mutex::new(PollState { refreshed_at: None, error: None, next_at: Instant::now(), failures: 0 }),
+            poller: Poller::new(PACE),
             roles: Mutex::new(None),
         });
         if jobs.aws.clients().is_ok() {
@@ -286,42 +263,14 @@ impl SageMakerJobs {
     async fn poll(self: Arc<Self>) {
         loop {
             let wait = self.refresh_now().await;
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.wake.notified() => {}
-            }
+            self.poller.sleep(wait).await;
         }
     }
 
     /// One refresh, unless one is already running: then waits for it.
     /// Returns the wait before the next one.
     async fn refresh_now(&self) -> Duration {
-        let guard = match self.refreshing.try_lock() {
-            Ok(g) => g,
-            Err(_) => {
-                let _ = self.refreshing.lock().await;
-                return self.state.lock().expect("poll state").next_at.saturating_duration_since(Instant::now());
-            }
-        };
-        let result = self.refresh_once().await;
-        let mut state = self.state.lock().expect("poll state");
-        let wait = match result {
-            Ok(any_running) => {
-                state.failures = 0;
-                state.error = None;
-                state.refreshed_at = Some(now());
-                next_wait(any_running, 0)
-            }
-            Err(e) => {
-                state.failures += 1;
-                state.error = Some(e.message().to_string());
-                next_wait(false, state.failures)
-            }
-        };
-        state.next_at = Instant::now() + wait;
-        tracing::debug!(error = ?state.error, next_in = ?wait, "SageMaker training jobs refreshed");
-        drop(guard);
-        wait
+        self.poller.round(|_| self.refresh_once()).await
     }
 
     /// Lists the jobs created since the watermark (all of them the first
@@ -430,7 +379,7 @@ impl SageMakerJobs {
     }
 
     pub(super) fn wake_poller(&self) {
-        self.wake.notify_one();
+        self.poller.wake();
     }
 
     async fn journal_launch(&self, spec: &SageMakerJobSpec, outcome: Result<(), String>) {
@@ -483,12 +432,7 @@ impl SageMakerJobs {
     }
 
     pub(super) fn cache_state(&self) -> CacheState {
-        let state = self.state.lock().expect("poll state");
-        CacheState {
-            refreshed_at: state.refreshed_at.clone(),
-            error: state.error.clone(),
-            next_refresh_seconds: state.next_at.saturating_duration_since(Instant::now()).as_secs(),
-        }
+        self.poller.cache_state()
     }
 
     async fn roles(&self) -> Result<Vec<String>, ApiError> {
@@ -602,7 +546,7 @@ impl SageMakerTrainingService for SageMakerJobs {
         self.journal_launch(&spec, result.clone().map_err(|e| e.message().to_string())).await;
         result?;
         let detail = self.describe_into_cache(&spec.name).await?;
-        self.wake.notify_one();
+        self.poller.wake();
         Ok(detail)
     }
 
@@ -702,7 +646,7 @@ impl SageMakerTrainingService for SageMakerJobs {
             .await;
         result?;
         let detail = self.describe_into_cache(name).await?;
-        self.wake.notify_one();
+        self.poller.wake();
         Ok(detail)
     }
 }
@@ -713,11 +657,10 @@ mod tests {
 
     #[test]
     fn refreshes_are_quick_while_jobs_run_and_back_off_on_errors() {
-        assert_eq!(next_wait(true, 0), BUSY_EVERY);
-        assert_eq!(next_wait(false, 0), IDLE_EVERY);
-        assert_eq!(next_wait(false, 1), IDLE_EVERY * 2);
-        assert_eq!(next_wait(false, 2), IDLE_EVERY * 4);
-        assert_eq!(next_wait(false, 30), MAX_BACKOFF);
+        assert_eq!(PACE.next_wait(true, 0), Duration::from_secs(10));
+        assert_eq!(PACE.next_wait(false, 0), Duration::from_secs(30));
+        assert_eq!(PACE.next_wait(false, 2), Duration::from_secs(120));
+        assert_eq!(PACE.next_wait(false, 30), Duration::from_secs(300));
     }
 
     fn line(host: &str, message: &str) -> HostLogLine {

@@ -254,7 +254,9 @@ impl LocalTrainingService for LocalTrainer {
     }
 
     async fn get(&self, id: i64) -> Result<LocalJobDetail, ApiError> {
-        let job = self.store.get(id).await?;
+        // Four independent reads on four pooled connections: the page costs
+        // the slowest of them, not their sum.
+        let (job, epochs, steps, logs) = tokio::try_join!(self.store.get(id), self.store.epochs(id), self.store.steps(id, 400), self.store.logs(id, 200))?;
         let artifact_dir = Paths::new(Path::new(&job.work_dir)).artifact;
         let artifact = if job.status == JobStatus::Completed {
             trainer::read_artifact(&artifact_dir).map(|m| trainer::artifact_info(&artifact_dir, &m))
@@ -262,9 +264,9 @@ impl LocalTrainingService for LocalTrainer {
             None
         };
         Ok(LocalJobDetail {
-            epochs: self.store.epochs(id).await?,
-            steps: self.store.steps(id, 400).await?,
-            logs: self.store.logs(id, 200).await?,
+            epochs,
+            steps,
+            logs,
             dataset: job.dataset_report,
             artifact,
             device: job.device,
