@@ -125,6 +125,22 @@ where
     }
 }
 
+/// A form's submit once its fields are read: a problem goes to `problem`
+/// (the form shows it) and nothing is sent; a good request is dispatched.
+pub fn dispatch_or_show<I, O>(action: Action<I, O>, problem: RwSignal<Option<ApiError>>, input: Result<I, ApiError>)
+where
+    I: Send + Sync + 'static,
+    O: Send + Sync + 'static,
+{
+    match input {
+        Ok(input) => {
+            problem.set(None);
+            action.dispatch(input);
+        }
+        Err(e) => problem.set(Some(e)),
+    }
+}
+
 /// Rows under a header row: the one way a list or a set of facts is
 /// tabulated. `headers` are the column titles ("" over a column of buttons);
 /// the children are the rows.

@@ -6,7 +6,7 @@ use super::guardrails::{AlarmKind, AlarmSpec, EndpointAlarm, SageMakerRolloutSpe
 use super::page::{number_input, parse_u32};
 use super::rollout::Shift;
 use super::{deployable_training_jobs, endpoint_alarms, put_endpoint_alarm, roll_back_sagemaker, sagemaker_rollouts, start_sagemaker_rollout, Backend};
-use crate::components::{or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading};
+use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading};
 use crate::ApiError;
 use leptos::prelude::*;
 use std::time::Duration;
@@ -100,10 +100,7 @@ pub fn AlarmsPanel(backend: Backend, name: String) -> impl IntoView {
             <Loaded resource=alarms loading="Reading the alarms…" ok=move |list| view! { <AlarmTable alarms=list/> }/>
             <form class="form-grid" id="alarm-form" on:submit=move |ev| {
                 ev.prevent_default();
-                match spec() {
-                    Ok(spec) => { problem.set(None); put.dispatch(spec); }
-                    Err(e) => problem.set(Some(e)),
-                }
+                dispatch_or_show(put, problem, spec());
             }>
                 <label class="field">
                     <span>"Watch"</span>
@@ -266,10 +263,7 @@ pub fn SageMakerRolloutPanel(name: String) -> impl IntoView {
             <h3>"Roll out a new version"</h3>
             <form class="form-grid" id="sagemaker-rollout-form" on:submit=move |ev| {
                 ev.prevent_default();
-                match spec() {
-                    Ok(spec) => { problem.set(None); start.dispatch(spec); }
-                    Err(e) => problem.set(Some(e)),
-                }
+                dispatch_or_show(start, problem, spec());
             }>
                 <label class="field wide">
                     <span>"Completed job, SageMaker or local (none: keep the model, change the instances)"</span>

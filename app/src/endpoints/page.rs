@@ -11,7 +11,7 @@ use super::{
     SageMakerDeploySpec,
 };
 use crate::components::chart::{LineChart, Series};
-use crate::components::{or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader};
+use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader};
 use crate::training::history::thousands;
 use crate::training::{list_local_jobs, JobStatus};
 use crate::ApiError;
@@ -217,10 +217,7 @@ fn LocalDeployForm(on_deployed: Callback<()>) -> impl IntoView {
             <p class="muted">"Serves a completed job's model in this process: N replicas behind one bounded queue with dynamic batching. A SageMaker job's model.tar.gz is downloaded and unpacked first."</p>
             <form class="form-grid" on:submit=move |ev| {
                 ev.prevent_default();
-                match spec() {
-                    Ok(spec) => { problem.set(None); deploy.dispatch(spec); }
-                    Err(e) => problem.set(Some(e)),
-                }
+                dispatch_or_show(deploy, problem, spec());
             }>
                 <label class="field wide">
                     <span>"SageMaker training job (empty: a local job)"</span>
@@ -372,10 +369,7 @@ fn SageMakerDeployForm(on_deployed: Callback<()>) -> impl IntoView {
                                         instance_type: instance_type.get(),
                                         instance_count: count.get().trim().parse().unwrap_or(0),
                                     };
-                                    match spec.validate() {
-                                        Ok(()) => { problem.set(None); deploy.dispatch(spec); }
-                                        Err(e) => problem.set(Some(e)),
-                                    }
+                                    dispatch_or_show(deploy, problem, spec.validate().map(|()| spec));
                                 }>
                                     <label class="field wide">
                                         <span>"Training job"</span>

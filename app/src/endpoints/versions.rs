@@ -7,7 +7,7 @@ use super::page::{number_input, parse_u32};
 use super::rollout::{EndpointVersion, Guardrails, RolloutSpec, RolloutView, Shift, VersionSource, VersionStats, VersionsView};
 use super::rollout::ShadowReport;
 use super::{endpoint_versions, roll_back_rollout, shadow_test, start_rollout, Batching};
-use crate::components::{or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded};
+use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded};
 use crate::training::{list_local_jobs, JobStatus};
 use crate::ApiError;
 use leptos::prelude::*;
@@ -280,21 +280,12 @@ fn RolloutForm(endpoint: String, start: Action<RolloutSpec, Result<VersionsView,
     let plan = move || spec().map(|s| s.plan_text()).unwrap_or_default();
     let folder = RwSignal::new(String::new());
     let shadow = Action::new(|(name, source, folder): &(String, VersionSource, String)| shadow_test(name.clone(), source.clone(), folder.clone(), 200));
-    let run_shadow = move |_| match spec() {
-        Ok(s) => {
-            problem.set(None);
-            shadow.dispatch((s.endpoint, s.source, folder.get()));
-        }
-        Err(e) => problem.set(Some(e)),
-    };
+    let run_shadow = move |_| dispatch_or_show(shadow, problem, spec().map(|s| (s.endpoint, s.source, folder.get())));
     view! {
         <h3>"Roll out a new version"</h3>
         <form class="form-grid" id="rollout-form" on:submit=move |ev| {
             ev.prevent_default();
-            match spec() {
-                Ok(spec) => { problem.set(None); start.dispatch(spec); }
-                Err(e) => problem.set(Some(e)),
-            }
+            dispatch_or_show(start, problem, spec());
         }>
             <label class="field wide">
                 <span>"Completed local job"</span>

@@ -8,7 +8,7 @@ use super::{
     set_reserved_concurrency, set_up_endpoint_function, test_invoke_function, FnHome, FunctionDetail, FunctionList,
     LambdaSetupSpec, LocalFunctionSpec,
 };
-use crate::components::{or_dash, short_time, Badge, DataTable, ErrorPanel, Loaded, PageHeader};
+use crate::components::{dispatch_or_show, or_dash, short_time, Badge, DataTable, ErrorPanel, Loaded, PageHeader};
 use crate::components::chart::LineChart;
 use crate::endpoints::{list_endpoints, metric_series, metric_total, Backend, EndpointMetrics, MetricWindow, WindowPicker};
 use crate::ApiError;
@@ -133,10 +133,7 @@ fn LocalFunctionForm() -> impl IntoView {
                 let spec = (|| -> Result<LocalFunctionSpec, ApiError> {
                     Ok(LocalFunctionSpec { name: name.get().trim().into(), endpoint: endpoint.get(), reserved: opt_number(&reserved.get())?, provisioned: opt_number(&provisioned.get())? })
                 })();
-                match spec {
-                    Ok(spec) => { problem.set(None); create.dispatch(spec); }
-                    Err(e) => problem.set(Some(e)),
-                }
+                dispatch_or_show(create, problem, spec);
             }>
                 {text_field("Function name", "name", name)}
                 <label class="field"><span>"Endpoint"</span>{endpoint_select(Backend::Local, endpoint)}</label>

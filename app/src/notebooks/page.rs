@@ -5,7 +5,7 @@ use super::{
     create_notebook, describe_notebook, list_notebooks, notebook_roles, open_notebook, DeleteNotebook, NotebookChange, NotebookDetail,
     NotebookSummary, StartNotebook, StopNotebook,
 };
-use crate::components::{or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loaded, PageHeader};
+use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loaded, PageHeader};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_params_map};
@@ -96,13 +96,7 @@ fn NewNotebookForm(on_created: Callback<()>) -> impl IntoView {
             lifecycle_config: lifecycle.get_untracked().trim().to_string(),
             idle_stop_minutes: idle_stop.get_untracked().then(|| idle_minutes.get_untracked().trim().parse().unwrap_or(0)),
         };
-        match spec.validate() {
-            Ok(()) => {
-                problem.set(None);
-                create.dispatch(spec);
-            }
-            Err(e) => problem.set(Some(e)),
-        }
+        dispatch_or_show(create, problem, spec.validate().map(|()| spec));
     };
     let text = |label: &'static str, field: &'static str, value: RwSignal<String>| {
         view! {

@@ -2,7 +2,7 @@
 //! with a form to add one; and the table of every schedule (Costs page).
 
 use super::{create_schedule, list_schedules, Recurrence, Schedule, ScheduleAction, ScheduleSpec};
-use crate::components::{short_time, ConfirmButton, ErrorPanel};
+use crate::components::{dispatch_or_show, short_time, ConfirmButton, ErrorPanel};
 use crate::endpoints::Backend;
 use crate::ApiError;
 use leptos::prelude::*;
@@ -92,13 +92,7 @@ pub fn SchedulePanel(scheduled: Scheduled) -> impl IntoView {
         let spec = scheduled
             .with_value(|s| s.action(&choice.get_untracked(), &number.get_untracked()))
             .map(|action| ScheduleSpec { action, when: when.get_untracked(), time_zone: zone.get_untracked().trim().to_string() });
-        match spec.and_then(|spec| spec.validate().map(|_| spec)) {
-            Ok(spec) => {
-                problem.set(None);
-                create.dispatch(spec);
-            }
-            Err(e) => problem.set(Some(e)),
-        }
+        dispatch_or_show(create, problem, spec.and_then(|spec| spec.validate().map(|_| spec)));
     };
     view! {
         <section class="card schedules" id="schedules">
