@@ -184,13 +184,13 @@ impl Principal {
     }
 }
 
-#[server(endpoint = "auth/whoami")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "auth/whoami")]
 pub async fn whoami() -> Result<Principal, ApiError> {
     crate::error::service::<Principal>()
 }
 
 /// Ends the session: the server deletes it and expires the cookies.
-#[server(endpoint = "auth/logout")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "auth/logout")]
 pub async fn logout() -> Result<(), ApiError> {
     let principal = crate::error::service::<Principal>()?;
     if principal.open {

@@ -45,9 +45,14 @@ try {
   step("the viewer's Make-the-demo-set button is greyed out, saying which role it needs");
 
   // Hiding a button is not a check: call the server function from the page
-  // itself (its fetch carries the session and the CSRF token).
+  // itself, with its session cookie and the CSRF token echoed as the
+  // console's own client sends it.
   const answer = await page.evaluate(async () => {
-    const r = await fetch('/api/training/datasets/demo', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const csrf = document.cookie.split(';').map((c) => c.trim().split('=')).find(([k]) => k === 'sagedeck_csrf')?.[1] ?? '';
+    const r = await fetch('/api/training/datasets/demo', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-sagedeck-csrf': csrf },
+    });
     return { status: r.status, body: await r.json() };
   });
   assert.equal(answer.status, 403, JSON.stringify(answer));

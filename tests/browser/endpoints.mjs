@@ -77,9 +77,11 @@ try {
   const png = readFileSync(`${images}/photo.png`).toString('base64');
   const versions = await page.evaluate(async (b64) => {
     const body = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    // The CSRF token echoed from its cookie, as the console's own client does.
+    const csrf = document.cookie.split(';').map((c) => c.trim().split('=')).find(([k]) => k === 'sagedeck_csrf')?.[1] ?? '';
     const seen = {};
     for (let i = 0; i < 30; i++) {
-      const r = await fetch('/endpoints/browser-shapes/invocations', { method: 'POST', headers: { 'content-type': 'image/png' }, body });
+      const r = await fetch('/endpoints/browser-shapes/invocations', { method: 'POST', headers: { 'content-type': 'image/png', 'x-sagedeck-csrf': csrf }, body });
       const v = `${r.status} v${r.headers.get('x-sagedeck-model-version')}`;
       seen[v] = (seen[v] || 0) + 1;
     }

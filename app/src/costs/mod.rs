@@ -167,7 +167,7 @@ pub trait CostService: Send + Sync {
 pub type Costs = std::sync::Arc<dyn CostService>;
 
 /// Every billable thing, the month so far, and what has been idle for `idle_hours`.
-#[server(endpoint = "costs/view")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "costs/view")]
 pub async fn costs_view(idle_hours: String) -> Result<CostReport, ApiError> {
     let hours = validate_idle_hours(&idle_hours)?;
     crate::error::service::<Costs>()?.view(hours).await

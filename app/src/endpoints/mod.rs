@@ -12,7 +12,7 @@ mod page;
 pub mod rollout;
 mod versions;
 mod test_panel;
-mod testbench;
+mod evaluation;
 
 pub use page::{metric_series, metric_total, status_tone, EndpointPage, EndpointsPage, WindowPicker};
 
@@ -441,14 +441,14 @@ pub type Endpoints = std::sync::Arc<dyn EndpointService>;
 
 /// A page of the endpoint list, from SQLite: SageMaker endpoints as the
 /// poller last read them (no AWS call per view).
-#[server(endpoint = "endpoints/list", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/list", input = leptos::server_fn::codec::Json)]
 pub async fn list_endpoints(query: list::EndpointQuery) -> Result<list::EndpointPage, ApiError> {
     query.validate()?;
     crate::error::service::<Endpoints>()?.list(query).await
 }
 
 /// Lists the account's SageMaker endpoints again now, then answers the page.
-#[server(endpoint = "endpoints/refresh", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/refresh", input = leptos::server_fn::codec::Json)]
 pub async fn refresh_endpoints(query: list::EndpointQuery) -> Result<list::EndpointPage, ApiError> {
     query.validate()?;
     let service = crate::error::service::<Endpoints>()?;
@@ -456,54 +456,54 @@ pub async fn refresh_endpoints(query: list::EndpointQuery) -> Result<list::Endpo
     service.list(query).await
 }
 
-#[server(endpoint = "endpoints/describe")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/describe")]
 pub async fn describe_endpoint(backend: Backend, name: String) -> Result<EndpointDetail, ApiError> {
     let name = validate_endpoint_name(&name)?;
     crate::error::service::<Endpoints>()?.describe(backend, name).await
 }
 
-#[server(endpoint = "endpoints/metrics")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/metrics")]
 pub async fn get_endpoint_metrics(backend: Backend, name: String, window: MetricWindow) -> Result<EndpointMetrics, ApiError> {
     let name = validate_endpoint_name(&name)?;
     crate::error::service::<Endpoints>()?.metrics(backend, name, window).await
 }
 
-#[server(endpoint = "endpoints/local/deploy", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/local/deploy", input = leptos::server_fn::codec::Json)]
 pub async fn deploy_local_endpoint(spec: LocalDeploySpec) -> Result<EndpointDetail, ApiError> {
     spec.validate()?;
     crate::error::service::<Endpoints>()?.deploy_local(spec).await
 }
 
-#[server(endpoint = "endpoints/sagemaker/deploy", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/sagemaker/deploy", input = leptos::server_fn::codec::Json)]
 pub async fn deploy_sagemaker_endpoint(spec: SageMakerDeploySpec) -> Result<EndpointDetail, ApiError> {
     spec.validate()?;
     crate::error::service::<Endpoints>()?.deploy_sagemaker(spec).await
 }
 
-#[server(endpoint = "endpoints/delete")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/delete")]
 pub async fn delete_endpoint(backend: Backend, name: String, with_config: bool) -> Result<(), ApiError> {
     let name = validate_endpoint_name(&name)?;
     crate::error::service::<Endpoints>()?.delete(backend, name, with_config).await
 }
 
-#[server(endpoint = "endpoints/sagemaker/deployable")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/sagemaker/deployable")]
 pub async fn deployable_training_jobs() -> Result<Vec<DeployableJob>, ApiError> {
     crate::error::service::<Endpoints>()?.deployable_jobs().await
 }
 
-#[server(endpoint = "endpoints/versions")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/versions")]
 pub async fn endpoint_versions(name: String) -> Result<rollout::VersionsView, ApiError> {
     let name = validate_endpoint_name(&name)?;
     crate::error::service::<Endpoints>()?.versions(name).await
 }
 
-#[server(endpoint = "endpoints/rollout/start", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/rollout/start", input = leptos::server_fn::codec::Json)]
 pub async fn start_rollout(spec: rollout::RolloutSpec) -> Result<rollout::VersionsView, ApiError> {
     spec.validate()?;
     crate::error::service::<Endpoints>()?.start_rollout(spec).await
 }
 
-#[server(endpoint = "endpoints/shadow", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/shadow", input = leptos::server_fn::codec::Json)]
 pub async fn shadow_test(name: String, source: rollout::VersionSource, folder: String, limit: u32) -> Result<rollout::ShadowReport, ApiError> {
     let name = validate_endpoint_name(&name)?;
     if folder.trim().is_empty() {
@@ -512,44 +512,44 @@ pub async fn shadow_test(name: String, source: rollout::VersionSource, folder: S
     crate::error::service::<Endpoints>()?.shadow_test(name, source, folder.trim(), limit.clamp(1, 2000)).await
 }
 
-#[server(endpoint = "endpoints/rollout/rollback")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/rollout/rollback")]
 pub async fn roll_back_rollout(name: String) -> Result<rollout::VersionsView, ApiError> {
     let name = validate_endpoint_name(&name)?;
     crate::error::service::<Endpoints>()?.roll_back(name).await
 }
 
-#[server(endpoint = "endpoints/sagemaker/rollouts")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/sagemaker/rollouts")]
 pub async fn sagemaker_rollouts(name: String) -> Result<guardrails::SageMakerRollouts, ApiError> {
     let name = validate_endpoint_name(&name)?;
     crate::error::service::<Endpoints>()?.sagemaker_rollouts(name).await
 }
 
-#[server(endpoint = "endpoints/sagemaker/rollout/start", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/sagemaker/rollout/start", input = leptos::server_fn::codec::Json)]
 pub async fn start_sagemaker_rollout(spec: guardrails::SageMakerRolloutSpec) -> Result<guardrails::SageMakerRollouts, ApiError> {
     // The fleet's size is checked again once the live one is known.
     spec.plan(spec.instance_count.unwrap_or(2))?;
     crate::error::service::<Endpoints>()?.start_sagemaker_rollout(spec).await
 }
 
-#[server(endpoint = "endpoints/sagemaker/rollout/rollback")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/sagemaker/rollout/rollback")]
 pub async fn roll_back_sagemaker(name: String) -> Result<guardrails::SageMakerRollouts, ApiError> {
     let name = validate_endpoint_name(&name)?;
     crate::error::service::<Endpoints>()?.roll_back_sagemaker(name).await
 }
 
-#[server(endpoint = "endpoints/alarms")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/alarms")]
 pub async fn endpoint_alarms(backend: Backend, name: String) -> Result<Vec<guardrails::EndpointAlarm>, ApiError> {
     let name = validate_endpoint_name(&name)?;
     crate::error::service::<Endpoints>()?.alarms(backend, name).await
 }
 
-#[server(endpoint = "endpoints/alarms/put", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/alarms/put", input = leptos::server_fn::codec::Json)]
 pub async fn put_endpoint_alarm(backend: Backend, spec: guardrails::AlarmSpec) -> Result<Vec<guardrails::EndpointAlarm>, ApiError> {
     spec.validate()?;
     crate::error::service::<Endpoints>()?.put_alarm(backend, spec).await
 }
 
-#[server(endpoint = "endpoints/testbench")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/testbench")]
 pub async fn run_test_bench(backend: Backend, name: String, folder: String, limit: u32) -> Result<TestBenchReport, ApiError> {
     let name = validate_endpoint_name(&name)?;
     if folder.trim().is_empty() {

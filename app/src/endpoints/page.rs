@@ -4,7 +4,7 @@
 
 use super::list::{EndpointPage, EndpointQuery, STATUS_FILTERS};
 use super::test_panel::TestPanel;
-use super::testbench::TestBench;
+use super::evaluation::TestBench;
 use super::{
     delete_endpoint, deploy_local_endpoint, deploy_sagemaker_endpoint, deployable_training_jobs, describe_endpoint,
     get_endpoint_metrics, list_endpoints, refresh_endpoints, Backend, EndpointDetail, EndpointMetrics, LocalDeploySpec, MetricWindow,

@@ -45,6 +45,9 @@ async fn send(path: String, upload: Upload) -> Result<VerboseAnswer, ApiError> {
             init.set_body(&wasm_bindgen::JsValue::from_str(&body));
         }
     }
+    if let Some(token) = crate::csrf::token() {
+        headers.set(crate::csrf::HEADER, &token).map_err(js)?;
+    }
     init.set_headers(&headers);
     let window = web_sys::window().ok_or_else(|| ApiError::Internal("no window".into()))?;
     let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(&format!("{path}?top_k=5"), &init))

@@ -73,7 +73,7 @@ pub trait IamService: Send + Sync {
 #[cfg(feature = "ssr")]
 pub type Iam = std::sync::Arc<dyn IamService>;
 
-#[server(endpoint = "iam/review")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "iam/review")]
 pub async fn get_account_review(unused_days: u32) -> Result<AccountReview, ApiError> {
     if !(1..=3650).contains(&unused_days) {
         return Err(ApiError::Invalid("unused days must be 1 to 3650".into()));
@@ -91,13 +91,13 @@ fn check_role_name(role: &str) -> Result<(), ApiError> {
     }
 }
 
-#[server(endpoint = "iam/fix/plan")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "iam/fix/plan")]
 pub async fn plan_role_fix(role: String) -> Result<fix::FixPlan, ApiError> {
     check_role_name(&role)?;
     crate::error::service::<Iam>()?.plan_fix(&role).await
 }
 
-#[server(endpoint = "iam/fix/apply")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "iam/fix/apply")]
 pub async fn apply_role_fix(role: String) -> Result<FixOutcome, ApiError> {
     check_role_name(&role)?;
     crate::error::service::<Iam>()?.apply_fix(&role).await

@@ -23,7 +23,7 @@ pub trait ReverterService: Send + Sync {
 #[cfg(feature = "ssr")]
 pub type Reverter = std::sync::Arc<dyn ReverterService>;
 
-#[server(endpoint = "journal/revert")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "journal/revert")]
 pub async fn revert_change(id: i64) -> Result<ChangeRecord, ApiError> {
     crate::error::service::<Reverter>()?.revert(id).await
 }

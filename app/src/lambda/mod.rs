@@ -295,12 +295,12 @@ pub trait LambdaService: Send + Sync {
 #[cfg(feature = "ssr")]
 pub type Lambda = std::sync::Arc<dyn LambdaService>;
 
-#[server(endpoint = "lambda/list")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "lambda/list")]
 pub async fn list_functions() -> Result<FunctionList, ApiError> {
     crate::error::service::<Lambda>()?.list().await
 }
 
-#[server(endpoint = "lambda/describe")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "lambda/describe")]
 pub async fn describe_function(home: FnHome, name: String) -> Result<FunctionDetail, ApiError> {
     validate_function_name(&name)?;
     crate::error::service::<Lambda>()?.describe(home, &name).await
@@ -309,25 +309,25 @@ pub async fn describe_function(home: FnHome, name: String) -> Result<FunctionDet
 /// The function's Invocations, Errors, Throttles, Duration and
 /// ConcurrentExecutions over the window: CloudWatch's AWS/Lambda for AWS
 /// functions, Sagedeck's own per-minute counts for local ones.
-#[server(endpoint = "lambda/metrics")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "lambda/metrics")]
 pub async fn get_function_metrics(home: FnHome, name: String, window: MetricWindow) -> Result<EndpointMetrics, ApiError> {
     validate_function_name(&name)?;
     crate::error::service::<Lambda>()?.metrics(home, &name, window).await
 }
 
-#[server(endpoint = "lambda/reserved")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "lambda/reserved")]
 pub async fn set_reserved_concurrency(home: FnHome, name: String, value: Option<u32>) -> Result<FunctionDetail, ApiError> {
     validate_function_name(&name)?;
     crate::error::service::<Lambda>()?.set_reserved(home, &name, value).await
 }
 
-#[server(endpoint = "lambda/provisioned")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "lambda/provisioned")]
 pub async fn set_provisioned_concurrency(home: FnHome, name: String, qualifier: String, value: Option<u32>) -> Result<FunctionDetail, ApiError> {
     validate_function_name(&name)?;
     crate::error::service::<Lambda>()?.set_provisioned(home, &name, qualifier.trim(), value).await
 }
 
-#[server(endpoint = "lambda/invoke")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "lambda/invoke")]
 pub async fn test_invoke_function(home: FnHome, name: String, event: String) -> Result<InvokeOutcome, ApiError> {
     validate_function_name(&name)?;
     if event.len() > 256 * 1024 {
@@ -337,20 +337,20 @@ pub async fn test_invoke_function(home: FnHome, name: String, event: String) -> 
     crate::error::service::<Lambda>()?.invoke(home, &name, &event).await
 }
 
-#[server(endpoint = "lambda/local/create", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "lambda/local/create", input = leptos::server_fn::codec::Json)]
 pub async fn create_local_function(spec: LocalFunctionSpec) -> Result<FunctionDetail, ApiError> {
     validate_function_name(&spec.name)?;
     crate::endpoints::validate_endpoint_name(&spec.endpoint)?;
     crate::error::service::<Lambda>()?.create_local(spec).await
 }
 
-#[server(endpoint = "lambda/delete")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "lambda/delete")]
 pub async fn delete_function(home: FnHome, name: String) -> Result<(), ApiError> {
     validate_function_name(&name)?;
     crate::error::service::<Lambda>()?.delete(home, &name).await
 }
 
-#[server(endpoint = "lambda/setup", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "lambda/setup", input = leptos::server_fn::codec::Json)]
 pub async fn set_up_endpoint_function(spec: LambdaSetupSpec) -> Result<SetupReport, ApiError> {
     validate_function_name(&spec.function_name)?;
     crate::endpoints::validate_endpoint_name(&spec.endpoint)?;

@@ -75,41 +75,41 @@ pub trait NotebookService: Send + Sync {
 #[cfg(feature = "ssr")]
 pub type Notebooks = std::sync::Arc<dyn NotebookService>;
 
-#[server(endpoint = "notebooks/list")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "notebooks/list")]
 pub async fn list_notebooks() -> Result<Vec<NotebookSummary>, ApiError> {
     use crate::error::service;
     service::<Notebooks>()?.list().await
 }
 
-#[server(endpoint = "notebooks/describe")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "notebooks/describe")]
 pub async fn describe_notebook(name: String) -> Result<NotebookDetail, ApiError> {
     use crate::error::service;
     let name = lifecycle::validate_name(&name)?;
     service::<Notebooks>()?.describe(name).await
 }
 
-#[server(endpoint = "notebooks/start")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "notebooks/start")]
 pub async fn start_notebook(name: String) -> Result<NotebookChange, ApiError> {
     use crate::error::service;
     let name = lifecycle::validate_name(&name)?;
     service::<Notebooks>()?.start(name).await
 }
 
-#[server(endpoint = "notebooks/stop")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "notebooks/stop")]
 pub async fn stop_notebook(name: String) -> Result<NotebookChange, ApiError> {
     use crate::error::service;
     let name = lifecycle::validate_name(&name)?;
     service::<Notebooks>()?.stop(name).await
 }
 
-#[server(endpoint = "notebooks/create", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "notebooks/create", input = leptos::server_fn::codec::Json)]
 pub async fn create_notebook(spec: create::NotebookSpec) -> Result<NotebookDetail, ApiError> {
     use crate::error::service;
     spec.validate()?;
     service::<Notebooks>()?.create(spec).await
 }
 
-#[server(endpoint = "notebooks/delete")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "notebooks/delete")]
 pub async fn delete_notebook(name: String) -> Result<(), ApiError> {
     use crate::error::service;
     let name = lifecycle::validate_name(&name)?;
@@ -117,14 +117,14 @@ pub async fn delete_notebook(name: String) -> Result<(), ApiError> {
 }
 
 /// JupyterLab for an InService notebook, through a presigned URL.
-#[server(endpoint = "notebooks/open")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "notebooks/open")]
 pub async fn open_notebook(name: String) -> Result<String, ApiError> {
     use crate::error::service;
     let name = lifecycle::validate_name(&name)?;
     service::<Notebooks>()?.open(name).await
 }
 
-#[server(endpoint = "notebooks/roles")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "notebooks/roles")]
 pub async fn notebook_roles() -> Result<Vec<String>, ApiError> {
     use crate::error::service;
     service::<Notebooks>()?.roles().await

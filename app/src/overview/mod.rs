@@ -159,13 +159,13 @@ pub trait StatusService: Send + Sync {
 #[cfg(feature = "ssr")]
 pub type Status = std::sync::Arc<dyn StatusService>;
 
-#[server(endpoint = "overview/status")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "overview/status")]
 pub async fn backend_status() -> Result<BackendsReport, ApiError> {
     use crate::error::service;
     Ok(service::<Status>()?.report().await)
 }
 
-#[server(endpoint = "journal/recent")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "journal/recent")]
 pub async fn recent_changes(limit: u32) -> Result<Vec<ChangeRecord>, ApiError> {
     use crate::error::service;
     if limit == 0 || limit > 500 {
@@ -174,14 +174,14 @@ pub async fn recent_changes(limit: u32) -> Result<Vec<ChangeRecord>, ApiError> {
     service::<Status>()?.search_changes(JournalQuery { limit, ..Default::default() }).await
 }
 
-#[server(endpoint = "journal/count", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "journal/count", input = leptos::server_fn::codec::Json)]
 pub async fn count_changes(query: JournalQuery) -> Result<u64, ApiError> {
     use crate::error::service;
     query.check_lengths()?;
     service::<Status>()?.count_changes(query).await
 }
 
-#[server(endpoint = "journal/search", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "journal/search", input = leptos::server_fn::codec::Json)]
 pub async fn search_changes(query: JournalQuery) -> Result<Vec<ChangeRecord>, ApiError> {
     use crate::error::service;
     if query.limit == 0 || query.limit > 500 {

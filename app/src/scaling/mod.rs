@@ -143,18 +143,18 @@ fn check_variant(variant: &str) -> Result<(), ApiError> {
     validate_endpoint_name(variant).map(|_| ()).map_err(|_| ApiError::Invalid(format!("{variant:?} is not a valid variant name")))
 }
 
-#[server(endpoint = "scaling/overview")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "scaling/overview")]
 pub async fn get_scaling_overview() -> Result<ScalingOverview, ApiError> {
     crate::error::service::<Scaling>()?.overview().await
 }
 
-#[server(endpoint = "scaling/describe")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "scaling/describe")]
 pub async fn describe_scaling(backend: Backend, endpoint: String) -> Result<EndpointScaling, ApiError> {
     validate_endpoint_name(&endpoint)?;
     crate::error::service::<Scaling>()?.describe(backend, &endpoint).await
 }
 
-#[server(endpoint = "scaling/put", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "scaling/put", input = leptos::server_fn::codec::Json)]
 pub async fn put_scaling_policy(backend: Backend, endpoint: String, variant: String, policy: ScalingPolicy) -> Result<EndpointScaling, ApiError> {
     validate_endpoint_name(&endpoint)?;
     check_variant(&variant)?;
@@ -164,14 +164,14 @@ pub async fn put_scaling_policy(backend: Backend, endpoint: String, variant: Str
     crate::error::service::<Scaling>()?.put_policy(backend, &endpoint, &variant, policy).await
 }
 
-#[server(endpoint = "scaling/remove")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "scaling/remove")]
 pub async fn remove_scaling_policy(backend: Backend, endpoint: String, variant: String) -> Result<EndpointScaling, ApiError> {
     validate_endpoint_name(&endpoint)?;
     check_variant(&variant)?;
     crate::error::service::<Scaling>()?.remove_policy(backend, &endpoint, &variant).await
 }
 
-#[server(endpoint = "scaling/trace")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "scaling/trace")]
 pub async fn get_invocation_trace(backend: Backend, endpoint: String, hours: u32) -> Result<InvocationTrace, ApiError> {
     validate_endpoint_name(&endpoint)?;
     if !(1..=24).contains(&hours) {

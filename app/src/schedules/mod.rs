@@ -252,18 +252,18 @@ pub trait ScheduleService: Send + Sync {
 #[cfg(feature = "ssr")]
 pub type Schedules = std::sync::Arc<dyn ScheduleService>;
 
-#[server(endpoint = "schedules/list")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "schedules/list")]
 pub async fn list_schedules(resource: Option<String>) -> Result<Vec<Schedule>, ApiError> {
     crate::error::service::<Schedules>()?.list(resource.filter(|r| !r.is_empty())).await
 }
 
-#[server(endpoint = "schedules/create", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "schedules/create", input = leptos::server_fn::codec::Json)]
 pub async fn create_schedule(spec: ScheduleSpec) -> Result<Schedule, ApiError> {
     spec.validate()?;
     crate::error::service::<Schedules>()?.create(spec).await
 }
 
-#[server(endpoint = "schedules/delete")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "schedules/delete")]
 pub async fn delete_schedule(id: i64) -> Result<(), ApiError> {
     crate::error::service::<Schedules>()?.delete(id).await
 }

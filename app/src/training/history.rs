@@ -252,7 +252,7 @@ pub trait JobHistoryService: Send + Sync {
 #[cfg(feature = "ssr")]
 pub type JobHistory = std::sync::Arc<dyn JobHistoryService>;
 
-#[server(endpoint = "training/history", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/history", input = leptos::server_fn::codec::Json)]
 pub async fn list_job_history(query: JobQuery) -> Result<JobHistoryPage, ApiError> {
     query.validate()?;
     crate::error::service::<JobHistory>()?.page(query).await

@@ -274,33 +274,33 @@ pub trait LocalTrainingService: Send + Sync {
 #[cfg(feature = "ssr")]
 pub type LocalTraining = std::sync::Arc<dyn LocalTrainingService>;
 
-#[server(endpoint = "training/local/defaults")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/local/defaults")]
 pub async fn get_training_defaults() -> Result<TrainingDefaults, ApiError> {
     crate::error::service::<LocalTraining>()?.defaults().await
 }
 
-#[server(endpoint = "training/local/list")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/local/list")]
 pub async fn list_local_jobs() -> Result<Vec<LocalJobSummary>, ApiError> {
     crate::error::service::<LocalTraining>()?.list().await
 }
 
-#[server(endpoint = "training/local/get")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/local/get")]
 pub async fn get_local_job(id: i64) -> Result<LocalJobDetail, ApiError> {
     crate::error::service::<LocalTraining>()?.get(id).await
 }
 
-#[server(endpoint = "training/local/create", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/local/create", input = leptos::server_fn::codec::Json)]
 pub async fn create_local_job(spec: LocalJobSpec) -> Result<LocalJobSummary, ApiError> {
     let spec = spec.validate().map_err(|errors| ApiError::Invalid(spec::describe(&errors)))?;
     crate::error::service::<LocalTraining>()?.create(spec).await
 }
 
-#[server(endpoint = "training/local/cancel")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/local/cancel")]
 pub async fn cancel_local_job(id: i64) -> Result<LocalJobSummary, ApiError> {
     crate::error::service::<LocalTraining>()?.cancel(id).await
 }
 
-#[server(endpoint = "training/datasets/check")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/datasets/check")]
 pub async fn check_dataset(path: String) -> Result<DatasetReport, ApiError> {
     if path.trim().is_empty() {
         return Err(ApiError::Invalid("Give the dataset folder's path.".into()));
@@ -308,7 +308,7 @@ pub async fn check_dataset(path: String) -> Result<DatasetReport, ApiError> {
     crate::error::service::<LocalTraining>()?.check_dataset(path.trim().to_string()).await
 }
 
-#[server(endpoint = "training/datasets/demo")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/datasets/demo")]
 pub async fn make_demo_dataset() -> Result<DemoDataset, ApiError> {
     crate::error::service::<LocalTraining>()?.make_demo().await
 }

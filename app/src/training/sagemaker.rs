@@ -531,18 +531,18 @@ pub trait SageMakerTrainingService: Send + Sync {
 #[cfg(feature = "ssr")]
 pub type SageMakerTraining = std::sync::Arc<dyn SageMakerTrainingService>;
 
-#[server(endpoint = "training/sagemaker/list")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/list")]
 pub async fn list_sagemaker_jobs(status: Option<String>, name_contains: Option<String>) -> Result<SageMakerJobList, ApiError> {
     crate::error::service::<SageMakerTraining>()?.list(status.filter(|s| !s.is_empty()), name_contains.filter(|s| !s.is_empty())).await
 }
 
-#[server(endpoint = "training/sagemaker/describe")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/describe")]
 pub async fn describe_sagemaker_job(name: String) -> Result<SageMakerJobDetail, ApiError> {
     let name = crate::endpoints::validate_endpoint_name(&name)?;
     crate::error::service::<SageMakerTraining>()?.describe(name).await
 }
 
-#[server(endpoint = "training/sagemaker/launch", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/launch", input = leptos::server_fn::codec::Json)]
 pub async fn launch_sagemaker_job(spec: SageMakerJobSpec) -> Result<SageMakerJobDetail, ApiError> {
     if let Err(errors) = spec.validate() {
         return Err(ApiError::Invalid(errors.into_iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join(" ")));
@@ -550,35 +550,35 @@ pub async fn launch_sagemaker_job(spec: SageMakerJobSpec) -> Result<SageMakerJob
     crate::error::service::<SageMakerTraining>()?.launch(spec).await
 }
 
-#[server(endpoint = "training/sagemaker/logs")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/logs")]
 pub async fn sagemaker_job_logs(name: String, after: i64) -> Result<JobLogs, ApiError> {
     let name = crate::endpoints::validate_endpoint_name(&name)?;
     crate::error::service::<SageMakerTraining>()?.logs(name, after).await
 }
 
-#[server(endpoint = "training/sagemaker/defaults")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/defaults")]
 pub async fn sagemaker_launch_defaults() -> Result<LaunchDefaults, ApiError> {
     crate::error::service::<SageMakerTraining>()?.launch_defaults().await
 }
 
-#[server(endpoint = "training/sagemaker/metrics")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/metrics")]
 pub async fn sagemaker_job_metrics(name: String) -> Result<JobMetrics, ApiError> {
     let name = crate::endpoints::validate_endpoint_name(&name)?;
     crate::error::service::<SageMakerTraining>()?.metrics(name).await
 }
 
-#[server(endpoint = "training/sagemaker/stop")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/stop")]
 pub async fn stop_sagemaker_job(name: String) -> Result<SageMakerJobDetail, ApiError> {
     let name = crate::endpoints::validate_endpoint_name(&name)?;
     crate::error::service::<SageMakerTraining>()?.stop(name).await
 }
 
-#[server(endpoint = "training/sagemaker/refresh")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/refresh")]
 pub async fn refresh_sagemaker_jobs() -> Result<CacheState, ApiError> {
     crate::error::service::<SageMakerTraining>()?.refresh().await
 }
 
-#[server(endpoint = "aws/calls")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "aws/calls")]
 pub async fn get_aws_call_counts() -> Result<AwsCallCounts, ApiError> {
     Ok(crate::error::service::<SageMakerTraining>()?.aws_calls())
 }

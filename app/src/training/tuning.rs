@@ -253,20 +253,20 @@ pub trait TuningService: Send + Sync {
 #[cfg(feature = "ssr")]
 pub type Tuning = std::sync::Arc<dyn TuningService>;
 
-#[server(endpoint = "training/tuning/list")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/tuning/list")]
 pub async fn list_tuning_jobs(older: Option<String>, status: Option<String>, name: Option<String>) -> Result<TuningJobPage, ApiError> {
     let older = older.filter(|c| !c.is_empty()).map(|c| super::history::Cursor::parse(&c)).transpose()?;
     let filter = TuningFilter::parse(status.as_deref().unwrap_or(""), name.as_deref().unwrap_or(""))?;
     crate::error::service::<Tuning>()?.list_tuning(older, filter).await
 }
 
-#[server(endpoint = "training/tuning/describe")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/tuning/describe")]
 pub async fn describe_tuning_job(name: String) -> Result<TuningJobDetail, ApiError> {
     let name = crate::endpoints::validate_endpoint_name(&name)?;
     crate::error::service::<Tuning>()?.describe_tuning(name).await
 }
 
-#[server(endpoint = "training/tuning/launch", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/tuning/launch", input = leptos::server_fn::codec::Json)]
 pub async fn launch_tuning_job(spec: TuningSpec) -> Result<TuningJobDetail, ApiError> {
     if let Err(errors) = spec.validate() {
         return Err(ApiError::Invalid(errors.into_iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join(" ")));

@@ -136,23 +136,23 @@ pub trait UploadService: Send + Sync {
 #[cfg(feature = "ssr")]
 pub type Uploads = std::sync::Arc<dyn UploadService>;
 
-#[server(endpoint = "training/uploads/start", input = leptos::server_fn::codec::Json)]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/uploads/start", input = leptos::server_fn::codec::Json)]
 pub async fn start_dataset_upload(spec: UploadSpec) -> Result<DatasetUpload, ApiError> {
     let spec = spec.validate()?;
     crate::error::service::<Uploads>()?.start(spec).await
 }
 
-#[server(endpoint = "training/uploads/list")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/uploads/list")]
 pub async fn list_dataset_uploads() -> Result<Vec<DatasetUpload>, ApiError> {
     crate::error::service::<Uploads>()?.list().await
 }
 
-#[server(endpoint = "training/uploads/get")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/uploads/get")]
 pub async fn get_dataset_upload(id: i64) -> Result<DatasetUpload, ApiError> {
     crate::error::service::<Uploads>()?.get(id).await
 }
 
-#[server(endpoint = "training/uploads/cancel")]
+#[server(client = crate::csrf::CsrfClient, endpoint = "training/uploads/cancel")]
 pub async fn cancel_dataset_upload(id: i64) -> Result<DatasetUpload, ApiError> {
     crate::error::service::<Uploads>()?.cancel(id).await
 }

@@ -138,15 +138,17 @@ pub fn request_host(headers: &HeaderMap, trust_proxy: bool) -> &str {
         .unwrap_or("")
 }
 
+/// A request cookie's value (the `cookie` crate parses the header; every
+/// `Cookie` header is read, as HTTP/2 clients send one per cookie).
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .and_then(|c| c.value_raw())
 }
 
 /// Compares without stopping at the first difference (`subtle`, whose
@@ -171,18 +173,13 @@ pub fn secure(auth: &Auth, headers: &HeaderMap) -> bool {
     auth.secure_cookies || (auth.trust_proxy && headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes() == b"https"))
 }
 
+/// A `Set-Cookie` for the whole console (`Path=/`, `SameSite=Lax`).
 pub fn set_cookie(name: &str, value: &str, http_only: bool, secure: bool, max_age: Option<u32>) -> HeaderValue {
-    let mut c = format!("{name}={value}; Path=/; SameSite=Lax");
-    if http_only {
-        c.push_str("; HttpOnly");
-    }
-    if secure {
-        c.push_str("; Secure");
-    }
+    let mut c = cookie::Cookie::build((name, value)).path("/").same_site(cookie::SameSite::Lax).http_only(http_only).secure(secure);
     if let Some(age) = max_age {
-        c.push_str(&format!("; Max-Age={age}"));
+        c = c.max_age(cookie::time::Duration::seconds(i64::from(age)));
     }
-    HeaderValue::from_str(&c).expect("cookie values are base64url")
+    HeaderValue::from_str(&c.build().to_string()).expect("cookie values are base64url")
 }
 
 fn refuse(error: ApiError) -> Response {
@@ -586,6 +583,12 @@ mod tests {
         assert_eq!(cookie(&h, "missing"), None);
         assert!(same_token("abc", "abc") && !same_token("abc", "abd") && !same_token("abc", "ab"));
         let c = set_cookie(SESSION_COOKIE, "v", true, true, Some(60));
-        assert_eq!(c.to_str().unwrap(), "sagedeck_session=v; Path=/; SameSite=Lax; HttpOnly; Secure; Max-Age=60");
+        let parsed = cookie::Cookie::parse(c.to_str().unwrap()).unwrap();
+        assert_eq!((parsed.name(), parsed.value(), parsed.path()), (SESSION_COOKIE, "v", Some("/")), "{c:?}");
+        assert_eq!(parsed.same_site(), Some(cookie::SameSite::Lax));
+        assert_eq!((parsed.http_only(), parsed.secure()), (Some(true), Some(true)));
+        assert_eq!(parsed.max_age(), Some(cookie::time::Duration::seconds(60)));
+        let plain = cookie::Cookie::parse(set_cookie(CSRF_COOKIE, "t", false, false, None).to_str().unwrap().to_string()).unwrap();
+        assert_eq!((plain.http_only(), plain.secure(), plain.max_age()), (None, None, None), "no flag that was not asked for");
     }
 }

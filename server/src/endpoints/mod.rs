@@ -10,7 +10,7 @@ pub mod metrics;
 pub mod rollout;
 pub mod sagemaker;
 pub mod serving;
-pub mod testbench;
+pub mod evaluation;
 
 use crate::aws::Aws;
 use crate::journal::{Change, Journal};
@@ -684,7 +684,7 @@ impl EndpointService for EndpointHub {
     async fn test_bench(&self, backend: Backend, name: &str, folder: &str, limit: u32) -> Result<TestBenchReport, ApiError> {
         let started = Instant::now();
         let (folder_path, limit) = (self.roots.resolve(folder, "folder")?, limit as usize);
-        let labelled = tokio::task::spawn_blocking(move || testbench::scan(&folder_path, limit))
+        let labelled = tokio::task::spawn_blocking(move || evaluation::scan(&folder_path, limit))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))??;
         let runtime = match backend {
@@ -718,7 +718,7 @@ impl EndpointService for EndpointHub {
         let (runtime, index_of, labels) = (runtime.as_deref(), &index_of, &labels);
         let roots = self.roots.paths().to_vec();
         let roots = &roots;
-        let judged: Vec<testbench::Judged> = futures_util::stream::iter(labelled.images.iter().cloned())
+        let judged: Vec<evaluation::Judged> = futures_util::stream::iter(labelled.images.iter().cloned())
             .map(|(path, truth)| async move {
                 // A regular file within the roots, no larger than an invocation's payload.
                 let (file, allowed) = (path.clone(), roots.clone());
@@ -732,23 +732,23 @@ impl EndpointService for EndpointHub {
                 let result = result.map(|(logits, ms)| {
                     let best = app::endpoints::top_k(&logits, &[], 1);
                     let (index, probability) = best.first().map(|b| (b.index, b.probability)).unwrap_or((usize::MAX, 0.0));
-                    testbench::Prediction {
+                    evaluation::Prediction {
                         folder_class: index_of.iter().position(|m| *m == Some(index)),
                         label: labels.get(index).cloned().unwrap_or_else(|| format!("class {index}")),
                         probability,
                         ms,
                     }
                 });
-                testbench::Judged { path, truth, result }
+                evaluation::Judged { path, truth, result }
             })
             .buffered(4)
             .collect()
             .await;
-        let mut report = testbench::summarize(&labelled, &judged, started.elapsed().as_secs_f64());
+        let mut report = evaluation::summarize(&labelled, &judged, started.elapsed().as_secs_f64());
         report.wrong.truncate(24);
         let wrong_paths: Vec<String> = report.wrong.iter().map(|w| w.path.clone()).collect();
         let allowed = self.roots.paths().to_vec();
-        let thumbs = tokio::task::spawn_blocking(move || wrong_paths.iter().map(|p| testbench::thumbnail(Path::new(p), &allowed)).collect::<Vec<_>>())
+        let thumbs = tokio::task::spawn_blocking(move || wrong_paths.iter().map(|p| evaluation::thumbnail(Path::new(p), &allowed)).collect::<Vec<_>>())
             .await
             .unwrap_or_default();
         for (w, t) in report.wrong.iter_mut().zip(thumbs) {

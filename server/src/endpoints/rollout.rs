@@ -790,7 +790,7 @@ impl EndpointHub {
             .map_err(|e| ApiError::Internal(format!("loading crashed: {e}")))?
             .map_err(|e| ApiError::Unprocessable(format!("{} cannot be served: {e}", source.describe())))?;
         let path = self.roots.resolve(folder, "folder")?;
-        let labelled = tokio::task::spawn_blocking(move || super::testbench::scan(&path, limit as usize))
+        let labelled = tokio::task::spawn_blocking(move || super::evaluation::scan(&path, limit as usize))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))??;
         // Each version's class i is which of the folder's classes (by folder name, else class name).

@@ -1,4 +1,5 @@
-//! The image test bench: a labelled folder (the dataset layout) through an
+//! Evaluation (the page calls it the test bench; not `bench.rs`, which
+//! measures the server): a labelled folder (the dataset layout) through an
 //! endpoint, summed up as accuracy, a confusion matrix, a latency histogram
 //! and the images it got wrong.
 

@@ -1,4 +1,4 @@
-//! The image test bench on an endpoint's page: a labelled folder through the
+//! Evaluation, the test bench on an endpoint's page: a labelled folder through the
 //! endpoint, shown as accuracy, a confusion matrix, a latency histogram and
 //! the images it got wrong.
 
