@@ -105,14 +105,12 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
         builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
-        let span = tracing::debug_span!("connection", %peer);
-        tokio::spawn(tracing::Instrument::instrument(
-            async move {
-                let _ = connection.await;
-                drop(slot);
-            },
-            span,
-        ));
+        // No span per connection: the request span (TraceLayer) names what
+        // a line is about, and the accept loop stays as short as it can.
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
     }
     drop(listener);
     tracing::info!("shutting down: finishing requests in flight (at most {} s)", limits.shutdown_grace.as_secs());
