@@ -274,52 +274,75 @@ pub type Answer = (Duration, &'static str, &'static str, String);
 /// body, lower-cased (the `x-amz-target` header names the operation); STS's
 /// identity call is answered for it. Returns its URL.
 pub async fn aws_stand_in(answer: impl Fn(&str) -> Option<Answer> + Send + Sync + 'static) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let answer = std::sync::Arc::new(answer);
+    serve_http(move |req: ProxiedRequest| {
+        let answer = answer.clone();
+        async move {
+            let (delay, status, content_type, body) = answer(&req.as_text().to_lowercase()).unwrap_or_else(|| {
+                (Duration::ZERO, "200 OK", "text/xml", "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/test</Arn><UserId>AIDTEST</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>".to_string())
+            });
+            tokio::time::sleep(delay).await;
+            answer_with(status, content_type, body.into_bytes())
+        }
+    })
+    .await
+}
+
+/// One request as a stand-in sees it: read whole by axum (hyper parses the
+/// HTTP; keep-alive, chunked bodies and HEAD are its business).
+pub struct ProxiedRequest {
+    pub method: String,
+    /// Path and query.
+    pub target: String,
+    /// Header names lower-cased, in the order they came.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl ProxiedRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The request as it went over the wire (request line, headers, body):
+    /// what `aws_stand_in`'s answer functions match on.
+    pub fn as_text(&self) -> String {
+        let headers: String = self.headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+        format!("{} {} HTTP/1.1\r\n{headers}\r\n{}", self.method, self.target, String::from_utf8_lossy(&self.body))
+    }
+}
+
+/// An answer from a status line ("400 Bad Request", "200 OK"), a content
+/// type and a body, with the request id AWS's answers carry.
+pub fn answer_with(status: &str, content_type: &str, body: Vec<u8>) -> axum::response::Response {
+    let code = status.split(' ').next().and_then(|c| c.parse::<u16>().ok()).unwrap_or(500);
+    axum::response::Response::builder()
+        .status(code)
+        .header("content-type", content_type)
+        .header("x-amzn-requestid", "1")
+        .body(axum::body::Body::from(body))
+        .unwrap()
+}
+
+/// Serves `handle` on a local port (axum); returns its URL.
+pub async fn serve_http<F, Fut>(handle: F) -> String
+where
+    F: Fn(ProxiedRequest) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = axum::response::Response> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let answer = std::sync::Arc::new(answer);
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
-            let answer = answer.clone();
-            tokio::spawn(async move {
-              let mut chunk = [0u8; 8192];
-              // Keep-alive: one request after another on the connection.
-              loop {
-                let mut buf = Vec::new();
-                // Headers, then as much body as Content-Length says.
-                let (head_end, length) = loop {
-                    let Ok(n) = socket.read(&mut chunk).await else { return };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-                        let length = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
-                        break (end + 4, length);
-                    }
-                };
-                while buf.len() < head_end + length {
-                    let Ok(n) = socket.read(&mut chunk).await else { return };
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let request = String::from_utf8_lossy(&buf).to_lowercase();
-                let (delay, status, content_type, body) = answer(&request).unwrap_or_else(|| {
-                    (Duration::ZERO, "200 OK", "text/xml", "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/test</Arn><UserId>AIDTEST</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>".to_string())
-                });
-                tokio::time::sleep(delay).await;
-                let answer = format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nx-amzn-requestid: 1\r\n\r\n{body}", body.len());
-                if socket.write_all(answer.as_bytes()).await.is_err() {
-                    return;
-                }
-              }
-            });
+    let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let handle = handle.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.map(|b| b.to_vec()).unwrap_or_default();
+            let headers = parts.headers.iter().map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string())).collect();
+            let target = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+            handle(ProxiedRequest { method: parts.method.as_str().to_string(), target, headers, body }).await
         }
     });
+    tokio::spawn(async move { axum::serve(listener, router).await });
     url
 }
 
@@ -410,9 +433,6 @@ impl RecordingProxy {
     }
 
     pub async fn start(upstream: &str) -> RecordingProxy {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let requests: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>> = Default::default();
         let refusal: std::sync::Arc<std::sync::Mutex<Option<(String, u16, String, String)>>> = Default::default();
         let prices: std::sync::Arc<std::sync::Mutex<Option<Vec<(String, String, String, String)>>>> = Default::default();
@@ -421,160 +441,120 @@ impl RecordingProxy {
         let (upstream, recorded, refusing, pricing, aging, overlays) =
             (upstream.to_string(), requests.clone(), refusal.clone(), prices.clone(), endpoint_age.clone(), endpoint_overlay.clone());
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
-                let (upstream, recorded, client, refusing, pricing, aging, overlays) =
-                    (upstream.clone(), recorded.clone(), client.clone(), refusing.clone(), pricing.clone(), aging.clone(), overlays.clone());
-                tokio::spawn(async move {
-                    let mut chunk = vec![0u8; 65536];
-                    let mut buf: Vec<u8> = Vec::new();
-                    loop {
-                        let head_end = loop {
-                            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                                break end + 4;
-                            }
-                            match socket.read(&mut chunk).await {
-                                Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-                                _ => return,
-                            }
-                        };
-                        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                        let mut lines = head.split("\r\n");
-                        let mut first = lines.next().unwrap_or_default().split(' ');
-                        let (method, target) = (first.next().unwrap_or("GET").to_string(), first.next().unwrap_or("/").to_string());
-                        let headers: Vec<(String, String)> =
-                            lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())).collect();
-                        let length = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok()).unwrap_or(0);
-                        while buf.len() < head_end + length {
-                            match socket.read(&mut chunk).await {
-                                Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-                                _ => return,
-                            }
-                        }
-                        let body: Vec<u8> = buf[head_end..head_end + length].to_vec();
-                        buf.drain(..head_end + length);
-                        let operation = headers.iter().find(|(k, _)| k == "x-amz-target").map(|(_, v)| v.clone()).unwrap_or_default();
-                        let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                        if let Some((_, name)) = operation.rsplit_once('.') {
-                            // SageMaker.CreateTrainingJob, AnyScaleFrontendService.DescribeScalingActivities…
-                            recorded.lock().unwrap().push((name.to_string(), json.clone()));
-                        } else if operation.is_empty() {
-                            recorded.lock().unwrap().push((format!("{method} {target}"), Value::Null));
-                        }
-                        // What the stand-ins answer here instead of moto: (status line, JSON body).
-                        let refused = refusing.lock().unwrap().clone().filter(|(op, ..)| operation == format!("SageMaker.{op}"));
-                        let products = pricing.lock().unwrap().clone();
-                        let stand_in: Option<(String, Value)> = if let Some((_, status, kind, message)) = refused {
-                            Some((format!("{status} Refused"), json!({ "__type": kind, "message": message })))
-                        } else if let (true, Some(products)) = (operation == "AWSPriceListService.GetProducts", products) {
-                            let term = |field: &str| {
-                                json["Filters"].as_array().and_then(|f| f.iter().find(|f| f["Field"] == field)).and_then(|f| f["Value"].as_str()).map(str::to_string)
-                            };
-                            let (region, instance) = (term("regionCode"), term("instanceName"));
-                            let list: Vec<String> = products
-                                .iter()
-                                .filter(|(r, t, ..)| region.as_deref().is_none_or(|x| x == r) && instance.as_deref().is_none_or(|x| x == t))
-                                .map(|(r, t, c, p)| price_document(r, t, c, p))
-                                .collect();
-                            Some(("200 OK".into(), json!({ "FormatVersion": "aws_v1", "PriceList": list })))
-                        } else if operation == "SageMaker.UpdateEndpoint" {
-                            let name = json["EndpointName"].as_str().unwrap_or_default().to_string();
-                            let mut overlays = overlays.lock().unwrap();
-                            let overlay = overlays.entry(name.clone()).or_insert_with(|| json!({}));
-                            overlay["EndpointConfigName"] = json["EndpointConfigName"].clone();
-                            overlay["EndpointStatus"] = json!("Updating");
-                            Some(("200 OK".into(), json!({ "EndpointArn": format!("arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}") })))
-                        } else if operation == "SageMaker.CreatePresignedNotebookInstanceUrl" {
-                            let name = json["NotebookInstanceName"].as_str().unwrap_or_default();
-                            Some(("200 OK".into(), json!({ "AuthorizedUrl": format!("https://{name}.notebook.us-east-1.sagemaker.aws?authToken=stand-in-token") })))
-                        } else {
-                            None
-                        };
-                        if let Some((status, body)) = stand_in {
-                            let body = body.to_string();
-                            let answer = format!(
-                                "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-requestid: 1\r\ncontent-length: {}\r\n\r\n{body}",
-                                body.len()
-                            );
-                            if socket.write_all(answer.as_bytes()).await.is_err() {
-                                return;
-                            }
-                            continue;
-                        }
-                        let mut request = client.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{upstream}{target}")).body(body);
-                        for (k, v) in &headers {
-                            if !matches!(k.as_str(), "host" | "content-length" | "connection" | "expect") {
-                                request = request.header(k, v);
-                            }
-                        }
-                        let Ok(response) = request.send().await else { return };
-                        let status = response.status();
-                        let response_headers = response.headers().clone();
-                        let mut answer = response.bytes().await.unwrap_or_default().to_vec();
-                        let shift = *aging.lock().unwrap();
-                        if shift > 0 && status.is_success() && matches!(operation.as_str(), "SageMaker.ListEndpoints" | "SageMaker.DescribeEndpoint") {
-                            if let Ok(mut v) = serde_json::from_slice::<Value>(&answer) {
-                                let older = |t: &mut Value| {
-                                    if let Some(secs) = t.as_f64() {
-                                        *t = json!(secs - shift as f64);
-                                    }
-                                };
-                                older(&mut v["CreationTime"]);
-                                if let Some(list) = v["Endpoints"].as_array_mut() {
-                                    list.iter_mut().for_each(|e| older(&mut e["CreationTime"]));
-                                }
-                                answer = serde_json::to_vec(&v).unwrap();
-                            }
-                        }
-                        if operation == "SageMaker.DescribeEndpoint" && status.is_success() {
-                            let overlay = json["EndpointName"].as_str().and_then(|n| overlays.lock().unwrap().get(n).cloned());
-                            if let (Some(Value::Object(fields)), Ok(mut described)) = (overlay, serde_json::from_slice::<Value>(&answer)) {
-                                for (k, v) in fields {
-                                    if v.is_null() {
-                                        described.as_object_mut().map(|o| o.remove(&k));
-                                    } else {
-                                        described[k] = v;
-                                    }
-                                }
-                                answer = serde_json::to_vec(&described).unwrap();
-                            }
-                        }
-                        if operation == "SageMaker.DescribeTrainingJob" && status.is_success() {
-                            let sent = recorded.lock().unwrap().iter().rev().find(|(op, b)| op == "CreateTrainingJob" && b["TrainingJobName"] == json["TrainingJobName"]).map(|(_, b)| b.clone());
-                            if let (Some(sent), Ok(mut described)) = (sent, serde_json::from_slice::<Value>(&answer)) {
-                                described["AlgorithmSpecification"]["MetricDefinitions"] =
-                                    sent["AlgorithmSpecification"].get("MetricDefinitions").cloned().unwrap_or(json!([]));
-                                answer = serde_json::to_vec(&described).unwrap();
-                            }
-                        }
-                        if method == "GET" && target.contains("uploadId=") && answer.starts_with(b"<?xml") {
-                            let text = String::from_utf8_lossy(&answer).replace("ListPartsResponse", "ListPartsResult");
-                            answer = text.into_bytes();
-                        }
-                        let mut out = format!("HTTP/1.1 {} {}\r\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
-                        for (k, v) in &response_headers {
-                            if !matches!(k.as_str(), "content-length" | "transfer-encoding" | "connection") {
-                                out.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap_or_default()));
-                            }
-                        }
-                        let length = if method == "HEAD" {
-                            response_headers.get("content-length").and_then(|v| v.to_str().ok()).unwrap_or("0").to_string()
-                        } else {
-                            answer.len().to_string()
-                        };
-                        out.push_str(&format!("content-length: {length}\r\n\r\n"));
-                        let mut bytes = out.into_bytes();
-                        if method != "HEAD" {
-                            bytes.extend_from_slice(&answer);
-                        }
-                        if socket.write_all(&bytes).await.is_err() {
-                            return;
-                        }
+        let url = serve_http(move |req: ProxiedRequest| {
+            let (upstream, recorded, client, refusing, pricing, aging, overlays) =
+                (upstream.clone(), recorded.clone(), client.clone(), refusing.clone(), pricing.clone(), aging.clone(), overlays.clone());
+            async move {
+                let ProxiedRequest { method, target, headers, body } = req;
+                let operation = headers.iter().find(|(k, _)| k == "x-amz-target").map(|(_, v)| v.clone()).unwrap_or_default();
+                let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                if let Some((_, name)) = operation.rsplit_once('.') {
+                    // SageMaker.CreateTrainingJob, AnyScaleFrontendService.DescribeScalingActivities…
+                    recorded.lock().unwrap().push((name.to_string(), json.clone()));
+                } else if operation.is_empty() {
+                    recorded.lock().unwrap().push((format!("{method} {target}"), Value::Null));
+                }
+                // What the stand-ins answer here instead of moto: (status line, JSON body).
+                let refused = refusing.lock().unwrap().clone().filter(|(op, ..)| operation == format!("SageMaker.{op}"));
+                let products = pricing.lock().unwrap().clone();
+                let stand_in: Option<(String, Value)> = if let Some((_, status, kind, message)) = refused {
+                    Some((format!("{status} Refused"), json!({ "__type": kind, "message": message })))
+                } else if let (true, Some(products)) = (operation == "AWSPriceListService.GetProducts", products) {
+                    let term = |field: &str| {
+                        json["Filters"].as_array().and_then(|f| f.iter().find(|f| f["Field"] == field)).and_then(|f| f["Value"].as_str()).map(str::to_string)
+                    };
+                    let (region, instance) = (term("regionCode"), term("instanceName"));
+                    let list: Vec<String> = products
+                        .iter()
+                        .filter(|(r, t, ..)| region.as_deref().is_none_or(|x| x == r) && instance.as_deref().is_none_or(|x| x == t))
+                        .map(|(r, t, c, p)| price_document(r, t, c, p))
+                        .collect();
+                    Some(("200 OK".into(), json!({ "FormatVersion": "aws_v1", "PriceList": list })))
+                } else if operation == "SageMaker.UpdateEndpoint" {
+                    let name = json["EndpointName"].as_str().unwrap_or_default().to_string();
+                    let mut overlays = overlays.lock().unwrap();
+                    let overlay = overlays.entry(name.clone()).or_insert_with(|| json!({}));
+                    overlay["EndpointConfigName"] = json["EndpointConfigName"].clone();
+                    overlay["EndpointStatus"] = json!("Updating");
+                    Some(("200 OK".into(), json!({ "EndpointArn": format!("arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}") })))
+                } else if operation == "SageMaker.CreatePresignedNotebookInstanceUrl" {
+                    let name = json["NotebookInstanceName"].as_str().unwrap_or_default();
+                    Some(("200 OK".into(), json!({ "AuthorizedUrl": format!("https://{name}.notebook.us-east-1.sagemaker.aws?authToken=stand-in-token") })))
+                } else {
+                    None
+                };
+                if let Some((status, body)) = stand_in {
+                    return answer_with(&status, "application/x-amz-json-1.1", body.to_string().into_bytes());
+                }
+                let mut request = client.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{upstream}{target}")).body(body);
+                for (k, v) in &headers {
+                    if !matches!(k.as_str(), "host" | "content-length" | "connection" | "expect") {
+                        request = request.header(k, v);
                     }
-                });
+                }
+                let Ok(response) = request.send().await else {
+                    return answer_with("502 Bad Gateway", "text/plain", b"moto did not answer".to_vec());
+                };
+                let status = response.status();
+                let response_headers = response.headers().clone();
+                let mut answer = response.bytes().await.unwrap_or_default().to_vec();
+                let shift = *aging.lock().unwrap();
+                if shift > 0 && status.is_success() && matches!(operation.as_str(), "SageMaker.ListEndpoints" | "SageMaker.DescribeEndpoint") {
+                    if let Ok(mut v) = serde_json::from_slice::<Value>(&answer) {
+                        let older = |t: &mut Value| {
+                            if let Some(secs) = t.as_f64() {
+                                *t = json!(secs - shift as f64);
+                            }
+                        };
+                        older(&mut v["CreationTime"]);
+                        if let Some(list) = v["Endpoints"].as_array_mut() {
+                            list.iter_mut().for_each(|e| older(&mut e["CreationTime"]));
+                        }
+                        answer = serde_json::to_vec(&v).unwrap();
+                    }
+                }
+                if operation == "SageMaker.DescribeEndpoint" && status.is_success() {
+                    let overlay = json["EndpointName"].as_str().and_then(|n| overlays.lock().unwrap().get(n).cloned());
+                    if let (Some(Value::Object(fields)), Ok(mut described)) = (overlay, serde_json::from_slice::<Value>(&answer)) {
+                        for (k, v) in fields {
+                            if v.is_null() {
+                                described.as_object_mut().map(|o| o.remove(&k));
+                            } else {
+                                described[k] = v;
+                            }
+                        }
+                        answer = serde_json::to_vec(&described).unwrap();
+                    }
+                }
+                if operation == "SageMaker.DescribeTrainingJob" && status.is_success() {
+                    let sent = recorded.lock().unwrap().iter().rev().find(|(op, b)| op == "CreateTrainingJob" && b["TrainingJobName"] == json["TrainingJobName"]).map(|(_, b)| b.clone());
+                    if let (Some(sent), Ok(mut described)) = (sent, serde_json::from_slice::<Value>(&answer)) {
+                        described["AlgorithmSpecification"]["MetricDefinitions"] =
+                            sent["AlgorithmSpecification"].get("MetricDefinitions").cloned().unwrap_or(json!([]));
+                        answer = serde_json::to_vec(&described).unwrap();
+                    }
+                }
+                if method == "GET" && target.contains("uploadId=") && answer.starts_with(b"<?xml") {
+                    let text = String::from_utf8_lossy(&answer).replace("ListPartsResponse", "ListPartsResult");
+                    answer = text.into_bytes();
+                }
+                let mut out = axum::response::Response::builder().status(status.as_u16());
+                for (k, v) in &response_headers {
+                    if !matches!(k.as_str(), "content-length" | "transfer-encoding" | "connection") {
+                        out = out.header(k.as_str(), v.as_bytes());
+                    }
+                }
+                if method == "HEAD" {
+                    // HEAD answers carry the object's length and no body.
+                    if let Some(length) = response_headers.get("content-length") {
+                        out = out.header("content-length", length.as_bytes());
+                    }
+                    answer.clear();
+                }
+                out.body(axum::body::Body::from(answer)).unwrap()
             }
-        });
+        })
+        .await;
         RecordingProxy { url, requests, refusal, prices, endpoint_age, endpoint_overlay }
     }
 
