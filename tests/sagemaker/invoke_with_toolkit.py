@@ -51,7 +51,14 @@ class Context:
 
 def main():
     archive, requests_file = sys.argv[1], sys.argv[2]
-    model_dir = tempfile.mkdtemp(prefix="opt-ml-model-")
+    # Each run unpacks a whole model (tens of MB): the folder goes when the
+    # answers are in, failed or not.
+    with tempfile.TemporaryDirectory(prefix="opt-ml-model-") as model_dir:
+        answers = serve(archive, requests_file, model_dir)
+    print(json.dumps(answers))
+
+
+def serve(archive, requests_file, model_dir):
     with tarfile.open(archive, "r:gz") as tar:
         tar.extractall(model_dir, filter="data")
     # The model server's PYTHONPATH: the model's code folder first.
@@ -78,7 +85,7 @@ def main():
         if isinstance(payload, (bytes, bytearray)):
             payload = payload.decode("utf-8", "replace")
         answers.append({"name": request["name"], "status": context.status, "content_type": context.content_type, "body": payload})
-    print(json.dumps(answers))
+    return answers
 
 
 if __name__ == "__main__":
