@@ -17,6 +17,7 @@ pub mod iam;
 pub mod journal;
 pub mod lambda;
 pub mod list_view;
+pub mod names;
 pub mod notebooks;
 pub mod overview;
 pub mod scaling;

@@ -124,6 +124,46 @@ impl<K: ListKind> ListQuery<K> {
     pub fn wants(&self, on: K::On) -> bool {
         self.on.is_none_or(|o| o == on)
     }
+
+    /// Which way the page reads: newer than its `newer` cursor, else older
+    /// than its `older` one (or from the newest row).
+    pub fn direction(&self) -> Direction {
+        if self.newer.is_some() { Direction::Newer } else { Direction::Older }
+    }
+
+    /// Whether the page starts from a cursor rather than the newest row.
+    pub fn from_cursor(&self) -> bool {
+        self.older.is_some() || self.newer.is_some()
+    }
+}
+
+/// Which way a page reads from its cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// The first page, or rows older than `older`.
+    Older,
+    /// Rows newer than `newer`.
+    Newer,
+}
+
+/// A keyset page from the rows its query read (in the page's reading order,
+/// up to `size + 1`): the rows newest first, and the cursors of the "Older"
+/// and "Newer" links around them. Reading one row more than the page holds
+/// is what says whether more lie beyond it.
+pub fn keyset_page<R>(mut rows: Vec<R>, size: usize, direction: Direction, from_cursor: bool, cursor: impl Fn(&R) -> String) -> (Vec<R>, Option<String>, Option<String>) {
+    let more = rows.len() > size;
+    rows.truncate(size);
+    if direction == Direction::Newer {
+        rows.reverse();
+    }
+    let (first, last) = (rows.first().map(&cursor), rows.last().map(&cursor));
+    let (older, newer) = match direction {
+        // Beyond the last row lie older ones when more were read; newer
+        // ones lie before the first when the page started from a cursor.
+        Direction::Older => (if more { last } else { None }, if from_cursor { first } else { None }),
+        Direction::Newer => (last, if more { first } else { None }),
+    };
+    (rows, older, newer)
 }
 
 /// A list page's URL with its view (filters, position) in the query.

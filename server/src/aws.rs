@@ -1,5 +1,5 @@
 //! Reaching AWS: one `SdkConfig` from the standard chain, the identity check
-//! for the Overview, and the translation of SDK errors into words.
+//! for the Overview, and the translation of SDK errors and times into ours.
 
 use app::overview::AwsStatus;
 use app::ApiError;
@@ -9,7 +9,9 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sagemaker::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_types::date_time::Format;
 use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::DateTime;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -357,6 +359,20 @@ pub fn classify(operation: &str, code: Option<&str>, message: Option<&str>, http
         | "LimitExceeded" | "LimitExceededException" | "EntityAlreadyExists" => ApiError::Conflict(text),
         _ => ApiError::Upstream(text),
     }
+}
+
+/// A creation time as the cache keys it: milliseconds, so it sorts as text
+/// with the local jobs' times (migrations/README.md).
+pub fn created_key(t: &DateTime) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(t.as_nanos())
+        .ok()
+        .and_then(|t| t.format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z")).ok())
+        .unwrap_or_default()
+}
+
+/// An SDK time as RFC 3339, as the pages show it.
+pub fn rfc3339(t: Option<&DateTime>) -> Option<String> {
+    t.and_then(|t| t.fmt(Format::DateTime).ok())
 }
 
 #[cfg(test)]

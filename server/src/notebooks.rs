@@ -1,15 +1,14 @@
 //! Notebook instances on SageMaker: the AWS adapter behind the Notebooks page.
 
+use crate::aws::rfc3339;
 use crate::aws::{from_sdk, Aws};
 use crate::journal::{Change, Journal};
 use app::notebooks::create::{idle_stop_config_name, idle_stop_on_start, NotebookSpec};
 use app::notebooks::lifecycle::{can_delete, can_open, can_start, can_stop, NotebookStatus};
 use app::notebooks::{pricing, NotebookChange, NotebookDetail, NotebookService, NotebookSummary};
 use app::ApiError;
-use aws_sdk_sagemaker::primitives::DateTime;
 use aws_sdk_sagemaker::types::{InstanceType, NotebookInstanceLifecycleHook, NotebookInstanceSortKey, NotebookInstanceSortOrder};
 use base64::Engine as _;
-use aws_smithy_types::date_time::Format;
 use std::sync::Arc;
 
 pub struct AwsNotebooks {
@@ -144,10 +143,6 @@ impl AwsNotebooks {
             .map_err(|e| from_sdk("SageMaker CreateNotebookInstance", e))?;
         self.describe(&spec.name).await
     }
-}
-
-fn rfc3339(t: Option<&DateTime>) -> Option<String> {
-    t.and_then(|t| t.fmt(Format::DateTime).ok())
 }
 
 #[async_trait::async_trait]

@@ -37,7 +37,7 @@ pub struct S3Uri {
 
 impl S3Uri {
     pub fn parse(uri: &str) -> Result<S3Uri, ApiError> {
-        if !app::training::sagemaker::is_s3_uri(uri) {
+        if !app::names::is_s3_uri(uri) {
             return Err(ApiError::Invalid(format!("{uri:?} is not an S3 location (s3://bucket/key)")));
         }
         let rest = &uri["s3://".len()..];

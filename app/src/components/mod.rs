@@ -159,6 +159,51 @@ pub fn DataTable(
     }
 }
 
+/// A labelled text input bound to a signal that holds its text: the form
+/// field of every page. `wide` spans the form's grid; `children` (an error
+/// line, a datalist) follow the input inside the label.
+#[component]
+pub fn TextField(
+    label: &'static str,
+    value: RwSignal<String>,
+    #[prop(optional)] name: Option<&'static str>,
+    #[prop(optional)] id: Option<&'static str>,
+    #[prop(optional)] placeholder: Option<&'static str>,
+    #[prop(optional)] inputmode: Option<&'static str>,
+    #[prop(optional)] list: Option<&'static str>,
+    #[prop(optional)] disabled: bool,
+    #[prop(optional)] wide: bool,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
+    view! {
+        <label class=if wide { "field wide" } else { "field" }>
+            <span>{label}</span>
+            <input
+                name=name
+                id=id
+                placeholder=placeholder
+                inputmode=inputmode
+                list=list
+                disabled=disabled
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+            />
+            {children.map(|c| c())}
+        </label>
+    }
+}
+
+/// A [`TextField`] for a whole number (parsed on submit with [`parse_u32`],
+/// so a half-typed value is never lost).
+pub fn number_input(label: &'static str, name: &'static str, value: RwSignal<String>) -> impl IntoView {
+    view! { <TextField label name inputmode="numeric" value/> }
+}
+
+/// The text of a [`number_input`] as a whole number, or an error naming the field.
+pub fn parse_u32(label: &str, text: &str) -> Result<u32, ApiError> {
+    text.trim().parse().map_err(|_| ApiError::Invalid(format!("{label} must be a whole number, not {text:?}")))
+}
+
 /// "2026-11-22T03:14:05.123Z" → "2026-11-22 03:14 UTC"; other text is shown as it is.
 pub fn short_time(rfc3339: &str) -> String {
     let bytes = rfc3339.as_bytes();
@@ -185,6 +230,21 @@ pub fn clock(unix: i64) -> String {
 pub fn date_time(unix: i64) -> String {
     let (y, m, d) = crate::calendar::civil_from_days(unix.div_euclid(86_400));
     format!("{y:04}-{m:02}-{d:02} {}", clock(unix))
+}
+
+/// "95 s" → "1 min 35 s".
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// A fraction as a percentage with one decimal: 0.9234 → "92.3 %".
+pub fn percent(v: f64) -> String {
+    format!("{:.1} %", v * 100.0)
 }
 
 pub fn or_dash(value: Option<String>) -> String {
@@ -214,6 +274,14 @@ mod tests {
         assert_eq!(date_time(1_764_600_300), "2025-12-01 14:45");
         assert_eq!(date_time(951_782_400), "2000-02-29 00:00");
         assert_eq!(date_time(-60), "1969-12-31 23:59");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(5.4), "5 s");
+        assert_eq!(duration(95.0), "1 min 35 s");
+        assert_eq!(duration(7260.0), "2 h 1 min");
+        assert_eq!(duration(-3.0), "0 s");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! the images it got wrong.
 
 use super::{run_test_bench, Backend, TestBenchReport};
-use crate::components::ErrorPanel;
+use crate::components::{ErrorPanel, TextField};
 use crate::training::get_training_defaults;
 use leptos::prelude::*;
 
@@ -31,14 +31,8 @@ pub fn TestBench(backend: Backend, name: String) -> impl IntoView {
                 ev.prevent_default();
                 run.dispatch((folder.get_untracked(), limit.get_untracked().trim().parse().unwrap_or(200)));
             }>
-                <label class="field wide">
-                    <span>"Labelled folder"</span>
-                    <input name="folder" prop:value=move || folder.get() on:input=move |ev| folder.set(event_target_value(&ev))/>
-                </label>
-                <label class="field">
-                    <span>"At most (images)"</span>
-                    <input name="limit" inputmode="numeric" prop:value=move || limit.get() on:input=move |ev| limit.set(event_target_value(&ev))/>
-                </label>
+                <TextField label="Labelled folder" name="folder" wide=true value=folder/>
+                <TextField label="At most (images)" name="limit" inputmode="numeric" value=limit/>
                 <div class="form-actions">
                     <button type="submit" class="btn btn-primary" id="run-test-bench" disabled=move || run.pending().get()>
                         {move || if run.pending().get() { "Running the images through the endpoint…" } else { "Run the test bench" }}

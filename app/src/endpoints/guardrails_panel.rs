@@ -3,10 +3,10 @@
 //! past rollouts, rollback, and the form that starts one.
 
 use super::guardrails::{AlarmKind, AlarmSpec, EndpointAlarm, SageMakerRolloutSpec, SageMakerRollouts};
-use super::page::{number_input, parse_u32};
+use crate::components::{number_input, parse_u32};
 use super::rollout::Shift;
 use super::{deployable_training_jobs, endpoint_alarms, put_endpoint_alarm, roll_back_sagemaker, sagemaker_rollouts, start_sagemaker_rollout, Backend};
-use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading};
+use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, TextField};
 use crate::ApiError;
 use leptos::prelude::*;
 use std::time::Duration;
@@ -285,10 +285,7 @@ pub fn SageMakerRolloutPanel(name: String) -> impl IntoView {
                     <span>"Put the local job's model.tar.gz under (s3://bucket/prefix)"</span>
                     <input name="sm_rollout_model_s3" placeholder="s3://my-bucket/models" prop:value=move || model_s3.get() on:input=move |ev| model_s3.set(event_target_value(&ev))/>
                 </label>
-                <label class="field">
-                    <span>"Instance type (empty: as now)"</span>
-                    <input name="sm_rollout_type" placeholder="ml.m5.large" prop:value=move || instance_type.get() on:input=move |ev| instance_type.set(event_target_value(&ev))/>
-                </label>
+                <TextField label="Instance type (empty: as now)" name="sm_rollout_type" placeholder="ml.m5.large" value=instance_type/>
                 {number_input("Instances (empty: as now)", "sm_rollout_count", count)}
                 <label class="field">
                     <span>"Traffic shift"</span>

@@ -5,7 +5,7 @@
 //! URL, so a view can be shared; opening it makes no AWS call.
 
 use super::{Backend, EndpointSummary};
-use crate::list_view::{ListKind, ListQuery};
+use crate::list_view::{keyset_page, Direction, ListKind, ListQuery};
 use crate::training::sagemaker::CacheState;
 use crate::ApiError;
 use serde::{Deserialize, Serialize};
@@ -114,18 +114,9 @@ impl EndpointPage {
     }
 }
 
-/// From the rows a page query read (in its reading order, up to `size + 1`),
-/// the page newest first and the cursors of the links around it.
-pub fn page_of(mut rows: Vec<EndpointSummary>, size: usize, newer_side: bool, from_cursor: bool) -> (Vec<EndpointSummary>, Option<String>, Option<String>) {
-    let more = rows.len() > size;
-    rows.truncate(size);
-    if newer_side {
-        rows.reverse();
-    }
-    let cursor = |e: &EndpointSummary| EndpointCursor { created_at: e.created_at.clone().unwrap_or_default(), backend: e.backend, name: e.name.clone() }.encode();
-    let (first, last) = (rows.first().map(cursor), rows.last().map(cursor));
-    let (older, newer) = if newer_side { (last, if more { first } else { None }) } else { (if more { last } else { None }, if from_cursor { first } else { None }) };
-    (rows, older, newer)
+/// The page from the rows a page query read (see [`keyset_page`]).
+pub fn page_of(rows: Vec<EndpointSummary>, size: usize, direction: Direction, from_cursor: bool) -> (Vec<EndpointSummary>, Option<String>, Option<String>) {
+    keyset_page(rows, size, direction, from_cursor, |e| EndpointCursor { created_at: e.created_at.clone().unwrap_or_default(), backend: e.backend, name: e.name.clone() }.encode())
 }
 
 #[cfg(test)]
@@ -181,13 +172,13 @@ mod tests {
     fn pages_have_links_only_where_rows_lie_beyond() {
         let rows: Vec<EndpointSummary> = (0..4).rev().map(|i| row(&format!("2026-12-0{}T00:00:00.000Z", i + 1), Backend::Local, &format!("e{i}"))).collect();
         // The first page of 3, read newest first with one more: an older link only.
-        let (page, older, newer) = page_of(rows.clone(), 3, false, false);
+        let (page, older, newer) = page_of(rows.clone(), 3, Direction::Older, false);
         assert_eq!(page.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["e3", "e2", "e1"]);
         assert_eq!(older.as_deref(), Some("2026-12-02T00:00:00.000Z~local~e1"));
         assert_eq!(newer, None);
         // A page read towards newer rows (oldest first) comes back newest first.
         let ascending: Vec<EndpointSummary> = rows.iter().rev().cloned().collect();
-        let (page, older, newer) = page_of(ascending[..2].to_vec(), 3, true, true);
+        let (page, older, newer) = page_of(ascending[..2].to_vec(), 3, Direction::Newer, true);
         assert_eq!(page.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["e1", "e0"]);
         assert_eq!(older.as_deref(), Some("2026-12-01T00:00:00.000Z~local~e0"));
         assert_eq!(newer, None, "nothing newer lies beyond");

@@ -16,6 +16,7 @@ mod evaluation;
 
 pub use page::{metric_series, metric_total, status_tone, EndpointPage, EndpointsPage, WindowPicker};
 
+use crate::names::validate_endpoint_name;
 use crate::ApiError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -236,7 +237,7 @@ impl SageMakerDeploySpec {
         validate_endpoint_name(&self.name)?;
         match self.local_job {
             Some(_) => {
-                if !crate::training::sagemaker::is_s3_uri(self.model_s3.trim()) {
+                if !crate::names::is_s3_uri(self.model_s3.trim()) {
                     return Err(ApiError::Invalid(format!(
                         "{:?} is not an S3 location for the packed model: give s3://bucket/prefix",
                         self.model_s3
@@ -274,23 +275,6 @@ pub struct DeployableJob {
     pub model_artifact: String,
     pub role_arn: String,
     pub finished_at: Option<String>,
-}
-
-/// SageMaker's rule for endpoint names: letters, digits and single hyphens,
-/// up to 63 characters, starting and ending with a letter or digit.
-pub fn validate_endpoint_name(name: &str) -> Result<&str, ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
-    if ok {
-        Ok(name)
-    } else {
-        Err(ApiError::Invalid(format!(
-            "{name:?} is not a valid endpoint name: use 1 to 63 letters, digits or hyphens, starting and ending with a letter or digit"
-        )))
-    }
 }
 
 /// One class of an answer, best first.
@@ -571,16 +555,6 @@ mod tests {
         assert_eq!(start % 60, 0);
         let (start, end) = MetricWindow::Day.range(now);
         assert!(start <= now - 86_400 && end > now && (end - start) % 900 == 0);
-    }
-
-    #[test]
-    fn endpoint_names_follow_sagemaker() {
-        for ok in ["a", "dog-breeds", "x1-2-3", &"a".repeat(63)] {
-            assert!(validate_endpoint_name(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "-a", "a-", "a_b", "a b", "ä", &"a".repeat(64), "../x"] {
-            assert_eq!(validate_endpoint_name(bad).unwrap_err().status(), 400, "{bad}");
-        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::{
     SageMakerDeploySpec,
 };
 use crate::components::chart::{LineChart, Series};
-use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader};
+use crate::components::{dispatch_or_show, number_input, or_dash, parse_u32, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader, TextField};
 use crate::training::history::thousands;
 use crate::training::{list_local_jobs, JobStatus};
 use crate::ApiError;
@@ -156,19 +156,6 @@ fn EndpointTable(page: EndpointPage, query: EndpointQuery) -> impl IntoView {
     .into_any()
 }
 
-pub(super) fn number_input(label: &'static str, name: &'static str, value: RwSignal<String>) -> impl IntoView {
-    view! {
-        <label class="field">
-            <span>{label}</span>
-            <input name=name inputmode="numeric" prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
-        </label>
-    }
-}
-
-pub(super) fn parse_u32(label: &str, text: &str) -> Result<u32, ApiError> {
-    text.trim().parse().map_err(|_| ApiError::Invalid(format!("{label} must be a whole number, not {text:?}")))
-}
-
 #[component]
 fn LocalDeployForm(on_deployed: Callback<()>) -> impl IntoView {
     let jobs = Resource::new(|| (), |_| list_local_jobs());
@@ -258,10 +245,7 @@ fn LocalDeployForm(on_deployed: Callback<()>) -> impl IntoView {
                         })}
                     </Suspense>
                 </label>
-                <label class="field">
-                    <span>"Endpoint name"</span>
-                    <input name="name" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
-                </label>
+                <TextField label="Endpoint name" name="name" value=name/>
                 {number_input("Instances (replicas)", "instances", instances)}
                 {number_input("Max batch size", "max_batch", max_batch)}
                 {number_input("Max wait for a batch (ms)", "max_wait_ms", max_wait)}
@@ -383,10 +367,7 @@ fn SageMakerDeployForm(on_deployed: Callback<()>) -> impl IntoView {
                                         {none.then(|| view! { <span class="muted">"No completed SageMaker training job with a model artifact in this account and region."</span> })}
                                     </label>
                                     <LocalModelSource local_jobs local_job model_s3/>
-                                    <label class="field">
-                                        <span>"Endpoint name"</span>
-                                        <input name="sm_name" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
-                                    </label>
+                                    <TextField label="Endpoint name" name="sm_name" value=name/>
                                     <label class="field">
                                         <span>"Instance type"</span>
                                         <select name="instance_type" on:change=move |ev| instance_type.set(event_target_value(&ev))>
@@ -394,14 +375,8 @@ fn SageMakerDeployForm(on_deployed: Callback<()>) -> impl IntoView {
                                         </select>
                                     </label>
                                     {number_input("Instance count", "instance_count", count)}
-                                    <label class="field wide">
-                                        <span>"Inference image (empty: the region's PyTorch inference image)"</span>
-                                        <input name="image" prop:value=move || image.get() on:input=move |ev| image.set(event_target_value(&ev))/>
-                                    </label>
-                                    <label class="field wide">
-                                        <span>"Execution role ARN (empty: the training job's role)"</span>
-                                        <input name="role" prop:value=move || role.get() on:input=move |ev| role.set(event_target_value(&ev))/>
-                                    </label>
+                                    <TextField label="Inference image (empty: the region's PyTorch inference image)" name="image" wide=true value=image/>
+                                    <TextField label="Execution role ARN (empty: the training job's role)" name="role" wide=true value=role/>
                                     <div class="form-actions">
                                         <button type="submit" class="btn btn-primary" id="deploy-sagemaker-button" title=crate::auth::needs_title("endpoints/sagemaker/deploy") disabled=move || deploy.pending().get() || !crate::auth::allowed("endpoints/sagemaker/deploy")>
                                             {move || if deploy.pending().get() { "Creating model, config and endpoint…" } else { "Deploy on SageMaker" }}

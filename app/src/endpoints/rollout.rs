@@ -184,7 +184,7 @@ pub struct RolloutSpec {
 
 impl RolloutSpec {
     pub fn validate(&self) -> Result<(), ApiError> {
-        super::validate_endpoint_name(&self.endpoint)?;
+        crate::names::validate_endpoint_name(&self.endpoint)?;
         self.shift.validate()?;
         if self.bake_seconds > MAX_HOLD_SECONDS {
             return Err(ApiError::Invalid(format!("bake_seconds must be 0 to {MAX_HOLD_SECONDS}, not {}", self.bake_seconds)));
@@ -331,6 +331,52 @@ pub struct EndpointVersion {
     pub live: bool,
 }
 
+/// Where a local rollout stands, as `endpoint_rollouts.state` stores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutState {
+    Running,
+    Completed,
+    RolledBack,
+    /// The console stopped while it ran; the old version serves.
+    Interrupted,
+}
+
+impl RolloutState {
+    pub const ALL: [RolloutState; 4] = [RolloutState::Running, RolloutState::Completed, RolloutState::RolledBack, RolloutState::Interrupted];
+
+    /// The stored word (and the JSON one).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutState::Running => "running",
+            RolloutState::Completed => "completed",
+            RolloutState::RolledBack => "rolled_back",
+            RolloutState::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<RolloutState> {
+        Self::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+
+    /// The badge's colour (see `components::Badge`).
+    pub fn tone(self) -> &'static str {
+        match self {
+            RolloutState::Completed => "ok",
+            RolloutState::Running => "busy",
+            RolloutState::RolledBack | RolloutState::Interrupted => "bad",
+        }
+    }
+
+    /// In words: "rolled back".
+    pub fn words(self) -> &'static str {
+        match self {
+            RolloutState::RolledBack => "rolled back",
+            other => other.as_str(),
+        }
+    }
+}
+
 /// A rollout, running or ended.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RolloutView {
@@ -344,8 +390,7 @@ pub struct RolloutView {
     pub percent: u32,
     /// Seconds into the step, while it runs.
     pub step_seconds: Option<f64>,
-    /// running, completed, rolled_back, interrupted, failed.
-    pub state: String,
+    pub state: RolloutState,
     pub outcome: Option<String>,
     pub started_by: String,
     pub started_at: String,
@@ -357,7 +402,7 @@ pub struct RolloutView {
 
 impl RolloutView {
     pub fn running(&self) -> bool {
-        self.state == "running"
+        self.state == RolloutState::Running
     }
 }
 
@@ -426,6 +471,16 @@ impl ShadowReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rollout_states_read_back_as_stored_and_as_sent() {
+        for state in RolloutState::ALL {
+            assert_eq!(RolloutState::parse(state.as_str()), Some(state));
+            assert_eq!(serde_json::to_string(&state).unwrap(), format!("\"{}\"", state.as_str()));
+        }
+        assert_eq!(RolloutState::parse("failed"), None);
+        assert_eq!(RolloutState::RolledBack.words(), "rolled back");
+    }
 
     #[test]
     fn plans_follow_the_shift() {

@@ -3,25 +3,16 @@
 //! answers side by side, a one-click rollback), and the form that proposes
 //! the next version.
 
-use super::page::{number_input, parse_u32};
-use super::rollout::{EndpointVersion, Guardrails, RolloutSpec, RolloutView, Shift, VersionSource, VersionStats, VersionsView};
+use crate::components::{number_input, parse_u32};
+use super::rollout::{EndpointVersion, Guardrails, RolloutSpec, RolloutState, RolloutView, Shift, VersionSource, VersionStats, VersionsView};
 use super::rollout::ShadowReport;
 use super::{endpoint_versions, roll_back_rollout, shadow_test, start_rollout, Batching};
-use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded};
+use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, TextField};
 use crate::training::{list_local_jobs, JobStatus};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use std::time::Duration;
-
-fn state_tone(state: &str) -> &'static str {
-    match state {
-        "completed" => "ok",
-        "running" => "busy",
-        "rolled_back" | "interrupted" => "bad",
-        _ => "idle",
-    }
-}
 
 fn ms(v: Option<f64>) -> String {
     v.map(|m| format!("{m:.1} ms")).unwrap_or_else(|| "—".into())
@@ -86,7 +77,7 @@ fn VersionsBody(v: VersionsView, on_back: Callback<()>, on_again: Callback<u32>,
     let previous = v
         .rollouts
         .iter()
-        .find(|r| r.state == "completed" && r.to_version == live)
+        .find(|r| r.state == RolloutState::Completed && r.to_version == live)
         .map(|r| r.from_version)
         .filter(|_| running.is_none());
     view! {
@@ -100,11 +91,11 @@ fn VersionsBody(v: VersionsView, on_back: Callback<()>, on_again: Callback<u32>,
                 {v.rollouts.into_iter().map(|r| {
                     let answers = format!("{} · {}", r.live.requests, r.candidate.requests);
                     view! {
-                        <tr data-state=r.state.clone()>
+                        <tr data-state=r.state.as_str()>
                             <td>{r.id}</td>
                             <td>{format!("{} → {}", r.from_version, r.to_version)}</td>
                             <td>{r.plan.clone()}</td>
-                            <td><Badge text=r.state.replace('_', " ") tone=state_tone(&r.state)/></td>
+                            <td><Badge text=r.state.words() tone=r.state.tone()/></td>
                             <td class="rollout-outcome">{or_dash(r.outcome.clone())}</td>
                             <td>{answers}</td>
                             <td>{format!("{} by {}", short_time(&r.started_at), r.started_by)}</td>
@@ -308,10 +299,7 @@ fn RolloutForm(endpoint: String, start: Action<RolloutSpec, Result<VersionsView,
                     })}
                 </Suspense>
             </label>
-            <label class="field wide">
-                <span>"…or a completed SageMaker training job (its model.tar.gz is downloaded)"</span>
-                <input name="rollout_sagemaker_job" placeholder="SageMaker job name" prop:value=move || sagemaker_job.get() on:input=move |ev| sagemaker_job.set(event_target_value(&ev))/>
-            </label>
+            <TextField label="…or a completed SageMaker training job (its model.tar.gz is downloaded)" name="rollout_sagemaker_job" placeholder="SageMaker job name" wide=true value=sagemaker_job/>
             <label class="field">
                 <span>"Traffic shift"</span>
                 <select name="shift" on:change=move |ev| shift.set(event_target_value(&ev))>

@@ -181,16 +181,6 @@ pub struct SetupReport {
     pub test: Option<InvokeOutcome>,
 }
 
-/// Lambda's rule for function names (the short form).
-pub fn validate_function_name(name: &str) -> Result<&str, ApiError> {
-    let ok = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
-        Ok(name)
-    } else {
-        Err(ApiError::Invalid(format!("{name:?} is not a valid function name: use 1 to 64 letters, digits, hyphens or underscores")))
-    }
-}
-
 /// Reserved concurrency: the account must keep [`MIN_UNRESERVED`]
 /// unreserved after the change (the function's current reservation is
 /// given back first).
@@ -302,7 +292,7 @@ pub async fn list_functions() -> Result<FunctionList, ApiError> {
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "lambda/describe")]
 pub async fn describe_function(home: FnHome, name: String) -> Result<FunctionDetail, ApiError> {
-    validate_function_name(&name)?;
+    crate::names::validate_function_name(&name)?;
     crate::error::service::<Lambda>()?.describe(home, &name).await
 }
 
@@ -311,25 +301,25 @@ pub async fn describe_function(home: FnHome, name: String) -> Result<FunctionDet
 /// functions, Sagedeck's own per-minute counts for local ones.
 #[server(client = crate::csrf::CsrfClient, endpoint = "lambda/metrics")]
 pub async fn get_function_metrics(home: FnHome, name: String, window: MetricWindow) -> Result<EndpointMetrics, ApiError> {
-    validate_function_name(&name)?;
+    crate::names::validate_function_name(&name)?;
     crate::error::service::<Lambda>()?.metrics(home, &name, window).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "lambda/reserved")]
 pub async fn set_reserved_concurrency(home: FnHome, name: String, value: Option<u32>) -> Result<FunctionDetail, ApiError> {
-    validate_function_name(&name)?;
+    crate::names::validate_function_name(&name)?;
     crate::error::service::<Lambda>()?.set_reserved(home, &name, value).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "lambda/provisioned")]
 pub async fn set_provisioned_concurrency(home: FnHome, name: String, qualifier: String, value: Option<u32>) -> Result<FunctionDetail, ApiError> {
-    validate_function_name(&name)?;
+    crate::names::validate_function_name(&name)?;
     crate::error::service::<Lambda>()?.set_provisioned(home, &name, qualifier.trim(), value).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "lambda/invoke")]
 pub async fn test_invoke_function(home: FnHome, name: String, event: String) -> Result<InvokeOutcome, ApiError> {
-    validate_function_name(&name)?;
+    crate::names::validate_function_name(&name)?;
     if event.len() > 256 * 1024 {
         return Err(ApiError::TooLarge("a test event is limited to 256 KB (Lambda's asynchronous limit)".into()));
     }
@@ -339,21 +329,21 @@ pub async fn test_invoke_function(home: FnHome, name: String, event: String) -> 
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "lambda/local/create", input = leptos::server_fn::codec::Json)]
 pub async fn create_local_function(spec: LocalFunctionSpec) -> Result<FunctionDetail, ApiError> {
-    validate_function_name(&spec.name)?;
-    crate::endpoints::validate_endpoint_name(&spec.endpoint)?;
+    crate::names::validate_function_name(&spec.name)?;
+    crate::names::validate_endpoint_name(&spec.endpoint)?;
     crate::error::service::<Lambda>()?.create_local(spec).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "lambda/delete")]
 pub async fn delete_function(home: FnHome, name: String) -> Result<(), ApiError> {
-    validate_function_name(&name)?;
+    crate::names::validate_function_name(&name)?;
     crate::error::service::<Lambda>()?.delete(home, &name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "lambda/setup", input = leptos::server_fn::codec::Json)]
 pub async fn set_up_endpoint_function(spec: LambdaSetupSpec) -> Result<SetupReport, ApiError> {
-    validate_function_name(&spec.function_name)?;
-    crate::endpoints::validate_endpoint_name(&spec.endpoint)?;
+    crate::names::validate_function_name(&spec.function_name)?;
+    crate::names::validate_endpoint_name(&spec.endpoint)?;
     if !(128..=10_240).contains(&spec.memory_mb) || !(1..=900).contains(&spec.timeout_s) {
         return Err(ApiError::Invalid("memory must be 128 to 10240 MB and the timeout 1 to 900 s".into()));
     }
@@ -423,13 +413,5 @@ mod tests {
         let unreserved = CapacityFacts { reserved: None, provisioned_total: 0, ..facts };
         let w = capacity_warnings(&unreserved);
         assert!(w[0].message.contains("At 1000 concurrent executions (no reservation: Lambda's default account limit"), "{}", w[0].message);
-    }
-
-    #[test]
-    fn function_names_follow_lambda() {
-        assert!(validate_function_name("dog-breeds_invoke").is_ok());
-        for bad in ["", "a b", "x/y", &"a".repeat(65)] {
-            assert!(validate_function_name(bad).is_err(), "{bad}");
-        }
     }
 }

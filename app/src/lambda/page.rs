@@ -8,7 +8,7 @@ use super::{
     set_reserved_concurrency, set_up_endpoint_function, test_invoke_function, FnHome, FunctionDetail, FunctionList,
     LambdaSetupSpec, LocalFunctionSpec,
 };
-use crate::components::{dispatch_or_show, or_dash, short_time, Badge, DataTable, ErrorPanel, Loaded, PageHeader};
+use crate::components::{dispatch_or_show, or_dash, short_time, Badge, DataTable, ErrorPanel, Loaded, PageHeader, TextField};
 use crate::components::chart::LineChart;
 use crate::endpoints::{list_endpoints, metric_series, metric_total, Backend, EndpointMetrics, MetricWindow, WindowPicker};
 use crate::ApiError;
@@ -76,15 +76,6 @@ fn FunctionTable(list: FunctionList) -> impl IntoView {
     }
 }
 
-fn text_field(label: &'static str, name: &'static str, value: RwSignal<String>) -> impl IntoView {
-    view! {
-        <label class="field">
-            <span>{label}</span>
-            <input name=name prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
-        </label>
-    }
-}
-
 /// The endpoints of one backend, as options.
 fn endpoint_select(backend: Backend, chosen: RwSignal<String>) -> impl IntoView {
     // The newest of that backend; the name filter of the list is the way to the rest.
@@ -135,10 +126,10 @@ fn LocalFunctionForm() -> impl IntoView {
                 })();
                 dispatch_or_show(create, problem, spec);
             }>
-                {text_field("Function name", "name", name)}
+                <TextField label="Function name" name="name" value=name/>
                 <label class="field"><span>"Endpoint"</span>{endpoint_select(Backend::Local, endpoint)}</label>
-                {text_field("Reserved concurrency (empty = unreserved)", "reserved", reserved)}
-                {text_field("Provisioned concurrency (empty = none)", "provisioned", provisioned)}
+                <TextField label="Reserved concurrency (empty = unreserved)" name="reserved" value=reserved/>
+                <TextField label="Provisioned concurrency (empty = none)" name="provisioned" value=provisioned/>
                 <div class="form-actions">
                     <button type="submit" class="btn btn-primary" id="create-local-button" disabled=move || create.pending().get()>"Create"</button>
                 </div>
@@ -171,9 +162,9 @@ fn SetupForm() -> impl IntoView {
                 });
             }>
                 <label class="field"><span>"SageMaker endpoint"</span>{endpoint_select(Backend::SageMaker, endpoint)}</label>
-                {text_field("Function name (empty = ENDPOINT-invoke)", "function_name", name)}
-                {text_field("Memory (MB)", "memory_mb", memory)}
-                {text_field("Timeout (s)", "timeout_s", timeout)}
+                <TextField label="Function name (empty = ENDPOINT-invoke)" name="function_name" value=name/>
+                <TextField label="Memory (MB)" name="memory_mb" value=memory/>
+                <TextField label="Timeout (s)" name="timeout_s" value=timeout/>
                 <div class="form-actions">
                     <button type="submit" class="btn btn-primary" id="setup-button" title=crate::auth::needs_title("lambda/setup") disabled=move || setup.pending().get() || !crate::auth::allowed("lambda/setup")>
                         {move || if setup.pending().get() { "Setting up…" } else { "Set up" }}
@@ -328,11 +319,9 @@ fn FunctionView(detail: FunctionDetail, version: RwSignal<u32>, invoked: RwSigna
                         if let Ok(v) = opt_number(&reserved.get_untracked()) { set_reserved.dispatch(v); }
                     }
                 }>
-                    <label class="field">
-                        <span>"Reserved concurrency (empty = remove)"</span>
-                        <input name="reserved" prop:value=move || reserved.get() on:input=move |ev| reserved.set(event_target_value(&ev))/>
+                    <TextField label="Reserved concurrency (empty = remove)" name="reserved" value=reserved>
                         {move || reserved_problem.get().map(|m| view! { <span class="field-error" data-field="reserved">{m}</span> })}
-                    </label>
+                    </TextField>
                     <div class="form-actions"><button type="submit" class="btn btn-primary" id="save-reserved" disabled=move || reserved_problem.get().is_some() || set_reserved.pending().get()>"Save reserved"</button></div>
                 </form>
                 {move || set_reserved.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
@@ -347,16 +336,12 @@ fn FunctionView(detail: FunctionDetail, version: RwSignal<u32>, invoked: RwSigna
                         set_provisioned.dispatch((qualifier.get_untracked(), opt_number(&provisioned.get_untracked()).ok().flatten()));
                     }
                 }>
-                    <label class="field">
-                        <span>"Version or alias"</span>
-                        <input name="qualifier" list="qualifiers" disabled=!can_provision prop:value=move || qualifier.get() on:input=move |ev| qualifier.set(event_target_value(&ev))/>
+                    <TextField label="Version or alias" name="qualifier" list="qualifiers" disabled=!can_provision value=qualifier>
                         <datalist id="qualifiers">{d.qualifiers.iter().map(|q| view! { <option value=q.clone()/> }).collect_view()}</datalist>
-                    </label>
-                    <label class="field">
-                        <span>"Provisioned"</span>
-                        <input name="provisioned" disabled=!can_provision prop:value=move || provisioned.get() on:input=move |ev| provisioned.set(event_target_value(&ev))/>
+                    </TextField>
+                    <TextField label="Provisioned" name="provisioned" disabled=!can_provision value=provisioned>
                         {move || provisioned_problem.get().filter(|_| can_provision).map(|m| view! { <span class="field-error" data-field="provisioned">{m}</span> })}
-                    </label>
+                    </TextField>
                     <div class="form-actions">
                         <button type="submit" class="btn btn-primary" id="save-provisioned" disabled=move || !can_provision || provisioned_problem.get().is_some() || set_provisioned.pending().get()>"Save provisioned"</button>
                         <button type="button" class="btn" id="remove-provisioned" disabled=!can_provision on:click=move |_| { set_provisioned.dispatch((qualifier.get_untracked(), None)); }>"Remove"</button>

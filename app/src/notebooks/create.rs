@@ -3,6 +3,7 @@
 
 use super::lifecycle::validate_name;
 use super::pricing;
+use crate::names::is_role_arn;
 use crate::ApiError;
 use serde::{Deserialize, Serialize};
 
@@ -82,16 +83,6 @@ impl NotebookSpec {
         }
         self.idle_stop_minutes.map(idle_stop_config_name)
     }
-}
-
-fn is_role_arn(arn: &str) -> bool {
-    let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    partition.starts_with("aws") && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) && resource.len() > 5 && resource.starts_with("role/")
 }
 
 /// One lifecycle configuration per idle period, shared by the notebooks

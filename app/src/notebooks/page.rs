@@ -5,7 +5,7 @@ use super::{
     create_notebook, describe_notebook, list_notebooks, notebook_roles, open_notebook, DeleteNotebook, NotebookChange, NotebookDetail,
     NotebookSummary, StartNotebook, StopNotebook,
 };
-use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loaded, PageHeader};
+use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loaded, PageHeader, TextField};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_params_map};
@@ -98,19 +98,11 @@ fn NewNotebookForm(on_created: Callback<()>) -> impl IntoView {
         };
         dispatch_or_show(create, problem, spec.validate().map(|()| spec));
     };
-    let text = |label: &'static str, field: &'static str, value: RwSignal<String>| {
-        view! {
-            <label class="field">
-                <span>{label}</span>
-                <input name=field prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
-            </label>
-        }
-    };
     view! {
         <section class="card" id="new-notebook">
             <h2>"New notebook instance"</h2>
             <div class="form-grid">
-                {text("Name", "name", name)}
+                <TextField label="Name" name="name" value=name/>
                 <label class="field">
                     <span>"Instance type"</span>
                     <select name="instance_type" on:change=move |ev| instance_type.set(event_target_value(&ev))>
@@ -145,13 +137,13 @@ fn NewNotebookForm(on_created: Callback<()>) -> impl IntoView {
                         })}
                     </Suspense>
                 </label>
-                {text("Volume (GB)", "volume", volume)}
-                {text("Lifecycle configuration (optional, by name)", "lifecycle", lifecycle)}
+                <TextField label="Volume (GB)" name="volume" value=volume/>
+                <TextField label="Lifecycle configuration (optional, by name)" name="lifecycle" value=lifecycle/>
                 <label class="field checkbox">
                     <input type="checkbox" name="idle_stop" prop:checked=move || idle_stop.get() on:change=move |ev| idle_stop.set(event_target_checked(&ev))/>
                     <span>{format!("Stop it when idle (Sagedeck's lifecycle script; {}–{} minutes without Jupyter activity; its role needs sagemaker:StopNotebookInstance)", IDLE_MINUTES.start(), IDLE_MINUTES.end())}</span>
                 </label>
-                {text("Idle minutes", "idle_minutes", idle_minutes)}
+                <TextField label="Idle minutes" name="idle_minutes" value=idle_minutes/>
             </div>
             {move || problem.get().map(|error| view! { <ErrorPanel error/> })}
             <button class="btn btn-primary" id="create-notebook" disabled=move || create.pending().get() || !crate::auth::allowed("notebooks/create") on:click=submit>

@@ -11,7 +11,8 @@ pub mod simulate;
 pub use page::{summary, ScalingEndpointPage, ScalingPage};
 pub use policy::{ScalingDecision, ScalingPolicy, TargetTracker};
 
-use crate::endpoints::{validate_endpoint_name, Backend};
+use crate::endpoints::Backend;
+use crate::names::validate_endpoint_name;
 use crate::ApiError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};

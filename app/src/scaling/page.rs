@@ -9,7 +9,7 @@ use super::{
     PolicyOnTarget, ScalingOverview, ScalingPolicy, VariantScaling, POLICY_NAME, SEVERAL_POLICIES,
 };
 use crate::components::chart::{LineChart, Series};
-use crate::components::{short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader};
+use crate::components::{short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader, TextField};
 use crate::endpoints::{status_tone, Backend};
 use crate::journal::ChangeTable;
 use crate::overview::recent_changes;
@@ -481,9 +481,6 @@ fn Simulator(
         Ok((demand, now, next))
     });
     let select = move |value: &'static str, label: &'static str| view! { <option value=value selected=move || source.get() == value>{label}</option> };
-    let text = |label: &'static str, id: &'static str, s: RwSignal<String>| view! {
-        <label class="field"><span>{label}</span><input id=id inputmode="decimal" prop:value=move || s.get() on:input=move |ev| s.set(event_target_value(&ev))/></label>
-    };
     view! {
         <section class="card" id="simulator">
             <h2>"What if: the current policy against the one in the form"</h2>
@@ -498,12 +495,12 @@ fn Simulator(
                         {select("recorded", "Recorded (last 3 hours)")}
                     </select>
                 </label>
-                {text("Minutes", "sim-minutes", minutes)}
-                {text("Base invocations/min", "sim-base", base)}
-                {text("Peak invocations/min", "sim-peak", peak)}
-                {text("Warm-up (min)", "sim-warmup", warmup)}
-                {text("Capacity per instance (invocations/min, 0 = unlimited)", "sim-capacity", capacity)}
-                {text("Price per instance-hour (USD)", "sim-price", hourly)}
+                <TextField label="Minutes" id="sim-minutes" inputmode="decimal" value=minutes/>
+                <TextField label="Base invocations/min" id="sim-base" inputmode="decimal" value=base/>
+                <TextField label="Peak invocations/min" id="sim-peak" inputmode="decimal" value=peak/>
+                <TextField label="Warm-up (min)" id="sim-warmup" inputmode="decimal" value=warmup/>
+                <TextField label="Capacity per instance (invocations/min, 0 = unlimited)" id="sim-capacity" inputmode="decimal" value=capacity/>
+                <TextField label="Price per instance-hour (USD)" id="sim-price" inputmode="decimal" value=hourly/>
             </div>
             {measured.map(|m| view! { <p class="muted">{format!("Measured capacity: {:.0} invocations per instance per minute ({})", m.per_instance_per_minute, m.source)}</p> })}
             {move || match run.get() {

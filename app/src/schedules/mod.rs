@@ -55,7 +55,7 @@ impl ScheduleAction {
                 crate::notebooks::lifecycle::validate_name(name)?;
             }
             ScheduleAction::DeleteEndpointIfIdle { name, idle_hours, .. } => {
-                crate::endpoints::validate_endpoint_name(name)?;
+                crate::names::validate_endpoint_name(name)?;
                 if !(1..=crate::costs::MAX_IDLE_HOURS as i64).contains(idle_hours) {
                     return Err(ApiError::Invalid(format!(
                         "idle_hours must be from 1 to {} hours, not {idle_hours}",
@@ -64,7 +64,7 @@ impl ScheduleAction {
                 }
             }
             ScheduleAction::SetMinInstances { backend, name, min_instances } => {
-                crate::endpoints::validate_endpoint_name(name)?;
+                crate::names::validate_endpoint_name(name)?;
                 // Application Auto Scaling refuses a minimum of 0 for a
                 // real-time endpoint's variant (only inference components
                 // scale to zero); a local endpoint keeps one replica too.

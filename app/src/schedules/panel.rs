@@ -2,7 +2,7 @@
 //! with a form to add one; and the table of every schedule (Costs page).
 
 use super::{create_schedule, list_schedules, Recurrence, Schedule, ScheduleAction, ScheduleSpec};
-use crate::components::{dispatch_or_show, short_time, ConfirmButton, ErrorPanel};
+use crate::components::{dispatch_or_show, short_time, ConfirmButton, ErrorPanel, TextField};
 use crate::endpoints::Backend;
 use crate::ApiError;
 use leptos::prelude::*;
@@ -121,15 +121,10 @@ pub fn SchedulePanel(scheduled: Scheduled) -> impl IntoView {
                         <input name="schedule-number" prop:value=move || number.get() on:input=move |ev| number.set(event_target_value(&ev))/>
                     </label>
                 </Show>
-                <label class="field">
-                    <span>"When"</span>
-                    <input name="schedule-when" prop:value=move || when.get() on:input=move |ev| when.set(event_target_value(&ev))/>
+                <TextField label="When" name="schedule-when" value=when>
                     <small class="muted" id="schedule-reads-as">{reads_as}</small>
-                </label>
-                <label class="field">
-                    <span>"Time zone"</span>
-                    <input name="schedule-zone" prop:value=move || zone.get() on:input=move |ev| zone.set(event_target_value(&ev))/>
-                </label>
+                </TextField>
+                <TextField label="Time zone" name="schedule-zone" value=zone/>
                 <div class="form-actions">
                     <button class="btn btn-primary" type="submit" disabled=move || create.pending().get() || !crate::auth::allowed("schedules/create")>
                         "Add schedule"

@@ -7,7 +7,8 @@
 
 use super::sagemaker::{CacheState, SageMakerJobSummary};
 use super::{JobStatus, LocalJobSummary};
-use crate::list_view::{ListKind, ListQuery};
+pub use crate::list_view::Direction;
+use crate::list_view::{keyset_page, ListKind, ListQuery};
 use crate::ApiError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -208,15 +209,6 @@ impl JobHistoryPage {
     }
 }
 
-/// Which way a page reads from its cursor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// The first page, or rows older than `older`.
-    Older,
-    /// Rows newer than `newer`.
-    Newer,
-}
-
 /// Merges what each list read (each in the page's reading order, up to
 /// `size + 1` rows) into one page, newest first, with the cursors of the
 /// links around it. Reading `size + 1` from each list is what says whether
@@ -226,19 +218,7 @@ pub fn merge_page(mut parts: Vec<Keyed>, size: usize, direction: Direction, from
         Direction::Older => parts.sort_by(|a, b| b.cursor.cmp(&a.cursor)),
         Direction::Newer => parts.sort_by(|a, b| a.cursor.cmp(&b.cursor)),
     }
-    let more = parts.len() > size;
-    parts.truncate(size);
-    if direction == Direction::Newer {
-        parts.reverse();
-    }
-    let first = parts.first().map(|k| k.cursor.encode());
-    let last = parts.last().map(|k| k.cursor.encode());
-    let (older, newer) = match direction {
-        // Beyond the last row lie older ones when more were read; newer
-        // ones lie before the first when the page started from a cursor.
-        Direction::Older => (if more { last } else { None }, if from_cursor { first } else { None }),
-        Direction::Newer => (last, if more { first } else { None }),
-    };
+    let (parts, older, newer) = keyset_page(parts, size, direction, from_cursor, |k| k.cursor.encode());
     (parts.into_iter().map(|k| k.row).collect(), older, newer)
 }
 

@@ -2,23 +2,14 @@
 //! tail, Cancel, the dataset report and the artifact. Polls every second
 //! while the job is queued or running.
 
-use super::page::{percent, DatasetReportView};
+use super::dataset_view::DatasetReportView;
+use crate::components::{duration, percent};
 use super::{get_local_job, CancelLocalJob, JobStatus, LocalJobDetail};
 use crate::components::chart::{LineChart, Series};
 use crate::components::poll::follow;
 use crate::components::{short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, PageHeader};
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_params_map};
-
-/// "95 s" → "1 min 35 s".
-pub fn duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    match s {
-        0..=59 => format!("{s} s"),
-        60..=3599 => format!("{} min {} s", s / 60, s % 60),
-        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-    }
-}
 
 #[component]
 pub fn LocalJobPage() -> impl IntoView {
@@ -151,11 +142,4 @@ fn JobView(detail: LocalJobDetail, cancel: ServerAction<CancelLocalJob>) -> impl
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(super::duration(5.4), "5 s");
-        assert_eq!(super::duration(95.0), "1 min 35 s");
-        assert_eq!(super::duration(7260.0), "2 h 1 min");
-        assert_eq!(super::duration(-3.0), "0 s");
-    }
 }

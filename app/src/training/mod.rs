@@ -4,6 +4,7 @@
 //! in the server crate (`server/src/training/`).
 
 pub mod history;
+mod dataset_view;
 mod job_page;
 mod page;
 pub mod sagemaker;

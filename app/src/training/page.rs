@@ -5,7 +5,8 @@ use super::spec::{FieldError, FormFields};
 use super::history::{list_job_history, thousands, HistoryRow, JobHistoryPage, JobQuery, RunsOn, STATUS_FILTERS};
 use super::{check_dataset, create_local_job, get_training_defaults, make_demo_dataset, Architecture, DatasetReport, JobStatus, TrainingDefaults};
 use super::sagemaker_page::{sagemaker_tone, SageMakerLaunch};
-use crate::components::{short_time, Badge, ErrorPanel, Loaded, Loading, PageHeader};
+use super::dataset_view::DatasetReportView;
+use crate::components::{percent, short_time, Badge, ErrorPanel, Loaded, Loading, PageHeader};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -74,10 +75,6 @@ pub fn TrainingPage() -> impl IntoView {
     }
 }
 
-pub fn percent(v: f64) -> String {
-    format!("{:.1} %", v * 100.0)
-}
-
 /// What the SageMaker half of the list says about itself: not configured,
 /// or served from a cache whose latest refresh failed.
 fn sagemaker_note(page: &JobHistoryPage) -> Option<String> {
@@ -127,7 +124,7 @@ fn JobTable(page: JobHistoryPage, query: JobQuery) -> impl IntoView {
     };
     let rows = page.rows.into_iter().map(|row| match row {
         HistoryRow::SageMaker(j) => {
-            let duration = j.training_seconds.map(|s| super::job_page::duration(s as f64)).unwrap_or_else(|| "—".into());
+            let duration = j.training_seconds.map(|s| crate::components::duration(s as f64)).unwrap_or_else(|| "—".into());
             let metrics = j.final_metrics.iter().map(|(k, v)| format!("{k} {v:.3}")).collect::<Vec<_>>().join(", ");
             // Rows the history backfill read carry what ListTrainingJobs says;
             // the job's page describes the rest.
@@ -175,54 +172,6 @@ fn JobTable(page: JobHistoryPage, query: JobQuery) -> impl IntoView {
         </table>
     }
     .into_any()
-}
-
-/// The dataset check's findings: counts per split and class, what was skipped and why.
-#[component]
-pub fn DatasetReportView(report: DatasetReport) -> impl IntoView {
-    let ok = report.can_train();
-    let classes = report.classes.clone();
-    let skipped = report.skipped.clone();
-    let skipped_count = skipped.len();
-    view! {
-        <div class=if ok { "dataset-report" } else { "dataset-report refused" } data-can-train=ok.to_string()>
-            <p>
-                <strong>{if ok { "Ready to train: " } else { "Can't train on this dataset: " }}</strong>
-                {format!(
-                    "{} classes, {} usable images, {} skipped, checked in {:.1} s.",
-                    report.classes.len(),
-                    report.usable_images(),
-                    skipped_count,
-                    report.seconds
-                )}
-            </p>
-            {(!report.problems.is_empty()).then(|| view! {
-                <ul class="problems">{report.problems.iter().map(|p| view! { <li>{p.clone()}</li> }).collect_view()}</ul>
-            })}
-            {(!report.warnings.is_empty()).then(|| view! {
-                <ul class="warnings">{report.warnings.iter().map(|p| view! { <li>{p.clone()}</li> }).collect_view()}</ul>
-            })}
-            {(!classes.is_empty()).then(|| view! {
-                <table class="table compact">
-                    <thead><tr><th>"Class"</th>{report.splits.iter().map(|s| view! { <th>{s.split.clone()}</th> }).collect_view()}</tr></thead>
-                    <tbody>
-                        {classes.iter().enumerate().map(|(i, c)| view! {
-                            <tr><td title=c.folder.clone()>{c.name.clone()}</td>
-                                {report.splits.iter().map(|s| view! { <td>{s.per_class.get(i).copied().unwrap_or(0)}</td> }).collect_view()}
-                            </tr>
-                        }).collect_view()}
-                        <tr class="total"><td>"Total"</td>{report.splits.iter().map(|s| view! { <td>{s.total}</td> }).collect_view()}</tr>
-                    </tbody>
-                </table>
-            })}
-            {(skipped_count > 0).then(|| view! {
-                <details class="skipped" open=skipped_count <= 10>
-                    <summary>{format!("{skipped_count} files skipped")}</summary>
-                    <ul>{skipped.into_iter().map(|s| view! { <li><code>{s.path}</code>": "{s.reason}</li> }).collect_view()}</ul>
-                </details>
-            })}
-        </div>
-    }
 }
 
 fn field_error(errors: Signal<Vec<FieldError>>, field: &'static str) -> impl IntoView {

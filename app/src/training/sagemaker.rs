@@ -4,6 +4,7 @@
 //! background poller keeps current; they never call AWS per view.
 
 use super::spec::{Architecture, FieldError};
+use crate::names::{is_role_arn, is_s3_uri};
 use crate::ApiError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -127,7 +128,7 @@ impl SageMakerJobSpec {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
         let mut fail = |field: &'static str, message: String| errors.push(FieldError { field, message });
-        if let Err(e) = crate::endpoints::validate_endpoint_name(&self.name) {
+        if let Err(e) = crate::names::validate_endpoint_name(&self.name) {
             fail("name", e.message().replace("endpoint name", "training job name"));
         }
         if !(self.image.contains('/') && !self.image.contains(char::is_whitespace)) {
@@ -371,23 +372,6 @@ pub fn is_framework_training_image(image: &str) -> bool {
     registry.contains(".dkr.ecr.") && FRAMEWORK_TRAINING_REPOSITORIES.contains(&repository)
 }
 
-pub fn is_role_arn(arn: &str) -> bool {
-    let Some(rest) = arn.strip_prefix("arn:aws:iam::").or_else(|| arn.strip_prefix("arn:aws-cn:iam::")).or_else(|| arn.strip_prefix("arn:aws-us-gov:iam::")) else {
-        return false;
-    };
-    let Some((account, role)) = rest.split_once(":role/") else { return false };
-    account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()) && !role.is_empty()
-}
-
-pub fn is_s3_uri(uri: &str) -> bool {
-    let Some(rest) = uri.strip_prefix("s3://") else { return false };
-    let bucket = rest.split('/').next().unwrap_or_default();
-    (3..=63).contains(&bucket.len())
-        && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-        && bucket.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && bucket.chars().last().is_some_and(|c| c.is_ascii_alphanumeric())
-}
-
 /// One row of the SageMaker half of the job list, from the cache.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SageMakerJobSummary {
@@ -538,7 +522,7 @@ pub async fn list_sagemaker_jobs(status: Option<String>, name_contains: Option<S
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/describe")]
 pub async fn describe_sagemaker_job(name: String) -> Result<SageMakerJobDetail, ApiError> {
-    let name = crate::endpoints::validate_endpoint_name(&name)?;
+    let name = crate::names::validate_endpoint_name(&name)?;
     crate::error::service::<SageMakerTraining>()?.describe(name).await
 }
 
@@ -552,7 +536,7 @@ pub async fn launch_sagemaker_job(spec: SageMakerJobSpec) -> Result<SageMakerJob
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/logs")]
 pub async fn sagemaker_job_logs(name: String, after: i64) -> Result<JobLogs, ApiError> {
-    let name = crate::endpoints::validate_endpoint_name(&name)?;
+    let name = crate::names::validate_endpoint_name(&name)?;
     crate::error::service::<SageMakerTraining>()?.logs(name, after).await
 }
 
@@ -563,13 +547,13 @@ pub async fn sagemaker_launch_defaults() -> Result<LaunchDefaults, ApiError> {
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/metrics")]
 pub async fn sagemaker_job_metrics(name: String) -> Result<JobMetrics, ApiError> {
-    let name = crate::endpoints::validate_endpoint_name(&name)?;
+    let name = crate::names::validate_endpoint_name(&name)?;
     crate::error::service::<SageMakerTraining>()?.metrics(name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/stop")]
 pub async fn stop_sagemaker_job(name: String) -> Result<SageMakerJobDetail, ApiError> {
-    let name = crate::endpoints::validate_endpoint_name(&name)?;
+    let name = crate::names::validate_endpoint_name(&name)?;
     crate::error::service::<SageMakerTraining>()?.stop(name).await
 }
 
@@ -709,18 +693,7 @@ mod tests {
         assert_eq!(shared_hyperparameters(&[]), (None, None, None));
         let name = sagemaker_name_for_local(12, "Dogs: ResNet_18 (try 2)");
         assert_eq!(name, "local-12-dogs-resnet-18-try-2");
-        assert!(crate::endpoints::validate_endpoint_name(&name).is_ok());
+        assert!(crate::names::validate_endpoint_name(&name).is_ok());
         assert!(sagemaker_name_for_local(1, &"x".repeat(100)).len() <= 63);
-    }
-
-    #[test]
-    fn role_arns_and_s3_uris() {
-        assert!(is_role_arn("arn:aws:iam::123456789012:role/service-role/X"));
-        assert!(!is_role_arn("arn:aws:iam::123456789012:user/X"));
-        assert!(!is_role_arn("arn:aws:iam::12345678901:role/X"));
-        assert!(is_s3_uri("s3://my.bucket-1/a/b"));
-        assert!(!is_s3_uri("s3://ab"));
-        assert!(!is_s3_uri("https://my-bucket/a"));
-        assert!(!is_s3_uri("s3://My-Bucket/a"));
     }
 }

@@ -2,7 +2,7 @@
 //! equivalent) and a SageMaker job's page (everything DescribeTrainingJob
 //! tells, and the per-host CloudWatch logs merged by time).
 
-use super::job_page::duration;
+use crate::components::duration;
 use super::sagemaker::{
     describe_sagemaker_job, launch_sagemaker_job, sagemaker_job_logs, sagemaker_job_metrics, sagemaker_launch_defaults, stop_sagemaker_job,
     HostLogLine, JobMetrics, LaunchDefaults, SageMakerJobDetail, SageMakerJobSpec,

@@ -55,7 +55,7 @@ impl TuningSpec {
             errors.extend(e.into_iter().filter(|e| !matches!(e.field, "learning_rate" | "batch_size")));
         }
         let mut fail = |field: &'static str, message: &str| errors.push(FieldError { field, message: message.into() });
-        if crate::endpoints::validate_endpoint_name(&self.name).is_err() || self.name.len() > 32 {
+        if crate::names::validate_endpoint_name(&self.name).is_err() || self.name.len() > 32 {
             fail("tuning_name", "Use 1 to 32 letters, digits or hyphens, starting and ending with a letter or digit.");
         }
         if !(self.lr_min > 0.0 && self.lr_min < self.lr_max && self.lr_max < 10.0) {
@@ -262,7 +262,7 @@ pub async fn list_tuning_jobs(older: Option<String>, status: Option<String>, nam
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "training/tuning/describe")]
 pub async fn describe_tuning_job(name: String) -> Result<TuningJobDetail, ApiError> {
-    let name = crate::endpoints::validate_endpoint_name(&name)?;
+    let name = crate::names::validate_endpoint_name(&name)?;
     crate::error::service::<Tuning>()?.describe_tuning(name).await
 }
 

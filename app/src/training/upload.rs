@@ -5,7 +5,7 @@
 //! already there unchanged skipped), keeps its progress in SQLite so a restart
 //! resumes it, and journals it; the page polls the progress.
 
-use super::sagemaker::is_s3_uri;
+use crate::names::is_s3_uri;
 use crate::ApiError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};

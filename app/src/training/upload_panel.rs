@@ -2,9 +2,9 @@
 //! with its progress bar (bytes/s, time left), cancel, and the channels a
 //! SageMaker job reads it from.
 
-use super::job_page::duration;
+use crate::components::duration;
 use super::upload::{cancel_dataset_upload, list_dataset_uploads, start_dataset_upload, DatasetUpload, UploadSpec};
-use crate::components::{short_time, Badge, ConfirmButton, ErrorPanel, Loading};
+use crate::components::{short_time, Badge, ConfirmButton, ErrorPanel, Loading, TextField};
 use leptos::prelude::*;
 
 fn bytes(n: u64) -> String {
@@ -54,15 +54,8 @@ pub fn UploadPanel(defaults: Resource<Result<super::TrainingDefaults, crate::Api
                 ev.prevent_default();
                 start.dispatch(UploadSpec { dataset: dataset.get(), destination: destination.get() });
             }>
-                <label class="field wide">
-                    <span>"Dataset folder"</span>
-                    <input name="upload_dataset" prop:value=move || dataset.get() on:input=move |ev| dataset.set(event_target_value(&ev))/>
-                </label>
-                <label class="field wide">
-                    <span>"To (s3://bucket/prefix)"</span>
-                    <input name="upload_destination" placeholder="s3://my-bucket/datasets/shapes" prop:value=move || destination.get()
-                        on:input=move |ev| destination.set(event_target_value(&ev))/>
-                </label>
+                <TextField label="Dataset folder" name="upload_dataset" wide=true value=dataset/>
+                <TextField label="To (s3://bucket/prefix)" name="upload_destination" placeholder="s3://my-bucket/datasets/shapes" wide=true value=destination/>
                 <div class="form-actions">
                     <button type="submit" class="btn btn-primary" id="start-upload" title=crate::auth::needs_title("training/uploads/start")
                         disabled=move || start.pending().get() || !crate::auth::allowed("training/uploads/start")>

@@ -10,14 +10,15 @@
 //! A DescribeEndpoint made anywhere else (an endpoint's page, a deploy)
 //! writes what it read here too.
 
+use super::describe::{describe_endpoint, Described};
 use crate::aws::{from_sdk, Aws};
 use crate::poller::{Pace, Poller};
 use app::endpoints::list::{is_changing, statuses_of, EndpointCursor, EndpointPage, EndpointQuery, PAGE_SIZE};
-use app::endpoints::{Backend, EndpointDetail, EndpointSummary};
+use app::endpoints::{Backend, EndpointSummary};
 use app::training::sagemaker::CacheState;
 use app::ApiError;
 use aws_sdk_sagemaker::types::{EndpointSortKey, OrderKey};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,14 +34,6 @@ const MAX_DESCRIBES: usize = 50;
 /// How long a list request waits for the very first listing before it
 /// answers with what the cache has.
 const FIRST_LISTING_WAIT: Duration = Duration::from_secs(15);
-
-/// What one endpoint looks like to the list, as DescribeEndpoint(+Config)
-/// read it.
-pub struct Described {
-    pub detail: EndpointDetail,
-    pub created_key: String,
-    pub last_modified: Option<String>,
-}
 
 pub struct EndpointCache {
     pool: SqlitePool,
@@ -125,8 +118,8 @@ impl EndpointCache {
             for e in page.endpoints() {
                 let (Some(name), Some(status)) = (e.endpoint_name(), e.endpoint_status()) else { continue };
                 let status = status.as_str();
-                let created = e.creation_time().map(crate::training::sagemaker::created_key).unwrap_or_default();
-                let modified = e.last_modified_time().map(crate::training::sagemaker::created_key);
+                let created = e.creation_time().map(crate::aws::created_key).unwrap_or_default();
+                let modified = e.last_modified_time().map(crate::aws::created_key);
                 any_changing |= is_changing(status);
                 if needs_describe(cached.get(name), status, modified.as_deref()) {
                     to_describe.push(name.to_string());
@@ -152,7 +145,7 @@ impl EndpointCache {
         // The listing read to its end: what it did not show is gone.
         sqlx::query("DELETE FROM sagemaker_endpoints WHERE listed_round < ?").bind(round).execute(&self.pool).await.map_err(db)?;
         for name in to_describe.into_iter().take(MAX_DESCRIBES) {
-            match crate::endpoints::sagemaker::describe_endpoint(client, &name).await {
+            match describe_endpoint(client, &name).await {
                 Ok(d) => self.store(&d).await?,
                 // Deleted between the listing and now.
                 Err(ApiError::NotFound(_)) => self.forget(&name).await?,
@@ -173,8 +166,8 @@ impl EndpointCache {
             names_list.push_bind(*n);
         }
         q.push(")");
-        let rows = q.build().fetch_all(&self.pool).await.map_err(db)?;
-        Ok(rows.iter().map(|r| (r.get("name"), (r.get("status"), r.get("last_modified"), r.get::<i64, _>("described") != 0))).collect())
+        let rows: Vec<(String, String, Option<String>, bool)> = q.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
+        Ok(rows.into_iter().map(|(name, status, last_modified, described)| (name, (status, last_modified, described))).collect())
     }
 
     /// Writes what a DescribeEndpoint read.
@@ -249,17 +242,17 @@ pub async fn page_rows(pool: &SqlitePool, query: &EndpointQuery, with_sagemaker:
     }
     q.push(if newer_side { " ORDER BY created_at, backend, name" } else { " ORDER BY created_at DESC, backend DESC, name DESC" });
     q.push(" LIMIT ").push_bind((size + 1) as i64);
-    let rows = q.build().fetch_all(pool).await.map_err(db)?;
+    let rows: Vec<(String, String, String, String, i64, String, String)> = q.build_query_as().fetch_all(pool).await.map_err(db)?;
     Ok(rows
-        .iter()
-        .map(|r| EndpointSummary {
-            name: r.get("name"),
-            backend: if r.get::<String, _>("backend") == "local" { Backend::Local } else { Backend::SageMaker },
-            status: r.get("status"),
-            instances: r.get::<i64, _>("instances").max(0) as u32,
-            instance_type: r.get("instance_type"),
-            model: r.get("model"),
-            created_at: Some(r.get("created_at")),
+        .into_iter()
+        .map(|(backend, name, status, created_at, instances, instance_type, model)| EndpointSummary {
+            name,
+            backend: if backend == "local" { Backend::Local } else { Backend::SageMaker },
+            status,
+            instances: instances.max(0) as u32,
+            instance_type,
+            model,
+            created_at: Some(created_at),
         })
         .collect())
 }
@@ -269,8 +262,8 @@ pub async fn totals(pool: &SqlitePool, query: &EndpointQuery, with_sagemaker: bo
     let mut q = QueryBuilder::<Sqlite>::new("SELECT backend, count(*) AS n FROM (");
     union(&mut q, query, with_sagemaker);
     q.push(") GROUP BY backend");
-    let rows = q.build().fetch_all(pool).await.map_err(db)?;
-    let count = |b: &str| rows.iter().find(|r| r.get::<String, _>("backend") == b).map(|r| r.get::<i64, _>("n") as u64).unwrap_or(0);
+    let rows: Vec<(String, i64)> = q.build_query_as().fetch_all(pool).await.map_err(db)?;
+    let count = |b: &str| rows.iter().find(|(backend, _)| backend == b).map(|(_, n)| *n as u64).unwrap_or(0);
     Ok((count("local"), count("sagemaker")))
 }
 
@@ -312,7 +305,7 @@ fn filters(q: &mut QueryBuilder<'_, Sqlite>, query: &EndpointQuery) {
 
 /// A page for the list, from the rows `page_rows` read.
 pub fn page(rows: Vec<EndpointSummary>, query: &EndpointQuery, totals: (u64, u64), cache: Option<CacheState>, note: Option<String>) -> EndpointPage {
-    let (endpoints, older, newer) = app::endpoints::list::page_of(rows, PAGE_SIZE, query.newer.is_some(), query.older.is_some() || query.newer.is_some());
+    let (endpoints, older, newer) = app::endpoints::list::page_of(rows, PAGE_SIZE, query.direction(), query.from_cursor());
     EndpointPage { endpoints, local_total: totals.0, sagemaker_total: totals.1, older, newer, cache, sagemaker_note: note }
 }
 

@@ -23,7 +23,6 @@ use aws_sdk_sagemaker::types::{
     ProductionVariantInstanceType, TrafficRoutingConfig, TrafficRoutingConfigType,
 };
 use aws_smithy_types::date_time::Format;
-use sqlx::Row;
 
 /// How long the account's alarm list is kept (see `EndpointHub::alarm_memo`).
 const ALARM_MEMO: std::time::Duration = std::time::Duration::from_secs(20);
@@ -97,20 +96,38 @@ fn progress(e: &DescribeEndpointOutput) -> Vec<VariantProgress> {
         .collect()
 }
 
-fn rollout_view(r: &sqlx::sqlite::SqliteRow) -> SageMakerRolloutView {
-    let plan: Option<DeploymentPlan> = serde_json::from_str(&r.get::<String, _>("deployment")).ok();
-    SageMakerRolloutView {
-        id: r.get("id"),
-        from_config: r.get("from_config"),
-        to_config: r.get("to_config"),
-        source: r.get("source"),
-        instances: r.get("instances"),
-        plan: plan.map(|p| p.describe()).unwrap_or_default(),
-        state: r.get("state"),
-        outcome: r.get("outcome"),
-        started_by: r.get("started_by"),
-        started_at: r.get("started_at"),
-        ended_at: r.get("ended_at"),
+/// A `sagemaker_rollouts` row as sqlx decodes it.
+#[derive(sqlx::FromRow)]
+struct StoredRollout {
+    id: i64,
+    from_config: String,
+    to_config: String,
+    source: String,
+    instances: String,
+    deployment: String,
+    state: String,
+    outcome: Option<String>,
+    started_by: String,
+    started_at: String,
+    ended_at: Option<String>,
+}
+
+impl From<StoredRollout> for SageMakerRolloutView {
+    fn from(r: StoredRollout) -> Self {
+        let plan: Option<DeploymentPlan> = serde_json::from_str(&r.deployment).ok();
+        SageMakerRolloutView {
+            id: r.id,
+            from_config: r.from_config,
+            to_config: r.to_config,
+            source: r.source,
+            instances: r.instances,
+            plan: plan.map(|p| p.describe()).unwrap_or_default(),
+            state: r.state,
+            outcome: r.outcome,
+            started_by: r.started_by,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+        }
     }
 }
 
@@ -130,14 +147,13 @@ impl EndpointHub {
         let status = e.endpoint_status().map(|s| s.as_str().to_string()).unwrap_or_default();
         let config = e.endpoint_config_name().unwrap_or_default().to_string();
         let failure = e.failure_reason().map(str::to_string);
-        let open = sqlx::query("SELECT id, from_config, to_config FROM sagemaker_rollouts WHERE endpoint = ? AND state = 'updating' ORDER BY id DESC")
+        let open: Vec<(i64, String, String)> = sqlx::query_as("SELECT id, from_config, to_config FROM sagemaker_rollouts WHERE endpoint = ? AND state = 'updating' ORDER BY id DESC")
             .bind(name)
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
         let mut still_open = false;
-        for r in open {
-            let (id, from, to): (i64, String, String) = (r.get("id"), r.get("from_config"), r.get("to_config"));
+        for (id, from, to) in open {
             if let Some((state, outcome)) = rollout_outcome(&status, &config, &from, &to, failure.as_deref()) {
                 sqlx::query("UPDATE sagemaker_rollouts SET state = ?, outcome = ?, ended_at = ? WHERE id = ? AND state = 'updating'")
                     .bind(state)
@@ -203,7 +219,7 @@ impl EndpointHub {
         let status = e.endpoint_status().map(|s| s.as_str().to_string()).unwrap_or_default();
         let config = e.endpoint_config_name().unwrap_or_default().to_string();
         let failure = e.failure_reason().map(str::to_string);
-        let rows = sqlx::query(
+        let rows: Vec<StoredRollout> = sqlx::query_as(
             "SELECT id, from_config, to_config, source, instances, deployment, state, outcome, started_by, started_at, ended_at
              FROM sagemaker_rollouts WHERE endpoint = ? ORDER BY id DESC LIMIT 10",
         )
@@ -211,7 +227,7 @@ impl EndpointHub {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let rollouts: Vec<SageMakerRolloutView> = rows.iter().map(rollout_view).collect();
+        let rollouts: Vec<SageMakerRolloutView> = rows.into_iter().map(SageMakerRolloutView::from).collect();
         let previous_config = rollouts.iter().find(|r| r.state == "completed").filter(|r| r.to_config == config).map(|r| r.from_config.clone());
         let (alarms, alarms_note) = match self.endpoint_alarms(Backend::SageMaker, name).await {
             Ok(a) => (a, None),
@@ -516,10 +532,10 @@ impl EndpointHub {
 
     async fn local_alarms(&self, name: &str) -> Result<Vec<EndpointAlarm>, ApiError> {
         self.row(name).await?;
-        let rows = sqlx::query("SELECT spec, created_at FROM local_alarms WHERE endpoint = ? ORDER BY kind").bind(name).fetch_all(&self.pool).await.map_err(db)?;
+        let specs: Vec<String> = sqlx::query_scalar("SELECT spec FROM local_alarms WHERE endpoint = ? ORDER BY kind").bind(name).fetch_all(&self.pool).await.map_err(db)?;
         let mut alarms = Vec::new();
-        for r in rows {
-            let Ok(spec) = serde_json::from_str::<AlarmSpec>(&r.get::<String, _>("spec")) else { continue };
+        for spec in specs {
+            let Ok(spec) = serde_json::from_str::<AlarmSpec>(&spec) else { continue };
             let periods = self.metrics.alarm_periods(name, i64::from(spec.period_seconds), i64::from(spec.evaluation_periods)).await?;
             let values: Vec<Option<f64>> = periods
                 .iter()

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod cache;
+pub mod describe;
 pub mod guardrails;
 pub mod invoke;
 pub mod metrics;
@@ -27,7 +28,7 @@ use axum::body::Bytes;
 use invoke::UrlFetcher;
 use metrics::{Metrics, Outcome};
 use serving::{ModelInfo, Prepared, Runtime};
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::path::Path;
@@ -98,12 +99,37 @@ struct LocalRow {
     created_at: String,
 }
 
-/// A row's max_batch, max_wait_ms and queue_capacity (local endpoints and their versions).
-fn batching_of(r: &sqlx::sqlite::SqliteRow) -> Batching {
-    Batching {
-        max_batch: r.get::<i64, _>("max_batch") as u32,
-        max_wait_ms: r.get::<i64, _>("max_wait_ms") as u32,
-        queue_capacity: r.get::<i64, _>("queue_capacity") as u32,
+/// The batching columns of a `local_endpoints` or `endpoint_versions` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct StoredBatching {
+    max_batch: u32,
+    max_wait_ms: u32,
+    queue_capacity: u32,
+}
+
+impl From<StoredBatching> for Batching {
+    fn from(b: StoredBatching) -> Self {
+        Batching { max_batch: b.max_batch, max_wait_ms: b.max_wait_ms, queue_capacity: b.queue_capacity }
+    }
+}
+
+/// A `local_endpoints` row, decoded by type: a column that does not match
+/// is an error the page is told, not a panic.
+impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for LocalRow {
+    fn from_row(r: &'r sqlx::sqlite::SqliteRow) -> sqlx::Result<Self> {
+        use sqlx::Row;
+        Ok(LocalRow {
+            name: r.try_get("name")?,
+            version: r.try_get("version")?,
+            job_id: r.try_get("job_id")?,
+            sagemaker_job: r.try_get("sagemaker_job")?,
+            artifact_dir: r.try_get("artifact_dir")?,
+            instances: r.try_get("instances")?,
+            batching: StoredBatching::from_row(r)?.into(),
+            status: r.try_get("status")?,
+            message: r.try_get("message")?,
+            created_at: r.try_get("created_at")?,
+        })
     }
 }
 
@@ -302,7 +328,7 @@ impl EndpointHub {
     }
 
     async fn select_rows(&self, name: Option<&str>) -> Result<Vec<LocalRow>, ApiError> {
-        let rows = sqlx::query(
+        let rows: Vec<LocalRow> = sqlx::query_as(
             "SELECT name, version, job_id, sagemaker_job, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity, status, message, created_at
              FROM local_endpoints WHERE ?1 IS NULL OR name = ?1 ORDER BY created_at DESC",
         )
@@ -310,21 +336,7 @@ impl EndpointHub {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        Ok(rows
-            .iter()
-            .map(|r| LocalRow {
-                name: r.get("name"),
-                version: r.get::<i64, _>("version") as u32,
-                job_id: r.get("job_id"),
-                sagemaker_job: r.get("sagemaker_job"),
-                artifact_dir: r.get("artifact_dir"),
-                instances: r.get::<i64, _>("instances") as u32,
-                batching: batching_of(r),
-                status: r.get("status"),
-                message: r.get("message"),
-                created_at: r.get("created_at"),
-            })
-            .collect())
+        Ok(rows)
     }
 
     /// A new endpoint's row and its version 1, stored together.

@@ -10,11 +10,11 @@
 //! finishes what it holds before its replicas stop.
 
 use super::serving::Runtime;
-use super::{batching_of, db, EndpointHub};
+use super::{db, EndpointHub};
 use crate::journal::{self, Change};
 use crate::store::now;
 use app::auth::Principal;
-use app::endpoints::rollout::{breach, quantile, to_candidate, RolloutSpec, RolloutView, Step, VersionStats};
+use app::endpoints::rollout::{breach, quantile, to_candidate, RolloutSpec, RolloutState, RolloutView, Step, VersionStats};
 use app::endpoints::Batching;
 use app::ApiError;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -218,7 +218,7 @@ impl LiveRollout {
             step: self.step.load(Ordering::SeqCst),
             percent: self.percent.load(Ordering::SeqCst),
             step_seconds: Some(self.step_started.lock().expect("step").elapsed().as_secs_f64()),
-            state: "running".into(),
+            state: RolloutState::Running,
             outcome: None,
             started_by: self.started_by.clone(),
             started_at: self.started_at.clone(),
@@ -301,16 +301,16 @@ async fn finish(hub: &EndpointHub, rollout: &LiveRollout, ending: Ending) {
             // splitting: a request routed either way is answered.
             hub.runtimes.write().expect("runtimes").insert(name.to_string(), rollout.candidate.clone());
             hub.rollouts.write().expect("rollouts").remove(name);
-            ("completed", format!("version {} serves all traffic", rollout.next.version))
+            (RolloutState::Completed, format!("version {} serves all traffic", rollout.next.version))
         }
         Ending::RolledBack(why) => {
             hub.rollouts.write().expect("rollouts").remove(name);
-            ("rolled_back", format!("{why}; version {} serves all traffic", rollout.from_version))
+            (RolloutState::RolledBack, format!("{why}; version {} serves all traffic", rollout.from_version))
         }
     };
     let counts = serde_json::to_string(&[&live, &candidate]).unwrap_or_default();
     let stored = sqlx::query("UPDATE endpoint_rollouts SET state = ?, outcome = ?, counts = ?, ended_at = coalesce(ended_at, ?) WHERE id = ?")
-        .bind(state)
+        .bind(state.as_str())
         .bind(&outcome)
         .bind(&counts)
         .bind(now())
@@ -330,7 +330,7 @@ async fn finish(hub: &EndpointHub, rollout: &LiveRollout, ending: Ending) {
         candidate.errors,
         candidate.agreement_percent().map(|a| format!(", agreeing on {a:.1} % of {} images", candidate.compared)).unwrap_or_default()
     );
-    tracing::info!(endpoint = name, rollout = rollout.id, state, %outcome, %answered, "rollout ended");
+    tracing::info!(endpoint = name, rollout = rollout.id, state = state.as_str(), %outcome, %answered, "rollout ended");
     hub.journal
         .record(Change {
             backend: "local",
@@ -346,51 +346,86 @@ async fn finish(hub: &EndpointHub, rollout: &LiveRollout, ending: Ending) {
         .await;
 }
 
-/// Reads an ended rollout's row into its view.
-pub fn ended_view(row: &sqlx::sqlite::SqliteRow) -> RolloutView {
-    use sqlx::Row;
-    let spec: Option<RolloutSpec> = serde_json::from_str(&row.get::<String, _>("spec")).ok();
-    let counts: Option<[VersionStats; 2]> = row.get::<Option<String>, _>("counts").and_then(|c| serde_json::from_str(&c).ok());
-    let [live, candidate] = counts.unwrap_or_default();
-    RolloutView {
-        id: row.get("id"),
-        from_version: row.get::<i64, _>("from_version") as u32,
-        to_version: row.get::<i64, _>("to_version") as u32,
-        plan: spec.as_ref().map(RolloutSpec::plan_text).unwrap_or_default(),
-        steps: spec.as_ref().map(|s| s.shift.steps(s.bake_seconds)).unwrap_or_default(),
-        step: row.get::<i64, _>("step") as u32,
-        percent: row.get::<i64, _>("percent") as u32,
-        step_seconds: None,
-        state: row.get("state"),
-        outcome: row.get("outcome"),
-        started_by: row.get("started_by"),
-        started_at: row.get("started_at"),
-        ended_at: row.get("ended_at"),
-        live,
-        candidate,
+/// An `endpoint_rollouts` row as sqlx decodes it ([`ROLLOUT_COLUMNS`]).
+#[derive(sqlx::FromRow)]
+pub struct StoredRollout {
+    id: i64,
+    from_version: u32,
+    to_version: u32,
+    spec: String,
+    state: String,
+    step: u32,
+    percent: u32,
+    outcome: Option<String>,
+    counts: Option<String>,
+    started_by: String,
+    started_at: String,
+    ended_at: Option<String>,
+}
+
+const ROLLOUT_COLUMNS: &str = "id, from_version, to_version, spec, state, step, percent, outcome, counts, started_by, started_at, ended_at";
+
+impl StoredRollout {
+    /// An ended rollout as the versions page shows it.
+    pub fn ended_view(self) -> RolloutView {
+        let spec: Option<RolloutSpec> = serde_json::from_str(&self.spec).ok();
+        let counts: Option<[VersionStats; 2]> = self.counts.and_then(|c| serde_json::from_str(&c).ok());
+        let [live, candidate] = counts.unwrap_or_default();
+        RolloutView {
+            id: self.id,
+            from_version: self.from_version,
+            to_version: self.to_version,
+            plan: spec.as_ref().map(RolloutSpec::plan_text).unwrap_or_default(),
+            steps: spec.as_ref().map(|s| s.shift.steps(s.bake_seconds)).unwrap_or_default(),
+            step: self.step,
+            percent: self.percent,
+            step_seconds: None,
+            // The table's CHECK admits only the four words.
+            state: RolloutState::parse(&self.state).unwrap_or(RolloutState::Interrupted),
+            outcome: self.outcome,
+            started_by: self.started_by,
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+            live,
+            candidate,
+        }
     }
 }
+
+/// An `endpoint_versions` row as sqlx decodes it ([`VERSION_COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct StoredVersion {
+    version: u32,
+    job_id: i64,
+    sagemaker_job: Option<String>,
+    artifact_dir: String,
+    instances: u32,
+    #[sqlx(flatten)]
+    batching: super::StoredBatching,
+    created_at: String,
+    created_by: String,
+    live_from: Option<String>,
+    live_until: Option<String>,
+}
+
+const VERSION_COLUMNS: &str =
+    "version, job_id, sagemaker_job, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity, created_at, created_by, live_from, live_until";
 
 /// At start: a rollout stored as running was cut short by a stop of the
 /// console; what serves is the version `local_endpoints` names (the old
 /// one, or the new one if its shift had been stored as finished).
 pub async fn settle_interrupted(hub: &EndpointHub) -> Result<(), ApiError> {
-    use sqlx::Row;
-    let rows = sqlx::query(
-        "SELECT r.id, r.endpoint, r.from_version, r.to_version, r.step, r.percent, e.version AS live
+    let rows: Vec<(i64, String, i64, i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT r.id, r.endpoint, r.to_version, r.step, r.percent, e.version AS live
          FROM endpoint_rollouts r LEFT JOIN local_endpoints e ON e.name = r.endpoint WHERE r.state = 'running'",
     )
     .fetch_all(&hub.pool)
     .await
     .map_err(db)?;
-    for r in rows {
-        let (id, endpoint): (i64, String) = (r.get("id"), r.get("endpoint"));
-        let serving: Option<i64> = r.get("live");
+    for (id, endpoint, to_version, step, percent, serving) in rows {
         let outcome = format!(
-            "interrupted: the console stopped at step {} ({} % to version {}); version {} serves all traffic",
-            r.get::<i64, _>("step") + 1,
-            r.get::<i64, _>("percent"),
-            r.get::<i64, _>("to_version"),
+            "interrupted: the console stopped at step {} ({percent} % to version {to_version}); version {} serves all traffic",
+            step + 1,
             serving.map(|v| v.to_string()).unwrap_or_else(|| "none (the endpoint is gone)".into())
         );
         sqlx::query("UPDATE endpoint_rollouts SET state = 'interrupted', outcome = ?, ended_at = ? WHERE id = ?")
@@ -406,7 +441,7 @@ pub async fn settle_interrupted(hub: &EndpointHub) -> Result<(), ApiError> {
                 backend: "local",
                 action: "endpoint.local.rollout.end",
                 target: &endpoint,
-                before: Some(format!("rollout #{id} to version {}", r.get::<i64, _>("to_version"))),
+                before: Some(format!("rollout #{id} to version {to_version}")),
                 after: Some(outcome.clone()),
                 outcome: Err(outcome.clone()),
             })
@@ -527,30 +562,18 @@ impl EndpointHub {
 
     /// A stored version of `name`.
     async fn version_row(&self, name: &str, version: u32) -> Result<VersionRow, ApiError> {
-        use sqlx::Row;
-        let r = sqlx::query(
-            "SELECT version, job_id, sagemaker_job, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity
-             FROM endpoint_versions WHERE endpoint = ? AND version = ?",
-        )
-        .bind(name)
-        .bind(i64::from(version))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?
-        .ok_or_else(|| ApiError::NotFound(format!("endpoint {name} has no version {version}")))?;
-        Ok(VersionRow {
-            version,
-            job_id: r.get("job_id"),
-            sagemaker_job: r.get("sagemaker_job"),
-            artifact_dir: r.get("artifact_dir"),
-            instances: r.get::<i64, _>("instances") as u32,
-            batching: batching_of(&r),
-        })
+        let r: StoredVersion = sqlx::query_as(&format!("SELECT {VERSION_COLUMNS} FROM endpoint_versions WHERE endpoint = ? AND version = ?"))
+            .bind(name)
+            .bind(i64::from(version))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| ApiError::NotFound(format!("endpoint {name} has no version {version}")))?;
+        Ok(VersionRow { version, job_id: r.job_id, sagemaker_job: r.sagemaker_job, artifact_dir: r.artifact_dir, instances: r.instances, batching: r.batching.into() })
     }
 
     /// The versions page of local endpoint `name`.
     pub async fn versions_view(&self, name: &str) -> Result<app::endpoints::rollout::VersionsView, ApiError> {
-        use sqlx::Row;
         self.row(name).await?;
         // One read transaction: the live version, the versions and the
         // rollouts as of one moment (a rollout's completion changes all three).
@@ -561,54 +584,45 @@ impl EndpointHub {
             .await
             .map_err(db)?
             .ok_or_else(|| ApiError::NotFound(format!("there is no local endpoint named {name:?}")))? as u32;
-        let rows = sqlx::query(
-            "SELECT version, job_id, sagemaker_job, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity, created_at, created_by,
-                    live_from, live_until
-             FROM endpoint_versions WHERE endpoint = ? ORDER BY version DESC",
-        )
-        .bind(name)
-        .fetch_all(&mut *read)
-        .await
-        .map_err(db)?;
+        let rows: Vec<StoredVersion> = sqlx::query_as(&format!("SELECT {VERSION_COLUMNS} FROM endpoint_versions WHERE endpoint = ? ORDER BY version DESC"))
+            .bind(name)
+            .fetch_all(&mut *read)
+            .await
+            .map_err(db)?;
         let versions = rows
-            .iter()
+            .into_iter()
             .map(|r| {
-                let (version, job_id, sagemaker_job) = (r.get::<i64, _>("version") as u32, r.get::<i64, _>("job_id"), r.get::<Option<String>, _>("sagemaker_job"));
-                let artifact_dir: String = r.get("artifact_dir");
-                let metadata = crate::training::trainer::read_artifact(std::path::Path::new(&artifact_dir));
+                let metadata = crate::training::trainer::read_artifact(std::path::Path::new(&r.artifact_dir));
                 app::endpoints::rollout::EndpointVersion {
-                    version,
-                    source: match &sagemaker_job {
+                    version: r.version,
+                    source: match &r.sagemaker_job {
                         Some(job) => format!("SageMaker job {job}"),
-                        None => format!("local job #{job_id}"),
+                        None => format!("local job #{}", r.job_id),
                     },
-                    job_id: sagemaker_job.is_none().then_some(job_id),
+                    job_id: r.sagemaker_job.is_none().then_some(r.job_id),
                     test_accuracy: metadata.as_ref().map(|m| m.metrics.test_accuracy),
                     classes: metadata.map(|m| m.classes).unwrap_or_default(),
-                    artifact_dir,
-                    instances: r.get::<i64, _>("instances") as u32,
-                    batching: batching_of(r),
-                    created_at: r.get("created_at"),
-                    created_by: r.get("created_by"),
-                    live_from: r.get("live_from"),
-                    live_until: r.get("live_until"),
-                    live: version == live_version,
+                    artifact_dir: r.artifact_dir,
+                    instances: r.instances,
+                    batching: r.batching.into(),
+                    created_at: r.created_at,
+                    created_by: r.created_by,
+                    live_from: r.live_from,
+                    live_until: r.live_until,
+                    live: r.version == live_version,
                 }
             })
             .collect();
         let running = self.rollouts.read().expect("rollouts").get(name).cloned();
-        let stored = sqlx::query(
-            "SELECT id, from_version, to_version, spec, state, step, percent, outcome, counts, started_by, started_at, ended_at
-             FROM endpoint_rollouts WHERE endpoint = ? ORDER BY id DESC LIMIT 10",
-        )
-        .bind(name)
-        .fetch_all(&mut *read)
-        .await
-        .map_err(db)?;
+        let stored: Vec<StoredRollout> = sqlx::query_as(&format!("SELECT {ROLLOUT_COLUMNS} FROM endpoint_rollouts WHERE endpoint = ? ORDER BY id DESC LIMIT 10"))
+            .bind(name)
+            .fetch_all(&mut *read)
+            .await
+            .map_err(db)?;
         let mut rollouts: Vec<RolloutView> = stored
-            .iter()
-            .filter(|r| running.as_ref().is_none_or(|run| run.id != r.get::<i64, _>("id")))
-            .map(ended_view)
+            .into_iter()
+            .filter(|r| running.as_ref().is_none_or(|run| run.id != r.id))
+            .map(StoredRollout::ended_view)
             .collect();
         if let Some(run) = running {
             rollouts.insert(0, run.view());
@@ -622,7 +636,6 @@ impl EndpointHub {
     /// in the background.
     pub async fn begin_rollout(&self, spec: RolloutSpec) -> Result<app::endpoints::rollout::VersionsView, ApiError> {
         use app::endpoints::rollout::class_change;
-        use sqlx::Row;
         let _one_at_a_time = self.rollout_gate.lock().await;
         let name = spec.endpoint.clone();
         let live = self.row(&name).await?;
@@ -723,7 +736,7 @@ impl EndpointHub {
                 .await
                 .map_err(db)?;
         }
-        let id = sqlx::query(
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO endpoint_rollouts (endpoint, from_version, to_version, spec, state, started_by, started_at)
              VALUES (?, ?, ?, ?, 'running', ?, ?) RETURNING id",
         )
@@ -735,8 +748,7 @@ impl EndpointHub {
         .bind(&started)
         .fetch_one(&mut *tx)
         .await
-        .map_err(db)?
-        .get::<i64, _>("id");
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         let rollout = Arc::new(LiveRollout::new(id, spec.clone(), live.version, next, candidate, actor));
         self.rollouts.write().expect("rollouts").insert(name.clone(), rollout.clone());

@@ -1,20 +1,19 @@
 //! SageMaker endpoints: list, describe, deploy from a training job's model
 //! artifact, delete, invoke through sagemaker-runtime, and CloudWatch metrics.
 
-use crate::aws::{from_sdk, Aws};
-use super::cache::{Described, EndpointCache};
+use crate::aws::{from_sdk, rfc3339, Aws};
+use super::cache::EndpointCache;
+use super::describe::describe_endpoint;
 use crate::journal::{Change, Journal};
 use app::endpoints::{
-    Backend, DeployableJob, EndpointDetail, EndpointSummary, MetricSeries, MetricWindow, SageMakerDeploySpec, VariantInfo,
+    DeployableJob, EndpointDetail, MetricSeries, MetricWindow, SageMakerDeploySpec,
 };
 use app::overview::ChangeRecord;
 use app::ApiError;
 use aws_sdk_cloudwatch::types::Statistic;
-use aws_sdk_sagemaker::primitives::DateTime;
 use aws_sdk_sagemaker::types::{
     ContainerDefinition, ProductionVariant, ProductionVariantInstanceType, SortBy, TrainingJobStatus,
 };
-use aws_smithy_types::date_time::Format;
 use crate::s3::S3Uri;
 use crate::training::sagemaker_code;
 use axum::body::Bytes;
@@ -29,10 +28,6 @@ pub struct SageMakerEndpoints {
     journal: Journal,
     /// What the list shows: every DescribeEndpoint here writes to it.
     pub cache: Arc<EndpointCache>,
-}
-
-fn rfc3339(t: Option<&DateTime>) -> Option<String> {
-    t.and_then(|t| t.fmt(Format::DateTime).ok())
 }
 
 /// The AWS Deep Learning Containers PyTorch inference image of a region,
@@ -87,87 +82,7 @@ impl SageMakerEndpoints {
     }
 }
 
-/// One endpoint as DescribeEndpoint and DescribeEndpointConfig tell it.
-pub async fn describe_endpoint(client: &aws_sdk_sagemaker::Client, name: &str) -> Result<Described, ApiError> {
-    {
-        let e = client
-            .describe_endpoint()
-            .endpoint_name(name)
-            .send()
-            .await
-            .map_err(|e| from_sdk("SageMaker DescribeEndpoint", e))?;
-        let config_name = e.endpoint_config_name().map(str::to_string);
-        let config = match &config_name {
-            Some(c) => client.describe_endpoint_config().endpoint_config_name(c).send().await.ok(),
-            None => None,
-        };
-        let configured: Vec<&ProductionVariant> = config.as_ref().map(|c| c.production_variants().iter().collect()).unwrap_or_default();
-        let mut variants: Vec<VariantInfo> = e
-            .production_variants()
-            .iter()
-            .map(|v| {
-                let name = v.variant_name().unwrap_or_default().to_string();
-                let conf = configured.iter().find(|c| c.variant_name() == Some(name.as_str()));
-                VariantInfo {
-                    model: conf.and_then(|c| c.model_name()).unwrap_or_default().to_string(),
-                    instance_type: conf.and_then(|c| c.instance_type()).map(|t| t.as_str().to_string()).unwrap_or_default(),
-                    current_instances: v.current_instance_count(),
-                    desired_instances: v.desired_instance_count(),
-                    weight: v.current_weight(),
-                    name,
-                }
-            })
-            .collect();
-        // While an endpoint is Creating the description has no variants yet:
-        // show the configured ones.
-        if variants.is_empty() {
-            variants = configured
-                .iter()
-                .map(|c| VariantInfo {
-                    name: c.variant_name().unwrap_or_default().to_string(),
-                    model: c.model_name().unwrap_or_default().to_string(),
-                    instance_type: c.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
-                    current_instances: None,
-                    desired_instances: c.initial_instance_count(),
-                    weight: c.initial_variant_weight(),
-                })
-                .collect();
-        }
-        let instances: i32 = variants.iter().map(|v| v.current_instances.or(v.desired_instances).unwrap_or(0)).sum();
-        let summary = EndpointSummary {
-            name: e.endpoint_name().unwrap_or(name).to_string(),
-            backend: Backend::SageMaker,
-            status: e.endpoint_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
-            instances: instances.max(0) as u32,
-            instance_type: variants.iter().map(|v| v.instance_type.clone()).collect::<Vec<_>>().join(", "),
-            model: variants.iter().map(|v| v.model.clone()).collect::<Vec<_>>().join(", "),
-            created_at: rfc3339(e.creation_time()),
-        };
-        let detail = EndpointDetail {
-            invoke_path: Backend::SageMaker.invoke_path(&summary.name),
-            summary,
-            arn: e.endpoint_arn().map(str::to_string),
-            config_name,
-            variants,
-            failure_reason: e.failure_reason().map(str::to_string),
-            classes: Vec::new(),
-            batching: None,
-            artifact_dir: None,
-            job_id: None,
-            input_size: None,
-            device: None,
-            queued: None,
-        };
-        Ok(Described {
-            created_key: e.creation_time().map(crate::training::sagemaker::created_key).unwrap_or_default(),
-            last_modified: e.last_modified_time().map(crate::training::sagemaker::created_key),
-            detail,
-        })
-    }
-}
-
 impl SageMakerEndpoints {
-
     pub async fn deployable_jobs(&self) -> Result<Vec<DeployableJob>, ApiError> {
         let client = self.sm()?;
         let list = client

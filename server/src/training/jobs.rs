@@ -6,7 +6,7 @@ use app::training::{
     DatasetReport, EpochMetrics, JobProgress, JobStatus, LocalJobSpec, LocalJobSummary, LogLine, StepLoss,
 };
 use app::ApiError;
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -38,46 +38,72 @@ pub struct JobRow {
 pub(crate) const COLUMNS: &str = "id, name, spec, status, created_at, started_at, finished_at, work_dir, epoch, step, \
      steps_per_epoch, phase, images_per_s, eta_seconds, test_accuracy, message, attempts, source, device, dataset_report";
 
-pub(crate) fn row_to_job(row: &sqlx::sqlite::SqliteRow) -> Result<JobRow, ApiError> {
-    let spec_json: String = row.get("spec");
-    let spec: LocalJobSpec = serde_json::from_str(&spec_json)
-        .map_err(|e| ApiError::Internal(format!("a stored job spec is unreadable: {e}")))?;
-    let status_word: String = row.get("status");
-    let status = JobStatus::parse(&status_word).ok_or_else(|| ApiError::Internal(format!("unknown job status {status_word}")))?;
-    let report: Option<String> = row.get("dataset_report");
-    let summary = LocalJobSummary {
-        id: row.get("id"),
-        name: row.get("name"),
-        status,
-        architecture: spec.architecture,
-        dataset: spec.dataset.clone(),
-        epochs: spec.epochs,
-        created_at: row.get("created_at"),
-        started_at: row.get("started_at"),
-        finished_at: row.get("finished_at"),
-        progress: JobProgress {
-            epoch: row.get::<i64, _>("epoch") as u32,
+/// A `local_jobs` row as sqlx decodes it (see [`COLUMNS`]): a column of
+/// another type than these is an error the page is told, not a panic.
+#[derive(sqlx::FromRow)]
+pub(crate) struct StoredJob {
+    id: i64,
+    name: String,
+    spec: String,
+    status: String,
+    created_at: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    work_dir: String,
+    epoch: i64,
+    step: i64,
+    steps_per_epoch: i64,
+    phase: String,
+    images_per_s: Option<f64>,
+    eta_seconds: Option<f64>,
+    test_accuracy: Option<f64>,
+    message: Option<String>,
+    attempts: i64,
+    source: String,
+    device: Option<String>,
+    dataset_report: Option<String>,
+}
+
+impl StoredJob {
+    /// The row as the worker and the pages see it: the spec and the status parsed.
+    pub(crate) fn into_job(self) -> Result<JobRow, ApiError> {
+        let spec: LocalJobSpec = serde_json::from_str(&self.spec)
+            .map_err(|e| ApiError::Internal(format!("a stored job spec is unreadable: {e}")))?;
+        let status = JobStatus::parse(&self.status).ok_or_else(|| ApiError::Internal(format!("unknown job status {}", self.status)))?;
+        let summary = LocalJobSummary {
+            id: self.id,
+            name: self.name,
+            status,
+            architecture: spec.architecture,
+            dataset: spec.dataset.clone(),
             epochs: spec.epochs,
-            step: row.get::<i64, _>("step") as u32,
-            steps_per_epoch: row.get::<i64, _>("steps_per_epoch") as u32,
-            phase: row.get("phase"),
-            images_per_s: row.get("images_per_s"),
-            eta_seconds: row.get("eta_seconds"),
-        },
-        test_accuracy: row.get("test_accuracy"),
-        message: row.get("message"),
-    };
-    Ok(JobRow {
-        id: summary.id,
-        status,
-        work_dir: row.get("work_dir"),
-        attempts: row.get("attempts"),
-        source: row.get("source"),
-        device: row.get("device"),
-        dataset_report: report.and_then(|r| serde_json::from_str(&r).ok()),
-        spec,
-        summary,
-    })
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            progress: JobProgress {
+                epoch: self.epoch as u32,
+                epochs: spec.epochs,
+                step: self.step as u32,
+                steps_per_epoch: self.steps_per_epoch as u32,
+                phase: self.phase,
+                images_per_s: self.images_per_s,
+                eta_seconds: self.eta_seconds,
+            },
+            test_accuracy: self.test_accuracy,
+            message: self.message,
+        };
+        Ok(JobRow {
+            id: self.id,
+            status,
+            work_dir: self.work_dir,
+            attempts: self.attempts,
+            source: self.source,
+            device: self.device,
+            dataset_report: self.dataset_report.and_then(|r| serde_json::from_str(&r).ok()),
+            spec,
+            summary,
+        })
+    }
 }
 
 impl JobStore {
@@ -106,42 +132,42 @@ impl JobStore {
     }
 
     pub async fn get(&self, id: i64) -> Result<JobRow, ApiError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM local_jobs WHERE id = ?"))
+        let row: StoredJob = sqlx::query_as(&format!("SELECT {COLUMNS} FROM local_jobs WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?
             .ok_or_else(|| ApiError::NotFound(format!("There is no local training job {id}.")))?;
-        row_to_job(&row)
+        row.into_job()
     }
 
     pub async fn list(&self, limit: i64) -> Result<Vec<JobRow>, ApiError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM local_jobs ORDER BY id DESC LIMIT ?"))
+        let rows: Vec<StoredJob> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM local_jobs ORDER BY id DESC LIMIT ?"))
             .bind(limit)
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
-        rows.iter().map(row_to_job).collect()
+        rows.into_iter().map(StoredJob::into_job).collect()
     }
 
     /// The oldest queued job started from the console.
     pub async fn next_queued(&self) -> Result<Option<JobRow>, ApiError> {
-        let row = sqlx::query(&format!(
+        let row: Option<StoredJob> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM local_jobs WHERE status = 'Queued' AND source = 'console' ORDER BY id LIMIT 1"
         ))
         .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
-        row.as_ref().map(row_to_job).transpose()
+        row.map(StoredJob::into_job).transpose()
     }
 
     /// Console jobs the previous server process left Running.
     pub async fn left_running(&self) -> Result<Vec<JobRow>, ApiError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM local_jobs WHERE status = 'Running' AND source = 'console' ORDER BY id"))
+        let rows: Vec<StoredJob> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM local_jobs WHERE status = 'Running' AND source = 'console' ORDER BY id"))
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
-        rows.iter().map(row_to_job).collect()
+        rows.into_iter().map(StoredJob::into_job).collect()
     }
 
     pub async fn mark_running(&self, id: i64) -> Result<(), ApiError> {
@@ -228,7 +254,7 @@ impl JobStore {
     }
 
     pub async fn epochs(&self, id: i64) -> Result<Vec<EpochMetrics>, ApiError> {
-        let rows = sqlx::query(
+        let rows: Vec<(i64, f64, f64, f64, f64, f64, f64)> = sqlx::query_as(
             "SELECT epoch, train_loss, train_accuracy, valid_loss, valid_accuracy, seconds, images_per_s
              FROM local_job_epochs WHERE job_id = ? ORDER BY epoch",
         )
@@ -237,15 +263,15 @@ impl JobStore {
         .await
         .map_err(db)?;
         Ok(rows
-            .iter()
-            .map(|r| EpochMetrics {
-                epoch: r.get::<i64, _>("epoch") as u32,
-                train_loss: r.get("train_loss"),
-                train_accuracy: r.get("train_accuracy"),
-                valid_loss: r.get("valid_loss"),
-                valid_accuracy: r.get("valid_accuracy"),
-                seconds: r.get("seconds"),
-                images_per_s: r.get("images_per_s"),
+            .into_iter()
+            .map(|(epoch, train_loss, train_accuracy, valid_loss, valid_accuracy, seconds, images_per_s)| EpochMetrics {
+                epoch: epoch as u32,
+                train_loss,
+                train_accuracy,
+                valid_loss,
+                valid_accuracy,
+                seconds,
+                images_per_s,
             })
             .collect())
     }
@@ -254,7 +280,7 @@ impl JobStore {
     /// (every k-th step, always keeping the newest).
     pub async fn steps(&self, id: i64, max_points: i64) -> Result<Vec<StepLoss>, ApiError> {
         // One statement: the count that sets the thinning and the rows it keeps.
-        let rows = sqlx::query(
+        let rows: Vec<(i64, f64)> = sqlx::query_as(
             "WITH n AS (SELECT COUNT(*) AS count, MAX(step) AS last FROM local_job_steps WHERE job_id = ?1)
              SELECT step, loss FROM local_job_steps, n WHERE job_id = ?1
              AND (step % MAX(1, (n.count + ?2 - 1) / ?2) = 0 OR step = n.last) ORDER BY step",
@@ -264,17 +290,17 @@ impl JobStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        Ok(rows.iter().map(|r| StepLoss { step: r.get::<i64, _>("step") as u64, loss: r.get("loss") }).collect())
+        Ok(rows.into_iter().map(|(step, loss)| StepLoss { step: step as u64, loss }).collect())
     }
 
     pub async fn logs(&self, id: i64, limit: i64) -> Result<Vec<LogLine>, ApiError> {
-        let rows = sqlx::query("SELECT at, line FROM (SELECT id, at, line FROM local_job_logs WHERE job_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id")
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT at, line FROM (SELECT id, at, line FROM local_job_logs WHERE job_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id")
             .bind(id)
             .bind(limit)
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
-        Ok(rows.iter().map(|r| LogLine { at: r.get("at"), line: r.get("line") }).collect())
+        Ok(rows.into_iter().map(|(at, line)| LogLine { at, line }).collect())
     }
 
     /// Writes the trainer's events as they come, several per transaction

@@ -1,7 +1,8 @@
 //! Hyperparameter tuning jobs: cached by the same poller as training jobs
 //! (server/src/training/sagemaker.rs), launched on demand.
 
-use super::sagemaker::{created_key, is_terminal, SageMakerJobs};
+use super::sagemaker::{is_terminal, SageMakerJobs};
+use crate::aws::created_key;
 use crate::aws::from_sdk;
 use crate::journal::Change;
 use app::training::history::{Cursor, RunsOn, PAGE_SIZE};
@@ -14,7 +15,7 @@ use aws_sdk_sagemaker::types::{
     ResourceLimits, StoppingCondition, TrainingInputMode, TrainingJobSortByOptions,
 };
 use aws_smithy_types::date_time::Format;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Sqlite};
 
 /// The first refresh reads at most this many pages of tuning jobs (10,000).
 const MAX_TUNING_PAGES: usize = 100;
@@ -40,13 +41,8 @@ impl SageMakerJobs {
     /// `MAX_TUNING_PAGES`) and later ones usually a single page.
     pub(super) async fn refresh_tuning(&self) -> Result<bool, ApiError> {
         let client = &self.aws().clients()?.sagemaker;
-        let cached: std::collections::HashMap<String, String> = sqlx::query("SELECT name, status FROM sagemaker_tuning_jobs")
-            .fetch_all(self.pool())
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|r| (r.get("name"), r.get("status")))
-            .collect();
+        let cached: std::collections::HashMap<String, String> =
+            sqlx::query_as("SELECT name, status FROM sagemaker_tuning_jobs").fetch_all(self.pool()).await.map_err(db)?.into_iter().collect();
         let mut any_running = false;
         let mut token: Option<String> = None;
         for page_number in 0..MAX_TUNING_PAGES {
@@ -200,16 +196,16 @@ impl TuningService for SageMakerJobs {
             q.push(" AND (created_at, name) < (").push_bind(t).push(", ").push_bind(name).push(")");
         }
         q.push(" ORDER BY created_at DESC, name DESC LIMIT ").push_bind((PAGE_SIZE + 1) as i64);
-        let rows = q.build().fetch_all(self.pool()).await.map_err(db)?;
+        let mut rows: Vec<(Option<String>, String, String)> = q.build_query_as().fetch_all(self.pool()).await.map_err(db)?;
         let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM sagemaker_tuning_jobs");
         filtered(&mut count);
         let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await.map_err(db)?;
         let more = rows.len() > PAGE_SIZE;
-        let rows = &rows[..rows.len().min(PAGE_SIZE)];
-        let older = more.then(|| rows.last()).flatten().map(|r| {
-            Cursor { created_at: r.get::<Option<String>, _>("created_at").unwrap_or_default(), runs_on: RunsOn::SageMaker, key: r.get("name") }.encode()
+        rows.truncate(PAGE_SIZE);
+        let older = more.then(|| rows.last()).flatten().map(|(created_at, name, _)| {
+            Cursor { created_at: created_at.clone().unwrap_or_default(), runs_on: RunsOn::SageMaker, key: name.clone() }.encode()
         });
-        let jobs = rows.iter().filter_map(|r| serde_json::from_str(&r.get::<String, _>("summary")).ok()).collect();
+        let jobs = rows.iter().filter_map(|(_, _, summary)| serde_json::from_str(summary).ok()).collect();
         Ok(TuningJobPage { jobs, total: total as u64, older })
     }
 

@@ -16,7 +16,7 @@ use app::auth::{Principal, Role};
 use app::training::upload::{DatasetUpload, UploadService, UploadSpec, UploadStatus};
 use app::ApiError;
 use futures_util::StreamExt;
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -137,13 +137,13 @@ impl UploadHub {
     }
 
     async fn row(&self, id: i64) -> Result<DatasetUpload, ApiError> {
-        let r = sqlx::query("SELECT * FROM dataset_uploads WHERE id = ?")
+        let r: StoredUpload = sqlx::query_as("SELECT * FROM dataset_uploads WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?
             .ok_or_else(|| ApiError::NotFound(format!("there is no dataset upload #{id}")))?;
-        let mut upload = from_row(&r);
+        let mut upload = DatasetUpload::from(r);
         if let Some(running) = self.running.lock().expect("uploads").get(&id).cloned() {
             overlay(&mut upload, &running);
         }
@@ -364,26 +364,47 @@ async fn checked_files(root: &Path) -> Result<Vec<FileToSend>, ApiError> {
     Ok(files)
 }
 
-fn from_row(r: &sqlx::sqlite::SqliteRow) -> DatasetUpload {
-    let n = |c: &str| r.get::<i64, _>(c).max(0) as u64;
-    DatasetUpload {
-        id: r.get("id"),
-        dataset: r.get("dataset"),
-        destination: r.get("destination"),
-        status: UploadStatus::parse(&r.get::<String, _>("status")).unwrap_or(UploadStatus::Failed),
-        files_total: n("files_total"),
-        files_uploaded: n("files_uploaded"),
-        files_skipped: n("files_skipped"),
-        bytes_total: n("bytes_total"),
-        bytes_uploaded: n("bytes_uploaded"),
-        bytes_skipped: n("bytes_skipped"),
-        bytes_per_s: None,
-        eta_seconds: None,
-        current: None,
-        message: r.get("message"),
-        created_at: r.get("created_at"),
-        finished_at: r.get("finished_at"),
-        by: r.get("created_by"),
+/// A `dataset_uploads` row as sqlx decodes it.
+#[derive(sqlx::FromRow)]
+struct StoredUpload {
+    id: i64,
+    dataset: String,
+    destination: String,
+    status: String,
+    files_total: i64,
+    files_uploaded: i64,
+    files_skipped: i64,
+    bytes_total: i64,
+    bytes_uploaded: i64,
+    bytes_skipped: i64,
+    message: Option<String>,
+    created_by: String,
+    created_at: String,
+    finished_at: Option<String>,
+}
+
+impl From<StoredUpload> for DatasetUpload {
+    fn from(r: StoredUpload) -> Self {
+        let n = |v: i64| v.max(0) as u64;
+        DatasetUpload {
+            id: r.id,
+            dataset: r.dataset,
+            destination: r.destination,
+            status: UploadStatus::parse(&r.status).unwrap_or(UploadStatus::Failed),
+            files_total: n(r.files_total),
+            files_uploaded: n(r.files_uploaded),
+            files_skipped: n(r.files_skipped),
+            bytes_total: n(r.bytes_total),
+            bytes_uploaded: n(r.bytes_uploaded),
+            bytes_skipped: n(r.bytes_skipped),
+            bytes_per_s: None,
+            eta_seconds: None,
+            current: None,
+            message: r.message,
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+            by: r.created_by,
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 //! fails or throttles; the pages read the cache only. Launching, the launch
 //! form's roles and the per-host CloudWatch logs are read on demand.
 
-use crate::aws::{from_sdk, Aws};
+pub mod backfill;
+
+use crate::aws::{created_key, from_sdk, Aws};
 use crate::journal::{Change, Journal};
 use crate::poller::{Pace, Poller};
 use crate::s3::{self, S3Uri};
@@ -19,7 +21,7 @@ use aws_sdk_sagemaker::types::{
     S3DataDistribution, S3DataSource, S3DataType, SortBy, SortOrder, StoppingCondition, TrainingInputMode, TrainingInstanceType,
 };
 use aws_smithy_types::date_time::Format;
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,15 +38,6 @@ const ROLES_TTL: Duration = Duration::from_secs(300);
 
 fn rfc3339(t: Option<&DateTime>) -> Option<String> {
     t.and_then(|t| t.fmt(Format::DateTime).ok())
-}
-
-/// A creation time as the cache keys it: milliseconds, so it sorts as text
-/// with the local jobs' times (migrations/README.md).
-pub fn created_key(t: &DateTime) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(t.as_nanos())
-        .ok()
-        .and_then(|t| t.format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z")).ok())
-        .unwrap_or_default()
 }
 
 use crate::store::now;
@@ -255,7 +248,7 @@ impl SageMakerJobs {
             let poller = jobs.clone();
             use tracing::Instrument;
             tokio::spawn(async move { poller.poll().await }.instrument(tracing::info_span!("sagemaker_jobs_poller")));
-            tokio::spawn(super::history::backfill(jobs.clone()).instrument(tracing::info_span!("sagemaker_history_backfill")));
+            tokio::spawn(backfill::backfill(jobs.clone()).instrument(tracing::info_span!("sagemaker_history_backfill")));
         }
         jobs
     }
@@ -279,7 +272,7 @@ impl SageMakerJobs {
     /// cache holds as not finished. Says whether any job still runs.
     async fn refresh_once(&self) -> Result<bool, ApiError> {
         let client = &self.aws.clients()?.sagemaker;
-        let sync = super::history::sync_state(&self.pool).await?;
+        let sync = backfill::sync_state(&self.pool).await?;
         let first = sync.newest_created.is_none();
         let mut request = client.list_training_jobs().sort_by(SortBy::CreationTime).sort_order(SortOrder::Descending).max_results(100);
         if let Some(watermark) = sync.newest_created.as_deref().and_then(|w| DateTime::from_str(w, Format::DateTime).ok()) {
@@ -345,9 +338,9 @@ impl SageMakerJobs {
             // The first listing sets both edges; if it read everything, there
             // is nothing to backfill (an empty account is complete too).
             let now = crate::store::now();
-            super::history::record_sync(&self.pool, Some(newest.as_deref().unwrap_or(&now)), Some(oldest.as_deref().unwrap_or(&now)), complete, page_count).await?;
+            backfill::record_sync(&self.pool, Some(newest.as_deref().unwrap_or(&now)), Some(oldest.as_deref().unwrap_or(&now)), complete, page_count).await?;
         } else if newest.is_some() || page_count > 0 {
-            super::history::record_sync(&self.pool, newest.as_deref(), None, false, page_count).await?;
+            backfill::record_sync(&self.pool, newest.as_deref(), None, false, page_count).await?;
         }
         let tuning_running = self.refresh_tuning().await?;
         Ok(any_running || tuning_running)
@@ -359,11 +352,11 @@ impl SageMakerJobs {
             return Ok(Default::default());
         }
         let sql = format!("SELECT name, status FROM sagemaker_training_jobs WHERE name IN ({})", vec!["?"; names.len()].join(", "));
-        let mut q = sqlx::query(&sql);
+        let mut q = sqlx::query_as::<_, (String, String)>(&sql);
         for n in names {
             q = q.bind(*n);
         }
-        Ok(q.fetch_all(&self.pool).await.map_err(db)?.iter().map(|r| (r.get("name"), r.get("status"))).collect())
+        Ok(q.fetch_all(&self.pool).await.map_err(db)?.into_iter().collect())
     }
 
     pub(super) fn aws(&self) -> &Aws {
@@ -453,7 +446,7 @@ impl SageMakerTrainingService for SageMakerJobs {
         if let Err(e) = self.aws.clients() {
             return Ok(SageMakerJobList { jobs: Vec::new(), cache: self.cache_state(), note: Some(e.message().to_string()) });
         }
-        let rows = sqlx::query(
+        let rows: Vec<String> = sqlx::query_scalar(
             "SELECT summary FROM sagemaker_training_jobs
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0)
              ORDER BY created_at DESC, name LIMIT 500",
@@ -463,7 +456,7 @@ impl SageMakerTrainingService for SageMakerJobs {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let jobs = rows.iter().filter_map(|r| serde_json::from_str(&r.get::<String, _>("summary")).ok()).collect();
+        let jobs = rows.iter().filter_map(|summary| serde_json::from_str(summary).ok()).collect();
         Ok(SageMakerJobList { jobs, cache: self.cache_state(), note: None })
     }
 
