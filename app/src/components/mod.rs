@@ -89,6 +89,12 @@ pub fn PageHeader(#[prop(into)] title: String, #[prop(optional)] children: Optio
     }
 }
 
+/// The page header's "Refresh": bumps `tick`, which the page's resources read.
+#[component]
+pub fn RefreshButton(tick: RwSignal<u32>) -> impl IntoView {
+    view! { <button class="btn" on:click=move |_| tick.update(|n| *n += 1)>"Refresh"</button> }
+}
+
 #[component]
 pub fn Loading(#[prop(into, default = "Loading…".to_string())] text: String) -> impl IntoView {
     view! { <p class="loading" aria-busy="true">{text}</p> }

@@ -4,7 +4,7 @@
 
 use super::arithmetic::{self, usd, HOURS_PER_MONTH};
 use super::{costs_view, CostLine, CostReport, IdleAction, IdleResource, MonthToDate};
-use crate::components::{short_time, ConfirmButton, DataTable, ErrorPanel, Loaded, PageHeader};
+use crate::components::{short_time, ConfirmButton, DataTable, ErrorPanel, Loaded, PageHeader, RefreshButton};
 use crate::endpoints::{Backend, DeleteEndpoint};
 use crate::notebooks::StopNotebook;
 use leptos::prelude::*;
@@ -33,7 +33,7 @@ pub fn CostsPage() -> impl IntoView {
     );
     view! {
         <PageHeader title="Costs">
-            <button class="btn" on:click=move |_| refresh.update(|n| *n += 1)>"Refresh"</button>
+            <RefreshButton tick=refresh/>
         </PageHeader>
         <p class="lede">
             "What runs now and what it costs, the month so far, and what sits idle. Estimates from on-demand prices: "

@@ -13,7 +13,7 @@ use super::{
 use crate::components::chart::{LineChart, Series};
 use crate::components::{dispatch_or_show, number_input, or_dash, parse_u32, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader, TextField};
 use crate::training::history::thousands;
-use crate::training::{list_local_jobs, JobStatus};
+use crate::training::{list_local_jobs, CompletedJobSelect, JobStatus};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -213,37 +213,12 @@ fn LocalDeployForm(on_deployed: Callback<()>) -> impl IntoView {
                 </label>
                 <label class="field wide" class:hidden=from_sagemaker>
                     <span>"Completed local job"</span>
-                    <Suspense fallback=|| view! { <select disabled=true><option>"Loading…"</option></select> }>
-                        {move || Suspend::new(async move {
-                            let done: Vec<_> = jobs.await.unwrap_or_default().into_iter().filter(|j| j.status == JobStatus::Completed).collect();
-                            if let (Some(first), true) = (done.first(), job.get_untracked().is_empty()) {
-                                job.set(first.id.to_string());
-                                if name.get_untracked().is_empty() {
-                                    name.set(format!("local-job-{}", first.id));
-                                }
-                            }
-                            let empty = done.is_empty();
-                            view! {
-                                <select name="job" on:change=move |ev| {
-                                    let v = event_target_value(&ev);
-                                    name.set(format!("local-job-{v}"));
-                                    job.set(v);
-                                }>
-                                    {done.into_iter().map(|j| {
-                                        let id = j.id.to_string();
-                                        let label = format!(
-                                            "#{} {} · {} · test accuracy {}",
-                                            j.id, j.name, j.architecture.as_str(),
-                                            j.test_accuracy.map(|a| format!("{:.1} %", a * 100.0)).unwrap_or_else(|| "—".into())
-                                        );
-                                        let selected = job.get_untracked() == id;
-                                        view! { <option value=id selected=selected>{label}</option> }
-                                    }).collect_view()}
-                                </select>
-                                {empty.then(|| view! { <span class="muted">"No completed local job yet: train one on the "<A href="/training">"Training"</A>" page."</span> })}
-                            }
-                        })}
-                    </Suspense>
+                    <CompletedJobSelect jobs job name="job" on_pick=Callback::new(move |id: i64| {
+                        // The first pick names the endpoint only when no name was typed.
+                        if name.get_untracked().is_empty() || name.get_untracked().starts_with("local-job-") {
+                            name.set(format!("local-job-{id}"));
+                        }
+                    })/>
                 </label>
                 <TextField label="Endpoint name" name="name" value=name/>
                 {number_input("Instances (replicas)", "instances", instances)}

@@ -8,7 +8,7 @@ use super::rollout::{EndpointVersion, Guardrails, RolloutSpec, RolloutState, Rol
 use super::rollout::ShadowReport;
 use super::{endpoint_versions, roll_back_rollout, shadow_test, start_rollout, Batching};
 use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, TextField};
-use crate::training::{list_local_jobs, JobStatus};
+use crate::training::{list_local_jobs, CompletedJobSelect};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -280,24 +280,7 @@ fn RolloutForm(endpoint: String, start: Action<RolloutSpec, Result<VersionsView,
         }>
             <label class="field wide">
                 <span>"Completed local job"</span>
-                <Suspense fallback=|| view! { <select disabled=true><option>"Loading…"</option></select> }>
-                    {move || Suspend::new(async move {
-                        let done: Vec<_> = jobs.await.unwrap_or_default().into_iter().filter(|j| j.status == JobStatus::Completed).collect();
-                        if let (Some(first), true) = (done.first(), job.get_untracked().is_empty()) {
-                            job.set(first.id.to_string());
-                        }
-                        view! {
-                            <select name="rollout_job" on:change=move |ev| job.set(event_target_value(&ev))>
-                                {done.into_iter().map(|j| {
-                                    let id = j.id.to_string();
-                                    let label = format!("#{} {} · test accuracy {}", j.id, j.name, j.test_accuracy.map(|a| format!("{:.1} %", a * 100.0)).unwrap_or_else(|| "—".into()));
-                                    let selected = job.get_untracked() == id;
-                                    view! { <option value=id selected=selected>{label}</option> }
-                                }).collect_view()}
-                            </select>
-                        }
-                    })}
-                </Suspense>
+                <CompletedJobSelect jobs job name="rollout_job"/>
             </label>
             <TextField label="…or a completed SageMaker training job (its model.tar.gz is downloaded)" name="rollout_sagemaker_job" placeholder="SageMaker job name" wide=true value=sagemaker_job/>
             <label class="field">

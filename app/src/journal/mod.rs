@@ -5,7 +5,7 @@
 
 pub mod state;
 
-use crate::components::{short_time, Badge, DataTable, ErrorPanel, Loading, PageHeader};
+use crate::components::{short_time, Badge, DataTable, ErrorPanel, Loading, PageHeader, RefreshButton};
 use crate::overview::{count_changes, search_changes, ChangeRecord, JournalQuery};
 use crate::ApiError;
 use leptos::prelude::*;
@@ -95,7 +95,7 @@ pub fn JournalPage() -> impl IntoView {
     };
     view! {
         <PageHeader title="Change journal">
-            <button class="btn" on:click=move |_| version.update(|v| *v += 1)>"Refresh"</button>
+            <RefreshButton tick=version/>
         </PageHeader>
         <p class="lede">"Every change Sagedeck made or tried, on AWS or locally, by whom, newest first; refused attempts (a missing role, a cross-site request) and sign-ins too. Changes to scaling, concurrency and IAM can be reverted in one click; the revert is recorded too."</p>
         <section class="card">

@@ -8,7 +8,7 @@ use super::{
     set_reserved_concurrency, set_up_endpoint_function, test_invoke_function, FnHome, FunctionDetail, FunctionList,
     LambdaSetupSpec, LocalFunctionSpec,
 };
-use crate::components::{dispatch_or_show, or_dash, short_time, Badge, DataTable, ErrorPanel, Loaded, PageHeader, TextField};
+use crate::components::{dispatch_or_show, or_dash, short_time, Badge, DataTable, ErrorPanel, Loaded, PageHeader, TextField, RefreshButton};
 use crate::components::chart::LineChart;
 use crate::endpoints::{list_endpoints, metric_series, metric_total, Backend, EndpointMetrics, MetricWindow, WindowPicker};
 use crate::ApiError;
@@ -30,7 +30,7 @@ pub fn LambdaPage() -> impl IntoView {
     let list = Resource::new(move || version.get(), |_| list_functions());
     view! {
         <PageHeader title="Lambda">
-            <button class="btn" on:click=move |_| version.update(|v| *v += 1)>"Refresh"</button>
+            <RefreshButton tick=version/>
         </PageHeader>
         <p class="lede">
             "The function in front of an endpoint, as the seeds build it: it forwards the event to InvokeEndpoint and returns the body. "
@@ -205,7 +205,7 @@ pub fn FunctionPage() -> impl IntoView {
     );
     view! {
         <PageHeader title=format!("Function · {}", params.read_untracked().get("name").unwrap_or_default())>
-            <button class="btn" on:click=move |_| version.update(|v| *v += 1)>"Refresh"</button>
+            <RefreshButton tick=version/>
         </PageHeader>
         <p><A href="/lambda">"← All functions"</A></p>
         <Loaded resource=detail loading="Reading the function…" ok=move |d| view! { <FunctionView detail=d version invoked/> }/>

@@ -5,7 +5,7 @@ use super::{
     create_notebook, describe_notebook, list_notebooks, notebook_roles, open_notebook, DeleteNotebook, NotebookChange, NotebookDetail,
     NotebookSummary, StartNotebook, StopNotebook,
 };
-use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loaded, PageHeader, TextField};
+use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loaded, PageHeader, TextField, RefreshButton};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_params_map};
@@ -54,7 +54,7 @@ pub fn NotebooksPage() -> impl IntoView {
 
     view! {
         <PageHeader title="Notebooks">
-            <button class="btn" on:click=move |_| refresh.update(|n| *n += 1)>"Refresh"</button>
+            <RefreshButton tick=refresh/>
         </PageHeader>
         <p class="lede">"SageMaker notebook instances in this account and region. A running notebook bills by the hour until it is stopped."</p>
         <ActionOutcome actions/>

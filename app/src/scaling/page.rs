@@ -9,7 +9,7 @@ use super::{
     PolicyOnTarget, ScalingOverview, ScalingPolicy, VariantScaling, POLICY_NAME, SEVERAL_POLICIES,
 };
 use crate::components::chart::{LineChart, Series};
-use crate::components::{short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader, TextField};
+use crate::components::{short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader, TextField, RefreshButton};
 use crate::endpoints::{status_tone, Backend};
 use crate::journal::ChangeTable;
 use crate::overview::recent_changes;
@@ -113,7 +113,7 @@ pub fn ScalingEndpointPage() -> impl IntoView {
     });
     view! {
         <PageHeader title=format!("Scaling · {}", params.read_untracked().get("name").unwrap_or_default())>
-            <button class="btn" on:click=move |_| version.update(|v| *v += 1)>"Refresh"</button>
+            <RefreshButton tick=version/>
         </PageHeader>
         <p><A href="/scaling">"← All endpoints"</A></p>
         {move || notice.get().map(|what| view! { <p class="ok-note" id="applied">{what}</p> })}

@@ -6,6 +6,7 @@
 pub mod history;
 mod dataset_view;
 mod job_page;
+mod job_select;
 mod page;
 pub mod sagemaker;
 mod sagemaker_page;
@@ -16,6 +17,7 @@ pub mod upload;
 mod upload_panel;
 
 pub use job_page::LocalJobPage;
+pub use job_select::CompletedJobSelect;
 pub use page::TrainingPage;
 pub use sagemaker_page::SageMakerJobPage;
 pub use tuning_page::TuningJobPage;

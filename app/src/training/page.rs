@@ -6,7 +6,7 @@ use super::history::{list_job_history, thousands, HistoryRow, JobHistoryPage, Jo
 use super::{check_dataset, create_local_job, get_training_defaults, make_demo_dataset, Architecture, DatasetReport, JobStatus, TrainingDefaults};
 use super::sagemaker_page::{sagemaker_tone, SageMakerLaunch};
 use super::dataset_view::DatasetReportView;
-use crate::components::{percent, short_time, Badge, ErrorPanel, Loaded, Loading, PageHeader};
+use crate::components::{percent, short_time, Badge, ErrorPanel, Loaded, Loading, PageHeader, RefreshButton};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -38,7 +38,7 @@ pub fn TrainingPage() -> impl IntoView {
     let defaults = Resource::new(|| (), |_| get_training_defaults());
     view! {
         <PageHeader title="Training">
-            <button class="btn" on:click=move |_| refresh.update(|n| *n += 1)>"Refresh"</button>
+            <RefreshButton tick=refresh/>
         </PageHeader>
         <p class="lede">
             "Local training runs the seeds' image classifier on this machine with the embedded libtorch worker (the seeds' \"EC2 training\"); "
