@@ -8,7 +8,8 @@
 #      and npm binaryen's wasm-opt -Oz;
 #   3. `sagedeck site`: content-hashed names, brotli and gzip copies,
 #      hash.txt next to the binary, the public files.
-# A missing wasm-bindgen CLI is built in the background while step 1 runs.
+# Step 2 (and a missing wasm-bindgen CLI, built from crates.io) runs in the
+# background while step 1 does.
 # `cargo leptos watch` still works for live reloading during development.
 #
 #   scripts/build.sh [--release]
@@ -23,13 +24,6 @@ profile_dir() { if [ "$1" = dev ]; then echo debug; else echo "$1"; fi; }
 
 # The CLI's version must equal the wasm-bindgen library in Cargo.lock.
 wb_version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
-wb_pid=""
-if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb_version\$"; then
-  step "wasm-bindgen-cli $wb_version: building it from crates.io in the background (about 2.5 minutes, once per machine)"
-  (cd "$HOME" && env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --version "$wb_version" --force --quiet) \
-    > "$CARGO_TARGET_DIR/wasm-bindgen-install.log" 2>&1 &
-  wb_pid=$!
-fi
 wasm_opt="$SAGEDECK_ROOT/scripts/tools/node_modules/.bin/wasm-opt"
 if [ ! -x "$wasm_opt" ]; then
   step "wasm-opt (npm's binaryen: Debian's is too old for today's wasm)"
@@ -37,36 +31,72 @@ if [ ! -x "$wasm_opt" ]; then
   (cd scripts/tools && npm ci --no-audit --no-fund --silent) || fail "npm ci failed in scripts/tools" "check that the npm registry is reachable"
 fi
 
+# The browser half has its own target folder so that its cargo runs beside
+# the server's (one target folder is one lock). The two builds end in long
+# single-crate steps (the app and server crates; the wasm's LTO link, then
+# wasm-opt), each on one core: side by side they take about the time of the
+# longer one instead of the sum (docs/build-times.md).
+wasm_target="$CARGO_TARGET_DIR/browser"
+stage="$CARGO_TARGET_DIR/site-stage"
+browser_log="$CARGO_TARGET_DIR/browser-build.log"
+
+# The wasm, through wasm-bindgen and wasm-opt, into $stage.
+browser_half() {
+  local wb_pid=""
+  if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb_version\$"; then
+    step "wasm-bindgen-cli $wb_version: building it from crates.io beside the wasm (about 2.5 minutes, once per machine)"
+    (cd "$HOME" && env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --version "$wb_version" --force --quiet) \
+      > "$CARGO_TARGET_DIR/wasm-bindgen-install.log" 2>&1 &
+    wb_pid=$!
+  fi
+  step "Browser half (the app crate for wasm32, profile $wasm_profile)"
+  cargo build -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate \
+    --profile "$wasm_profile" --target-dir "$wasm_target" ||
+    fail "the browser half did not build" "read the compiler error above"
+  if [ -n "$wb_pid" ]; then
+    step "Waiting for wasm-bindgen-cli"
+    wait "$wb_pid" || { cat "$CARGO_TARGET_DIR/wasm-bindgen-install.log"; fail "cargo install wasm-bindgen-cli failed" "read its output above"; }
+  fi
+
+  rm -rf "$stage" && mkdir -p "$stage"
+  local app_wasm="$wasm_target/wasm32-unknown-unknown/$(profile_dir "$wasm_profile")/app.wasm"
+  # wasm-bindgen and wasm-opt take a minute or more; their output is kept by
+  # the input's content (and the tools' versions), so a build that changed
+  # only the server skips them.
+  local key cached
+  key="$(cat "$app_wasm" <("$wasm_opt" --version) <(echo "$wb_version") | sha256sum | cut -c1-16)"
+  cached="$CARGO_TARGET_DIR/site-cache/$key"
+  if [ -f "$cached/sagedeck_bg.wasm" ]; then
+    step "wasm-bindgen and wasm-opt: unchanged input, reusing $cached"
+    cp "$cached"/* "$stage"/
+  else
+    step "wasm-bindgen $wb_version"
+    wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name sagedeck "$app_wasm" || fail "wasm-bindgen failed" "read its error above"
+    step "wasm-opt -Oz"
+    "$wasm_opt" -Oz "$stage/sagedeck_bg.wasm" -o "$stage/sagedeck_bg.wasm" || fail "wasm-opt failed" "read its error above"
+    rm -rf "$CARGO_TARGET_DIR/site-cache" && mkdir -p "$cached.tmp" && cp "$stage"/* "$cached.tmp"/ && mv "$cached.tmp" "$cached"
+  fi
+  step "Browser half done"
+}
+
+mkdir -p "$CARGO_TARGET_DIR"
+note "the browser half builds in the background; its log: $browser_log"
+browser_half > "$browser_log" 2>&1 &
+browser_pid=$!
+# Its cargo and tools stop with this script, whichever way it ends.
+trap 'pkill -P "$browser_pid" 2>/dev/null || true; kill "$browser_pid" 2>/dev/null || true' EXIT
+
 step "Server (cargo build, profile $server_profile)"
 cargo build -p server --bin sagedeck --profile "$server_profile" || fail "the server did not build" "read the compiler error above"
 
-step "Browser half (the app crate for wasm32, profile $wasm_profile)"
-cargo build -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate --profile "$wasm_profile" ||
-  fail "the browser half did not build" "read the compiler error above"
-
-if [ -n "$wb_pid" ]; then
-  step "Waiting for wasm-bindgen-cli"
-  wait "$wb_pid" || { cat "$CARGO_TARGET_DIR/wasm-bindgen-install.log" >&2; fail "cargo install wasm-bindgen-cli failed" "read its output above"; }
+step "Waiting for the browser half"
+if ! wait "$browser_pid"; then
+  cat "$browser_log" >&2
+  fail "the browser half did not build" "read its log above ($browser_log)"
 fi
-
-stage="$CARGO_TARGET_DIR/site-stage"
-rm -rf "$stage" && mkdir -p "$stage"
-app_wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/$(profile_dir "$wasm_profile")/app.wasm"
-# wasm-bindgen and wasm-opt take a minute; their output is kept by the
-# input's content (and the tools' versions), so a build that changed only
-# the server skips them.
-key="$(cat "$app_wasm" <("$wasm_opt" --version) <(echo "$wb_version") | sha256sum | cut -c1-16)"
-cached="$CARGO_TARGET_DIR/site-cache/$key"
-if [ -f "$cached/sagedeck_bg.wasm" ]; then
-  step "wasm-bindgen and wasm-opt: unchanged input, reusing $cached"
-  cp "$cached"/* "$stage"/
-else
-  step "wasm-bindgen $wb_version"
-  wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name sagedeck "$app_wasm" || fail "wasm-bindgen failed" "read its error above"
-  step "wasm-opt -Oz"
-  "$wasm_opt" -Oz "$stage/sagedeck_bg.wasm" -o "$stage/sagedeck_bg.wasm" || fail "wasm-opt failed" "read its error above"
-  rm -rf "$CARGO_TARGET_DIR/site-cache" && mkdir -p "$cached.tmp" && cp "$stage"/* "$cached.tmp"/ && mv "$cached.tmp" "$cached"
-fi
+trap - EXIT
+# Its steps, with the seconds they started at, for the log's timeline.
+grep '^==>' "$browser_log" | sed 's/^/    browser: /'
 
 step "Site: content-hashed names, brotli and gzip copies"
 "$CARGO_TARGET_DIR/$(profile_dir "$server_profile")/sagedeck" site --bindgen "$stage" --out "$SAGEDECK_ROOT/target/site" ||
