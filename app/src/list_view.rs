@@ -6,7 +6,10 @@
 //! `ListQuery` does the rest once: reading the URL, writing it back,
 //! checking what a client sent.
 
+use crate::components::{count_of, thousands};
 use crate::ApiError;
+use leptos::prelude::*;
+use leptos_router::components::A;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fmt::Debug;
 use std::marker::PhantomData;
@@ -134,6 +137,44 @@ impl<K: ListKind> ListQuery<K> {
     /// Whether the page starts from a cursor rather than the newest row.
     pub fn from_cursor(&self) -> bool {
         self.older.is_some() || self.newer.is_some()
+    }
+}
+
+/// The count line ("50 of 12,400 jobs · 400 local, 12,000 on SageMaker")
+/// and the Newest / ← Newer / Older → links above a list of local and
+/// SageMaker rows.
+#[component]
+pub fn ListPager<K: ListKind>(
+    /// The view the page shows; the links keep its filters.
+    query: ListQuery<K>,
+    /// The count line's id; its `data-total` is how many rows match.
+    id: &'static str,
+    /// What a row is, one and many: ("job", "jobs").
+    noun: (&'static str, &'static str),
+    /// Rows on this page.
+    shown: usize,
+    local_total: u64,
+    sagemaker_total: u64,
+    /// The page's cursors, where there are older or newer rows.
+    older: Option<String>,
+    newer: Option<String>,
+) -> impl IntoView {
+    let total = local_total + sagemaker_total;
+    let count = format!(
+        "{} · {} local, {} on SageMaker",
+        count_of(shown, total, noun.0, noun.1),
+        thousands(local_total),
+        thousands(sagemaker_total)
+    );
+    let newest = query.from_cursor().then(|| query.first_page().href());
+    let link = |older: Option<String>, newer: Option<String>| ListQuery { older, newer, ..query.first_page() }.href();
+    view! {
+        <nav class="pager">
+            <span class="muted" id=id data-total=total>{count}</span>
+            {newest.map(|href| view! { <A href=href>"Newest"</A> })}
+            {newer.map(|c| view! { <A href=link(None, Some(c)) attr:rel="prev">"← Newer"</A> })}
+            {older.map(|c| view! { <A href=link(Some(c), None) attr:rel="next">"Older →"</A> })}
+        </nav>
     }
 }
 

@@ -77,14 +77,19 @@ pub fn ConfirmButton(
     }
 }
 
-/// The page's title row.
+/// The page's title row; with `refresh`, a Refresh button that bumps it
+/// (the page's resources read it), before the page's own actions.
 #[component]
-pub fn PageHeader(#[prop(into)] title: String, #[prop(optional)] children: Option<Children>) -> impl IntoView {
+pub fn PageHeader(
+    #[prop(into)] title: String,
+    #[prop(optional)] refresh: Option<RwSignal<u32>>,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
     view! {
         <leptos_meta::Title text=title.clone()/>
         <div class="page-header">
             <h1>{title}</h1>
-            <div class="page-actions">{children.map(|c| c())}</div>
+            <div class="page-actions">{refresh.map(|tick| view! { <RefreshButton tick/> })}{children.map(|c| c())}</div>
         </div>
     }
 }
@@ -248,6 +253,24 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
+/// 12400 → "12,400".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// What a page shows of what matches: "50 of 12,400 jobs".
+pub fn count_of(shown: usize, total: u64, one: &str, many: &str) -> String {
+    format!("{shown} of {} {}", thousands(total), if total == 1 { one } else { many })
+}
+
 /// A fraction as a percentage with one decimal: 0.9234 → "92.3 %".
 pub fn percent(v: f64) -> String {
     format!("{:.1} %", v * 100.0)
@@ -260,6 +283,16 @@ pub fn or_dash(value: Option<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_read_in_thousands() {
+        assert_eq!(thousands(12400), "12,400");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(count_of(50, 12400, "job", "jobs"), "50 of 12,400 jobs");
+        assert_eq!(count_of(1, 1, "job", "jobs"), "1 of 1 job");
+        assert_eq!(count_of(0, 0, "change", "changes"), "0 of 0 changes");
+    }
 
     #[test]
     fn short_time_trims_seconds_and_marks_utc() {

@@ -4,7 +4,7 @@
 
 use super::arithmetic::{self, usd, HOURS_PER_MONTH};
 use super::{costs_view, CostLine, CostReport, IdleAction, IdleResource, MonthToDate};
-use crate::components::{short_time, ConfirmButton, DataTable, ErrorPanel, Loaded, PageHeader, RefreshButton};
+use crate::components::{short_time, ConfirmButton, DataTable, ErrorPanel, Loaded, PageHeader};
 use crate::endpoints::{Backend, DeleteEndpoint};
 use crate::notebooks::StopNotebook;
 use leptos::prelude::*;
@@ -32,9 +32,7 @@ pub fn CostsPage() -> impl IntoView {
         |(hours, ..)| costs_view(hours.to_string()),
     );
     view! {
-        <PageHeader title="Costs">
-            <RefreshButton tick=refresh/>
-        </PageHeader>
+        <PageHeader title="Costs" refresh=refresh/>
         <p class="lede">
             "What runs now and what it costs, the month so far, and what sits idle. Estimates from on-demand prices: "
             "the bill also has storage, data transfer and any savings plan, which Sagedeck does not see."

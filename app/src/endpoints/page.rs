@@ -11,8 +11,8 @@ use super::{
     SageMakerDeploySpec,
 };
 use crate::components::chart::{LineChart, Series};
+use crate::list_view::ListPager;
 use crate::components::{dispatch_or_show, number_input, or_dash, parse_u32, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader, TextField};
-use crate::training::history::thousands;
 use crate::training::{list_local_jobs, CompletedJobSelect, JobStatus};
 use crate::ApiError;
 use leptos::prelude::*;
@@ -107,7 +107,7 @@ fn EndpointTable(page: EndpointPage, query: EndpointQuery) -> impl IntoView {
     let read_at = page.cache.as_ref().and_then(|c| c.refreshed_at.clone()).map(|t| {
         view! { <p class="muted" id="endpoints-read-at">{format!("SageMaker endpoints as read at {}.", short_time(&t))}</p> }
     });
-    if page.endpoints.is_empty() && query.older.is_none() && query.newer.is_none() {
+    if page.endpoints.is_empty() && !query.from_cursor() {
         let text = if query.is_filtered() {
             "No endpoint matches these filters."
         } else {
@@ -115,24 +115,10 @@ fn EndpointTable(page: EndpointPage, query: EndpointQuery) -> impl IntoView {
         };
         return view! { {note}<p class="empty">{text}</p> }.into_any();
     }
-    let total = page.total();
-    let count = format!(
-        "{} of {} {} · {} local, {} on SageMaker",
-        page.endpoints.len(),
-        thousands(total),
-        if total == 1 { "endpoint" } else { "endpoints" },
-        thousands(page.local_total),
-        thousands(page.sagemaker_total)
-    );
-    let link = |older: Option<String>, newer: Option<String>| EndpointQuery { older, newer, ..query.first_page() }.href();
     view! {
         {note}
-        <nav class="pager">
-            <span class="muted" id="endpoints-count" data-total=total>{count}</span>
-            {(query.older.is_some() || query.newer.is_some()).then(|| view! { <A href=query.first_page().href()>"Newest"</A> })}
-            {page.newer.clone().map(|c| view! { <A href=link(None, Some(c)) attr:rel="prev">"← Newer"</A> })}
-            {page.older.clone().map(|c| view! { <A href=link(Some(c), None) attr:rel="next">"Older →"</A> })}
-        </nav>
+        <ListPager query id="endpoints-count" noun=("endpoint", "endpoints") shown=page.endpoints.len() local_total=page.local_total
+            sagemaker_total=page.sagemaker_total older=page.older.clone() newer=page.newer.clone()/>
         <DataTable id="endpoints" headers=&["Name", "Runs on", "Status", "Instances", "Model", "Created"]>
             {page.endpoints.into_iter().map(|e| {
                 let href = e.backend.page_path(&e.name);

@@ -5,7 +5,7 @@
 
 pub mod state;
 
-use crate::components::{short_time, Badge, DataTable, ErrorPanel, Loading, PageHeader, RefreshButton};
+use crate::components::{count_of, short_time, Badge, DataTable, ErrorPanel, Loading, PageHeader};
 use crate::overview::{count_changes, search_changes, ChangeRecord, JournalQuery};
 use crate::ApiError;
 use leptos::prelude::*;
@@ -94,9 +94,7 @@ pub fn JournalPage() -> impl IntoView {
         }
     };
     view! {
-        <PageHeader title="Change journal">
-            <RefreshButton tick=version/>
-        </PageHeader>
+        <PageHeader title="Change journal" refresh=version/>
         <p class="lede">"Every change Sagedeck made or tried, on AWS or locally, by whom, newest first; refused attempts (a missing role, a cross-site request) and sign-ins too. Changes to scaling, concurrency and IAM can be reverted in one click; the revert is recorded too."</p>
         <section class="card">
             <div class="form-row journal-filters">
@@ -123,7 +121,7 @@ pub fn JournalPage() -> impl IntoView {
                             let q = query.get_untracked();
                             let newest = (q.before.is_some()).then(|| journal_href(&JournalQuery { before: None, ..q.clone() }));
                             let older = full.then(|| journal_href(&JournalQuery { before: oldest, ..q.clone() }));
-                            let count = total.map(|t| format!("{} of {} {} matching", list.len(), crate::training::history::thousands(t), if t == 1 { "change" } else { "changes" }));
+                            let count = total.map(|t| format!("{} matching", count_of(list.len(), t, "change", "changes")));
                             view! {
                                 {count.map(|c| view! { <p class="muted" id="journal-count">{c}</p> })}
                                 <ChangeTable changes=list on_reverted=Callback::new(move |_| version.update(|v| *v += 1))/>

@@ -8,7 +8,7 @@ use super::{
     set_reserved_concurrency, set_up_endpoint_function, test_invoke_function, FnHome, FunctionDetail, FunctionList,
     LambdaSetupSpec, LocalFunctionSpec,
 };
-use crate::components::{dispatch_or_show, or_dash, short_time, Badge, DataTable, ErrorPanel, Loaded, PageHeader, TextField, RefreshButton};
+use crate::components::{dispatch_or_show, or_dash, short_time, Badge, DataTable, ErrorPanel, Loaded, PageHeader, TextField};
 use crate::components::chart::LineChart;
 use crate::endpoints::{list_endpoints, metric_series, metric_total, Backend, EndpointMetrics, MetricWindow, WindowPicker};
 use crate::ApiError;
@@ -29,9 +29,7 @@ pub fn LambdaPage() -> impl IntoView {
     let version = RwSignal::new(0u32);
     let list = Resource::new(move || version.get(), |_| list_functions());
     view! {
-        <PageHeader title="Lambda">
-            <RefreshButton tick=version/>
-        </PageHeader>
+        <PageHeader title="Lambda" refresh=version/>
         <p class="lede">
             "The function in front of an endpoint, as the seeds build it: it forwards the event to InvokeEndpoint and returns the body. "
             "Reserved concurrency caps it (beyond it, callers get 429 TooManyRequestsException); provisioned concurrency keeps environments initialised."
@@ -204,9 +202,7 @@ pub fn FunctionPage() -> impl IntoView {
         |((home, name), w, _, _)| async move { get_function_metrics(FnHome::from_slug(&home)?, name, w).await },
     );
     view! {
-        <PageHeader title=format!("Function · {}", params.read_untracked().get("name").unwrap_or_default())>
-            <RefreshButton tick=version/>
-        </PageHeader>
+        <PageHeader title=format!("Function · {}", params.read_untracked().get("name").unwrap_or_default()) refresh=version/>
         <p><A href="/lambda">"← All functions"</A></p>
         <Loaded resource=detail loading="Reading the function…" ok=move |d| view! { <FunctionView detail=d version invoked/> }/>
         <section class="card" id="function-metrics">

@@ -5,7 +5,7 @@ use super::{
     create_notebook, describe_notebook, list_notebooks, notebook_roles, open_notebook, DeleteNotebook, NotebookChange, NotebookDetail,
     NotebookSummary, StartNotebook, StopNotebook,
 };
-use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loaded, PageHeader, TextField, RefreshButton};
+use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loaded, PageHeader, TextField};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_params_map};
@@ -53,9 +53,7 @@ pub fn NotebooksPage() -> impl IntoView {
     });
 
     view! {
-        <PageHeader title="Notebooks">
-            <RefreshButton tick=refresh/>
-        </PageHeader>
+        <PageHeader title="Notebooks" refresh=refresh/>
         <p class="lede">"SageMaker notebook instances in this account and region. A running notebook bills by the hour until it is stopped."</p>
         <ActionOutcome actions/>
         <Loaded resource=notebooks loading="Listing notebook instances…" ok=move |list| view! { <NotebookTable list actions/> }/>
@@ -257,34 +255,28 @@ fn OpenJupyterLab(name: String) -> impl IntoView {
 #[component]
 fn StartOrStop(name: String, status: NotebookStatus, actions: NotebookActions) -> impl IntoView {
     let pending = Signal::derive(move || actions.start.pending().get() || actions.stop.pending().get());
-    if can_stop(&status).is_ok() {
-        let n = name.clone();
-        view! {
-            <ConfirmButton
-                label="Stop"
-                question=format!("Stop {name}? Its kernels end; its storage volume is kept.")
-                on_confirm=Callback::new(move |_| { actions.stop.dispatch(StopNotebook { name: n.clone() }); })
-                needs="notebooks/stop"
-                pending
-                danger=true
-            />
-        }
-        .into_any()
+    // Stopping is the risky one: the button says so.
+    let stopping = if can_stop(&status).is_ok() {
+        true
     } else if can_start(&status).is_ok() {
-        let n = name.clone();
-        view! {
-            <ConfirmButton
-                label="Start"
-                question=format!("Start {name}? It bills by the hour while it runs.")
-                on_confirm=Callback::new(move |_| { actions.start.dispatch(StartNotebook { name: n.clone() }); })
-                needs="notebooks/start"
-                pending
-            />
-        }
-        .into_any()
+        false
     } else {
-        view! { <span class="muted">"—"</span> }.into_any()
-    }
+        return view! { <span class="muted">"—"</span> }.into_any();
+    };
+    let (label, question, needs) = if stopping {
+        ("Stop", format!("Stop {name}? Its kernels end; its storage volume is kept."), "notebooks/stop")
+    } else {
+        ("Start", format!("Start {name}? It bills by the hour while it runs."), "notebooks/start")
+    };
+    let on_confirm = Callback::new(move |_| {
+        let name = name.clone();
+        if stopping {
+            actions.stop.dispatch(StopNotebook { name });
+        } else {
+            actions.start.dispatch(StartNotebook { name });
+        }
+    });
+    view! { <ConfirmButton label question on_confirm needs pending danger=stopping/> }.into_any()
 }
 
 /// The result of the last start or stop: the new status, or the error in words.

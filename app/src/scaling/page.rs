@@ -9,7 +9,7 @@ use super::{
     PolicyOnTarget, ScalingOverview, ScalingPolicy, VariantScaling, POLICY_NAME, SEVERAL_POLICIES,
 };
 use crate::components::chart::{LineChart, Series};
-use crate::components::{short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader, TextField, RefreshButton};
+use crate::components::{short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader, TextField};
 use crate::endpoints::{status_tone, Backend};
 use crate::journal::ChangeTable;
 use crate::overview::recent_changes;
@@ -112,9 +112,7 @@ pub fn ScalingEndpointPage() -> impl IntoView {
         version.update(|v| *v += 1);
     });
     view! {
-        <PageHeader title=format!("Scaling · {}", params.read_untracked().get("name").unwrap_or_default())>
-            <RefreshButton tick=version/>
-        </PageHeader>
+        <PageHeader title=format!("Scaling · {}", params.read_untracked().get("name").unwrap_or_default()) refresh=version/>
         <p><A href="/scaling">"← All endpoints"</A></p>
         {move || notice.get().map(|what| view! { <p class="ok-note" id="applied">{what}</p> })}
         <Loaded resource=scaling loading="Reading the scalable targets…" ok=move |s| view! { <ScalingEditor scaling=s on_changed version/> }/>

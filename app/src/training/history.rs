@@ -8,6 +8,7 @@
 use super::sagemaker::{CacheState, SageMakerJobSummary};
 use super::{JobStatus, LocalJobSummary};
 pub use crate::list_view::Direction;
+use crate::components::thousands;
 use crate::list_view::{keyset_page, ListKind, ListQuery};
 use crate::ApiError;
 use leptos::prelude::*;
@@ -172,18 +173,6 @@ impl HistorySync {
             )
         }
     }
-}
-
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -377,9 +366,6 @@ mod tests {
 
     #[test]
     fn progress_reads_as_counts() {
-        assert_eq!(thousands(12400), "12,400");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000_000), "1,000,000");
         let s = HistorySync { jobs_read: 12400, oldest_read: Some("2025-03-02T10:00:00.000Z".into()), complete: false, jobs_per_minute: 6000 };
         assert_eq!(s.describe(), "SageMaker history: 12,400 jobs read, back to 2025-03-02; older ones are read in the background, about 6,000 a minute.");
     }

@@ -2,11 +2,12 @@
 //! dataset check and the demo set.
 
 use super::spec::{FieldError, FormFields};
-use super::history::{list_job_history, thousands, HistoryRow, JobHistoryPage, JobQuery, RunsOn, STATUS_FILTERS};
+use super::history::{list_job_history, HistoryRow, JobHistoryPage, JobQuery, RunsOn, STATUS_FILTERS};
 use super::{check_dataset, create_local_job, get_training_defaults, make_demo_dataset, Architecture, DatasetReport, JobStatus, TrainingDefaults};
 use super::sagemaker_page::{sagemaker_tone, SageMakerLaunch};
 use super::dataset_view::DatasetReportView;
-use crate::components::{percent, short_time, Badge, ErrorPanel, Loaded, Loading, PageHeader, RefreshButton};
+use crate::components::{percent, short_time, Badge, ErrorPanel, Loaded, Loading, PageHeader};
+use crate::list_view::ListPager;
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -37,9 +38,7 @@ pub fn TrainingPage() -> impl IntoView {
     let (go_status, go_on, go_name) = (go.clone(), go.clone(), go);
     let defaults = Resource::new(|| (), |_| get_training_defaults());
     view! {
-        <PageHeader title="Training">
-            <RefreshButton tick=refresh/>
-        </PageHeader>
+        <PageHeader title="Training" refresh=refresh/>
         <p class="lede">
             "Local training runs the seeds' image classifier on this machine with the embedded libtorch worker (the seeds' \"EC2 training\"); "
             "SageMaker training runs the same estimator on one or several instances in your account."
@@ -96,7 +95,7 @@ fn JobTable(page: JobHistoryPage, query: JobQuery) -> impl IntoView {
     let note = sagemaker_note(&page).map(|n| view! { <p class="muted" id="sagemaker-jobs-note">{n}</p> });
     let sync = page.sync.as_ref().map(|s| view! { <p class="muted" id="sagemaker-history" data-complete=s.complete.to_string()>{s.describe()}</p> });
     let filtered = query.is_filtered();
-    if page.rows.is_empty() && query.older.is_none() && query.newer.is_none() {
+    if page.rows.is_empty() && !query.from_cursor() {
         let text = if filtered {
             "No job matches these filters."
         } else {
@@ -104,23 +103,9 @@ fn JobTable(page: JobHistoryPage, query: JobQuery) -> impl IntoView {
         };
         return view! { {note}{sync}<p class="empty">{text}</p> }.into_any();
     }
-    let total = page.total();
-    let count = format!(
-        "{} of {} {} · {} local, {} on SageMaker",
-        page.rows.len(),
-        thousands(total),
-        if total == 1 { "job" } else { "jobs" },
-        thousands(page.local_total),
-        thousands(page.sagemaker_total)
-    );
-    let link = |older: Option<String>, newer: Option<String>| JobQuery { older, newer, ..query.first_page() }.href();
     let pager = view! {
-        <nav class="pager">
-            <span class="muted" id="jobs-count" data-total=total>{count}</span>
-            {(query.older.is_some() || query.newer.is_some()).then(|| view! { <A href=query.first_page().href()>"Newest"</A> })}
-            {page.newer.clone().map(|c| view! { <A href=link(None, Some(c)) attr:rel="prev">"← Newer"</A> })}
-            {page.older.clone().map(|c| view! { <A href=link(Some(c), None) attr:rel="next">"Older →"</A> })}
-        </nav>
+        <ListPager query id="jobs-count" noun=("job", "jobs") shown=page.rows.len() local_total=page.local_total
+            sagemaker_total=page.sagemaker_total older=page.older.clone() newer=page.newer.clone()/>
     };
     let rows = page.rows.into_iter().map(|row| match row {
         HistoryRow::SageMaker(j) => {

@@ -7,7 +7,7 @@ use super::sagemaker_page::sagemaker_tone;
 use super::spec::FieldError;
 use super::sagemaker::{TrainingCode, METRIC_DEFINITIONS};
 use super::tuning::{describe_tuning_job, launch_tuning_job, list_tuning_jobs, TuningJobDetail, TuningJobSummary, TuningSpec};
-use crate::components::{or_dash, short_time, Badge, DataTable, ErrorPanel, Loaded, Loading, PageHeader};
+use crate::components::{count_of, or_dash, short_time, Badge, DataTable, ErrorPanel, Loaded, Loading, PageHeader};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -43,7 +43,7 @@ pub fn TuningSection() -> impl IntoView {
                             if filtered && page.jobs.is_empty() {
                                 return view! { <p class="empty" id="tuning-count">"No tuning job matches these filters."</p> }.into_any();
                             }
-                            let count = format!("{} of {} tuning {}", page.jobs.len(), super::history::thousands(page.total), if page.total == 1 { "job" } else { "jobs" });
+                            let count = count_of(page.jobs.len(), page.total, "tuning job", "tuning jobs");
                             let next = page.older.clone();
                             let pager = (filtered || page.total > page.jobs.len() as u64).then(|| view! {
                                 <nav class="pager">
