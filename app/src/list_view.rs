@@ -134,6 +134,14 @@ impl<K: ListKind> ListQuery<K> {
         if self.newer.is_some() { Direction::Newer } else { Direction::Older }
     }
 
+    /// The cursor the page reads from, the one `direction` follows.
+    pub fn cursor(&self) -> Option<&str> {
+        match self.direction() {
+            Direction::Newer => self.newer.as_deref(),
+            Direction::Older => self.older.as_deref(),
+        }
+    }
+
     /// Whether the page starts from a cursor rather than the newest row.
     pub fn from_cursor(&self) -> bool {
         self.older.is_some() || self.newer.is_some()

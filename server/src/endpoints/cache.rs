@@ -15,6 +15,7 @@ use crate::aws::{from_sdk, Aws};
 use crate::poller::{Pace, Poller};
 use app::endpoints::list::{is_changing, statuses_of, EndpointCursor, EndpointPage, EndpointQuery, PAGE_SIZE};
 use app::endpoints::{Backend, EndpointSummary};
+use app::list_view::Direction;
 use app::training::sagemaker::CacheState;
 use app::ApiError;
 use aws_sdk_sagemaker::types::{EndpointSortKey, OrderKey};
@@ -228,11 +229,9 @@ impl EndpointCache {
 /// in reading order (newest first, or oldest first for a "newer" page).
 /// Local rows carry their stored facts; the caller fills in their live ones.
 pub async fn page_rows(pool: &SqlitePool, query: &EndpointQuery, with_sagemaker: bool, size: usize) -> Result<Vec<EndpointSummary>, ApiError> {
-    let (cursor, newer_side) = match (&query.older, &query.newer) {
-        (Some(c), _) => (Some(EndpointCursor::parse(c)?), false),
-        (None, Some(c)) => (Some(EndpointCursor::parse(c)?), true),
-        (None, None) => (None, false),
-    };
+    // validate() refuses a query with both cursors.
+    let newer_side = query.direction() == Direction::Newer;
+    let cursor = query.cursor().map(EndpointCursor::parse).transpose()?;
     let mut q = QueryBuilder::<Sqlite>::new("SELECT backend, name, status, created_at, instances, instance_type, model FROM (");
     union(&mut q, query, with_sagemaker);
     q.push(") WHERE 1 = 1");

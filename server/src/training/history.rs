@@ -58,11 +58,7 @@ fn filter(statuses: &[&str], name: &str) -> Filter {
 
 /// The page's direction and the cursor it reads from.
 fn position(query: &JobQuery) -> Result<(Direction, Option<Cursor>), ApiError> {
-    Ok(match (&query.older, &query.newer) {
-        (_, Some(c)) => (Direction::Newer, Some(Cursor::parse(c)?)),
-        (Some(c), None) => (Direction::Older, Some(Cursor::parse(c)?)),
-        (None, None) => (Direction::Older, None),
-    })
+    Ok((query.direction(), query.cursor().map(Cursor::parse).transpose()?))
 }
 
 fn order(direction: Direction) -> (&'static str, &'static str) {
