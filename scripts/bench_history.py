@@ -120,12 +120,13 @@ def seed_mlflow(directory):
 
 
 def mlflow_questions(client, experiment, middle_run, deep_token, order):
-    """The five questions, asked of an MlflowClient (in process or through its server)."""
+    """The six questions, asked of an MlflowClient (in process or through its server)."""
     return {
         "first page": lambda: client.search_runs([experiment], max_results=PAGE, order_by=order),
         "deep page": lambda: client.search_runs([experiment], max_results=PAGE, order_by=order, page_token=deep_token),
         "status filter": lambda: client.search_runs([experiment], "attributes.status = 'FAILED'", max_results=PAGE, order_by=order),
         "name search": lambda: client.search_runs([experiment], "attributes.run_name ILIKE '%00042%'", max_results=PAGE, order_by=order),
+        "broad name search": lambda: client.search_runs([experiment], "attributes.run_name ILIKE '%flowers%'", max_results=PAGE, order_by=order),
         "job page": lambda: (client.get_run(middle_run), client.get_metric_history(middle_run, "loss")),
     }
 
@@ -182,18 +183,21 @@ def main():
         "deep page": console.history(older=deep),
         "status filter": console.history(status="Failed"),
         "name search": console.history(name="00042"),
+        "broad name search": console.history(name="flowers"),
     }
     for what, page in checks.items():
         if not page["rows"]:
             raise SystemExit(f"Sagedeck's {what} is empty: {json.dumps(page)[:300]}")
     print(f"Sagedeck: {checks['first page']['local_total']} local + {checks['first page']['sagemaker_total']} SageMaker jobs; "
           f"{checks['status filter']['local_total'] + checks['status filter']['sagemaker_total']} failed; "
-          f"{checks['name search']['local_total'] + checks['name search']['sagemaker_total']} named *00042*", flush=True)
+          f"{checks['name search']['local_total'] + checks['name search']['sagemaker_total']} named *00042*; "
+          f"{checks['broad name search']['local_total'] + checks['broad name search']['sagemaker_total']} named *flowers*", flush=True)
     sagedeck = {
         "first page": lambda: console.history(),
         "deep page": lambda: console.history(older=deep),
         "status filter": lambda: console.history(status="Failed"),
         "name search": lambda: console.history(name="00042"),
+        "broad name search": lambda: console.history(name="flowers"),
         "job page": lambda: console.post("/api/training/local/get", f"id={middle_id}", "application/x-www-form-urlencoded"),
     }
     pages = {

@@ -53,6 +53,13 @@ pub fn contains_pattern(text: &str) -> String {
     out
 }
 
+/// The FTS5 query that finds `text` as it is typed, anywhere in a trigram-
+/// indexed column: one quoted phrase (its quotes doubled), so no character
+/// of it is query syntax. Needs three characters or more to match anything.
+pub fn fts_phrase(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
 /// Now as the store writes times: RFC 3339, UTC, milliseconds
 /// (migrations/README.md).
 pub fn now() -> String {

@@ -26,11 +26,16 @@ fn db(e: sqlx::Error) -> ApiError {
 struct Filter {
     clause: String,
     binds: Vec<String>,
+    /// The count, when the name index already gave it (a name and no status).
+    known_total: Option<u64>,
 }
 
 impl Filter {
     /// The rows of `table` the filter matches, on every page.
     async fn count(&self, pool: &SqlitePool, table: &str) -> Result<u64, ApiError> {
+        if let Some(total) = self.known_total {
+            return Ok(total);
+        }
         let sql = format!("SELECT COUNT(*) FROM {table} WHERE {}", self.clause);
         let mut count = sqlx::query_scalar::<_, i64>(&sql);
         for b in &self.binds {
@@ -40,7 +45,63 @@ impl Filter {
     }
 }
 
-fn filter(statuses: &[&str], name: &str) -> Filter {
+/// Which table's trigram name index a search reads (migrations/0019).
+#[derive(Clone, Copy)]
+enum Names {
+    Local,
+    SageMaker,
+}
+
+impl Names {
+    fn index(self) -> &'static str {
+        match self {
+            Names::Local => "local_job_names",
+            Names::SageMaker => "sagemaker_training_job_names",
+        }
+    }
+}
+
+/// Searches whose name index finds at most this many jobs read the page
+/// from the index; broader ones walk the list in its order, where a page
+/// of matches comes early. Over 100,000 jobs: "00042" (11 jobs) 0.4 ms from
+/// the index against 9.5 ms by walking; "flowers" (20,000) 0.05 ms by
+/// walking against 31 ms sorting the index's hits.
+const INDEX_LOOKUP_MAX: u64 = 2_000;
+
+/// How many jobs the trigram index finds named with `text`; None for a
+/// search under three characters, which the index cannot answer.
+async fn index_hits(pool: &SqlitePool, names: Names, text: &str) -> Result<Option<u64>, ApiError> {
+    if text.chars().count() < 3 {
+        return Ok(None);
+    }
+    let index = names.index();
+    let hits: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {index} WHERE {index} MATCH ?"))
+        .bind(crate::store::fts_phrase(text))
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    Ok(Some(hits as u64))
+}
+
+/// The clause that finds the rows whose name contains `text` (ignoring
+/// case), with its bind: from the trigram index when it found few enough
+/// (`index_hits`), else by LIKE as the list is walked.
+fn name_clause(names: Names, text: &str, index_hits: Option<u64>) -> (&'static str, String) {
+    match index_hits {
+        Some(hits) if hits <= INDEX_LOOKUP_MAX => {
+            let clause = match names {
+                Names::Local => "id IN (SELECT rowid FROM local_job_names WHERE local_job_names MATCH ?)",
+                Names::SageMaker => "name IN (SELECT name FROM sagemaker_training_job_names WHERE sagemaker_training_job_names MATCH ?)",
+            };
+            (clause, crate::store::fts_phrase(text))
+        }
+        // LIKE ignores ASCII case, and scans the covering index faster than
+        // instr(lower(name), ...) would (migrations/0013_job_history.sql).
+        _ => ("name LIKE ? ESCAPE '\\'", crate::store::contains_pattern(text)),
+    }
+}
+
+fn filter(statuses: &[&str], names: Names, name: &str, index_hits: Option<u64>) -> Filter {
     let mut parts = Vec::new();
     let mut binds = Vec::new();
     if !statuses.is_empty() {
@@ -48,12 +109,18 @@ fn filter(statuses: &[&str], name: &str) -> Filter {
         binds.extend(statuses.iter().map(|s| s.to_string()));
     }
     if !name.is_empty() {
-        // LIKE ignores ASCII case, and scans the covering index faster than
-        // instr(lower(name), ...) would (migrations/0013_job_history.sql).
-        parts.push("name LIKE ? ESCAPE '\\'".to_string());
-        binds.push(crate::store::contains_pattern(name));
+        let (clause, bind) = name_clause(names, name, index_hits);
+        parts.push(clause.to_string());
+        binds.push(bind);
     }
-    Filter { clause: if parts.is_empty() { "1".into() } else { parts.join(" AND ") }, binds }
+    let known_total = if statuses.is_empty() { index_hits } else { None };
+    Filter { clause: if parts.is_empty() { "1".into() } else { parts.join(" AND ") }, binds, known_total }
+}
+
+/// The filter of one list, asking its name index first when there is a name.
+async fn list_filter(pool: &SqlitePool, statuses: &[&str], names: Names, name: &str) -> Result<Filter, ApiError> {
+    let hits = if name.is_empty() { None } else { index_hits(pool, names, name).await? };
+    Ok(filter(statuses, names, name, hits))
 }
 
 /// The page's direction and the cursor it reads from.
@@ -73,7 +140,7 @@ async fn local_page(pool: &SqlitePool, query: &JobQuery, direction: Direction, c
     if !query.status.is_empty() && statuses.is_empty() {
         return Ok((Vec::new(), 0));
     }
-    let f = filter(&statuses, &query.name);
+    let f = list_filter(pool, &statuses, Names::Local, &query.name).await?;
     let (cmp, dir) = order(direction);
     let bound = cursor.map(|c| c.local_bound());
     let keyset = if bound.is_some() { format!(" AND (created_at, id) {cmp} (?, ?)") } else { String::new() };
@@ -101,7 +168,7 @@ async fn local_page(pool: &SqlitePool, query: &JobQuery, direction: Direction, c
 
 async fn sagemaker_page(pool: &SqlitePool, query: &JobQuery, direction: Direction, cursor: Option<&Cursor>) -> Result<(Vec<Keyed>, u64), ApiError> {
     let statuses: Vec<&str> = if query.status.is_empty() { vec![] } else { vec![query.status.as_str()] };
-    let f = filter(&statuses, &query.name);
+    let f = list_filter(pool, &statuses, Names::SageMaker, &query.name).await?;
     let (cmp, dir) = order(direction);
     let bound = cursor.map(|c| c.sagemaker_bound());
     let keyset = if bound.is_some() { format!(" AND (created_at, name) {cmp} (?, ?)") } else { String::new() };
@@ -178,11 +245,76 @@ mod tests {
 
     #[test]
     fn filters_bind_what_they_name() {
-        let f = filter(&["Queued", "Running"], "flow");
-        assert_eq!(f.clause, "status IN (?, ?) AND name LIKE ? ESCAPE '\\'");
-        assert_eq!(f.binds, ["Queued", "Running", "%flow%"]);
-        assert_eq!(filter(&[], "50%_off\\").binds, ["%50\\%\\_off\\\\%"]);
-        assert_eq!(filter(&[], "").clause, "1");
+        let f = filter(&["Queued", "Running"], Names::Local, "flow", Some(12));
+        assert_eq!(f.clause, "status IN (?, ?) AND id IN (SELECT rowid FROM local_job_names WHERE local_job_names MATCH ?)");
+        assert_eq!(f.binds, ["Queued", "Running", "\"flow\""]);
+        assert_eq!(f.known_total, None, "the index counted names, not names with these statuses");
+        assert_eq!(filter(&[], Names::SageMaker, "50%\"x", Some(3)).binds, ["\"50%\"\"x\""]);
+        assert_eq!(filter(&[], Names::SageMaker, "50%\"x", Some(3)).known_total, Some(3));
+        // Broad searches walk the list; short ones too (the index cannot answer).
+        let broad = filter(&[], Names::Local, "flowers", Some(INDEX_LOOKUP_MAX + 1));
+        assert_eq!((broad.clause.as_str(), broad.known_total), ("name LIKE ? ESCAPE '\\'", Some(INDEX_LOOKUP_MAX + 1)));
+        assert_eq!(filter(&[], Names::Local, "5_", None).binds, ["%5\\_%"]);
+        assert_eq!(filter(&[], Names::Local, "5_", None).known_total, None);
+        assert_eq!(filter(&[], Names::Local, "", None).clause, "1");
+    }
+
+    /// The trigram index finds what a scan would, in both tables, as rows
+    /// are added, renamed and removed: every search of every length.
+    #[tokio::test]
+    async fn a_name_search_finds_what_a_scan_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::store::open(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let names = ["flowers-local-lr1e-3-000042", "Dogs-50%_off", "a\"quoted\"b", "x", "birds-000420", "scans-1000421"];
+        for name in names {
+            sqlx::query("INSERT INTO local_jobs (name, spec, status, created_at, work_dir) VALUES (?, '{}', 'Completed', '2026-12-01T00:00:00.000Z', '')")
+                .bind(name)
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO sagemaker_training_jobs (name, status, created_at, summary, refreshed_at) VALUES (?, 'Completed', '2026-12-01T00:00:00.000Z', '{}', '')")
+                .bind(name)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::query("UPDATE local_jobs SET name = 'birds-renamed' WHERE name = 'birds-000420'").execute(&pool).await.unwrap();
+        sqlx::query("DELETE FROM local_jobs WHERE name = 'scans-1000421'").execute(&pool).await.unwrap();
+        sqlx::query("UPDATE sagemaker_training_jobs SET name = 'birds-renamed' WHERE name = 'birds-000420'").execute(&pool).await.unwrap();
+        sqlx::query("DELETE FROM sagemaker_training_jobs WHERE name = 'scans-1000421'").execute(&pool).await.unwrap();
+        let found = |table: &'static str, names: Names, text: &'static str| {
+            let pool = pool.clone();
+            async move {
+                let hits = index_hits(&pool, names, text).await.unwrap();
+                // Both ways of answering: from the index, and by walking.
+                let mut answers = Vec::new();
+                for forced in [hits.map(|_| 0), hits.map(|_| INDEX_LOOKUP_MAX + 1), hits] {
+                    let f = filter(&[], names, text, forced);
+                    let sql = format!("SELECT name FROM {table} WHERE {} ORDER BY name", f.clause);
+                    let mut q = sqlx::query_scalar::<_, String>(&sql);
+                    for b in &f.binds {
+                        q = q.bind(b);
+                    }
+                    answers.push(q.fetch_all(&pool).await.unwrap());
+                }
+                let scanned: Vec<String> = sqlx::query_scalar(&format!("SELECT name FROM {table} WHERE name LIKE ? ESCAPE '\\' ORDER BY name"))
+                    .bind(crate::store::contains_pattern(text))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+                for answer in &answers {
+                    assert_eq!(answer, &scanned, "{table}: {text:?}");
+                }
+                if let Some(hits) = hits {
+                    assert_eq!(hits as usize, scanned.len(), "{table}: the index's count of {text:?}");
+                }
+                scanned.len()
+            }
+        };
+        for (text, expected) in [("00042", 1), ("0004", 1), ("FLOWERS", 1), ("50%_OFF", 1), ("%_o", 1), ("\"quoted\"", 1), ("renamed", 1), ("000420", 0), ("1000421", 0), ("x", 1), ("-", 3), ("zzz", 0)] {
+            assert_eq!(found("local_jobs", Names::Local, text).await, expected, "local: {text:?}");
+            assert_eq!(found("sagemaker_training_jobs", Names::SageMaker, text).await, expected, "sagemaker: {text:?}");
+        }
     }
 }
 
