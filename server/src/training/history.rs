@@ -53,10 +53,20 @@ enum Names {
 }
 
 impl Names {
+    /// The FTS5 table of the list's names.
     fn index(self) -> &'static str {
         match self {
             Names::Local => "local_job_names",
             Names::SageMaker => "sagemaker_training_job_names",
+        }
+    }
+
+    /// The list's rows whose names the index matches (local rows by the
+    /// index's rowid, SageMaker rows by the name the index keeps).
+    fn lookup(self) -> &'static str {
+        match self {
+            Names::Local => "id IN (SELECT rowid FROM local_job_names WHERE local_job_names MATCH ?)",
+            Names::SageMaker => "name IN (SELECT name FROM sagemaker_training_job_names WHERE sagemaker_training_job_names MATCH ?)",
         }
     }
 }
@@ -88,13 +98,7 @@ async fn index_hits(pool: &SqlitePool, names: Names, text: &str) -> Result<Optio
 /// (`index_hits`), else by LIKE as the list is walked.
 fn name_clause(names: Names, text: &str, index_hits: Option<u64>) -> (&'static str, String) {
     match index_hits {
-        Some(hits) if hits <= INDEX_LOOKUP_MAX => {
-            let clause = match names {
-                Names::Local => "id IN (SELECT rowid FROM local_job_names WHERE local_job_names MATCH ?)",
-                Names::SageMaker => "name IN (SELECT name FROM sagemaker_training_job_names WHERE sagemaker_training_job_names MATCH ?)",
-            };
-            (clause, crate::store::fts_phrase(text))
-        }
+        Some(hits) if hits <= INDEX_LOOKUP_MAX => (names.lookup(), crate::store::fts_phrase(text)),
         // LIKE ignores ASCII case, and scans the covering index faster than
         // instr(lower(name), ...) would (migrations/0013_job_history.sql).
         _ => ("name LIKE ? ESCAPE '\\'", crate::store::contains_pattern(text)),
