@@ -4,13 +4,16 @@
 #   1. the server binary (cargo, dev profile: optimised where it matters, see
 #      Cargo.toml; --release for an optimised server);
 #   2. the browser half: the app crate for wasm32 with the hydrate feature,
-#      in the wasm-release profile (size-optimised, LTO), then wasm-bindgen
-#      and npm binaryen's wasm-opt -Oz;
+#      in the wasm-release profile (size-optimised, LTO), split by page
+#      (tools/wasm-split: a main module and one chunk per page module, the
+#      lazy routes of app/src/shell.rs), then wasm-bindgen and npm binaryen's
+#      wasm-opt -Oz on the main module and each chunk;
 #   3. `sagedeck site`: content-hashed names, brotli and gzip copies,
 #      hash.txt next to the binary, the public files.
 # Step 2 (and a missing wasm-bindgen CLI, built from crates.io) runs in the
 # background while step 1 does.
-# `cargo leptos watch` still works for live reloading during development.
+# `cargo leptos watch --split` does the same for live reloading during
+# development (the lazy routes need the split step).
 #
 #   scripts/build.sh [--release]
 set -euo pipefail
@@ -58,22 +61,35 @@ browser_half() {
     wait "$wb_pid" || { cat "$CARGO_TARGET_DIR/wasm-bindgen-install.log"; fail "cargo install wasm-bindgen-cli failed" "read its output above"; }
   fi
 
+  step "The split tool (tools/wasm-split; built once per machine)"
+  cargo build --release --locked --manifest-path tools/wasm-split/Cargo.toml --target-dir "$CARGO_TARGET_DIR/tools" ||
+    fail "the split tool did not build" "read the compiler error above"
+  local split_tool="$CARGO_TARGET_DIR/tools/release/sagedeck-wasm-split"
+
   rm -rf "$stage" && mkdir -p "$stage"
   local app_wasm="$wasm_target/wasm32-unknown-unknown/$(profile_dir "$wasm_profile")/app.wasm"
-  # wasm-bindgen and wasm-opt take a minute or more; their output is kept by
-  # the input's content (and the tools' versions), so a build that changed
-  # only the server skips them.
+  # Splitting, wasm-bindgen and wasm-opt take a minute or more; their output
+  # is kept by the input's content (and the tools' versions), so a build that
+  # changed only the server skips them.
   local key cached
-  key="$(cat "$app_wasm" <("$wasm_opt" --version) <(echo "$wb_version") | sha256sum | cut -c1-16)"
+  key="$(cat "$app_wasm" "$split_tool" <("$wasm_opt" --version) <(echo "$wb_version") | sha256sum | cut -c1-16)"
   cached="$CARGO_TARGET_DIR/site-cache/$key"
   if [ -f "$cached/sagedeck_bg.wasm" ]; then
-    step "wasm-bindgen and wasm-opt: unchanged input, reusing $cached"
+    step "split, wasm-bindgen and wasm-opt: unchanged input, reusing $cached"
     cp "$cached"/* "$stage"/
   else
+    local split_dir="$CARGO_TARGET_DIR/site-split"
+    rm -rf "$split_dir"
+    step "Splitting the wasm by page"
+    "$split_tool" "$app_wasm" "$split_dir" || fail "splitting the wasm failed" "read its error above"
     step "wasm-bindgen $wb_version"
-    wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name sagedeck "$app_wasm" || fail "wasm-bindgen failed" "read its error above"
-    step "wasm-opt -Oz"
-    "$wasm_opt" -Oz "$stage/sagedeck_bg.wasm" -o "$stage/sagedeck_bg.wasm" || fail "wasm-opt failed" "read its error above"
+    # --keep-lld-exports: the chunks import the table and the shared
+    # functions the split tool exported from the main module.
+    wasm-bindgen --target web --no-typescript --keep-lld-exports --out-dir "$stage" --out-name sagedeck "$split_dir/sagedeck_split.wasm" ||
+      fail "wasm-bindgen failed" "read its error above"
+    cp "$split_dir"/__wasm_split.js "$split_dir"/__wasm_split_manifest.json "$split_dir"/split_*.wasm "$stage"/
+    step "wasm-opt -Oz (the main module and each chunk, two at a time)"
+    printf '%s\n' "$stage"/*.wasm | xargs -P 2 -I{} "$wasm_opt" -Oz {} -o {} || fail "wasm-opt failed" "read its error above"
     rm -rf "$CARGO_TARGET_DIR/site-cache" && mkdir -p "$cached.tmp" && cp "$stage"/* "$cached.tmp"/ && mv "$cached.tmp" "$cached"
   fi
   step "Browser half done"

@@ -219,18 +219,45 @@ pub type Sessions = std::sync::Arc<dyn SessionService>;
 pub struct WhoAmI {
     pub resource: Resource<Result<Principal, ApiError>>,
     known: RwSignal<Option<Principal>>,
+    hydrated: RwSignal<bool>,
+}
+
+// The browser runs one console, so one WhoAmI: `hydrate()` reaches it here
+// to say the page is hydrated.
+#[cfg(feature = "hydrate")]
+thread_local! {
+    static BROWSER_WHO: std::cell::Cell<Option<WhoAmI>> = const { std::cell::Cell::new(None) };
 }
 
 impl WhoAmI {
-    /// Fetches the principal and keeps `known` up to date in the browser.
+    /// Fetches the principal and keeps `known` up to date in the browser,
+    /// from the moment the page is hydrated. Not before: hydration takes the
+    /// server's HTML as it is (buttons enabled, as `may` says before it knows)
+    /// and only later changes reach the page. With lazy routes (shell.rs) the
+    /// layout is hydrated, then the page waits for its code, and this effect
+    /// would run in between: the page's buttons would hydrate already
+    /// knowing, and never grey out (tests/browser/auth.mjs caught it).
     pub fn provide() {
-        let who = WhoAmI { resource: Resource::new(|| (), |_| whoami()), known: RwSignal::new(None) };
+        let who = WhoAmI { resource: Resource::new(|| (), |_| whoami()), known: RwSignal::new(None), hydrated: RwSignal::new(false) };
         Effect::new(move |_| {
+            if !who.hydrated.get() {
+                return;
+            }
             if let Some(Ok(p)) = who.resource.get() {
                 who.known.set(Some(p));
             }
         });
         provide_context(who);
+        #[cfg(feature = "hydrate")]
+        BROWSER_WHO.set(Some(who));
+    }
+}
+
+/// Called by `hydrate()` once the whole page is hydrated.
+#[cfg(feature = "hydrate")]
+pub fn page_hydrated() {
+    if let Some(who) = BROWSER_WHO.get() {
+        who.hydrated.set(true);
     }
 }
 

@@ -32,5 +32,16 @@ pub use shell::{shell, App};
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    // Lazy routes (shell.rs): hydration waits for the page's chunk, so it is
+    // asynchronous. `data-hydrated` on <body> marks the moment the whole page
+    // became interactive; the browser tests wait for it before clicking, and
+    // the page-load benchmark measures to it.
+    // A plain wasm-bindgen task: Leptos sets up its own executor inside
+    // `hydrate_from_async`, not before it.
+    wasm_bindgen_futures::spawn_local(async {
+        let body = leptos::prelude::document().body().expect("the page has a <body>");
+        leptos::mount::hydrate_from_async(body.clone(), App).await.forget();
+        auth::page_hydrated();
+        let _ = body.set_attribute("data-hydrated", "true");
+    });
 }

@@ -3,6 +3,7 @@
 use crate::notebooks::{NotebookDetailPage, NotebooksPage};
 use crate::overview::{backend_status, AwsStatus, BackendsReport, OverviewPage};
 use crate::endpoints::{EndpointPage, EndpointsPage};
+use crate::costs::CostsPage;
 use crate::journal::JournalPage;
 use crate::lambda::{FunctionPage, LambdaPage};
 use crate::iam::IamPage;
@@ -13,7 +14,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
-    path,
+    path, Lazy, LazyRoute,
 };
 
 /// The backends report, fetched once by the layout and shared with the pages.
@@ -54,20 +55,73 @@ const NAV: &[(&str, &str)] = &[
     ("/journal", "Journal"),
 ];
 
+/// Every page is a lazy route. Its code (the page module's components, and
+/// the serde and view code made for its types) leaves the main wasm for a
+/// chunk of its page module's, which scripts/build.sh splits off
+/// (tools/wasm-split) and the browser fetches when such a page is first shown.
+/// The server still renders the whole page, and names the page's chunks in the
+/// `<head>` as preloads, so a page load fetches the main module and its page's
+/// chunks side by side; a later navigation fetches only what it lacks
+/// (docs/benchmarks.md has the sizes per page).
+///
+/// One split per page module, not per page: the pages of a module share most
+/// of their code, and code that several splits share becomes a chunk of its
+/// own, so per-page splits made hundreds of small chunks. The split's name
+/// must be given to `#[lazy]` from one place (this macro), because Leptos
+/// tells splits apart by the name and the place it was written. (`paste`
+/// names each route's lazy function and the preload `#[lazy]` makes for it.)
+macro_rules! lazy_pages {
+    ($($split:ident { $($route:ident => $page:ident),+ $(,)? })*) => {$($(
+        paste::paste! {
+            struct $route;
+
+            #[leptos::lazy($split)]
+            fn [<$route:snake _view>]() -> AnyView {
+                $page().into_any()
+            }
+
+            impl LazyRoute for $route {
+                fn data() -> Self {
+                    $route
+                }
+                async fn view(_route: Self) -> AnyView {
+                    [<$route:snake _view>]().await
+                }
+                // Hydration loads the route's split before it hydrates the
+                // page (the router awaits this): without it, the page would
+                // hydrate against a placeholder and fail.
+                async fn preload() {
+                    #[cfg(feature = "hydrate")]
+                    [<__preload_ $route:snake _view>]().await;
+                }
+            }
+        }
+    )+)*};
+}
+
+lazy_pages! {
+    overview { OverviewRoute => OverviewPage }
+    notebooks { NotebooksRoute => NotebooksPage, NotebookDetailRoute => NotebookDetailPage }
+    training {
+        TrainingRoute => TrainingPage,
+        LocalJobRoute => LocalJobPage,
+        SageMakerJobRoute => SageMakerJobPage,
+        TuningJobRoute => TuningJobPage,
+    }
+    endpoints { EndpointsRoute => EndpointsPage, EndpointRoute => EndpointPage }
+    scaling { ScalingRoute => ScalingPage, ScalingEndpointRoute => ScalingEndpointPage }
+    costs { CostsRoute => CostsPage }
+    journal { JournalRoute => JournalPage }
+    lambda { LambdaRoute => LambdaPage, FunctionRoute => FunctionPage }
+    iam { IamRoute => IamPage }
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
     let status = StatusResource(Resource::new(|| (), |_| backend_status()));
     provide_context(status);
     crate::auth::WhoAmI::provide();
-    // Effects run only in the browser: this marks the moment the page became
-    // interactive, which the browser tests wait for before clicking.
-    Effect::new(|_| {
-        #[cfg(feature = "hydrate")]
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
 
     view! {
         <Title formatter=|page: String| if page.is_empty() { "Sagedeck".to_string() } else { format!("{page} · Sagedeck") }/>
@@ -99,22 +153,22 @@ pub fn App() -> impl IntoView {
                     </header>
                     <main>
                         <Routes fallback=|| view! { <NotFound/> }>
-                            <Route path=path!("/") view=OverviewPage/>
-                            <Route path=path!("/notebooks") view=NotebooksPage/>
-                            <Route path=path!("/notebooks/:name") view=NotebookDetailPage/>
-                            <Route path=path!("/training") view=TrainingPage/>
-                            <Route path=path!("/training/local/:id") view=LocalJobPage/>
-                            <Route path=path!("/training/sagemaker/:name") view=SageMakerJobPage/>
-                            <Route path=path!("/training/tuning/:name") view=TuningJobPage/>
-                            <Route path=path!("/endpoints") view=EndpointsPage/>
-                            <Route path=path!("/endpoints/:backend/:name") view=EndpointPage/>
-                            <Route path=path!("/scaling") view=ScalingPage/>
-                            <Route path=path!("/scaling/:backend/:name") view=ScalingEndpointPage/>
-                            <Route path=path!("/costs") view=crate::costs::CostsPage/>
-                            <Route path=path!("/journal") view=JournalPage/>
-                            <Route path=path!("/lambda") view=LambdaPage/>
-                            <Route path=path!("/lambda/:home/:name") view=FunctionPage/>
-                            <Route path=path!("/iam") view=IamPage/>
+                            <Route path=path!("/") view={Lazy::<OverviewRoute>::new()}/>
+                            <Route path=path!("/notebooks") view={Lazy::<NotebooksRoute>::new()}/>
+                            <Route path=path!("/notebooks/:name") view={Lazy::<NotebookDetailRoute>::new()}/>
+                            <Route path=path!("/training") view={Lazy::<TrainingRoute>::new()}/>
+                            <Route path=path!("/training/local/:id") view={Lazy::<LocalJobRoute>::new()}/>
+                            <Route path=path!("/training/sagemaker/:name") view={Lazy::<SageMakerJobRoute>::new()}/>
+                            <Route path=path!("/training/tuning/:name") view={Lazy::<TuningJobRoute>::new()}/>
+                            <Route path=path!("/endpoints") view={Lazy::<EndpointsRoute>::new()}/>
+                            <Route path=path!("/endpoints/:backend/:name") view={Lazy::<EndpointRoute>::new()}/>
+                            <Route path=path!("/scaling") view={Lazy::<ScalingRoute>::new()}/>
+                            <Route path=path!("/scaling/:backend/:name") view={Lazy::<ScalingEndpointRoute>::new()}/>
+                            <Route path=path!("/costs") view={Lazy::<CostsRoute>::new()}/>
+                            <Route path=path!("/journal") view={Lazy::<JournalRoute>::new()}/>
+                            <Route path=path!("/lambda") view={Lazy::<LambdaRoute>::new()}/>
+                            <Route path=path!("/lambda/:home/:name") view={Lazy::<FunctionRoute>::new()}/>
+                            <Route path=path!("/iam") view={Lazy::<IamRoute>::new()}/>
                         </Routes>
                     </main>
                 </div>

@@ -6,6 +6,15 @@
 //! writes the hash file Leptos reads next to the binary. scripts/build.sh
 //! runs it after the builds; it replaces the part of cargo-leptos the
 //! console needs, so a fresh machine does not compile cargo-leptos.
+//!
+//! When the wasm was split by page (tools/wasm-split, lazy routes in
+//! app/src/shell.rs), the folder also holds the pages' chunks, the loader
+//! that fetches them (`__wasm_split.js`) and the manifest naming each
+//! split's chunks. Those get hashed names too, and the names inside the
+//! loader and the manifest are rewritten to match. The loader and
+//! wasm-bindgen's module import each other, so neither name can hold a hash
+//! of the other's final text: both are named by one hash of the two texts
+//! taken together, which changes whenever either does.
 
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -69,20 +78,64 @@ pub struct Written {
     pub gzip: usize,
 }
 
-/// Writes `bytes` as `dir/{stem}.{hash}.{ext}` with its .br and .gz copies.
-fn write_hashed(dir: &Path, stem: &str, ext: &str, bytes: &[u8]) -> anyhow::Result<(String, Written)> {
-    let hash = content_hash(bytes);
-    let name = format!("{stem}.{hash}.{ext}");
+/// Writes `bytes` as `dir/{name}` with its .br and .gz copies.
+fn write_as(dir: &Path, name: String, bytes: &[u8]) -> anyhow::Result<Written> {
     let (br, gz) = (brotli(bytes)?, gzip(bytes)?);
     std::fs::write(dir.join(&name), bytes)?;
     std::fs::write(dir.join(format!("{name}.br")), &br)?;
     std::fs::write(dir.join(format!("{name}.gz")), &gz)?;
-    Ok((hash, Written { name, raw: bytes.len(), brotli: br.len(), gzip: gz.len() }))
+    Ok(Written { name, raw: bytes.len(), brotli: br.len(), gzip: gz.len() })
+}
+
+/// Writes `bytes` as `dir/{stem}.{hash}.{ext}` with its .br and .gz copies.
+fn write_hashed(dir: &Path, stem: &str, ext: &str, bytes: &[u8]) -> anyhow::Result<(String, Written)> {
+    let hash = content_hash(bytes);
+    let written = write_as(dir, format!("{stem}.{hash}.{ext}"), bytes)?;
+    Ok((hash, written))
+}
+
+/// What the split step adds to wasm-bindgen's folder.
+const SPLIT_LOADER: &str = "__wasm_split.js";
+const SPLIT_MANIFEST: &str = "__wasm_split_manifest.json";
+/// Where wasm-bindgen's module and the loader name each other.
+const MAIN_MODULE_IMPORT: &str = "from \"./sagedeck.js\"";
+const LOADER_IMPORT: &str = "from \"./__wasm_split.js\"";
+
+/// The loader with each chunk's file name (`./split_x.wasm`) replaced by its
+/// hashed one (`./split_x.0123456789abcdef.wasm`); `renamed` pairs the plain
+/// stems with the hashed ones. A chunk the loader does not name is an error:
+/// the browser could never fetch it.
+pub fn link_chunks(loader: &str, renamed: &[(String, String)]) -> anyhow::Result<String> {
+    let mut out = loader.to_string();
+    for (stem, hashed) in renamed {
+        let plain = format!("\"./{stem}.wasm\"");
+        anyhow::ensure!(out.contains(&plain), "the split loader does not fetch {stem}.wasm");
+        out = out.replace(&plain, &format!("\"./{hashed}.wasm\""));
+    }
+    Ok(out)
+}
+
+/// wasm-bindgen's module and the loader, each importing the other by its
+/// hashed name, and the one hash both names carry. Only the `import … from`
+/// specifiers change: the wasm's import table names the loader's module by
+/// its plain name, which is also the key wasm-bindgen's imports object uses.
+pub fn name_pair(js: &str, loader: &str) -> anyhow::Result<(String, String, String)> {
+    anyhow::ensure!(js.contains(LOADER_IMPORT), "sagedeck.js does not import the split loader");
+    anyhow::ensure!(loader.contains(MAIN_MODULE_IMPORT), "the split loader does not import sagedeck.js");
+    let hash = content_hash(format!("{js}\u{0}{loader}").as_bytes());
+    let js = js.replace(LOADER_IMPORT, &format!("from \"./__wasm_split.{hash}.js\""));
+    let loader = loader.replace(MAIN_MODULE_IMPORT, &format!("from \"./sagedeck.{hash}.js\""));
+    Ok((js, loader, hash))
+}
+
+/// A file name's stem when it is one of the split's chunks (`split_….wasm`).
+fn chunk_stem(file_name: &str) -> Option<&str> {
+    file_name.strip_prefix("split_").and(file_name.strip_suffix(".wasm"))
 }
 
 pub fn assemble(args: SiteArgs) -> anyhow::Result<()> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()));
-    let js = read(&args.bindgen.join("sagedeck.js"))?;
+    let js = String::from_utf8(read(&args.bindgen.join("sagedeck.js"))?)?;
     let wasm = read(&args.bindgen.join("sagedeck_bg.wasm"))?;
     let css = read(&args.style)?;
     let pkg = args.out.join("pkg");
@@ -94,7 +147,48 @@ pub fn assemble(args: SiteArgs) -> anyhow::Result<()> {
             std::fs::remove_file(path)?;
         }
     }
-    let (js_hash, js_file) = write_hashed(&pkg, "sagedeck", "js", &js)?;
+    let mut written = Vec::new();
+    let mut hashes = Vec::new();
+    let loader_path = args.bindgen.join(SPLIT_LOADER);
+    let (js_hash, js_file) = if loader_path.exists() {
+        // The chunks first: the loader and the manifest name them.
+        let mut chunks: Vec<PathBuf> = std::fs::read_dir(&args.bindgen)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        chunks.retain(|p| p.file_name().and_then(|n| n.to_str()).and_then(chunk_stem).is_some());
+        chunks.sort();
+        let mut renamed = Vec::new();
+        for chunk in &chunks {
+            let stem = chunk.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+            let (hash, file) = write_hashed(&pkg, &stem, "wasm", &read(chunk)?)?;
+            renamed.push((stem.clone(), format!("{stem}.{hash}")));
+            written.push(file);
+        }
+        let loader = link_chunks(&String::from_utf8(read(&loader_path)?)?, &renamed)?;
+        let manifest: std::collections::BTreeMap<String, Vec<String>> =
+            serde_json::from_slice(&read(&args.bindgen.join(SPLIT_MANIFEST))?)?;
+        let manifest: std::collections::BTreeMap<_, Vec<String>> = manifest
+            .into_iter()
+            .map(|(split, stems)| {
+                let stems = stems
+                    .iter()
+                    .map(|s| renamed.iter().find(|(plain, _)| plain == s).map(|(_, hashed)| hashed.clone()))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| anyhow::anyhow!("the split manifest names a chunk that is not there ({split})"))?;
+                Ok((split, stems))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let (manifest_hash, file) = write_hashed(&pkg, "__wasm_split_manifest", "json", &serde_json::to_vec(&manifest)?)?;
+        written.push(file);
+        hashes.push(format!("manifest: {manifest_hash}"));
+        let (js, loader, pair_hash) = name_pair(&js, &loader)?;
+        written.push(write_as(&pkg, format!("__wasm_split.{pair_hash}.js"), loader.as_bytes())?);
+        hashes.push(format!("split: {pair_hash}"));
+        let js_file = write_as(&pkg, format!("sagedeck.{pair_hash}.js"), js.as_bytes())?;
+        (pair_hash, js_file)
+    } else {
+        write_hashed(&pkg, "sagedeck", "js", js.as_bytes())?
+    };
     let (wasm_hash, wasm_file) = write_hashed(&pkg, "sagedeck", "wasm", &wasm)?;
     let (css_hash, css_file) = write_hashed(&pkg, "sagedeck", "css", &css)?;
     // The sign-in page is plain HTML written without Leptos: it links the
@@ -112,9 +206,10 @@ pub fn assemble(args: SiteArgs) -> anyhow::Result<()> {
         Some(p) => p,
         None => std::env::current_exe()?.parent().map(|d| d.join("hash.txt")).unwrap_or_else(|| PathBuf::from("hash.txt")),
     };
-    std::fs::write(&hash_file, format!("js: {js_hash}\nwasm: {wasm_hash}\ncss: {css_hash}\n"))?;
-    for f in [&js_file, &wasm_file, &css_file] {
-        println!("{:<36} {:>10} bytes · brotli {:>9} · gzip {:>9}", f.name, f.raw, f.brotli, f.gzip);
+    hashes.splice(0..0, [format!("js: {js_hash}"), format!("wasm: {wasm_hash}"), format!("css: {css_hash}")]);
+    std::fs::write(&hash_file, hashes.join("\n") + "\n")?;
+    for f in [&js_file, &wasm_file, &css_file].into_iter().chain(&written) {
+        println!("{:<60} {:>10} bytes · brotli {:>9} · gzip {:>9}", f.name, f.raw, f.brotli, f.gzip);
     }
     println!("site in {} · hashes in {}", args.out.display(), hash_file.display());
     Ok(())
@@ -165,5 +260,71 @@ mod tests {
         assert!(br.len() < 1000 && std::fs::metadata(wasm.with_extension("wasm.gz")).unwrap().len() < 1000);
         assert!(!out.join("pkg/sagedeck.0000000000000000.js").exists(), "the old build's files are gone");
         assert!(out.join("pkg/sagedeck.css").exists());
+    }
+
+    /// A split build's folder: wasm-bindgen's module importing the loader,
+    /// the loader importing it back and fetching one chunk, the manifest.
+    fn split_bindgen(dir: &Path, chunk: &[u8]) -> PathBuf {
+        let bindgen = dir.join("bindgen");
+        std::fs::create_dir_all(&bindgen).unwrap();
+        let js = "import * as import1 from \"./__wasm_split.js\"\nconst imports = { \"./__wasm_split.js\": import1 };\n";
+        std::fs::write(bindgen.join("sagedeck.js"), js).unwrap();
+        std::fs::write(bindgen.join("sagedeck_bg.wasm"), vec![1u8; 5_000]).unwrap();
+        let loader = "import { initSync } from \"./sagedeck.js\";\nconst src = fetch(new URL(\"./split_iam_1.wasm\", import.meta.url));\n";
+        std::fs::write(bindgen.join(SPLIT_LOADER), loader).unwrap();
+        std::fs::write(bindgen.join(SPLIT_MANIFEST), r#"{"iam_1": ["split_iam_1"]}"#).unwrap();
+        std::fs::write(bindgen.join("split_iam_1.wasm"), chunk).unwrap();
+        std::fs::write(dir.join("main.css"), "body {}").unwrap();
+        bindgen
+    }
+
+    fn assemble_split(dir: &Path, chunk: &[u8]) -> (PathBuf, std::collections::HashMap<String, String>) {
+        let bindgen = split_bindgen(dir, chunk);
+        let out = dir.join("site");
+        let hash_file = dir.join("hash.txt");
+        assemble(SiteArgs { bindgen, style: dir.join("main.css"), public: dir.join("none"), out: out.clone(), hash_file: Some(hash_file.clone()) })
+            .unwrap();
+        let hashes = std::fs::read_to_string(&hash_file).unwrap();
+        let hashes = hashes.lines().filter_map(|l| l.split_once(": ")).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        (out.join("pkg"), hashes)
+    }
+
+    #[test]
+    fn a_split_site_names_the_loader_the_chunks_and_the_manifest_by_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pkg, hashes) = assemble_split(dir.path(), &[7u8; 3_000]);
+        let pair = &hashes["split"];
+        assert_eq!(&hashes["js"], pair, "the module and the loader share one hash");
+        let chunk = std::fs::read_dir(&pkg)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .find(|n| n.starts_with("split_iam_1.") && n.ends_with(".wasm"))
+            .expect("the chunk is written under a hashed name");
+        assert!(is_hashed(&chunk), "{chunk}");
+        assert_eq!(std::fs::read(pkg.join(&chunk)).unwrap(), vec![7u8; 3_000]);
+        assert!(pkg.join(format!("{chunk}.br")).exists());
+
+        let js = std::fs::read_to_string(pkg.join(format!("sagedeck.{pair}.js"))).unwrap();
+        assert!(js.contains(&format!("from \"./__wasm_split.{pair}.js\"")), "{js}");
+        assert!(js.contains("\"./__wasm_split.js\": import1"), "the imports object keeps the wasm's module name: {js}");
+        let loader = std::fs::read_to_string(pkg.join(format!("__wasm_split.{pair}.js"))).unwrap();
+        assert!(loader.contains(&format!("from \"./sagedeck.{pair}.js\"")), "{loader}");
+        assert!(loader.contains(&format!("\"./{chunk}\"")), "{loader}");
+        let manifest = std::fs::read_to_string(pkg.join(format!("__wasm_split_manifest.{}.json", hashes["manifest"]))).unwrap();
+        let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+        assert_eq!(manifest["iam_1"][0].as_str().map(|s| format!("{s}.wasm")), Some(chunk));
+
+        // A new chunk is a new loader, so a new name for the module and the
+        // loader both: a browser never pairs a cached one with a new one.
+        let again = tempfile::tempdir().unwrap();
+        let (_, changed) = assemble_split(again.path(), &[8u8; 3_000]);
+        assert_ne!(changed["split"], *pair);
+    }
+
+    #[test]
+    fn a_chunk_the_loader_does_not_fetch_is_an_error() {
+        let renamed = vec![("split_other".to_string(), "split_other.0123456789abcdef".to_string())];
+        assert!(link_chunks("fetch(new URL(\"./split_iam.wasm\", import.meta.url))", &renamed).is_err());
+        assert!(name_pair("no import here", "import { initSync } from \"./sagedeck.js\";").is_err());
     }
 }
