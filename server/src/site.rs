@@ -94,6 +94,9 @@ fn write_hashed(dir: &Path, stem: &str, ext: &str, bytes: &[u8]) -> anyhow::Resu
     Ok((hash, written))
 }
 
+/// The names `sagedeck site` wrote last time, in pkg/: kept one build more.
+const BUILD_LIST: &str = ".build-files";
+
 /// What the split step adds to wasm-bindgen's folder.
 const SPLIT_LOADER: &str = "__wasm_split.js";
 const SPLIT_MANIFEST: &str = "__wasm_split_manifest.json";
@@ -140,11 +143,18 @@ pub fn assemble(args: SiteArgs) -> anyhow::Result<()> {
     let css = read(&args.style)?;
     let pkg = args.out.join("pkg");
     std::fs::create_dir_all(&pkg)?;
-    // The previous build's files go: hashed names would pile up otherwise.
+    // The previous build's files stay for one build more: a tab opened
+    // before an upgrade still holds the old main module, and its first visit
+    // to another page module fetches that old build's chunk. Older files go
+    // (hashed names would pile up otherwise).
+    let previous = std::fs::read_to_string(pkg.join(BUILD_LIST)).unwrap_or_default();
+    let previous: std::collections::HashSet<&str> = previous.lines().collect();
     for entry in std::fs::read_dir(&pkg)? {
         let path = entry?.path();
-        if path.is_file() {
-            std::fs::remove_file(path)?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let base = name.trim_end_matches(".br").trim_end_matches(".gz");
+        if path.is_file() && name != BUILD_LIST && !previous.contains(base) {
+            std::fs::remove_file(&path)?;
         }
     }
     let mut written = Vec::new();
@@ -208,6 +218,8 @@ pub fn assemble(args: SiteArgs) -> anyhow::Result<()> {
     };
     hashes.splice(0..0, [format!("js: {js_hash}"), format!("wasm: {wasm_hash}"), format!("css: {css_hash}")]);
     std::fs::write(&hash_file, hashes.join("\n") + "\n")?;
+    let this_build: Vec<&str> = [&js_file, &wasm_file, &css_file].into_iter().chain(&written).map(|f| f.name.as_str()).collect();
+    std::fs::write(pkg.join(BUILD_LIST), this_build.join("\n") + "\n")?;
     for f in [&js_file, &wasm_file, &css_file].into_iter().chain(&written) {
         println!("{:<60} {:>10} bytes · brotli {:>9} · gzip {:>9}", f.name, f.raw, f.brotli, f.gzip);
     }
@@ -319,6 +331,35 @@ mod tests {
         let again = tempfile::tempdir().unwrap();
         let (_, changed) = assemble_split(again.path(), &[8u8; 3_000]);
         assert_ne!(changed["split"], *pair);
+    }
+
+    #[test]
+    fn the_previous_build_stays_for_one_build_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunks = |pkg: &Path| -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(pkg)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| n.starts_with("split_iam_1.") && n.ends_with(".wasm"))
+                .collect();
+            names.sort();
+            names
+        };
+        let (pkg, first) = assemble_split(dir.path(), &[1u8; 3_000]);
+        let first_chunk = chunks(&pkg);
+        assert_eq!(first_chunk.len(), 1);
+        // A tab opened on the first build may still ask for its chunk and loader.
+        let (_, second) = assemble_split(dir.path(), &[2u8; 3_000]);
+        assert_eq!(chunks(&pkg).len(), 2);
+        assert!(pkg.join(&first_chunk[0]).exists() && pkg.join(format!("{}.br", first_chunk[0])).exists());
+        assert!(pkg.join(format!("__wasm_split.{}.js", first["split"])).exists());
+        // Two builds on, the first one's files are gone.
+        let (_, third) = assemble_split(dir.path(), &[3u8; 3_000]);
+        assert!(!pkg.join(&first_chunk[0]).exists() && !pkg.join(format!("{}.br", first_chunk[0])).exists());
+        assert!(!pkg.join(format!("__wasm_split.{}.js", first["split"])).exists());
+        assert!(pkg.join(format!("__wasm_split.{}.js", second["split"])).exists());
+        assert!(pkg.join(format!("__wasm_split.{}.js", third["split"])).exists());
+        assert_eq!(chunks(&pkg).len(), 2);
     }
 
     #[test]
