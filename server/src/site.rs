@@ -136,8 +136,55 @@ fn chunk_stem(file_name: &str) -> Option<&str> {
     file_name.strip_prefix("split_").and(file_name.strip_suffix(".wasm"))
 }
 
+fn read(p: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
+}
+
+/// The split's files from `bindgen` into `pkg` under hashed names: the
+/// chunks, the manifest and the loader rewritten to name them, and
+/// wasm-bindgen's module `js`, named with the loader by one hash. Adds what
+/// it wrote to `written` and its hash.txt lines to `hashes`; returns the
+/// module's hash and file.
+fn write_split(bindgen: &Path, pkg: &Path, js: &str, written: &mut Vec<Written>, hashes: &mut Vec<String>) -> anyhow::Result<(String, Written)> {
+    // The chunks first: the loader and the manifest name them.
+    let mut chunks = Vec::new();
+    for entry in std::fs::read_dir(bindgen)? {
+        let path = entry?.path();
+        if let Some(stem) = path.file_name().and_then(|n| n.to_str()).and_then(chunk_stem) {
+            chunks.push((stem.to_string(), path));
+        }
+    }
+    chunks.sort();
+    let mut renamed = Vec::new();
+    for (stem, path) in &chunks {
+        let (hash, file) = write_hashed(pkg, stem, "wasm", &read(path)?)?;
+        renamed.push((stem.clone(), format!("{stem}.{hash}")));
+        written.push(file);
+    }
+    let loader = link_chunks(&String::from_utf8(read(&bindgen.join(SPLIT_LOADER))?)?, &renamed)?;
+    let manifest: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_slice(&read(&bindgen.join(SPLIT_MANIFEST))?)?;
+    let manifest: std::collections::BTreeMap<_, Vec<String>> = manifest
+        .into_iter()
+        .map(|(split, stems)| {
+            let stems = stems
+                .iter()
+                .map(|s| renamed.iter().find(|(plain, _)| plain == s).map(|(_, hashed)| hashed.clone()))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| anyhow::anyhow!("the split manifest names a chunk that is not there ({split})"))?;
+            Ok((split, stems))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let (manifest_hash, file) = write_hashed(pkg, "__wasm_split_manifest", "json", &serde_json::to_vec(&manifest)?)?;
+    written.push(file);
+    hashes.push(format!("manifest: {manifest_hash}"));
+    let (js, loader, pair_hash) = name_pair(js, &loader)?;
+    written.push(write_as(pkg, format!("__wasm_split.{pair_hash}.js"), loader.as_bytes())?);
+    hashes.push(format!("split: {pair_hash}"));
+    let js_file = write_as(pkg, format!("sagedeck.{pair_hash}.js"), js.as_bytes())?;
+    Ok((pair_hash, js_file))
+}
+
 pub fn assemble(args: SiteArgs) -> anyhow::Result<()> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()));
     let js = String::from_utf8(read(&args.bindgen.join("sagedeck.js"))?)?;
     let wasm = read(&args.bindgen.join("sagedeck_bg.wasm"))?;
     let css = read(&args.style)?;
@@ -161,41 +208,7 @@ pub fn assemble(args: SiteArgs) -> anyhow::Result<()> {
     let mut hashes = Vec::new();
     let loader_path = args.bindgen.join(SPLIT_LOADER);
     let (js_hash, js_file) = if loader_path.exists() {
-        // The chunks first: the loader and the manifest name them.
-        let mut chunks: Vec<PathBuf> = std::fs::read_dir(&args.bindgen)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<Result<_, _>>()?;
-        chunks.retain(|p| p.file_name().and_then(|n| n.to_str()).and_then(chunk_stem).is_some());
-        chunks.sort();
-        let mut renamed = Vec::new();
-        for chunk in &chunks {
-            let stem = chunk.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-            let (hash, file) = write_hashed(&pkg, &stem, "wasm", &read(chunk)?)?;
-            renamed.push((stem.clone(), format!("{stem}.{hash}")));
-            written.push(file);
-        }
-        let loader = link_chunks(&String::from_utf8(read(&loader_path)?)?, &renamed)?;
-        let manifest: std::collections::BTreeMap<String, Vec<String>> =
-            serde_json::from_slice(&read(&args.bindgen.join(SPLIT_MANIFEST))?)?;
-        let manifest: std::collections::BTreeMap<_, Vec<String>> = manifest
-            .into_iter()
-            .map(|(split, stems)| {
-                let stems = stems
-                    .iter()
-                    .map(|s| renamed.iter().find(|(plain, _)| plain == s).map(|(_, hashed)| hashed.clone()))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| anyhow::anyhow!("the split manifest names a chunk that is not there ({split})"))?;
-                Ok((split, stems))
-            })
-            .collect::<anyhow::Result<_>>()?;
-        let (manifest_hash, file) = write_hashed(&pkg, "__wasm_split_manifest", "json", &serde_json::to_vec(&manifest)?)?;
-        written.push(file);
-        hashes.push(format!("manifest: {manifest_hash}"));
-        let (js, loader, pair_hash) = name_pair(&js, &loader)?;
-        written.push(write_as(&pkg, format!("__wasm_split.{pair_hash}.js"), loader.as_bytes())?);
-        hashes.push(format!("split: {pair_hash}"));
-        let js_file = write_as(&pkg, format!("sagedeck.{pair_hash}.js"), js.as_bytes())?;
-        (pair_hash, js_file)
+        write_split(&args.bindgen, &pkg, &js, &mut written, &mut hashes)?
     } else {
         write_hashed(&pkg, "sagedeck", "js", js.as_bytes())?
     };
