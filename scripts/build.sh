@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Builds the console with cargo and the wasm-bindgen CLI, without
-# cargo-leptos (whose own build took 15 of a fresh machine's 28 minutes):
+# Builds the console with cargo alone, without cargo-leptos (whose own build
+# took 15 of a fresh machine's 28 minutes) or the wasm-bindgen CLI:
 #   1. the server binary (cargo, dev profile: optimised where it matters, see
 #      Cargo.toml; --release for an optimised server);
 #   2. the browser half: the app crate for wasm32 with the hydrate feature,
 #      in the wasm-release profile (size-optimised, LTO), split by page
-#      (tools/wasm-split: a main module and one chunk per page module, the
-#      lazy routes of app/src/shell.rs), then wasm-bindgen and npm binaryen's
-#      wasm-opt -Oz on the main module and each chunk;
+#      and run through wasm-bindgen by tools/wasm-split (a main module and
+#      one chunk per page module, the lazy routes of app/src/shell.rs; the
+#      wasm-bindgen library inside it), then npm binaryen's wasm-opt -Oz on
+#      the main module and each chunk;
 #   3. `sagedeck site`: content-hashed names, brotli and gzip copies,
 #      hash.txt next to the binary, the public files.
-# Step 2 (and a missing wasm-bindgen CLI, built from crates.io) runs in the
-# background while step 1 does.
+# Step 2 (and the split tool, built once per machine) runs in the background
+# while step 1 does.
 # `cargo leptos watch --split` does the same for live reloading during
 # development (the lazy routes need the split step).
 #
@@ -25,8 +26,11 @@ server_profile=dev
 wasm_profile=wasm-release
 profile_dir() { if [ "$1" = dev ]; then echo debug; else echo "$1"; fi; }
 
-# The CLI's version must equal the wasm-bindgen library in Cargo.lock.
+# The split tool's wasm-bindgen must be the version the app links (Cargo.lock).
 wb_version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
+grep -q "^wasm-bindgen-cli-support = \"=$wb_version\"" tools/wasm-split/Cargo.toml ||
+  fail "the app links wasm-bindgen $wb_version, tools/wasm-split another version" \
+    "set wasm-bindgen-cli-support = \"=$wb_version\" in tools/wasm-split/Cargo.toml"
 wasm_opt="$SAGEDECK_ROOT/scripts/tools/node_modules/.bin/wasm-opt"
 if [ ! -x "$wasm_opt" ]; then
   step "wasm-opt (npm's binaryen: Debian's is too old for today's wasm)"
@@ -43,25 +47,14 @@ wasm_target="$CARGO_TARGET_DIR/browser"
 stage="$CARGO_TARGET_DIR/site-stage"
 browser_log="$CARGO_TARGET_DIR/browser-build.log"
 
-# The wasm, through wasm-bindgen and wasm-opt, into $stage.
+# The wasm, split, through wasm-bindgen and wasm-opt, into $stage.
 browser_half() {
-  local wb_pid=""
-  if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb_version\$"; then
-    step "wasm-bindgen-cli $wb_version: building it from crates.io beside the wasm (about 2.5 minutes, once per machine)"
-    (cd "$HOME" && env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --version "$wb_version" --force --quiet) \
-      > "$CARGO_TARGET_DIR/wasm-bindgen-install.log" 2>&1 &
-    wb_pid=$!
-  fi
   step "Browser half (the app crate for wasm32, profile $wasm_profile)"
   cargo build -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate \
     --profile "$wasm_profile" --target-dir "$wasm_target" ||
     fail "the browser half did not build" "read the compiler error above"
-  if [ -n "$wb_pid" ]; then
-    step "Waiting for wasm-bindgen-cli"
-    wait "$wb_pid" || { cat "$CARGO_TARGET_DIR/wasm-bindgen-install.log"; fail "cargo install wasm-bindgen-cli failed" "read its output above"; }
-  fi
 
-  step "The split tool (tools/wasm-split; built once per machine)"
+  step "The split tool (tools/wasm-split, with wasm-bindgen $wb_version inside; built once per machine)"
   cargo build --release --locked --manifest-path tools/wasm-split/Cargo.toml --target-dir "$CARGO_TARGET_DIR/tools" ||
     fail "the split tool did not build" "read the compiler error above"
   local split_tool="$CARGO_TARGET_DIR/tools/release/sagedeck-wasm-split"
@@ -72,7 +65,7 @@ browser_half() {
   # is kept by the input's content (and the tools' versions), so a build that
   # changed only the server skips them.
   local key cached
-  key="$(cat "$app_wasm" "$split_tool" <("$wasm_opt" --version) <(echo "$wb_version") | sha256sum | cut -c1-16)"
+  key="$(cat "$app_wasm" "$split_tool" <("$wasm_opt" --version) | sha256sum | cut -c1-16)"
   cached="$CARGO_TARGET_DIR/site-cache/$key"
   if [ -f "$cached/sagedeck_bg.wasm" ]; then
     step "split, wasm-bindgen and wasm-opt: unchanged input, reusing $cached"
@@ -80,14 +73,8 @@ browser_half() {
   else
     local split_dir="$CARGO_TARGET_DIR/site-split"
     rm -rf "$split_dir"
-    step "Splitting the wasm by page"
-    "$split_tool" "$app_wasm" "$split_dir" || fail "splitting the wasm failed" "read its error above"
-    step "wasm-bindgen $wb_version"
-    # --keep-lld-exports: the chunks import the table and the shared
-    # functions the split tool exported from the main module.
-    wasm-bindgen --target web --no-typescript --keep-lld-exports --out-dir "$stage" --out-name sagedeck "$split_dir/sagedeck_split.wasm" ||
-      fail "wasm-bindgen failed" "read its error above"
-    cp "$split_dir"/__wasm_split.js "$split_dir"/__wasm_split_manifest.json "$split_dir"/split_*.wasm "$stage"/
+    step "Splitting the wasm by page, then wasm-bindgen $wb_version"
+    "$split_tool" "$app_wasm" "$split_dir" "$stage" || fail "splitting the wasm or wasm-bindgen failed" "read its error above"
     step "wasm-opt -Oz (the main module and each chunk, two at a time)"
     printf '%s\n' "$stage"/*.wasm | xargs -P 2 -I{} "$wasm_opt" -Oz {} -o {} || fail "wasm-opt failed" "read its error above"
     rm -rf "$CARGO_TARGET_DIR/site-cache" && mkdir -p "$cached.tmp" && cp "$stage"/* "$cached.tmp"/ && mv "$cached.tmp" "$cached"

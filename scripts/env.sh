@@ -4,7 +4,7 @@
 SAGEDECK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export SAGEDECK_ROOT
 
-# Rust tools installed by `cargo install` (cargo-leptos, wasm-bindgen).
+# Rust tools installed by `cargo install` (cargo-leptos, for `watch`).
 export PATH="$HOME/.cargo/bin:$PATH"
 
 # The project-local Python: PyTorch (for tch's libtorch) and moto. torch-sys

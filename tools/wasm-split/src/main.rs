@@ -1,33 +1,53 @@
-//! `sagedeck-wasm-split INPUT.wasm OUT_DIR`: splits the browser half's wasm
-//! (built with `-C link-arg=--emit-relocs`) at its split points, the lazy
-//! routes of app/src/shell.rs, into what wasm-bindgen and `sagedeck site`
-//! take next:
+//! `sagedeck-wasm-split INPUT.wasm SPLIT_DIR OUT_DIR`: turns the browser
+//! half's wasm (built with `-C link-arg=--emit-relocs`) into what
+//! `sagedeck site` serves, in two steps:
 //!
-//! - `OUT_DIR/sagedeck_split.wasm`, the main module (for wasm-bindgen);
-//! - one `.wasm` chunk per page, plus chunks of code several pages share;
-//! - `OUT_DIR/__wasm_split.js`, the loader the main module imports: it
-//!   fetches a chunk the first time one of its functions is called, and
-//!   imports `initSync` from `./sagedeck.js` (wasm-bindgen's module);
-//! - `OUT_DIR/__wasm_split_manifest.json`: for each split point, the chunks
-//!   it needs, which the server reads to preload a page's chunks.
+//! 1. splits it at its split points, the lazy routes of app/src/shell.rs,
+//!    into SPLIT_DIR: the main module `sagedeck_split.wasm`, one `.wasm`
+//!    chunk per page module, the loader `__wasm_split.js` the main module
+//!    imports (it compiles a chunk once, starting with the page's own, and
+//!    imports `initSync` from `./sagedeck.js`, wasm-bindgen's module), and
+//!    `__wasm_split_manifest.json`, the chunks of each split point, which the
+//!    server reads to preload a page's chunk;
+//! 2. runs wasm-bindgen on the main module, as `wasm-bindgen --target web
+//!    --no-typescript --keep-lld-exports --out-name sagedeck` would (the
+//!    chunks import the table and the shared functions the split exported),
+//!    into OUT_DIR, and copies the chunks, the loader and the manifest there.
 //!
-//! `sagedeck site` then gives every one of these files a content-hashed name
-//! and rewrites the names inside the loader and the manifest.
+//! scripts/build.sh then runs wasm-opt on each module, and `sagedeck site`
+//! gives every file a content-hashed name and rewrites the names inside the
+//! loader and the manifest.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args_os().skip(1);
-    let (Some(input), Some(out)) = (args.next().map(PathBuf::from), args.next().map(PathBuf::from)) else {
-        return Err("usage: sagedeck-wasm-split INPUT.wasm OUT_DIR".into());
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> Result<()> {
+    let mut args = std::env::args_os().skip(1).map(PathBuf::from);
+    let (Some(input), Some(split_dir), Some(out)) = (args.next(), args.next(), args.next()) else {
+        return Err("usage: sagedeck-wasm-split INPUT.wasm SPLIT_DIR OUT_DIR".into());
     };
-    let input_wasm = std::fs::read(&input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
-    std::fs::create_dir_all(&out)?;
+    let main_module = split(&input, &split_dir)?;
+    bindgen(&main_module, &out)?;
+    for entry in std::fs::read_dir(&split_dir)? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with("split_") || name.starts_with("__wasm_split") {
+            std::fs::copy(&path, out.join(&*name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Step 1; the main module's path.
+fn split(input: &Path, out: &Path) -> Result<PathBuf> {
+    let input_wasm = std::fs::read(input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
+    std::fs::create_dir_all(out)?;
     let main_out = out.join("sagedeck_split.wasm");
     let split = wasm_split_cli_support::transform({
         let mut options = wasm_split_cli_support::Options::new(&input_wasm);
-        options.output_dir = &out;
+        options.output_dir = out;
         options.main_out_path = &main_out;
         options.main_module = "./sagedeck.js";
         options.link_name = "./__wasm_split.js";
@@ -44,5 +64,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let name = chunk.file_name().unwrap_or_default().to_string_lossy().into_owned();
         println!("  {name:<48} {:>9} bytes", std::fs::metadata(&chunk)?.len());
     }
+    Ok(main_out)
+}
+
+/// Step 2: the settings the CLI's `--target web --no-typescript
+/// --keep-lld-exports --out-name sagedeck` give, the CLI's defaults for the rest.
+fn bindgen(main_module: &Path, out: &Path) -> Result<()> {
+    let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
+    #[allow(deprecated)] // the CLI sets it from its flag (off) too
+    bindgen
+        .web(true)?
+        .input_path(main_module)
+        .typescript(false)
+        .keep_lld_exports(true)
+        .omit_default_module_path(false)
+        .reference_types(false)
+        .out_name("sagedeck");
+    bindgen.generate(out).map_err(|e| format!("wasm-bindgen on {} failed: {e:#}", main_module.display()))?;
     Ok(())
 }

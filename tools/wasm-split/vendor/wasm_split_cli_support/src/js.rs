@@ -105,9 +105,9 @@ function getSharedImports() {{
             // (for example due to attaching a has of its contents).
             crate::OutputTarget::Web(_) => format!(
                 r#"() => {{
-    const src = fetch(new URL({file_path}, import.meta.url));
+    const src = compileChunk(new URL({file_path}, import.meta.url));
     src.catch(() => {{}});
-    return async (imports) => {wrap}(WebAssembly.instantiateStreaming(src, imports));
+    return async (imports) => {wrap}(WebAssembly.instantiate(await src, imports));
 }}
 "#
             ),

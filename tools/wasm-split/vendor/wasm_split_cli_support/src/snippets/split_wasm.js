@@ -1,3 +1,25 @@
+// Sagedeck's change (vendor/README.md): a chunk is compiled once per URL, and
+// the chunks the page names in <link rel="preload"> (its own page's, which the
+// server adds) start compiling as soon as this module loads, beside the main
+// module, instead of when the router first asks for them.
+const compiledChunks = new Map();
+function compileChunk(url) {
+    let module = compiledChunks.get(url.href);
+    if (module === undefined) {
+        module = WebAssembly.compileStreaming(fetch(url));
+        // A failed compile is forgotten, so a later load fetches again.
+        module.catch(() => {
+            if (compiledChunks.get(url.href) === module) compiledChunks.delete(url.href);
+        });
+        compiledChunks.set(url.href, module);
+    }
+    return module;
+}
+if (typeof document !== "undefined") {
+    for (const link of document.querySelectorAll('link[rel="preload"][href*="/split_"][href$=".wasm"]')) {
+        compileChunk(new URL(link.href)).catch(() => {});
+    }
+}
 function wrapAsyncCb(callee) {
     return async (callbackIndex, callbackData) => {
         let success;
