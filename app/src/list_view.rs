@@ -7,6 +7,7 @@
 //! checking what a client sent.
 
 use crate::components::{count_of, thousands};
+use crate::training::sagemaker::CacheState;
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -148,6 +149,29 @@ impl<K: ListKind> ListQuery<K> {
     }
 }
 
+/// What a page of a list of local and SageMaker rows says beside its rows,
+/// the same for every such list. Flattened into the page's JSON, so its
+/// fields sit beside the rows (`local_total`, `older`, …).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MixedPage {
+    /// Rows that match the filters, on every page.
+    pub local_total: u64,
+    pub sagemaker_total: u64,
+    /// Cursors for the "Older" and "Newer" links, when there are such rows.
+    pub older: Option<String>,
+    pub newer: Option<String>,
+    /// How fresh the SageMaker rows are; None when AWS is not configured.
+    pub cache: Option<CacheState>,
+    /// Why SageMaker rows are not listed, when they are not.
+    pub sagemaker_note: Option<String>,
+}
+
+impl MixedPage {
+    pub fn total(&self) -> u64 {
+        self.local_total + self.sagemaker_total
+    }
+}
+
 /// The count line ("50 of 12,400 jobs · 400 local, 12,000 on SageMaker")
 /// and the Newest / ← Newer / Older → links above a list of local and
 /// SageMaker rows.
@@ -161,12 +185,10 @@ pub fn ListPager<K: ListKind>(
     noun: (&'static str, &'static str),
     /// Rows on this page.
     shown: usize,
-    local_total: u64,
-    sagemaker_total: u64,
-    /// The page's cursors, where there are older or newer rows.
-    older: Option<String>,
-    newer: Option<String>,
+    /// The totals and the page's cursors.
+    page: MixedPage,
 ) -> impl IntoView {
+    let MixedPage { local_total, sagemaker_total, older, newer, .. } = page;
     let total = local_total + sagemaker_total;
     let count = format!(
         "{} · {} local, {} on SageMaker",

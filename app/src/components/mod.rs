@@ -78,11 +78,13 @@ pub fn ConfirmButton(
 }
 
 /// The page's title row; with `refresh`, a Refresh button that bumps it
-/// (the page's resources read it), before the page's own actions.
+/// (the page's resources read it), before the page's own actions; with
+/// `lede`, the sentence under the title that says what the page is for.
 #[component]
 pub fn PageHeader(
     #[prop(into)] title: String,
     #[prop(optional)] refresh: Option<RwSignal<u32>>,
+    #[prop(optional, into)] lede: Option<&'static str>,
     #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
     view! {
@@ -91,6 +93,26 @@ pub fn PageHeader(
             <h1>{title}</h1>
             <div class="page-actions">{refresh.map(|tick| view! { <RefreshButton tick/> })}{children.map(|c| c())}</div>
         </div>
+        {lede.map(|text| view! { <p class="lede">{text}</p> })}
+    }
+}
+
+/// A titled panel of a page: `<section class="card">` with its heading, the
+/// muted note under it when there is one, then the children. Panels whose
+/// heading carries more than words (a badge, a picker) write the section out.
+#[component]
+pub fn Card(
+    title: &'static str,
+    #[prop(optional)] id: Option<&'static str>,
+    #[prop(optional)] note: Option<&'static str>,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <section class="card" id=id>
+            <h2>{title}</h2>
+            {note.map(|text| view! { <p class="muted">{text}</p> })}
+            {children()}
+        </section>
     }
 }
 

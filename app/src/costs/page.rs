@@ -32,11 +32,11 @@ pub fn CostsPage() -> impl IntoView {
         |(hours, ..)| costs_view(hours.to_string()),
     );
     view! {
-        <PageHeader title="Costs" refresh=refresh/>
-        <p class="lede">
-            "What runs now and what it costs, the month so far, and what sits idle. Estimates from on-demand prices: "
-            "the bill also has storage, data transfer and any savings plan, which Sagedeck does not see."
-        </p>
+        <PageHeader title="Costs" refresh=refresh
+            lede=concat!(
+                "What runs now and what it costs, the month so far, and what sits idle. Estimates from on-demand prices: ",
+                "the bill also has storage, data transfer and any savings plan, which Sagedeck does not see.",
+            )/>
         <ActionOutcome stop delete/>
         <Loaded resource=view_data loading="Pricing what runs…" ok=move |data| view! { <CostsBody data stop delete/> }/>
     }

@@ -3,7 +3,7 @@
 //! the images it got wrong.
 
 use super::{run_test_bench, Backend, TestBenchReport};
-use crate::components::{ErrorPanel, TextField};
+use crate::components::{Card, ErrorPanel, TextField};
 use crate::training::get_training_defaults;
 use leptos::prelude::*;
 
@@ -15,9 +15,7 @@ pub fn TestBench(backend: Backend, name: String) -> impl IntoView {
     let name = StoredValue::new(name);
     let run = Action::new(move |(folder, limit): &(String, u32)| run_test_bench(backend, name.get_value(), folder.clone(), *limit));
     view! {
-        <section class="card" id="test-bench">
-            <h2>"Image test bench"</h2>
-            <p class="muted">"Runs a labelled folder (a dataset with test/, or one folder per class) through this endpoint, four requests at a time."</p>
+        <Card title="Image test bench" id="test-bench" note="Runs a labelled folder (a dataset with test/, or one folder per class) through this endpoint, four requests at a time.">
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     if let Ok(d) = defaults.await {
@@ -43,7 +41,7 @@ pub fn TestBench(backend: Backend, name: String) -> impl IntoView {
                 Ok(report) => view! { <Report report/> }.into_any(),
                 Err(error) => view! { <ErrorPanel error/> }.into_any(),
             })}
-        </section>
+        </Card>
     }
 }
 

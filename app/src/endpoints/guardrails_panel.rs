@@ -3,7 +3,7 @@
 //! past rollouts, rollback, and the form that starts one.
 
 use super::guardrails::{AlarmKind, AlarmSpec, EndpointAlarm, SageMakerRolloutSpec, SageMakerRollouts};
-use crate::components::{number_input, parse_u32};
+use crate::components::{number_input, parse_u32, Card};
 use super::rollout::Shift;
 use super::{deployable_training_jobs, endpoint_alarms, put_endpoint_alarm, roll_back_sagemaker, sagemaker_rollouts, start_sagemaker_rollout, Backend};
 use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, TextField};
@@ -94,8 +94,7 @@ pub fn AlarmsPanel(backend: Backend, name: String) -> impl IntoView {
         Backend::Local => "Evaluated by Sagedeck on its own per-minute metrics with CloudWatch's rules: a period's value above the threshold breaches; M breaching of the last N complete periods is ALARM; periods without traffic do not breach.",
     };
     view! {
-        <section class="card" id="alarms">
-            <h2>"Alarms"</h2>
+        <Card title="Alarms" id="alarms">
             <p class="muted">{source}</p>
             <Loaded resource=alarms loading="Reading the alarms…" ok=move |list| view! { <AlarmTable alarms=list/> }/>
             <form class="form-grid" id="alarm-form" on:submit=move |ev| {
@@ -125,7 +124,7 @@ pub fn AlarmsPanel(backend: Backend, name: String) -> impl IntoView {
             </form>
             {move || problem.get().map(|error| view! { <ErrorPanel error/> })}
             {move || put.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
-        </section>
+        </Card>
     }
 }
 
@@ -182,13 +181,12 @@ pub fn SageMakerRolloutPanel(name: String) -> impl IntoView {
     };
     let plan = move || spec().and_then(|s| s.plan(s.instance_count.unwrap_or(2))).map(|p| p.describe()).unwrap_or_default();
     view! {
-        <section class="card" id="sagemaker-rollouts">
-            <h2>"Rollouts"</h2>
-            <p class="muted">
-                "A rollout creates a model and an endpoint configuration and calls UpdateEndpoint with a blue/green deployment "
-                "configuration. The traffic shift happens inside SageMaker: Sagedeck cannot see the split, only the stage "
-                "DescribeEndpoint reports (Creating, ActivatingTraffic, Baking) and how it ended. When an alarm it names fires, SageMaker rolls back."
-            </p>
+        <Card title="Rollouts" id="sagemaker-rollouts"
+            note=concat!(
+                "A rollout creates a model and an endpoint configuration and calls UpdateEndpoint with a blue/green deployment ",
+                "configuration. The traffic shift happens inside SageMaker: Sagedeck cannot see the split, only the stage ",
+                "DescribeEndpoint reports (Creating, ActivatingTraffic, Baking) and how it ended. When an alarm it names fires, SageMaker rolls back.",
+            )>
             <Transition fallback=|| view! { <Loading text="Reading the deployment…"/> }>
                 {move || Suspend::new(async move {
                     match rollouts.await {
@@ -310,6 +308,6 @@ pub fn SageMakerRolloutPanel(name: String) -> impl IntoView {
             </form>
             {move || problem.get().map(|error| view! { <ErrorPanel error/> })}
             {move || start.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
-        </section>
+        </Card>
     }
 }

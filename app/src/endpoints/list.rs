@@ -5,8 +5,7 @@
 //! URL, so a view can be shared; opening it makes no AWS call.
 
 use super::{Backend, EndpointSummary};
-use crate::list_view::{keyset_page, Direction, ListKind, ListQuery};
-use crate::training::sagemaker::CacheState;
+use crate::list_view::{keyset_page, Direction, ListKind, ListQuery, MixedPage};
 use crate::ApiError;
 use serde::{Deserialize, Serialize};
 
@@ -96,22 +95,8 @@ pub type EndpointQuery = ListQuery<Endpoints>;
 pub struct EndpointPage {
     /// Newest first.
     pub endpoints: Vec<EndpointSummary>,
-    /// Endpoints that match the filters, on every page.
-    pub local_total: u64,
-    pub sagemaker_total: u64,
-    /// Cursors for the "Older" and "Newer" links, when there are such rows.
-    pub older: Option<String>,
-    pub newer: Option<String>,
-    /// How fresh the SageMaker rows are; None when AWS is not configured.
-    pub cache: Option<CacheState>,
-    /// Why SageMaker endpoints are not listed, when they are not.
-    pub sagemaker_note: Option<String>,
-}
-
-impl EndpointPage {
-    pub fn total(&self) -> u64 {
-        self.local_total + self.sagemaker_total
-    }
+    #[serde(flatten)]
+    pub list: MixedPage,
 }
 
 /// The page from the rows a page query read (see [`keyset_page`]).

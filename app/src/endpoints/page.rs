@@ -12,7 +12,7 @@ use super::{
 };
 use crate::components::chart::{LineChart, Series};
 use crate::list_view::ListPager;
-use crate::components::{dispatch_or_show, number_input, or_dash, parse_u32, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader, TextField};
+use crate::components::{dispatch_or_show, number_input, or_dash, parse_u32, short_time, Badge, Card, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader, TextField};
 use crate::training::{list_local_jobs, CompletedJobSelect, JobStatus};
 use crate::ApiError;
 use leptos::prelude::*;
@@ -62,8 +62,7 @@ pub fn EndpointsPage() -> impl IntoView {
             "Both answer "<code>"POST /endpoints/NAME/invocations"</code>" with an image, as SageMaker's InvokeEndpoint does."
         </p>
         {move || relist.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
-        <section class="card">
-            <h2>"Endpoints"</h2>
+        <Card title="Endpoints">
             <div class="filters">
                 <select name="status-filter" on:change=move |ev| go_status(EndpointQuery { status: event_target_value(&ev), ..query.get_untracked().first_page() })>
                     <option value="" selected=move || query.with(|q| q.status.is_empty())>"Any status"</option>
@@ -78,7 +77,7 @@ pub fn EndpointsPage() -> impl IntoView {
                     on:input=move |ev| go_name(EndpointQuery { name: event_target_value(&ev), ..query.get_untracked().first_page() })/>
             </div>
             <Loaded resource=list loading="Listing endpoints…" ok=move |page| view! { <EndpointTable page query=query.get_untracked()/> }/>
-        </section>
+        </Card>
         <div class="two-columns">
             <LocalDeployForm on_deployed/>
             <SageMakerDeployForm on_deployed/>
@@ -89,8 +88,8 @@ pub fn EndpointsPage() -> impl IntoView {
 /// What the SageMaker half of the list says about itself: not configured,
 /// or as last read when the latest look failed.
 fn sagemaker_note(page: &EndpointPage) -> Option<String> {
-    let cache = page.cache.as_ref();
-    let note = page.sagemaker_note.as_ref()?;
+    let cache = page.list.cache.as_ref();
+    let note = page.list.sagemaker_note.as_ref()?;
     Some(match cache {
         None => format!("SageMaker endpoints are not listed: {note}"),
         Some(c) => format!(
@@ -104,7 +103,7 @@ fn sagemaker_note(page: &EndpointPage) -> Option<String> {
 #[component]
 fn EndpointTable(page: EndpointPage, query: EndpointQuery) -> impl IntoView {
     let note = sagemaker_note(&page).map(|n| view! { <p class="muted" id="sagemaker-note">{n}</p> });
-    let read_at = page.cache.as_ref().and_then(|c| c.refreshed_at.clone()).map(|t| {
+    let read_at = page.list.cache.as_ref().and_then(|c| c.refreshed_at.clone()).map(|t| {
         view! { <p class="muted" id="endpoints-read-at">{format!("SageMaker endpoints as read at {}.", short_time(&t))}</p> }
     });
     if page.endpoints.is_empty() && !query.from_cursor() {
@@ -117,8 +116,7 @@ fn EndpointTable(page: EndpointPage, query: EndpointQuery) -> impl IntoView {
     }
     view! {
         {note}
-        <ListPager query id="endpoints-count" noun=("endpoint", "endpoints") shown=page.endpoints.len() local_total=page.local_total
-            sagemaker_total=page.sagemaker_total older=page.older.clone() newer=page.newer.clone()/>
+        <ListPager query id="endpoints-count" noun=("endpoint", "endpoints") shown=page.endpoints.len() page=page.list.clone()/>
         <DataTable id="endpoints" headers=&["Name", "Runs on", "Status", "Instances", "Model", "Created"]>
             {page.endpoints.into_iter().map(|e| {
                 let href = e.backend.page_path(&e.name);
@@ -185,9 +183,7 @@ fn LocalDeployForm(on_deployed: Callback<()>) -> impl IntoView {
         Ok(spec)
     };
     view! {
-        <section class="card" id="deploy-local">
-            <h2>"Deploy a local endpoint"</h2>
-            <p class="muted">"Serves a completed job's model in this process: N replicas behind one bounded queue with dynamic batching. A SageMaker job's model.tar.gz is downloaded and unpacked first."</p>
+        <Card title="Deploy a local endpoint" id="deploy-local" note="Serves a completed job's model in this process: N replicas behind one bounded queue with dynamic batching. A SageMaker job's model.tar.gz is downloaded and unpacked first.">
             <form class="form-grid" on:submit=move |ev| {
                 ev.prevent_default();
                 dispatch_or_show(deploy, problem, spec());
@@ -223,7 +219,7 @@ fn LocalDeployForm(on_deployed: Callback<()>) -> impl IntoView {
             </form>
             {move || problem.get().map(|error| view! { <ErrorPanel error/> })}
             {move || deploy.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
-        </section>
+        </Card>
     }
 }
 
@@ -284,9 +280,7 @@ fn SageMakerDeployForm(on_deployed: Callback<()>) -> impl IntoView {
         }
     });
     view! {
-        <section class="card" id="deploy-sagemaker">
-            <h2>"Deploy on SageMaker"</h2>
-            <p class="muted">"CreateModel → CreateEndpointConfig → CreateEndpoint from a completed SageMaker job's model.tar.gz, or from a local job's artifact packed as one. Served by the PyTorch inference image with Sagedeck's inference.py; billed per instance-hour while InService."</p>
+        <Card title="Deploy on SageMaker" id="deploy-sagemaker" note="CreateModel → CreateEndpointConfig → CreateEndpoint from a completed SageMaker job's model.tar.gz, or from a local job's artifact packed as one. Served by the PyTorch inference image with Sagedeck's inference.py; billed per instance-hour while InService.">
             <Suspense fallback=|| view! { <Loading text="Looking for completed SageMaker training jobs…"/> }>
                 {move || Suspend::new(async move {
                     match jobs.await {
@@ -351,7 +345,7 @@ fn SageMakerDeployForm(on_deployed: Callback<()>) -> impl IntoView {
             </Suspense>
             {move || problem.get().map(|error| view! { <ErrorPanel error/> })}
             {move || deploy.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
-        </section>
+        </Card>
     }
 }
 
@@ -405,10 +399,9 @@ pub fn EndpointPage() -> impl IntoView {
         {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
         <Loaded resource=detail ok=move |d| view! { <EndpointFacts d/> }/>
         <div class="two-columns">
-            <section class="card">
-                <h2>"Test"</h2>
+            <Card title="Test">
                 {move || view! { <TestPanel backend=backend() name=name()/> }}
-            </section>
+            </Card>
             <section class="card" id="metrics">
                 <h2>"Metrics "<WindowPicker window/></h2>
                 <Loaded resource=metrics ok=move |m| view! { <MetricCharts m/> }/>

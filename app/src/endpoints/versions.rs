@@ -3,7 +3,7 @@
 //! answers side by side, a one-click rollback), and the form that proposes
 //! the next version.
 
-use crate::components::{number_input, parse_u32};
+use crate::components::{number_input, parse_u32, Card};
 use super::rollout::{EndpointVersion, Guardrails, RolloutSpec, RolloutState, RolloutView, Shift, VersionSource, VersionStats, VersionsView};
 use super::rollout::ShadowReport;
 use super::{endpoint_versions, roll_back_rollout, shadow_test, start_rollout, Batching};
@@ -54,8 +54,7 @@ pub fn VersionsPanel(name: String) -> impl IntoView {
         });
     });
     view! {
-        <section class="card" id="versions">
-            <h2>"Versions and rollouts"</h2>
+        <Card title="Versions and rollouts" id="versions">
             <p class="muted">
                 "A rollout loads the next version's replicas beside the live ones and warms them up, then moves traffic to them "
                 "all at once, by canary or linearly, judging each step: too many failed answers, a slow p99, or too little agreement "
@@ -65,7 +64,7 @@ pub fn VersionsPanel(name: String) -> impl IntoView {
             <Loaded resource=versions loading="Reading the versions…" ok=move |v| view! { <VersionsBody v on_back on_again back_pending=back.pending().into() again_pending=start.pending().into()/> }/>
             {move || back.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
             <RolloutForm endpoint=name.get_value() start/>
-        </section>
+        </Card>
     }
 }
 

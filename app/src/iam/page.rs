@@ -8,7 +8,7 @@ use super::policy;
 use super::fix::FixPlan;
 use super::{apply_role_fix, get_account_review, plan_role_fix, review_file, AccountReview, FixOutcome, ReviewedRole};
 use crate::journal::revert_change;
-use crate::components::{DataTable, ErrorPanel, PageHeader};
+use crate::components::{Card, DataTable, ErrorPanel, PageHeader};
 use crate::ApiError;
 use leptos::prelude::*;
 
@@ -91,13 +91,12 @@ pub fn IamPage() -> impl IntoView {
         show(ticket(), r);
     };
     view! {
-        <PageHeader title="IAM"/>
-        <p class="lede">
-            "The roles of the ML stack, judged as a whole: trust policy, inline, managed and boundary policies together. "
-            "Each finding says where it is, what the risk is, and the fix."
-        </p>
-        <section class="card" id="iam-source">
-            <h2>"What to review"</h2>
+        <PageHeader title="IAM"
+            lede=concat!(
+                "The roles of the ML stack, judged as a whole: trust policy, inline, managed and boundary policies together. ",
+                "Each finding says where it is, what the risk is, and the fix.",
+            )/>
+        <Card title="What to review" id="iam-source">
             <div class="form-grid">
                 <label class="field">
                     <span>"Unused after (days)"</span>
@@ -135,7 +134,7 @@ pub fn IamPage() -> impl IntoView {
                     </label>
                 </div>
             </div>
-        </section>
+        </Card>
         <For each=move || review.get().map(|r| (generation.get_untracked(), r)).into_iter() key=|(g, _)| *g let:item>
             {match item.1 {
                 Err(error) => view! { <ErrorPanel error/> }.into_any(),
@@ -346,9 +345,7 @@ fn LiveEditor() -> impl IntoView {
     let text = RwSignal::new(START.to_string());
     let result = Memo::new(move |_| analyze_document(&text.get()));
     view! {
-        <section class="card" id="live-editor">
-            <h2>"Live policy editor"</h2>
-            <p class="muted">"Paste or edit a permissions policy; it is judged in your browser as you type."</p>
+        <Card title="Live policy editor" id="live-editor" note="Paste or edit a permissions policy; it is judged in your browser as you type.">
             <div class="two-columns">
                 <textarea id="policy-text" rows="16" spellcheck="false" prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))></textarea>
                 <div>
@@ -361,7 +358,7 @@ fn LiveEditor() -> impl IntoView {
                     }}
                 </div>
             </div>
-        </section>
+        </Card>
     }
 }
 
@@ -394,8 +391,7 @@ fn GraphView(graph: super::graph::Graph) -> impl IntoView {
     let sev = |s: Option<Severity>| s.map(|s| s.label()).unwrap_or("none");
     let short = |t: &str| if t.chars().count() > 30 { format!("{}…", t.chars().take(29).collect::<String>()) } else { t.to_string() };
     view! {
-        <section class="card" id="iam-graph">
-            <h2>"Who can do what"</h2>
+        <Card title="Who can do what" id="iam-graph">
             <svg viewBox=format!("0 0 990 {height}") class="graph" role="img" aria-label="Principals, roles, policies and what they allow">
                 {["May assume", "Role", "Policy", "Can"].iter().enumerate().map(|(i, t)| view! { <text class="graph-head" x=COL_X[i] y="18">{*t}</text> }).collect_view()}
                 {graph.edges.iter().map(|(a, b, s)| {
@@ -411,6 +407,6 @@ fn GraphView(graph: super::graph::Graph) -> impl IntoView {
                     </g>
                 }).collect_view()}
             </svg>
-        </section>
+        </Card>
     }
 }

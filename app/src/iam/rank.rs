@@ -110,75 +110,86 @@ impl Probes {
         }
     }
 
+    /// Each action of `table` on its resource, an ARN of the action's own
+    /// service (`*` stays `*`).
+    fn on(&self, table: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+        table
+            .iter()
+            .map(|&(action, rest)| {
+                let service = action.split(':').next().unwrap_or_default();
+                (action, if rest == "*" { rest.to_string() } else { self.arn(service, rest) })
+            })
+            .collect()
+    }
+
     /// Every one of these on every resource: `Action: *`.
     pub fn administrator(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("iam:CreateUser", self.arn("iam", "user/probe")),
-            ("iam:PutRolePolicy", self.arn("iam", "role/probe")),
-            ("organizations:LeaveOrganization", "*".into()),
-            ("ec2:RunInstances", self.arn("ec2", "instance/*")),
-            ("s3:DeleteBucket", self.arn("s3", "probe-bucket")),
-            ("kms:ScheduleKeyDeletion", self.arn("kms", "key/probe")),
-            ("cloudtrail:StopLogging", self.arn("cloudtrail", "trail/probe")),
-            ("sagemaker:CreateTrainingJob", self.arn("sagemaker", "training-job/probe")),
-        ]
+        self.on(&[
+            ("iam:CreateUser", "user/probe"),
+            ("iam:PutRolePolicy", "role/probe"),
+            ("organizations:LeaveOrganization", "*"),
+            ("ec2:RunInstances", "instance/*"),
+            ("s3:DeleteBucket", "probe-bucket"),
+            ("kms:ScheduleKeyDeletion", "key/probe"),
+            ("cloudtrail:StopLogging", "trail/probe"),
+            ("sagemaker:CreateTrainingJob", "training-job/probe"),
+        ])
     }
 
     /// Any one of these on another principal: control over IAM.
     pub fn iam_control(&self) -> Vec<(&'static str, String)> {
-        let role = self.arn("iam", "role/probe-administrator");
-        vec![
-            ("iam:PutRolePolicy", role.clone()),
-            ("iam:AttachRolePolicy", role.clone()),
-            ("iam:UpdateAssumeRolePolicy", role),
-            ("iam:CreatePolicyVersion", self.arn("iam", "policy/probe")),
-            ("iam:AttachUserPolicy", self.arn("iam", "user/probe")),
-            ("iam:PutUserPolicy", self.arn("iam", "user/probe")),
-            ("iam:CreateAccessKey", self.arn("iam", "user/probe")),
-            ("iam:CreateLoginProfile", self.arn("iam", "user/probe")),
-        ]
+        self.on(&[
+            ("iam:PutRolePolicy", "role/probe-administrator"),
+            ("iam:AttachRolePolicy", "role/probe-administrator"),
+            ("iam:UpdateAssumeRolePolicy", "role/probe-administrator"),
+            ("iam:CreatePolicyVersion", "policy/probe"),
+            ("iam:AttachUserPolicy", "user/probe"),
+            ("iam:PutUserPolicy", "user/probe"),
+            ("iam:CreateAccessKey", "user/probe"),
+            ("iam:CreateLoginProfile", "user/probe"),
+        ])
     }
 
     /// Most of these (services running code or holding data): broad control.
     pub fn broad(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("ec2:RunInstances", self.arn("ec2", "instance/*")),
-            ("lambda:CreateFunction", self.arn("lambda", "function:probe")),
-            ("sagemaker:CreateTrainingJob", self.arn("sagemaker", "training-job/probe")),
-            ("ecs:RunTask", self.arn("ecs", "task-definition/probe:1")),
-            ("s3:DeleteObject", self.arn("s3", "probe-bucket/key")),
-            ("dynamodb:DeleteTable", self.arn("dynamodb", "table/probe")),
-            ("rds:DeleteDBInstance", self.arn("rds", "db:probe")),
-            ("cloudformation:CreateStack", self.arn("cloudformation", "stack/probe/1")),
-        ]
+        self.on(&[
+            ("ec2:RunInstances", "instance/*"),
+            ("lambda:CreateFunction", "function:probe"),
+            ("sagemaker:CreateTrainingJob", "training-job/probe"),
+            ("ecs:RunTask", "task-definition/probe:1"),
+            ("s3:DeleteObject", "probe-bucket/key"),
+            ("dynamodb:DeleteTable", "table/probe"),
+            ("rds:DeleteDBInstance", "db:probe"),
+            ("cloudformation:CreateStack", "stack/probe/1"),
+        ])
     }
 
     /// Any of these on a resource the role was not given by name.
     pub fn data(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("s3:GetObject", self.arn("s3", "probe-bucket/key")),
-            ("s3:PutObject", self.arn("s3", "probe-bucket/key")),
-            ("s3:DeleteObject", self.arn("s3", "probe-bucket/key")),
-            ("secretsmanager:GetSecretValue", self.arn("secretsmanager", "secret:probe")),
-            ("ssm:GetParameter", self.arn("ssm", "parameter/probe")),
-            ("kms:Decrypt", self.arn("kms", "key/probe")),
-            ("dynamodb:Scan", self.arn("dynamodb", "table/probe")),
-        ]
+        self.on(&[
+            ("s3:GetObject", "probe-bucket/key"),
+            ("s3:PutObject", "probe-bucket/key"),
+            ("s3:DeleteObject", "probe-bucket/key"),
+            ("secretsmanager:GetSecretValue", "secret:probe"),
+            ("ssm:GetParameter", "parameter/probe"),
+            ("kms:Decrypt", "key/probe"),
+            ("dynamodb:Scan", "table/probe"),
+        ])
     }
 
     /// Creating or deleting any resource of a service.
     pub fn service_control(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("sagemaker:DeleteEndpoint", self.arn("sagemaker", "endpoint/probe")),
-            ("sagemaker:CreateEndpoint", self.arn("sagemaker", "endpoint/probe")),
-            ("sagemaker:DeleteModel", self.arn("sagemaker", "model/probe")),
-            ("lambda:UpdateFunctionCode", self.arn("lambda", "function:probe")),
-            ("lambda:DeleteFunction", self.arn("lambda", "function:probe")),
-            ("ec2:TerminateInstances", self.arn("ec2", "instance/i-probe")),
-            ("s3:PutBucketPolicy", self.arn("s3", "probe-bucket")),
-            ("logs:DeleteLogGroup", self.arn("logs", "log-group:probe")),
-            ("application-autoscaling:RegisterScalableTarget", "*".into()),
-        ]
+        self.on(&[
+            ("sagemaker:DeleteEndpoint", "endpoint/probe"),
+            ("sagemaker:CreateEndpoint", "endpoint/probe"),
+            ("sagemaker:DeleteModel", "model/probe"),
+            ("lambda:UpdateFunctionCode", "function:probe"),
+            ("lambda:DeleteFunction", "function:probe"),
+            ("ec2:TerminateInstances", "instance/i-probe"),
+            ("s3:PutBucketPolicy", "probe-bucket"),
+            ("logs:DeleteLogGroup", "log-group:probe"),
+            ("application-autoscaling:RegisterScalableTarget", "*"),
+        ])
     }
 }
 

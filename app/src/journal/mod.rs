@@ -94,8 +94,7 @@ pub fn JournalPage() -> impl IntoView {
         }
     };
     view! {
-        <PageHeader title="Change journal" refresh=version/>
-        <p class="lede">"Every change Sagedeck made or tried, on AWS or locally, by whom, newest first; refused attempts (a missing role, a cross-site request) and sign-ins too. Changes to scaling, concurrency and IAM can be reverted in one click; the revert is recorded too."</p>
+        <PageHeader title="Change journal" refresh=version lede="Every change Sagedeck made or tried, on AWS or locally, by whom, newest first; refused attempts (a missing role, a cross-site request) and sign-ins too. Changes to scaling, concurrency and IAM can be reverted in one click; the revert is recorded too."/>
         <section class="card">
             <div class="form-row journal-filters">
                 <label class="field">

@@ -8,7 +8,7 @@ use super::{
     set_reserved_concurrency, set_up_endpoint_function, test_invoke_function, FnHome, FunctionDetail, FunctionList,
     LambdaSetupSpec, LocalFunctionSpec,
 };
-use crate::components::{dispatch_or_show, or_dash, short_time, Badge, DataTable, ErrorPanel, Loaded, PageHeader, TextField};
+use crate::components::{dispatch_or_show, or_dash, short_time, Badge, Card, DataTable, ErrorPanel, Loaded, PageHeader, TextField};
 use crate::components::chart::LineChart;
 use crate::endpoints::{list_endpoints, metric_series, metric_total, Backend, EndpointMetrics, MetricWindow, WindowPicker};
 use crate::ApiError;
@@ -29,15 +29,14 @@ pub fn LambdaPage() -> impl IntoView {
     let version = RwSignal::new(0u32);
     let list = Resource::new(move || version.get(), |_| list_functions());
     view! {
-        <PageHeader title="Lambda" refresh=version/>
-        <p class="lede">
-            "The function in front of an endpoint, as the seeds build it: it forwards the event to InvokeEndpoint and returns the body. "
-            "Reserved concurrency caps it (beyond it, callers get 429 TooManyRequestsException); provisioned concurrency keeps environments initialised."
-        </p>
-        <section class="card">
-            <h2>"Functions"</h2>
+        <PageHeader title="Lambda" refresh=version
+            lede=concat!(
+                "The function in front of an endpoint, as the seeds build it: it forwards the event to InvokeEndpoint and returns the body. ",
+                "Reserved concurrency caps it (beyond it, callers get 429 TooManyRequestsException); provisioned concurrency keeps environments initialised.",
+            )/>
+        <Card title="Functions">
             <Loaded resource=list loading="Listing functions…" ok=move |list| view! { <FunctionTable list/> }/>
-        </section>
+        </Card>
         <div class="two-columns">
             <LocalFunctionForm/>
             <SetupForm/>
@@ -114,8 +113,7 @@ fn LocalFunctionForm() -> impl IntoView {
         }
     });
     view! {
-        <section class="card" id="create-local">
-            <h2>"Local function for a local endpoint"</h2>
+        <Card title="Local function for a local endpoint" id="create-local">
             <p class="muted">"Answers "<code>"POST /functions/NAME/invocations"</code>" (and Lambda's own "<code>"/2015-03-31/functions/NAME/invocations"</code>") with the seeds' handler."</p>
             <form class="form-grid" on:submit=move |ev| {
                 ev.prevent_default();
@@ -134,7 +132,7 @@ fn LocalFunctionForm() -> impl IntoView {
             </form>
             {move || problem.get().map(|error| view! { <ErrorPanel error/> })}
             {move || create.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
-        </section>
+        </Card>
     }
 }
 
@@ -146,9 +144,7 @@ fn SetupForm() -> impl IntoView {
     let timeout = RwSignal::new("30".to_string());
     let setup = Action::new(|spec: &LambdaSetupSpec| set_up_endpoint_function(spec.clone()));
     view! {
-        <section class="card" id="setup-aws">
-            <h2>"Set up the endpoint's Lambda on AWS"</h2>
-            <p class="muted">"Creates the execution role with an inline policy allowing only sagemaker:InvokeEndpoint on this endpoint and its own logs, then the function (the seeds' handler, ENDPOINT_NAME in its environment), then test-invokes it. A failed step undoes the ones before it."</p>
+        <Card title="Set up the endpoint's Lambda on AWS" id="setup-aws" note="Creates the execution role with an inline policy allowing only sagemaker:InvokeEndpoint on this endpoint and its own logs, then the function (the seeds' handler, ENDPOINT_NAME in its environment), then test-invokes it. A failed step undoes the ones before it.">
             <form class="form-grid" on:submit=move |ev| {
                 ev.prevent_default();
                 let n = if name.get().trim().is_empty() { format!("{}-invoke", endpoint.get()) } else { name.get().trim().to_string() };
@@ -180,7 +176,7 @@ fn SetupForm() -> impl IntoView {
                     </div>
                 }.into_any(),
             })}
-        </section>
+        </Card>
     }
 }
 
@@ -294,8 +290,7 @@ fn FunctionView(detail: FunctionDetail, version: RwSignal<u32>, invoked: RwSigna
                 {d.in_flight.map(|n| view! { <dt>"Running now · warm"</dt><dd id="in-flight">{format!("{n} · {}", d.warm.unwrap_or(0))}</dd> })}
             </dl>
         </section>
-        <section class="card" id="capacity">
-            <h2>"Capacity check"</h2>
+        <Card title="Capacity check" id="capacity">
             {if warnings.is_empty() {
                 view! { <p class="ok-note" id="capacity-ok">{match (d.facts.endpoint_max_instances, d.facts.per_instance_per_minute) {
                     (Some(max), Some(per)) => format!("The function's concurrency fits what the endpoint absorbs ({max} instances × {per:.0} invocations/min)."),
@@ -305,10 +300,9 @@ fn FunctionView(detail: FunctionDetail, version: RwSignal<u32>, invoked: RwSigna
                 view! { <ul id="capacity-warnings">{warnings.into_iter().map(|w| view! { <li class=format!("warning-{}", w.severity)>{w.message}</li> }).collect_view()}</ul> }.into_any()
             }}
             {d.facts.measured_from.clone().map(|m| view! { <p class="muted" id="capacity-measured">{format!("Judged with the endpoint's measured speed: {m}; one request at a time per instance; at most {} instances.", d.facts.endpoint_max_instances.map(|n| n.to_string()).unwrap_or_else(|| "?".into()))}</p> })}
-        </section>
+        </Card>
         <div class="two-columns">
-            <section class="card" id="concurrency">
-                <h2>"Concurrency"</h2>
+            <Card title="Concurrency" id="concurrency">
                 <form class="form-grid" on:submit=move |ev| {
                     ev.prevent_default();
                     if reserved_problem.get_untracked().is_none() {
@@ -344,15 +338,13 @@ fn FunctionView(detail: FunctionDetail, version: RwSignal<u32>, invoked: RwSigna
                     </div>
                 </form>
                 {move || set_provisioned.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
-            </section>
+            </Card>
             {(!d.recent_log.is_empty()).then(|| view! {
-                <section class="card" id="function-log">
-                    <h2>"Recent log"</h2>
+                <Card title="Recent log" id="function-log">
                     <pre class="code log">{d.recent_log.join("\n")}</pre>
-                </section>
+                </Card>
             })}
-            <section class="card" id="test-invoke">
-                <h2>"Test invocation"</h2>
+            <Card title="Test invocation" id="test-invoke">
                 <label class="field wide">
                     <span>"Event (JSON): the seeds send {\"url\": …}; {\"image_base64\": …} works too"</span>
                     <textarea id="event" rows="4" prop:value=move || event.get() on:input=move |ev| event.set(event_target_value(&ev))></textarea>
@@ -371,7 +363,7 @@ fn FunctionView(detail: FunctionDetail, version: RwSignal<u32>, invoked: RwSigna
                         </div>
                     }.into_any(),
                 })}
-            </section>
+            </Card>
         </div>
     }
 }

@@ -5,7 +5,7 @@ use super::{
     create_notebook, describe_notebook, list_notebooks, notebook_roles, open_notebook, DeleteNotebook, NotebookChange, NotebookDetail,
     NotebookSummary, StartNotebook, StopNotebook,
 };
-use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loaded, PageHeader, TextField};
+use crate::components::{dispatch_or_show, or_dash, short_time, Badge, Card, ConfirmButton, ErrorPanel, Loaded, PageHeader, TextField};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_params_map};
@@ -53,8 +53,7 @@ pub fn NotebooksPage() -> impl IntoView {
     });
 
     view! {
-        <PageHeader title="Notebooks" refresh=refresh/>
-        <p class="lede">"SageMaker notebook instances in this account and region. A running notebook bills by the hour until it is stopped."</p>
+        <PageHeader title="Notebooks" refresh=refresh lede="SageMaker notebook instances in this account and region. A running notebook bills by the hour until it is stopped."/>
         <ActionOutcome actions/>
         <Loaded resource=notebooks loading="Listing notebook instances…" ok=move |list| view! { <NotebookTable list actions/> }/>
         <NewNotebookForm on_created=Callback::new(move |_| refresh.update(|n| *n += 1))/>
@@ -97,8 +96,7 @@ fn NewNotebookForm(on_created: Callback<()>) -> impl IntoView {
         dispatch_or_show(create, problem, spec.validate().map(|()| spec));
     };
     view! {
-        <section class="card" id="new-notebook">
-            <h2>"New notebook instance"</h2>
+        <Card title="New notebook instance" id="new-notebook">
             <div class="form-grid">
                 <TextField label="Name" name="name" value=name/>
                 <label class="field">
@@ -147,7 +145,7 @@ fn NewNotebookForm(on_created: Callback<()>) -> impl IntoView {
             <button class="btn btn-primary" id="create-notebook" disabled=move || create.pending().get() || !crate::auth::allowed("notebooks/create") on:click=submit>
                 {move || if create.pending().get() { "Creating…" } else { "Create notebook instance" }}
             </button>
-        </section>
+        </Card>
     }
 }
 

@@ -9,13 +9,13 @@ pub fn OverviewPage() -> impl IntoView {
     let status = expect_context::<StatusResource>();
     let changes = Resource::new(|| (), |_| recent_changes(10));
     view! {
-        <PageHeader title="Overview">
+        <PageHeader title="Overview"
+            lede=concat!(
+                "Sagedeck operates image-classification models on this machine (the local runtime) and on AWS SageMaker. ",
+                "Here is what is live right now.",
+            )>
             <button class="btn" on:click=move |_| { status.0.refetch(); changes.refetch(); }>"Refresh"</button>
         </PageHeader>
-        <p class="lede">
-            "Sagedeck operates image-classification models on this machine (the local runtime) and on AWS SageMaker. "
-            "Here is what is live right now."
-        </p>
         <Loaded resource=status.0 loading="Checking backends…" ok=move |report| view! { <Backends report/> }/>
         <h2>"Recent changes"</h2>
         <Loaded resource=changes ok=move |list| view! { <ChangeTable changes=list on_reverted=Callback::new(move |_| changes.refetch())/> }/>

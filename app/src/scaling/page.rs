@@ -9,7 +9,7 @@ use super::{
     PolicyOnTarget, ScalingOverview, ScalingPolicy, VariantScaling, POLICY_NAME, SEVERAL_POLICIES,
 };
 use crate::components::chart::{LineChart, Series};
-use crate::components::{short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader, TextField};
+use crate::components::{short_time, Badge, Card, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader, TextField};
 use crate::endpoints::{status_tone, Backend};
 use crate::journal::ChangeTable;
 use crate::overview::recent_changes;
@@ -40,16 +40,15 @@ fn scaling_path(backend: Backend, name: &str) -> String {
 pub fn ScalingPage() -> impl IntoView {
     let overview = Resource::new(|| (), |_| get_scaling_overview());
     view! {
-        <PageHeader title="Scaling"/>
-        <p class="lede">
-            "Target tracking on invocations per instance per minute, as SageMaker's auto-scaling does it: "
-            "SageMaker variants through Application Auto Scaling, local endpoints by adding and removing replicas under the same rules. "
-            "Open an endpoint to edit its policy and simulate it before applying."
-        </p>
-        <section class="card">
-            <h2>"Endpoints"</h2>
+        <PageHeader title="Scaling"
+            lede=concat!(
+                "Target tracking on invocations per instance per minute, as SageMaker's auto-scaling does it: ",
+                "SageMaker variants through Application Auto Scaling, local endpoints by adding and removing replicas under the same rules. ",
+                "Open an endpoint to edit its policy and simulate it before applying.",
+            )/>
+        <Card title="Endpoints">
             <Loaded resource=overview loading="Reading endpoints and their policies…" ok=move |o| view! { <OverviewTable overview=o/> }/>
-        </section>
+        </Card>
     }
 }
 
@@ -293,8 +292,7 @@ fn ScalingEditor(scaling: EndpointScaling, on_changed: Callback<&'static str>, v
             {move || variant().filter(|v| !v.policies.is_empty()).map(|v| view! { <PoliciesOnTarget policies=v.policies/> })}
         </section>
         <div class="two-columns">
-            <section class="card" id="policy-editor">
-                <h2>"Target-tracking policy"</h2>
+            <Card title="Target-tracking policy" id="policy-editor">
                 {move || variant().map(|v| view! { <p class="editing-note" id="editing-note">{editing_note(&v)}</p> })}
                 <p class="muted">
                     "Scale out after 3 datapoints above the target, scale in after 15 below 90 % of it; new capacity = ⌈instances × load / target⌉ within min and max."
@@ -340,7 +338,7 @@ fn ScalingEditor(scaling: EndpointScaling, on_changed: Callback<&'static str>, v
                 </form>
                 {move || put.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
                 {move || remove.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
-            </section>
+            </Card>
             <Activities variant=Signal::derive(variant)/>
         </div>
         <Simulator backend endpoint=endpoint.get_value() current=Signal::derive(move || variant()) proposed measured price/>
@@ -351,8 +349,7 @@ fn ScalingEditor(scaling: EndpointScaling, on_changed: Callback<&'static str>, v
 #[component]
 fn Activities(variant: Signal<Option<VariantScaling>>) -> impl IntoView {
     view! {
-        <section class="card" id="activities">
-            <h2>"Scaling activities"</h2>
+        <Card title="Scaling activities" id="activities">
             {move || variant.get().map(|v| {
                 let note = v.activities_note.clone();
                 if v.activities.is_empty() {
@@ -373,7 +370,7 @@ fn Activities(variant: Signal<Option<VariantScaling>>) -> impl IntoView {
                     }.into_any()
                 }
             })}
-        </section>
+        </Card>
     }
 }
 
@@ -480,8 +477,7 @@ fn Simulator(
     });
     let select = move |value: &'static str, label: &'static str| view! { <option value=value selected=move || source.get() == value>{label}</option> };
     view! {
-        <section class="card" id="simulator">
-            <h2>"What if: the current policy against the one in the form"</h2>
+        <Card title="What if: the current policy against the one in the form" id="simulator">
             <div class="form-grid">
                 <label class="field">
                     <span>"Load"</span>
@@ -505,7 +501,7 @@ fn Simulator(
                 Err(why) => view! { <p class="muted" id="sim-problem">{why}</p> }.into_any(),
                 Ok((demand, now, next)) => view! { <SimulationView demand now next target=proposed.get().ok().map(|p| p.target_value)/> }.into_any(),
             }}
-        </section>
+        </Card>
     }
 }
 
@@ -566,8 +562,7 @@ fn EndpointChanges(backend: Backend, endpoint: String, version: RwSignal<u32>) -
     let prefix = format!("{}/{endpoint}/", backend.slug());
     let changes = Resource::new(move || version.get(), |_| recent_changes(200));
     view! {
-        <section class="card" id="scaling-changes">
-            <h2>"Changes made here"</h2>
+        <Card title="Changes made here" id="scaling-changes">
             <Transition fallback=|| view! { <Loading text="Reading the journal…"/> }>
                 {move || {
                     let prefix = prefix.clone();
@@ -582,7 +577,7 @@ fn EndpointChanges(backend: Backend, endpoint: String, version: RwSignal<u32>) -
                     })
                 }}
             </Transition>
-        </section>
+        </Card>
     }
 }
 

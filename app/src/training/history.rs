@@ -5,11 +5,11 @@
 //! added meanwhile do not shift the pages. The filters and the cursor live in
 //! the page's URL, so a view can be shared.
 
-use super::sagemaker::{CacheState, SageMakerJobSummary};
+use super::sagemaker::SageMakerJobSummary;
 use super::{JobStatus, LocalJobSummary};
 pub use crate::list_view::Direction;
 use crate::components::thousands;
-use crate::list_view::{keyset_page, ListKind, ListQuery};
+use crate::list_view::{keyset_page, ListKind, ListQuery, MixedPage};
 use crate::ApiError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -179,23 +179,9 @@ impl HistorySync {
 pub struct JobHistoryPage {
     /// Newest first.
     pub rows: Vec<HistoryRow>,
-    /// Rows that match the filters, on every page.
-    pub local_total: u64,
-    pub sagemaker_total: u64,
-    /// Cursors for the "Older" and "Newer" links, when there are such rows.
-    pub older: Option<String>,
-    pub newer: Option<String>,
-    /// The SageMaker cache's freshness; None when AWS is not configured.
-    pub cache: Option<CacheState>,
-    /// Why SageMaker jobs are not listed, when they are not.
-    pub sagemaker_note: Option<String>,
+    #[serde(flatten)]
+    pub list: MixedPage,
     pub sync: Option<HistorySync>,
-}
-
-impl JobHistoryPage {
-    pub fn total(&self) -> u64 {
-        self.local_total + self.sagemaker_total
-    }
 }
 
 /// Merges what each list read (each in the page's reading order, up to

@@ -3,7 +3,7 @@
 //! while the job is queued or running.
 
 use super::dataset_view::DatasetReportView;
-use crate::components::{duration, percent};
+use crate::components::{duration, percent, Card};
 use super::{get_local_job, CancelLocalJob, JobStatus, LocalJobDetail};
 use crate::components::chart::{LineChart, Series};
 use crate::components::poll::follow;
@@ -119,8 +119,7 @@ fn JobView(detail: LocalJobDetail, cancel: ServerAction<CancelLocalJob>) -> impl
             <LineChart title="Training loss per step" series=steps x_label="step"/>
         </section>
         {(!detail.epochs.is_empty()).then(|| view! {
-            <section class="card">
-                <h2>"Epochs"</h2>
+            <Card title="Epochs">
                 <DataTable id="epochs" compact=true headers=&["Epoch", "Train loss", "Train acc.", "Valid loss", "Valid acc.", "Time", "Images/s"]>
                     {detail.epochs.iter().map(|e| view! {
                         <tr><td>{e.epoch}</td><td>{format!("{:.4}", e.train_loss)}</td><td>{percent(e.train_accuracy)}</td>
@@ -128,14 +127,13 @@ fn JobView(detail: LocalJobDetail, cancel: ServerAction<CancelLocalJob>) -> impl
                             <td>{duration(e.seconds)}</td><td>{format!("{:.0}", e.images_per_s)}</td></tr>
                     }).collect_view()}
                 </DataTable>
-            </section>
+            </Card>
         })}
-        <section class="card">
-            <h2>"Log"</h2>
+        <Card title="Log">
             <pre class="log" id="log">{detail.logs.iter().map(|l| format!("{}  {}\n", &l.at.get(11..19).unwrap_or(""), l.line)).collect::<String>()}</pre>
-        </section>
+        </Card>
         {detail.dataset.clone().map(|report| view! {
-            <section class="card"><h2>"Dataset check"</h2><DatasetReportView report/></section>
+            <Card title="Dataset check"><DatasetReportView report/></Card>
         })}
     }
 }

@@ -6,7 +6,7 @@ use super::history::{list_job_history, HistoryRow, JobHistoryPage, JobQuery, Run
 use super::{check_dataset, create_local_job, get_training_defaults, make_demo_dataset, Architecture, DatasetReport, JobStatus, TrainingDefaults};
 use super::sagemaker_page::{sagemaker_tone, SageMakerLaunch};
 use super::dataset_view::DatasetReportView;
-use crate::components::{percent, short_time, Badge, ErrorPanel, Loaded, Loading, PageHeader};
+use crate::components::{percent, short_time, Badge, Card, ErrorPanel, Loaded, Loading, PageHeader};
 use crate::list_view::ListPager;
 use crate::ApiError;
 use leptos::prelude::*;
@@ -38,13 +38,12 @@ pub fn TrainingPage() -> impl IntoView {
     let (go_status, go_on, go_name) = (go.clone(), go.clone(), go);
     let defaults = Resource::new(|| (), |_| get_training_defaults());
     view! {
-        <PageHeader title="Training" refresh=refresh/>
-        <p class="lede">
-            "Local training runs the seeds' image classifier on this machine with the embedded libtorch worker (the seeds' \"EC2 training\"); "
-            "SageMaker training runs the same estimator on one or several instances in your account."
-        </p>
-        <section class="card">
-            <h2>"Jobs"</h2>
+        <PageHeader title="Training" refresh=refresh
+            lede=concat!(
+                "Local training runs the seeds' image classifier on this machine with the embedded libtorch worker (the seeds' \"EC2 training\"); ",
+                "SageMaker training runs the same estimator on one or several instances in your account.",
+            )/>
+        <Card title="Jobs">
             <div class="filters">
                 <select name="status-filter" on:change=move |ev| go_status(JobQuery { status: event_target_value(&ev), ..query.get_untracked().first_page() })>
                     <option value="" selected=move || query.with(|q| q.status.is_empty())>"Any status"</option>
@@ -59,7 +58,7 @@ pub fn TrainingPage() -> impl IntoView {
                     on:input=move |ev| go_name(JobQuery { name: event_target_value(&ev), ..query.get_untracked().first_page() })/>
             </div>
             <Loaded resource=history loading="Reading the job history…" ok=move |page| view! { <JobTable page query=query.get_untracked()/> }/>
-        </section>
+        </Card>
         <Suspense fallback=|| view! { <Loading/> }>
             {move || Suspend::new(async move {
                 match defaults.await {
@@ -77,10 +76,10 @@ pub fn TrainingPage() -> impl IntoView {
 /// What the SageMaker half of the list says about itself: not configured,
 /// or served from a cache whose latest refresh failed.
 fn sagemaker_note(page: &JobHistoryPage) -> Option<String> {
-    if let Some(note) = &page.sagemaker_note {
+    if let Some(note) = &page.list.sagemaker_note {
         return Some(format!("SageMaker jobs are not listed: {note}"));
     }
-    let cache = page.cache.as_ref()?;
+    let cache = page.list.cache.as_ref()?;
     cache.error.as_ref().map(|e| {
         format!(
             "SageMaker: showing the jobs as last read{}; the latest refresh failed ({e}); next try in {} s.",
@@ -104,8 +103,7 @@ fn JobTable(page: JobHistoryPage, query: JobQuery) -> impl IntoView {
         return view! { {note}{sync}<p class="empty">{text}</p> }.into_any();
     }
     let pager = view! {
-        <ListPager query id="jobs-count" noun=("job", "jobs") shown=page.rows.len() local_total=page.local_total
-            sagemaker_total=page.sagemaker_total older=page.older.clone() newer=page.newer.clone()/>
+        <ListPager query id="jobs-count" noun=("job", "jobs") shown=page.rows.len() page=page.list.clone()/>
     };
     let rows = page.rows.into_iter().map(|row| match row {
         HistoryRow::SageMaker(j) => {
@@ -248,8 +246,7 @@ fn NewJobForm(defaults: TrainingDefaults, on_queued: Callback<()>) -> impl IntoV
     };
 
     view! {
-        <section class="card" id="new-local-job">
-            <h2>"New local training job"</h2>
+        <Card title="New local training job" id="new-local-job">
             <p class="muted">{format!("Runs on {} · {} CPUs on this machine. Jobs run one at a time, oldest first.", defaults.device, defaults.cpu_threads)}</p>
             {move || from_sagemaker.get().flatten().map(|job| view! {
                 <p class="notice" id="prefilled-from-sagemaker">{format!(
@@ -345,6 +342,6 @@ fn NewJobForm(defaults: TrainingDefaults, on_queued: Callback<()>) -> impl IntoV
                 Ok(report) => view! { <DatasetReportView report/> }.into_any(),
                 Err(error) => view! { <ErrorPanel error/> }.into_any(),
             })}
-        </section>
+        </Card>
     }
 }

@@ -10,7 +10,7 @@ use super::sagemaker::{
 use crate::components::chart::{LineChart, Series};
 use super::sagemaker::TrainingCode;
 use super::spec::{Architecture, FieldError};
-use crate::components::{or_dash, short_time, Badge, ConfirmButton, ErrorPanel, Loading, PageHeader};
+use crate::components::{or_dash, short_time, Badge, Card, ConfirmButton, ErrorPanel, Loading, PageHeader};
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -153,8 +153,7 @@ const TRAINING_INSTANCE_TYPES: &[&str] = &["ml.m5.large", "ml.m5.xlarge", "ml.m5
 pub fn SageMakerLaunch(on_launched: Callback<()>) -> impl IntoView {
     let defaults = Resource::new(|| (), |_| sagemaker_launch_defaults());
     view! {
-        <section class="card" id="new-sagemaker-job">
-            <h2>"New SageMaker training job"</h2>
+        <Card title="New SageMaker training job" id="new-sagemaker-job">
             <Suspense fallback=|| view! { <Loading text="Reading the account's roles…"/> }>
                 {move || Suspend::new(async move {
                     match defaults.await {
@@ -164,7 +163,7 @@ pub fn SageMakerLaunch(on_launched: Callback<()>) -> impl IntoView {
                     }
                 })}
             </Suspense>
-        </section>
+        </Card>
     }
 }
 

@@ -7,7 +7,7 @@ use super::sagemaker_page::sagemaker_tone;
 use super::spec::FieldError;
 use super::sagemaker::{TrainingCode, METRIC_DEFINITIONS};
 use super::tuning::{describe_tuning_job, launch_tuning_job, list_tuning_jobs, TuningJobDetail, TuningJobSummary, TuningSpec};
-use crate::components::{count_of, or_dash, short_time, Badge, DataTable, ErrorPanel, Loaded, Loading, PageHeader};
+use crate::components::{count_of, or_dash, short_time, Badge, Card, DataTable, ErrorPanel, Loaded, Loading, PageHeader};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -25,8 +25,7 @@ pub fn TuningSection() -> impl IntoView {
     );
     let defaults = Resource::new(|| (), |_| sagemaker_launch_defaults());
     view! {
-        <section class="card" id="tuning">
-            <h2>"Hyperparameter tuning on SageMaker"</h2>
+        <Card title="Hyperparameter tuning on SageMaker" id="tuning">
             <div class="filters">
                 <select name="tuning-status-filter" on:change=move |ev| { older.set(None); status.set(event_target_value(&ev)); }>
                     <option value="">"Any status"</option>
@@ -63,7 +62,7 @@ pub fn TuningSection() -> impl IntoView {
                     defaults.await.ok().filter(|d| d.not_configured.is_none()).map(|d| view! { <TuningForm spec=TuningSpec::example(d.spec) roles=d.roles region=d.region on_launched=Callback::new(move |_| refresh.update(|n| *n += 1))/> })
                 })}
             </Suspense>
-        </section>
+        </Card>
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::components::duration;
 use super::upload::{cancel_dataset_upload, list_dataset_uploads, start_dataset_upload, DatasetUpload, UploadSpec};
-use crate::components::{short_time, Badge, ConfirmButton, ErrorPanel, Loading, TextField};
+use crate::components::{short_time, Badge, Card, ConfirmButton, ErrorPanel, Loading, TextField};
 use leptos::prelude::*;
 
 fn bytes(n: u64) -> String {
@@ -43,13 +43,12 @@ pub fn UploadPanel(defaults: Resource<Result<super::TrainingDefaults, crate::Api
         }
     });
     view! {
-        <section class="card" id="dataset-uploads">
-            <h2>"Datasets in S3"</h2>
-            <p class="muted">
-                "A SageMaker job reads its images from S3. This copies a checked dataset (the demo set too) under an S3 prefix, keeping "
-                "train/, valid/ and test/: large files in parts, eight files at once, files already there with the same checksum skipped. "
-                "It carries on after a restart."
-            </p>
+        <Card title="Datasets in S3" id="dataset-uploads"
+            note=concat!(
+                "A SageMaker job reads its images from S3. This copies a checked dataset (the demo set too) under an S3 prefix, keeping ",
+                "train/, valid/ and test/: large files in parts, eight files at once, files already there with the same checksum skipped. ",
+                "It carries on after a restart.",
+            )>
             <form class="form-grid" on:submit=move |ev| {
                 ev.prevent_default();
                 start.dispatch(UploadSpec { dataset: dataset.get(), destination: destination.get() });
@@ -77,7 +76,7 @@ pub fn UploadPanel(defaults: Resource<Result<super::TrainingDefaults, crate::Api
                     }
                 })}
             </Transition>
-        </section>
+        </Card>
     }
 }
 

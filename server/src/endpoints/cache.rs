@@ -14,6 +14,7 @@ use super::describe::{describe_endpoint, Described};
 use crate::aws::{from_sdk, Aws};
 use crate::poller::{Pace, Poller};
 use app::endpoints::list::{is_changing, statuses_of, EndpointCursor, EndpointPage, EndpointQuery, PAGE_SIZE};
+use app::list_view::MixedPage;
 use app::endpoints::{Backend, EndpointSummary};
 use app::list_view::Direction;
 use app::training::sagemaker::CacheState;
@@ -305,7 +306,7 @@ fn filters(q: &mut QueryBuilder<'_, Sqlite>, query: &EndpointQuery) {
 /// A page for the list, from the rows `page_rows` read.
 pub fn page(rows: Vec<EndpointSummary>, query: &EndpointQuery, totals: (u64, u64), cache: Option<CacheState>, note: Option<String>) -> EndpointPage {
     let (endpoints, older, newer) = app::endpoints::list::page_of(rows, PAGE_SIZE, query.direction(), query.from_cursor());
-    EndpointPage { endpoints, local_total: totals.0, sagemaker_total: totals.1, older, newer, cache, sagemaker_note: note }
+    EndpointPage { endpoints, list: MixedPage { local_total: totals.0, sagemaker_total: totals.1, older, newer, cache, sagemaker_note: note } }
 }
 
 #[cfg(test)]

@@ -246,8 +246,8 @@ impl ScalingService for ScalingHub {
         // The newest page of endpoints: each SageMaker one costs a look at
         // its scalable target, so the overview stays a page long.
         let list = self.endpoints.list(app::endpoints::list::EndpointQuery::default()).await?;
-        let more = (list.total() as usize > list.endpoints.len())
-            .then(|| format!("showing the newest {} of {} endpoints; an endpoint's own page shows its scaling", list.endpoints.len(), list.total()));
+        let more = (list.list.total() as usize > list.endpoints.len())
+            .then(|| format!("showing the newest {} of {} endpoints; an endpoint's own page shows its scaling", list.endpoints.len(), list.list.total()));
         let local: std::collections::HashMap<String, ScalingPolicy> = self.local.all().await?.into_iter().collect();
         let has_sagemaker = list.endpoints.iter().any(|e| e.backend == Backend::SageMaker);
         let (aws_states, aws_note) = if has_sagemaker {
@@ -274,7 +274,7 @@ impl ScalingService for ScalingHub {
                 ScalingRow { backend: e.backend, endpoint: e.name, status: e.status, instances: e.instances, policy, other_policies }
             })
             .collect();
-        Ok(ScalingOverview { rows, sagemaker_note: list.sagemaker_note.or(aws_note).or(more) })
+        Ok(ScalingOverview { rows, sagemaker_note: list.list.sagemaker_note.or(aws_note).or(more) })
     }
 
     async fn describe(&self, backend: Backend, endpoint: &str) -> Result<EndpointScaling, ApiError> {

@@ -11,6 +11,7 @@ use app::training::history::{
     local_statuses, merge_page, Cursor, Direction, HistoryRow, HistorySync, JobHistoryPage, JobHistoryService, JobQuery, Keyed, RunsOn,
     PAGE_SIZE,
 };
+use app::list_view::MixedPage;
 use app::training::sagemaker::SageMakerJobSummary;
 use app::ApiError;
 use aws_sdk_sagemaker::primitives::DateTime;
@@ -239,7 +240,7 @@ impl JobHistoryService for SageMakerJobs {
         parts.extend(remote_rows);
         let cache = want_sagemaker.then(|| self.cache_state());
         let (rows, older, newer) = merge_page(parts, PAGE_SIZE, direction, cursor.is_some());
-        Ok(JobHistoryPage { rows, local_total, sagemaker_total, older, newer, cache, sagemaker_note: aws, sync })
+        Ok(JobHistoryPage { rows, list: MixedPage { local_total, sagemaker_total, older, newer, cache, sagemaker_note: aws }, sync })
     }
 }
 
