@@ -55,9 +55,9 @@ browser_half() {
     fail "the browser half did not build" "read the compiler error above"
 
   step "The split tool (tools/wasm-split, with wasm-bindgen $wb_version inside; built once per machine)"
-  cargo build --release --locked --manifest-path tools/wasm-split/Cargo.toml --target-dir "$CARGO_TARGET_DIR/tools" ||
+  cargo build --locked --manifest-path tools/wasm-split/Cargo.toml --target-dir "$CARGO_TARGET_DIR/tools" ||
     fail "the split tool did not build" "read the compiler error above"
-  local split_tool="$CARGO_TARGET_DIR/tools/release/sagedeck-wasm-split"
+  local split_tool="$CARGO_TARGET_DIR/tools/debug/sagedeck-wasm-split"
 
   rm -rf "$stage" && mkdir -p "$stage"
   local app_wasm="$wasm_target/wasm32-unknown-unknown/$(profile_dir "$wasm_profile")/app.wasm"
