@@ -7,7 +7,6 @@
 //! checking what a client sent.
 
 use crate::components::{count_of, thousands};
-use crate::training::sagemaker::CacheState;
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -147,6 +146,16 @@ impl<K: ListKind> ListQuery<K> {
     pub fn from_cursor(&self) -> bool {
         self.older.is_some() || self.newer.is_some()
     }
+}
+
+/// How fresh a cache of SageMaker rows is (the poller's, the endpoint
+/// list's), shown above the list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CacheState {
+    pub refreshed_at: Option<String>,
+    /// The last refresh's error in words, while the cache is served instead.
+    pub error: Option<String>,
+    pub next_refresh_seconds: u64,
 }
 
 /// What a page of a list of local and SageMaker rows says beside its rows,

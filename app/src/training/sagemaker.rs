@@ -446,14 +446,8 @@ pub struct JobMetrics {
     pub note: Option<String>,
 }
 
-/// The cache's freshness, shown above the list.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CacheState {
-    pub refreshed_at: Option<String>,
-    /// The last refresh's error in words, while the cache is served instead.
-    pub error: Option<String>,
-    pub next_refresh_seconds: u64,
-}
+/// The cache's freshness, defined with the lists that all show it.
+pub use crate::list_view::CacheState;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SageMakerJobList {
