@@ -12,17 +12,27 @@
 #   3. `sagedeck site`: content-hashed names, brotli and gzip copies,
 #      hash.txt next to the binary, the public files.
 # Step 2 (and the split tool, built once per machine) runs in the background
-# while step 1 does.
+# while step 1 does, and so does `scripts/setup.sh python` (PyTorch in .venv,
+# a minute of download and unpacking on a fresh machine): of the whole build
+# only torch-sys's build script needs it, and it asks a `python` that waits
+# for the install (--with-test-tools: `setup.sh test-tools` after it).
 # `cargo leptos watch --split` does the same for live reloading during
 # development (the lazy routes need the split step).
 #
-#   scripts/build.sh [--release]
+#   scripts/build.sh [--release] [--with-test-tools]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$SAGEDECK_ROOT"
 
 server_profile=dev
-[ "${1:-}" = "--release" ] && server_profile=release
+test_tools=no
+for arg in "$@"; do
+  case "$arg" in
+    --release) server_profile=release ;;
+    --with-test-tools) test_tools=yes ;;
+    *) fail "unknown option '$arg'" "scripts/build.sh takes --release and --with-test-tools" ;;
+  esac
+done
 wasm_profile=wasm-release
 profile_dir() { if [ "$1" = dev ]; then echo debug; else echo "$1"; fi; }
 
@@ -83,14 +93,55 @@ browser_half() {
 }
 
 mkdir -p "$CARGO_TARGET_DIR"
+
+# PyTorch, beside the compile. torch-sys's build script runs `python` (the
+# venv's, first on the PATH) to find libtorch; during this build a stand-in
+# first on the PATH waits while the install runs, then hands over to the
+# venv's. The folder is this checkout's and its name fixed, so that no build
+# script sees a new PATH from one build to the next.
+python_log="$CARGO_TARGET_DIR/python-setup.log"
+python_wait="$SAGEDECK_ROOT/target/python-wait"
+mkdir -p "$python_wait"
+cat > "$python_wait/python" <<STANDIN
+#!/bin/sh
+# Written by scripts/build.sh: waits for its \`setup.sh python\` to finish.
+while [ -e "$python_wait/installing" ] && kill -0 "\$(cat "$python_wait/installing")" 2>/dev/null; do sleep 1; done
+exec "$VIRTUAL_ENV/bin/python" "\$@"
+STANDIN
+chmod +x "$python_wait/python"
+python_setup() {
+  "$SAGEDECK_ROOT/scripts/setup.sh" python || return
+  rm -f "$python_wait/installing"
+  [ "$test_tools" = no ] || "$SAGEDECK_ROOT/scripts/setup.sh" test-tools
+}
+note "PyTorch's venv is checked (and installed if missing) in the background; its log: $python_log"
+python_setup > "$python_log" 2>&1 &
+python_pid=$!
+echo "$python_pid" > "$python_wait/installing"
+
 note "the browser half builds in the background; its log: $browser_log"
 browser_half > "$browser_log" 2>&1 &
 browser_pid=$!
-# Its cargo and tools stop with this script, whichever way it ends.
-trap 'pkill -P "$browser_pid" 2>/dev/null || true; kill "$browser_pid" 2>/dev/null || true' EXIT
+# Both stop with this script, whichever way it ends.
+trap 'for pid in "$browser_pid" "$python_pid"; do pkill -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done' EXIT
+
+# Waits for the Python setup; when it failed, shows its log and stops.
+wait_for_python() {
+  if ! wait "$python_pid"; then
+    cat "$python_log" >&2
+    fail "the Python environment could not be set up" "read its log above ($python_log)"
+  fi
+  grep '^==>' "$python_log" | sed 's/^/    python: /'
+}
 
 step "Server (cargo build, profile $server_profile)"
-cargo build -p server --bin sagedeck --profile "$server_profile" || fail "the server did not build" "read the compiler error above"
+if ! PATH="$python_wait:$PATH" cargo build -p server --bin sagedeck --profile "$server_profile"; then
+  wait_for_python
+  fail "the server did not build" "read the compiler error above"
+fi
+
+step "Waiting for the Python environment"
+wait_for_python
 
 step "Waiting for the browser half"
 if ! wait "$browser_pid"; then

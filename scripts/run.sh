@@ -6,7 +6,8 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$SAGEDECK_ROOT"
 
-"$SAGEDECK_ROOT/scripts/setup.sh" run
+# The toolchain first; PyTorch's venv is installed by build.sh beside the compile.
+"$SAGEDECK_ROOT/scripts/setup.sh" toolchain
 
 "$SAGEDECK_ROOT/scripts/build.sh"
 

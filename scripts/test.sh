@@ -6,9 +6,11 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$SAGEDECK_ROOT"
 
-"$SAGEDECK_ROOT/scripts/setup.sh" test
+# The toolchain first; PyTorch's venv and what only the tests need (moto, the
+# SageMaker toolkits, Chromium...) are installed by build.sh beside the compile.
+"$SAGEDECK_ROOT/scripts/setup.sh" toolchain
 
-"$SAGEDECK_ROOT/scripts/build.sh"
+"$SAGEDECK_ROOT/scripts/build.sh" --with-test-tools
 
 step "Running the tests (cargo test --workspace)"
 cargo test --workspace --no-fail-fast "$@"
