@@ -80,7 +80,9 @@ python_env() {
     note "torch $TORCH_VERSION present"
   else
     note "installing torch==$TORCH_VERSION from PyPI (a large download)"
-    .venv/bin/pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" ||
+    # --no-compile: the console uses libtorch, not Python's torch; the tests
+    # import a small part of it, and Python compiles that part when they do.
+    .venv/bin/pip install --quiet --disable-pip-version-check --no-compile "torch==$TORCH_VERSION" ||
       fail "pip could not install torch==$TORCH_VERSION" "check that PyPI is reachable and there is ~5 GB of free disk"
   fi
 }
