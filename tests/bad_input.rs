@@ -212,6 +212,11 @@ async fn the_bad_input_corpus_gets_clear_errors_and_changes_nothing() {
         form_case("a test event that is not JSON", "lambda/invoke", &[("home", "Local"), ("name", "f"), ("event", "{oops")], 400, "not json"),
         form_case("metrics of a function that does not exist", "lambda/metrics", &[("home", "Local"), ("name", "ghost"), ("window", "Hour")], 404, "ghost"),
         form_case("metrics over a week", "lambda/metrics", &[("home", "Local"), ("name", "f"), ("window", "Week")], 400, "malformed request"),
+        // Names are parsed into their types before a server function runs.
+        form_case("an endpoint name with a slash", "endpoints/describe", &[("backend", "Local"), ("name", "../etc")], 400, "is not a valid endpoint name"),
+        form_case("a function name with a space", "lambda/delete", &[("home", "Local"), ("name", "my function")], 400, "is not a valid function name"),
+        form_case("a variant name with an underscore", "scaling/remove", &[("backend", "Local"), ("endpoint", "shapes"), ("variant", "all_traffic")], 400, "is not a valid variant name"),
+        form_case("a notebook name of 64 characters", "notebooks/describe", &[("name", &"n".repeat(64))], 400, "longer than 63"),
         form_case("a journal page of 0", "journal/recent", &[("limit", "0")], 400, "limit"),
         json_case("a journal search of 5000 characters", "journal/search", json!({ "query": { "text": "x".repeat(5000), "limit": 10 } }), 400, "at most"),
         json_case("a journal filter on outcome 'maybe'", "journal/search", json!({ "query": { "outcome": "maybe", "limit": 10 } }), 400, "outcome"),

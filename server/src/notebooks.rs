@@ -3,6 +3,7 @@
 use crate::aws::rfc3339;
 use crate::aws::{from_sdk, Aws};
 use crate::journal::{Change, Journal};
+use app::names::NotebookName;
 use app::notebooks::create::{idle_stop_config_name, idle_stop_on_start, NotebookSpec};
 use app::notebooks::lifecycle::{can_delete, can_open, can_start, can_stop, NotebookStatus};
 use app::notebooks::{pricing, NotebookChange, NotebookDetail, NotebookService, NotebookSummary};
@@ -53,7 +54,7 @@ impl AwsNotebooks {
         Ok(&self.aws.clients()?.sagemaker)
     }
 
-    async fn transition(&self, name: &str, transition: Transition) -> Result<NotebookChange, ApiError> {
+    async fn transition(&self, name: &NotebookName, transition: Transition) -> Result<NotebookChange, ApiError> {
         let client = self.client()?;
         let before = self.describe(name).await?;
         let status_before = before.summary.status.clone();
@@ -141,7 +142,7 @@ impl AwsNotebooks {
             .send()
             .await
             .map_err(|e| from_sdk("SageMaker CreateNotebookInstance", e))?;
-        self.describe(&spec.name).await
+        self.describe(&NotebookName::parse(&spec.name)?).await
     }
 }
 
@@ -173,7 +174,7 @@ impl NotebookService for AwsNotebooks {
         Ok(out)
     }
 
-    async fn describe(&self, name: &str) -> Result<NotebookDetail, ApiError> {
+    async fn describe(&self, name: &NotebookName) -> Result<NotebookDetail, ApiError> {
         let d = self
             .client()?
             .describe_notebook_instance()
@@ -207,11 +208,11 @@ impl NotebookService for AwsNotebooks {
         })
     }
 
-    async fn start(&self, name: &str) -> Result<NotebookChange, ApiError> {
+    async fn start(&self, name: &NotebookName) -> Result<NotebookChange, ApiError> {
         self.transition(name, Transition::Start).await
     }
 
-    async fn stop(&self, name: &str) -> Result<NotebookChange, ApiError> {
+    async fn stop(&self, name: &NotebookName) -> Result<NotebookChange, ApiError> {
         self.transition(name, Transition::Stop).await
     }
 
@@ -237,7 +238,7 @@ impl NotebookService for AwsNotebooks {
         result
     }
 
-    async fn delete(&self, name: &str) -> Result<(), ApiError> {
+    async fn delete(&self, name: &NotebookName) -> Result<(), ApiError> {
         let before = self.describe(name).await?;
         let s = &before.summary;
         let result = match can_delete(&NotebookStatus::parse(&s.status)) {
@@ -270,7 +271,7 @@ impl NotebookService for AwsNotebooks {
         result
     }
 
-    async fn open(&self, name: &str) -> Result<String, ApiError> {
+    async fn open(&self, name: &NotebookName) -> Result<String, ApiError> {
         let detail = self.describe(name).await?;
         can_open(&NotebookStatus::parse(&detail.summary.status)).map_err(|why| ApiError::Conflict(format!("Cannot open notebook {name}: {why}.")))?;
         let answer = self

@@ -6,6 +6,7 @@ use super::arithmetic::{self, usd, HOURS_PER_MONTH};
 use super::{costs_view, CostLine, CostReport, IdleAction, IdleResource, MonthToDate};
 use crate::components::{short_time, ConfirmButton, DataTable, ErrorPanel, Loaded, PageHeader};
 use crate::endpoints::{Backend, DeleteEndpoint};
+use crate::names::{EndpointName, NotebookName};
 use crate::notebooks::StopNotebook;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -275,6 +276,8 @@ fn IdleSection(hours: u32, idle: Vec<IdleResource>, stop: ServerAction<StopNoteb
 #[component]
 fn IdleRow(idle: IdleResource, stop: ServerAction<StopNotebook>, delete: ServerAction<DeleteEndpoint>) -> impl IntoView {
     let name = idle.name.clone();
+    // The scan read these names from SageMaker and the local registry, both
+    // of which keep to the naming rules: they parse.
     let action = match idle.action {
         IdleAction::StopNotebook => view! {
             <ConfirmButton
@@ -282,7 +285,7 @@ fn IdleRow(idle: IdleResource, stop: ServerAction<StopNotebook>, delete: ServerA
                 question=format!("Stop notebook {name}? Its volume and files are kept.")
                 pending=stop.pending()
                 needs="notebooks/stop"
-                on_confirm=Callback::new(move |_| { stop.dispatch(StopNotebook { name: name.clone() }); })
+                on_confirm=Callback::new(move |_| { if let Ok(name) = NotebookName::parse(&name) { stop.dispatch(StopNotebook { name }); } })
             />
         }
         .into_any(),
@@ -300,7 +303,7 @@ fn IdleRow(idle: IdleResource, stop: ServerAction<StopNotebook>, delete: ServerA
                     danger=true
                     pending=delete.pending()
                     needs="endpoints/delete"
-                    on_confirm=Callback::new(move |_| { delete.dispatch(DeleteEndpoint { backend, name: name.clone(), with_config: false }); })
+                    on_confirm=Callback::new(move |_| { if let Ok(name) = EndpointName::parse(&name) { delete.dispatch(DeleteEndpoint { backend, name, with_config: false }); } })
                 />
             }
             .into_any()

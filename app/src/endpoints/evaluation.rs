@@ -4,11 +4,12 @@
 
 use super::{run_test_bench, Backend, TestBenchReport};
 use crate::components::{Card, ErrorPanel, TextField};
+use crate::names::EndpointName;
 use crate::training::get_training_defaults;
 use leptos::prelude::*;
 
 #[component]
-pub fn TestBench(backend: Backend, name: String) -> impl IntoView {
+pub fn TestBench(backend: Backend, name: EndpointName) -> impl IntoView {
     let folder = RwSignal::new(String::new());
     let limit = RwSignal::new("200".to_string());
     let defaults = Resource::new(|| (), |_| get_training_defaults());

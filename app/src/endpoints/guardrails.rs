@@ -67,7 +67,7 @@ impl SageMakerRolloutSpec {
     /// and gives the plan UpdateEndpoint is sent; `instances` is the new
     /// fleet's size.
     pub fn plan(&self, instances: u32) -> Result<DeploymentPlan, ApiError> {
-        crate::names::validate_endpoint_name(&self.endpoint)?;
+        crate::names::EndpointName::parse(&self.endpoint)?;
         self.shift.validate()?;
         if self.local_job.is_some() {
             if !self.training_job.trim().is_empty() {
@@ -206,7 +206,7 @@ impl AlarmSpec {
     }
 
     pub fn validate(&self) -> Result<(), ApiError> {
-        crate::names::validate_endpoint_name(&self.endpoint)?;
+        crate::names::EndpointName::parse(&self.endpoint)?;
         let bad = |why: String| Err(ApiError::Invalid(why));
         match self.kind {
             AlarmKind::ErrorRate if !(self.threshold > 0.0 && self.threshold <= 100.0) => {

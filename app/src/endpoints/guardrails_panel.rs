@@ -7,6 +7,7 @@ use crate::components::{number_input, parse_u32, Card};
 use super::rollout::Shift;
 use super::{deployable_training_jobs, endpoint_alarms, put_endpoint_alarm, roll_back_sagemaker, sagemaker_rollouts, start_sagemaker_rollout, Backend};
 use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, TextField};
+use crate::names::EndpointName;
 use crate::ApiError;
 use leptos::prelude::*;
 use std::time::Duration;
@@ -54,7 +55,7 @@ fn AlarmTable(alarms: Vec<EndpointAlarm>) -> impl IntoView {
 
 /// The endpoint's alarms and the form that adds one.
 #[component]
-pub fn AlarmsPanel(backend: Backend, name: String) -> impl IntoView {
+pub fn AlarmsPanel(backend: Backend, name: EndpointName) -> impl IntoView {
     let name = StoredValue::new(name);
     let tick = RwSignal::new(0u32);
     let alarms = Resource::new(move || tick.get(), move |_| endpoint_alarms(backend, name.get_value()));
@@ -78,7 +79,7 @@ pub fn AlarmsPanel(backend: Backend, name: String) -> impl IntoView {
     });
     let spec = move || -> Result<AlarmSpec, ApiError> {
         let spec = AlarmSpec {
-            endpoint: name.get_value(),
+            endpoint: name.get_value().into(),
             kind: if kind.get() == "LatencyP99" { AlarmKind::LatencyP99 } else { AlarmKind::ErrorRate },
             threshold: threshold.get().trim().parse().map_err(|_| ApiError::Invalid(format!("threshold must be a number, not {:?}", threshold.get())))?,
             period_seconds: parse_u32("period", &period.get())?,
@@ -130,7 +131,7 @@ pub fn AlarmsPanel(backend: Backend, name: String) -> impl IntoView {
 
 /// A SageMaker endpoint's rollouts and the form that starts one.
 #[component]
-pub fn SageMakerRolloutPanel(name: String) -> impl IntoView {
+pub fn SageMakerRolloutPanel(name: EndpointName) -> impl IntoView {
     let name = StoredValue::new(name);
     let tick = RwSignal::new(0u32);
     let alarms_changed = use_context::<AlarmsChanged>().map(|c| c.0);
@@ -165,7 +166,7 @@ pub fn SageMakerRolloutPanel(name: String) -> impl IntoView {
         };
         let t = instance_type.get().trim().to_string();
         let spec = SageMakerRolloutSpec {
-            endpoint: name.get_value(),
+            endpoint: name.get_value().into(),
             training_job: if job.get().starts_with("local:") { String::new() } else { job.get() },
             local_job: job.get().strip_prefix("local:").and_then(|id| id.parse().ok()),
             model_s3: model_s3.get().trim().to_string(),

@@ -16,7 +16,7 @@ mod evaluation;
 
 pub use page::{metric_series, metric_total, status_tone, EndpointPage, EndpointsPage, WindowPicker};
 
-use crate::names::validate_endpoint_name;
+use crate::names::{EndpointName, TrainingJobName};
 use crate::ApiError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -193,9 +193,9 @@ impl LocalDeploySpec {
     pub const MAX_INSTANCES: u32 = 8;
 
     pub fn validate(&self) -> Result<(), ApiError> {
-        validate_endpoint_name(&self.name)?;
+        EndpointName::parse(&self.name)?;
         if let Some(job) = &self.sagemaker_job {
-            validate_endpoint_name(job).map_err(|_| ApiError::Invalid(format!("{job:?} is not a SageMaker training job name")))?;
+            TrainingJobName::parse(job)?;
         }
         let b = &self.batching;
         let checks = [
@@ -234,7 +234,7 @@ pub struct SageMakerDeploySpec {
 
 impl SageMakerDeploySpec {
     pub fn validate(&self) -> Result<(), ApiError> {
-        validate_endpoint_name(&self.name)?;
+        EndpointName::parse(&self.name)?;
         match self.local_job {
             Some(_) => {
                 if !crate::names::is_s3_uri(self.model_s3.trim()) {
@@ -393,29 +393,29 @@ pub trait EndpointService: Send + Sync {
     async fn list(&self, query: list::EndpointQuery) -> Result<list::EndpointPage, ApiError>;
     /// Reads the SageMaker endpoints again now (the Refresh button).
     async fn refresh(&self) -> Result<(), ApiError>;
-    async fn describe(&self, backend: Backend, name: &str) -> Result<EndpointDetail, ApiError>;
-    async fn metrics(&self, backend: Backend, name: &str, window: MetricWindow) -> Result<EndpointMetrics, ApiError>;
+    async fn describe(&self, backend: Backend, name: &EndpointName) -> Result<EndpointDetail, ApiError>;
+    async fn metrics(&self, backend: Backend, name: &EndpointName, window: MetricWindow) -> Result<EndpointMetrics, ApiError>;
     async fn deploy_local(&self, spec: LocalDeploySpec) -> Result<EndpointDetail, ApiError>;
     async fn deploy_sagemaker(&self, spec: SageMakerDeploySpec) -> Result<EndpointDetail, ApiError>;
-    async fn delete(&self, backend: Backend, name: &str, with_config: bool) -> Result<(), ApiError>;
+    async fn delete(&self, backend: Backend, name: &EndpointName, with_config: bool) -> Result<(), ApiError>;
     async fn deployable_jobs(&self) -> Result<Vec<DeployableJob>, ApiError>;
-    async fn test_bench(&self, backend: Backend, name: &str, folder: &str, limit: u32) -> Result<TestBenchReport, ApiError>;
+    async fn test_bench(&self, backend: Backend, name: &EndpointName, folder: &str, limit: u32) -> Result<TestBenchReport, ApiError>;
     /// A local endpoint's versions and rollouts.
-    async fn versions(&self, name: &str) -> Result<rollout::VersionsView, ApiError>;
+    async fn versions(&self, name: &EndpointName) -> Result<rollout::VersionsView, ApiError>;
     /// Loads the next version beside the live one and starts shifting traffic.
     async fn start_rollout(&self, spec: rollout::RolloutSpec) -> Result<rollout::VersionsView, ApiError>;
     /// Sends all traffic back to the live version and unloads the new one.
-    async fn roll_back(&self, name: &str) -> Result<rollout::VersionsView, ApiError>;
+    async fn roll_back(&self, name: &EndpointName) -> Result<rollout::VersionsView, ApiError>;
     /// A labelled folder through the live version and a proposed one, side by side; nothing is routed to the proposed one.
-    async fn shadow_test(&self, name: &str, source: rollout::VersionSource, folder: &str, limit: u32) -> Result<rollout::ShadowReport, ApiError>;
+    async fn shadow_test(&self, name: &EndpointName, source: rollout::VersionSource, folder: &str, limit: u32) -> Result<rollout::ShadowReport, ApiError>;
     /// A SageMaker endpoint's rollouts (their state refreshed from DescribeEndpoint) and alarms.
-    async fn sagemaker_rollouts(&self, name: &str) -> Result<guardrails::SageMakerRollouts, ApiError>;
+    async fn sagemaker_rollouts(&self, name: &EndpointName) -> Result<guardrails::SageMakerRollouts, ApiError>;
     /// UpdateEndpoint to a new configuration with a blue/green deployment configuration.
     async fn start_sagemaker_rollout(&self, spec: guardrails::SageMakerRolloutSpec) -> Result<guardrails::SageMakerRollouts, ApiError>;
     /// UpdateEndpoint back to the configuration before the last completed rollout.
-    async fn roll_back_sagemaker(&self, name: &str) -> Result<guardrails::SageMakerRollouts, ApiError>;
+    async fn roll_back_sagemaker(&self, name: &EndpointName) -> Result<guardrails::SageMakerRollouts, ApiError>;
     /// An endpoint's alarms: CloudWatch's for SageMaker, Sagedeck's own for local endpoints.
-    async fn alarms(&self, backend: Backend, name: &str) -> Result<Vec<guardrails::EndpointAlarm>, ApiError>;
+    async fn alarms(&self, backend: Backend, name: &EndpointName) -> Result<Vec<guardrails::EndpointAlarm>, ApiError>;
     /// Creates (or replaces) the endpoint's alarm of that kind.
     async fn put_alarm(&self, backend: Backend, spec: guardrails::AlarmSpec) -> Result<Vec<guardrails::EndpointAlarm>, ApiError>;
 }
@@ -441,15 +441,13 @@ pub async fn refresh_endpoints(query: list::EndpointQuery) -> Result<list::Endpo
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/describe")]
-pub async fn describe_endpoint(backend: Backend, name: String) -> Result<EndpointDetail, ApiError> {
-    let name = validate_endpoint_name(&name)?;
-    crate::error::service::<Endpoints>()?.describe(backend, name).await
+pub async fn describe_endpoint(backend: Backend, name: EndpointName) -> Result<EndpointDetail, ApiError> {
+    crate::error::service::<Endpoints>()?.describe(backend, &name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/metrics")]
-pub async fn get_endpoint_metrics(backend: Backend, name: String, window: MetricWindow) -> Result<EndpointMetrics, ApiError> {
-    let name = validate_endpoint_name(&name)?;
-    crate::error::service::<Endpoints>()?.metrics(backend, name, window).await
+pub async fn get_endpoint_metrics(backend: Backend, name: EndpointName, window: MetricWindow) -> Result<EndpointMetrics, ApiError> {
+    crate::error::service::<Endpoints>()?.metrics(backend, &name, window).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/local/deploy", input = leptos::server_fn::codec::Json)]
@@ -465,9 +463,8 @@ pub async fn deploy_sagemaker_endpoint(spec: SageMakerDeploySpec) -> Result<Endp
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/delete")]
-pub async fn delete_endpoint(backend: Backend, name: String, with_config: bool) -> Result<(), ApiError> {
-    let name = validate_endpoint_name(&name)?;
-    crate::error::service::<Endpoints>()?.delete(backend, name, with_config).await
+pub async fn delete_endpoint(backend: Backend, name: EndpointName, with_config: bool) -> Result<(), ApiError> {
+    crate::error::service::<Endpoints>()?.delete(backend, &name, with_config).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/sagemaker/deployable")]
@@ -476,9 +473,8 @@ pub async fn deployable_training_jobs() -> Result<Vec<DeployableJob>, ApiError> 
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/versions")]
-pub async fn endpoint_versions(name: String) -> Result<rollout::VersionsView, ApiError> {
-    let name = validate_endpoint_name(&name)?;
-    crate::error::service::<Endpoints>()?.versions(name).await
+pub async fn endpoint_versions(name: EndpointName) -> Result<rollout::VersionsView, ApiError> {
+    crate::error::service::<Endpoints>()?.versions(&name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/rollout/start", input = leptos::server_fn::codec::Json)]
@@ -488,24 +484,21 @@ pub async fn start_rollout(spec: rollout::RolloutSpec) -> Result<rollout::Versio
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/shadow", input = leptos::server_fn::codec::Json)]
-pub async fn shadow_test(name: String, source: rollout::VersionSource, folder: String, limit: u32) -> Result<rollout::ShadowReport, ApiError> {
-    let name = validate_endpoint_name(&name)?;
+pub async fn shadow_test(name: EndpointName, source: rollout::VersionSource, folder: String, limit: u32) -> Result<rollout::ShadowReport, ApiError> {
     if folder.trim().is_empty() {
         return Err(ApiError::Invalid("give the labelled folder to send through both versions".into()));
     }
-    crate::error::service::<Endpoints>()?.shadow_test(name, source, folder.trim(), limit.clamp(1, 2000)).await
+    crate::error::service::<Endpoints>()?.shadow_test(&name, source, folder.trim(), limit.clamp(1, 2000)).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/rollout/rollback")]
-pub async fn roll_back_rollout(name: String) -> Result<rollout::VersionsView, ApiError> {
-    let name = validate_endpoint_name(&name)?;
-    crate::error::service::<Endpoints>()?.roll_back(name).await
+pub async fn roll_back_rollout(name: EndpointName) -> Result<rollout::VersionsView, ApiError> {
+    crate::error::service::<Endpoints>()?.roll_back(&name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/sagemaker/rollouts")]
-pub async fn sagemaker_rollouts(name: String) -> Result<guardrails::SageMakerRollouts, ApiError> {
-    let name = validate_endpoint_name(&name)?;
-    crate::error::service::<Endpoints>()?.sagemaker_rollouts(name).await
+pub async fn sagemaker_rollouts(name: EndpointName) -> Result<guardrails::SageMakerRollouts, ApiError> {
+    crate::error::service::<Endpoints>()?.sagemaker_rollouts(&name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/sagemaker/rollout/start", input = leptos::server_fn::codec::Json)]
@@ -516,15 +509,13 @@ pub async fn start_sagemaker_rollout(spec: guardrails::SageMakerRolloutSpec) -> 
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/sagemaker/rollout/rollback")]
-pub async fn roll_back_sagemaker(name: String) -> Result<guardrails::SageMakerRollouts, ApiError> {
-    let name = validate_endpoint_name(&name)?;
-    crate::error::service::<Endpoints>()?.roll_back_sagemaker(name).await
+pub async fn roll_back_sagemaker(name: EndpointName) -> Result<guardrails::SageMakerRollouts, ApiError> {
+    crate::error::service::<Endpoints>()?.roll_back_sagemaker(&name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/alarms")]
-pub async fn endpoint_alarms(backend: Backend, name: String) -> Result<Vec<guardrails::EndpointAlarm>, ApiError> {
-    let name = validate_endpoint_name(&name)?;
-    crate::error::service::<Endpoints>()?.alarms(backend, name).await
+pub async fn endpoint_alarms(backend: Backend, name: EndpointName) -> Result<Vec<guardrails::EndpointAlarm>, ApiError> {
+    crate::error::service::<Endpoints>()?.alarms(backend, &name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/alarms/put", input = leptos::server_fn::codec::Json)]
@@ -534,12 +525,11 @@ pub async fn put_endpoint_alarm(backend: Backend, spec: guardrails::AlarmSpec) -
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "endpoints/testbench")]
-pub async fn run_test_bench(backend: Backend, name: String, folder: String, limit: u32) -> Result<TestBenchReport, ApiError> {
-    let name = validate_endpoint_name(&name)?;
+pub async fn run_test_bench(backend: Backend, name: EndpointName, folder: String, limit: u32) -> Result<TestBenchReport, ApiError> {
     if folder.trim().is_empty() {
         return Err(ApiError::Invalid("give the labelled folder to run through the endpoint".into()));
     }
-    crate::error::service::<Endpoints>()?.test_bench(backend, name, folder.trim(), limit.clamp(1, 2000)).await
+    crate::error::service::<Endpoints>()?.test_bench(backend, &name, folder.trim(), limit.clamp(1, 2000)).await
 }
 
 #[cfg(test)]

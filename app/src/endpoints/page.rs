@@ -10,6 +10,7 @@ use super::{
     get_endpoint_metrics, list_endpoints, refresh_endpoints, Backend, EndpointDetail, EndpointMetrics, LocalDeploySpec, MetricWindow,
     SageMakerDeploySpec,
 };
+use crate::names::EndpointName;
 use crate::components::chart::{LineChart, Series};
 use crate::list_view::ListPager;
 use crate::components::{dispatch_or_show, number_input, or_dash, parse_u32, short_time, Badge, Card, ConfirmButton, DataTable, ErrorPanel, Loaded, Loading, PageHeader, TextField};
@@ -354,11 +355,14 @@ pub fn EndpointPage() -> impl IntoView {
     let params = use_params_map();
     let backend = move || Backend::from_slug(&params.read().get("backend").unwrap_or_default()).unwrap_or(Backend::Local);
     let name = move || params.read().get("name").unwrap_or_default();
+    // The route's name, checked once: a bad one is the page's error, and the
+    // panels that need a valid name are not shown.
+    let endpoint = move || EndpointName::parse(&name());
     let tick = RwSignal::new(0u32);
     provide_context(super::guardrails_panel::AlarmsChanged(RwSignal::new(0)));
     let window = RwSignal::new(MetricWindow::Hour);
-    let detail = Resource::new(move || (backend(), name(), tick.get()), |(b, n, _)| describe_endpoint(b, n));
-    let metrics = Resource::new(move || (backend(), name(), window.get(), tick.get()), |(b, n, w, _)| get_endpoint_metrics(b, n, w));
+    let detail = Resource::new(move || (backend(), endpoint(), tick.get()), |(b, n, _)| async move { describe_endpoint(b, n?).await });
+    let metrics = Resource::new(move || (backend(), endpoint(), window.get(), tick.get()), |(b, n, w, _)| async move { get_endpoint_metrics(b, n?, w).await });
     // Status and metrics move while the page is open: look again every 5 s.
     Effect::new(move |_| {
         tick.get();
@@ -370,7 +374,8 @@ pub fn EndpointPage() -> impl IntoView {
     let delete = Action::new(move |with_config: &bool| {
         let p = params.read_untracked();
         let backend = Backend::from_slug(&p.get("backend").unwrap_or_default()).unwrap_or(Backend::Local);
-        delete_endpoint(backend, p.get("name").unwrap_or_default(), *with_config)
+        let (name, with_config) = (EndpointName::parse(&p.get("name").unwrap_or_default()), *with_config);
+        async move { delete_endpoint(backend, name?, with_config).await }
     });
     let question = if Backend::from_slug(&params.read_untracked().get("backend").unwrap_or_default()) == Ok(Backend::SageMaker) {
         "Delete the endpoint, its configuration and its model on SageMaker?"
@@ -407,10 +412,10 @@ pub fn EndpointPage() -> impl IntoView {
                 <Loaded resource=metrics ok=move |m| view! { <MetricCharts m/> }/>
             </section>
         </div>
-        {move || (backend() == Backend::Local).then(|| view! { <super::versions::VersionsPanel name=name()/> })}
-        {move || (backend() == Backend::SageMaker).then(|| view! { <super::guardrails_panel::SageMakerRolloutPanel name=name()/> })}
-        {move || view! { <super::guardrails_panel::AlarmsPanel backend=backend() name=name()/> }}
-        {move || view! { <TestBench backend=backend() name=name()/> }}
+        {move || endpoint().ok().filter(|_| backend() == Backend::Local).map(|name| view! { <super::versions::VersionsPanel name/> })}
+        {move || endpoint().ok().filter(|_| backend() == Backend::SageMaker).map(|name| view! { <super::guardrails_panel::SageMakerRolloutPanel name/> })}
+        {move || endpoint().ok().map(|name| view! { <super::guardrails_panel::AlarmsPanel backend=backend() name/> })}
+        {move || endpoint().ok().map(|name| view! { <TestBench backend=backend() name/> })}
         {move || view! { <crate::schedules::SchedulePanel scheduled=crate::schedules::Scheduled::Endpoint(backend(), name())/> }}
     }
 }

@@ -184,7 +184,7 @@ pub struct RolloutSpec {
 
 impl RolloutSpec {
     pub fn validate(&self) -> Result<(), ApiError> {
-        crate::names::validate_endpoint_name(&self.endpoint)?;
+        crate::names::EndpointName::parse(&self.endpoint)?;
         self.shift.validate()?;
         if self.bake_seconds > MAX_HOLD_SECONDS {
             return Err(ApiError::Invalid(format!("bake_seconds must be 0 to {MAX_HOLD_SECONDS}, not {}", self.bake_seconds)));

@@ -7,6 +7,7 @@ use crate::components::{number_input, parse_u32, Card};
 use super::rollout::{EndpointVersion, Guardrails, RolloutSpec, RolloutState, RolloutView, Shift, VersionSource, VersionStats, VersionsView};
 use super::rollout::ShadowReport;
 use super::{endpoint_versions, roll_back_rollout, shadow_test, start_rollout, Batching};
+use crate::names::EndpointName;
 use crate::components::{dispatch_or_show, or_dash, short_time, Badge, ConfirmButton, DataTable, ErrorPanel, Loaded, TextField};
 use crate::training::{list_local_jobs, CompletedJobSelect};
 use crate::ApiError;
@@ -24,7 +25,7 @@ fn percent(v: Option<f64>) -> String {
 
 /// The versions card of local endpoint `name`.
 #[component]
-pub fn VersionsPanel(name: String) -> impl IntoView {
+pub fn VersionsPanel(name: EndpointName) -> impl IntoView {
     let name = StoredValue::new(name);
     let tick = RwSignal::new(0u32);
     let versions = Resource::new(move || tick.get(), move |_| endpoint_versions(name.get_value()));
@@ -43,7 +44,7 @@ pub fn VersionsPanel(name: String) -> impl IntoView {
     // "Roll back to version N" after a rollout ended: that version, all at once.
     let on_again = Callback::new(move |version: u32| {
         start.dispatch(RolloutSpec {
-            endpoint: name.get_value(),
+            endpoint: name.get_value().into(),
             source: VersionSource::Version { version },
             instances: None,
             batching: None,
@@ -63,7 +64,7 @@ pub fn VersionsPanel(name: String) -> impl IntoView {
             </p>
             <Loaded resource=versions loading="Reading the versions…" ok=move |v| view! { <VersionsBody v on_back on_again back_pending=back.pending().into() again_pending=start.pending().into()/> }/>
             {move || back.value().get().and_then(Result::err).map(|error| view! { <ErrorPanel error/> })}
-            <RolloutForm endpoint=name.get_value() start/>
+            <RolloutForm endpoint=name.get_value().to_string() start/>
         </Card>
     }
 }
@@ -269,7 +270,10 @@ fn RolloutForm(endpoint: String, start: Action<RolloutSpec, Result<VersionsView,
     };
     let plan = move || spec().map(|s| s.plan_text()).unwrap_or_default();
     let folder = RwSignal::new(String::new());
-    let shadow = Action::new(|(name, source, folder): &(String, VersionSource, String)| shadow_test(name.clone(), source.clone(), folder.clone(), 200));
+    let shadow = Action::new(|(name, source, folder): &(String, VersionSource, String)| {
+        let (name, source, folder) = (EndpointName::parse(name), source.clone(), folder.clone());
+        async move { shadow_test(name?, source, folder, 200).await }
+    });
     let run_shadow = move |_| dispatch_or_show(shadow, problem, spec().map(|s| (s.endpoint, s.source, folder.get())));
     view! {
         <h3>"Roll out a new version"</h3>

@@ -9,6 +9,7 @@ mod page;
 pub use page::{FunctionPage, LambdaPage};
 
 use crate::endpoints::{EndpointMetrics, MetricWindow};
+use crate::names::FunctionName;
 use crate::ApiError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -272,13 +273,13 @@ pub fn capacity_warnings(f: &CapacityFacts) -> Vec<Warning> {
 #[async_trait::async_trait]
 pub trait LambdaService: Send + Sync {
     async fn list(&self) -> Result<FunctionList, ApiError>;
-    async fn describe(&self, home: FnHome, name: &str) -> Result<FunctionDetail, ApiError>;
-    async fn metrics(&self, home: FnHome, name: &str, window: MetricWindow) -> Result<EndpointMetrics, ApiError>;
-    async fn set_reserved(&self, home: FnHome, name: &str, value: Option<u32>) -> Result<FunctionDetail, ApiError>;
-    async fn set_provisioned(&self, home: FnHome, name: &str, qualifier: &str, value: Option<u32>) -> Result<FunctionDetail, ApiError>;
-    async fn invoke(&self, home: FnHome, name: &str, event: &str) -> Result<InvokeOutcome, ApiError>;
+    async fn describe(&self, home: FnHome, name: &FunctionName) -> Result<FunctionDetail, ApiError>;
+    async fn metrics(&self, home: FnHome, name: &FunctionName, window: MetricWindow) -> Result<EndpointMetrics, ApiError>;
+    async fn set_reserved(&self, home: FnHome, name: &FunctionName, value: Option<u32>) -> Result<FunctionDetail, ApiError>;
+    async fn set_provisioned(&self, home: FnHome, name: &FunctionName, qualifier: &str, value: Option<u32>) -> Result<FunctionDetail, ApiError>;
+    async fn invoke(&self, home: FnHome, name: &FunctionName, event: &str) -> Result<InvokeOutcome, ApiError>;
     async fn create_local(&self, spec: LocalFunctionSpec) -> Result<FunctionDetail, ApiError>;
-    async fn delete(&self, home: FnHome, name: &str) -> Result<(), ApiError>;
+    async fn delete(&self, home: FnHome, name: &FunctionName) -> Result<(), ApiError>;
     async fn setup(&self, spec: LambdaSetupSpec) -> Result<SetupReport, ApiError>;
 }
 
@@ -291,8 +292,7 @@ pub async fn list_functions() -> Result<FunctionList, ApiError> {
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "lambda/describe")]
-pub async fn describe_function(home: FnHome, name: String) -> Result<FunctionDetail, ApiError> {
-    crate::names::validate_function_name(&name)?;
+pub async fn describe_function(home: FnHome, name: FunctionName) -> Result<FunctionDetail, ApiError> {
     crate::error::service::<Lambda>()?.describe(home, &name).await
 }
 
@@ -300,26 +300,22 @@ pub async fn describe_function(home: FnHome, name: String) -> Result<FunctionDet
 /// ConcurrentExecutions over the window: CloudWatch's AWS/Lambda for AWS
 /// functions, Sagedeck's own per-minute counts for local ones.
 #[server(client = crate::csrf::CsrfClient, endpoint = "lambda/metrics")]
-pub async fn get_function_metrics(home: FnHome, name: String, window: MetricWindow) -> Result<EndpointMetrics, ApiError> {
-    crate::names::validate_function_name(&name)?;
+pub async fn get_function_metrics(home: FnHome, name: FunctionName, window: MetricWindow) -> Result<EndpointMetrics, ApiError> {
     crate::error::service::<Lambda>()?.metrics(home, &name, window).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "lambda/reserved")]
-pub async fn set_reserved_concurrency(home: FnHome, name: String, value: Option<u32>) -> Result<FunctionDetail, ApiError> {
-    crate::names::validate_function_name(&name)?;
+pub async fn set_reserved_concurrency(home: FnHome, name: FunctionName, value: Option<u32>) -> Result<FunctionDetail, ApiError> {
     crate::error::service::<Lambda>()?.set_reserved(home, &name, value).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "lambda/provisioned")]
-pub async fn set_provisioned_concurrency(home: FnHome, name: String, qualifier: String, value: Option<u32>) -> Result<FunctionDetail, ApiError> {
-    crate::names::validate_function_name(&name)?;
+pub async fn set_provisioned_concurrency(home: FnHome, name: FunctionName, qualifier: String, value: Option<u32>) -> Result<FunctionDetail, ApiError> {
     crate::error::service::<Lambda>()?.set_provisioned(home, &name, qualifier.trim(), value).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "lambda/invoke")]
-pub async fn test_invoke_function(home: FnHome, name: String, event: String) -> Result<InvokeOutcome, ApiError> {
-    crate::names::validate_function_name(&name)?;
+pub async fn test_invoke_function(home: FnHome, name: FunctionName, event: String) -> Result<InvokeOutcome, ApiError> {
     if event.len() > 256 * 1024 {
         return Err(ApiError::TooLarge("a test event is limited to 256 KB (Lambda's asynchronous limit)".into()));
     }
@@ -329,21 +325,20 @@ pub async fn test_invoke_function(home: FnHome, name: String, event: String) -> 
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "lambda/local/create", input = leptos::server_fn::codec::Json)]
 pub async fn create_local_function(spec: LocalFunctionSpec) -> Result<FunctionDetail, ApiError> {
-    crate::names::validate_function_name(&spec.name)?;
-    crate::names::validate_endpoint_name(&spec.endpoint)?;
+    FunctionName::parse(&spec.name)?;
+    crate::names::EndpointName::parse(&spec.endpoint)?;
     crate::error::service::<Lambda>()?.create_local(spec).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "lambda/delete")]
-pub async fn delete_function(home: FnHome, name: String) -> Result<(), ApiError> {
-    crate::names::validate_function_name(&name)?;
+pub async fn delete_function(home: FnHome, name: FunctionName) -> Result<(), ApiError> {
     crate::error::service::<Lambda>()?.delete(home, &name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "lambda/setup", input = leptos::server_fn::codec::Json)]
 pub async fn set_up_endpoint_function(spec: LambdaSetupSpec) -> Result<SetupReport, ApiError> {
-    crate::names::validate_function_name(&spec.function_name)?;
-    crate::names::validate_endpoint_name(&spec.endpoint)?;
+    FunctionName::parse(&spec.function_name)?;
+    crate::names::EndpointName::parse(&spec.endpoint)?;
     if !(128..=10_240).contains(&spec.memory_mb) || !(1..=900).contains(&spec.timeout_s) {
         return Err(ApiError::Invalid("memory must be 128 to 10240 MB and the timeout 1 to 900 s".into()));
     }

@@ -11,6 +11,7 @@ use super::{
 use crate::components::{dispatch_or_show, or_dash, short_time, Badge, Card, DataTable, ErrorPanel, Loaded, PageHeader, TextField};
 use crate::components::chart::LineChart;
 use crate::endpoints::{list_endpoints, metric_series, metric_total, Backend, EndpointMetrics, MetricWindow, WindowPicker};
+use crate::names::FunctionName;
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -188,14 +189,14 @@ pub fn FunctionPage() -> impl IntoView {
         (p.get("home").unwrap_or_default(), p.get("name").unwrap_or_default())
     };
     let version = RwSignal::new(0u32);
-    let detail = Resource::new(move || (key(), version.get()), |((home, name), _)| async move { describe_function(FnHome::from_slug(&home)?, name).await });
+    let detail = Resource::new(move || (key(), version.get()), |((home, name), _)| async move { describe_function(FnHome::from_slug(&home)?, FunctionName::parse(&name)?).await });
     // The metrics load on their own (CloudWatch may be slower than the
     // function), again after a test invocation.
     let window = RwSignal::new(MetricWindow::Hour);
     let invoked = RwSignal::new(0u32);
     let metrics = Resource::new(
         move || (key(), window.get(), version.get(), invoked.get()),
-        |((home, name), w, _, _)| async move { get_function_metrics(FnHome::from_slug(&home)?, name, w).await },
+        |((home, name), w, _, _)| async move { get_function_metrics(FnHome::from_slug(&home)?, FunctionName::parse(&name)?, w).await },
     );
     view! {
         <PageHeader title=format!("Function · {}", params.read_untracked().get("name").unwrap_or_default()) refresh=version/>
@@ -232,7 +233,8 @@ fn FunctionCharts(m: EndpointMetrics) -> impl IntoView {
 #[component]
 fn FunctionView(detail: FunctionDetail, version: RwSignal<u32>, invoked: RwSignal<u32>) -> impl IntoView {
     let home = detail.summary.home;
-    let name = StoredValue::new(detail.summary.name.clone());
+    // The name as the server functions take it (it came from the server, so it parses).
+    let name = StoredValue::new(FunctionName::parse(&detail.summary.name));
     let facts = detail.facts.clone();
     let reserved = RwSignal::new(detail.summary.reserved.map(|r| r.to_string()).unwrap_or_default());
     let qualifier = RwSignal::new(detail.qualifiers.first().cloned().unwrap_or_default());
@@ -261,10 +263,19 @@ fn FunctionView(detail: FunctionDetail, version: RwSignal<u32>, invoked: RwSigna
             check_provisioned(&q, v, current_reserved, rest).err()
         }
     });
-    let set_reserved = Action::new(move |value: &Option<u32>| set_reserved_concurrency(home, name.get_value(), *value));
-    let set_provisioned = Action::new(move |(q, v): &(String, Option<u32>)| set_provisioned_concurrency(home, name.get_value(), q.clone(), *v));
+    let set_reserved = Action::new(move |value: &Option<u32>| {
+        let (name, value) = (name.get_value(), *value);
+        async move { set_reserved_concurrency(home, name?, value).await }
+    });
+    let set_provisioned = Action::new(move |(q, v): &(String, Option<u32>)| {
+        let (name, q, v) = (name.get_value(), q.clone(), *v);
+        async move { set_provisioned_concurrency(home, name?, q, v).await }
+    });
     let event = RwSignal::new(r#"{"url": "https://example.com/dog.jpg"}"#.to_string());
-    let invoke = Action::new(move |event: &String| test_invoke_function(home, name.get_value(), event.clone()));
+    let invoke = Action::new(move |event: &String| {
+        let (name, event) = (name.get_value(), event.clone());
+        async move { test_invoke_function(home, name?, event).await }
+    });
     Effect::new(move |_| {
         if invoke.value().get().is_some() {
             invoked.update(|n| *n += 1);

@@ -1,9 +1,8 @@
 //! A new notebook instance: the form's spec, checked before any AWS call, and
 //! the idle auto-stop lifecycle script Sagedeck offers with it.
 
-use super::lifecycle::validate_name;
 use super::pricing;
-use crate::names::is_role_arn;
+use crate::names::{is_role_arn, LifecycleConfigName, NotebookName};
 use crate::ApiError;
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +43,7 @@ impl NotebookSpec {
     /// Every problem, named by field.
     pub fn validate(&self) -> Result<(), ApiError> {
         let mut problems = Vec::new();
-        if let Err(e) = validate_name(&self.name) {
+        if let Err(e) = NotebookName::parse(&self.name) {
             problems.push(format!("name: {}", e.message()));
         }
         if pricing::hourly_usd(&self.instance_type).is_none() {
@@ -60,7 +59,7 @@ impl NotebookSpec {
         if !VOLUME_GB.contains(&self.volume_size_gb) {
             problems.push(format!("volume_size_gb: {} GB is outside SageMaker's {}–{} GB.", self.volume_size_gb, VOLUME_GB.start(), VOLUME_GB.end()));
         }
-        if !self.lifecycle_config.is_empty() && validate_name(&self.lifecycle_config).is_err() {
+        if !self.lifecycle_config.is_empty() && LifecycleConfigName::parse(&self.lifecycle_config).is_err() {
             problems.push(format!("lifecycle_config: {:?} is not a lifecycle configuration name.", self.lifecycle_config));
         }
         if let Some(m) = self.idle_stop_minutes {

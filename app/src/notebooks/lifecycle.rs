@@ -2,7 +2,6 @@
 //! Checked before any AWS call so the user gets a precise message instead of
 //! SageMaker's generic ValidationException.
 
-use crate::ApiError;
 
 /// A notebook's status as SageMaker reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,26 +87,6 @@ pub fn can_open(status: &NotebookStatus) -> Result<(), String> {
     }
 }
 
-/// SageMaker's rule for notebook instance names: 1-63 characters, letters,
-/// digits and hyphens, starting and ending with a letter or digit.
-pub fn validate_name(name: &str) -> Result<&str, ApiError> {
-    let name = name.trim();
-    let bad = |why: &str| Err(ApiError::Invalid(format!("notebook name {name:?} {why}")));
-    if name.is_empty() {
-        return Err(ApiError::Invalid("a notebook name is required".into()));
-    }
-    if name.len() > 63 {
-        return bad("is longer than 63 characters");
-    }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return bad("may contain only letters, digits and hyphens");
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        return bad("must start and end with a letter or digit");
-    }
-    Ok(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,17 +138,5 @@ mod tests {
     fn billing_states() {
         assert!(NotebookStatus::InService.is_billing());
         assert!(!NotebookStatus::Stopped.is_billing());
-    }
-
-    #[test]
-    fn names_follow_sagemaker_rules() {
-        assert_eq!(validate_name(" my-notebook-1 ").unwrap(), "my-notebook-1");
-        assert!(validate_name("").is_err());
-        assert!(validate_name("-leading").is_err());
-        assert!(validate_name("trailing-").is_err());
-        assert!(validate_name("under_score").is_err());
-        assert!(validate_name("../etc/passwd").is_err());
-        assert!(validate_name(&"a".repeat(64)).is_err());
-        assert!(validate_name(&"a".repeat(63)).is_ok());
     }
 }

@@ -8,6 +8,7 @@ pub mod pricing;
 
 pub use page::{NotebookDetailPage, NotebooksPage};
 
+use crate::names::NotebookName;
 use crate::ApiError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -60,14 +61,14 @@ pub struct NotebookChange {
 #[async_trait::async_trait]
 pub trait NotebookService: Send + Sync {
     async fn list(&self) -> Result<Vec<NotebookSummary>, ApiError>;
-    async fn describe(&self, name: &str) -> Result<NotebookDetail, ApiError>;
-    async fn start(&self, name: &str) -> Result<NotebookChange, ApiError>;
-    async fn stop(&self, name: &str) -> Result<NotebookChange, ApiError>;
+    async fn describe(&self, name: &NotebookName) -> Result<NotebookDetail, ApiError>;
+    async fn start(&self, name: &NotebookName) -> Result<NotebookChange, ApiError>;
+    async fn stop(&self, name: &NotebookName) -> Result<NotebookChange, ApiError>;
     async fn create(&self, spec: create::NotebookSpec) -> Result<NotebookDetail, ApiError>;
     /// Deletes a stopped (or failed) notebook and its volume.
-    async fn delete(&self, name: &str) -> Result<(), ApiError>;
+    async fn delete(&self, name: &NotebookName) -> Result<(), ApiError>;
     /// A presigned JupyterLab URL (valid 5 minutes to open, as SageMaker makes it).
-    async fn open(&self, name: &str) -> Result<String, ApiError>;
+    async fn open(&self, name: &NotebookName) -> Result<String, ApiError>;
     /// Roles SageMaker may assume, for the create form.
     async fn roles(&self) -> Result<Vec<String>, ApiError>;
 }
@@ -82,24 +83,21 @@ pub async fn list_notebooks() -> Result<Vec<NotebookSummary>, ApiError> {
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "notebooks/describe")]
-pub async fn describe_notebook(name: String) -> Result<NotebookDetail, ApiError> {
+pub async fn describe_notebook(name: NotebookName) -> Result<NotebookDetail, ApiError> {
     use crate::error::service;
-    let name = lifecycle::validate_name(&name)?;
-    service::<Notebooks>()?.describe(name).await
+    service::<Notebooks>()?.describe(&name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "notebooks/start")]
-pub async fn start_notebook(name: String) -> Result<NotebookChange, ApiError> {
+pub async fn start_notebook(name: NotebookName) -> Result<NotebookChange, ApiError> {
     use crate::error::service;
-    let name = lifecycle::validate_name(&name)?;
-    service::<Notebooks>()?.start(name).await
+    service::<Notebooks>()?.start(&name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "notebooks/stop")]
-pub async fn stop_notebook(name: String) -> Result<NotebookChange, ApiError> {
+pub async fn stop_notebook(name: NotebookName) -> Result<NotebookChange, ApiError> {
     use crate::error::service;
-    let name = lifecycle::validate_name(&name)?;
-    service::<Notebooks>()?.stop(name).await
+    service::<Notebooks>()?.stop(&name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "notebooks/create", input = leptos::server_fn::codec::Json)]
@@ -110,18 +108,16 @@ pub async fn create_notebook(spec: create::NotebookSpec) -> Result<NotebookDetai
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "notebooks/delete")]
-pub async fn delete_notebook(name: String) -> Result<(), ApiError> {
+pub async fn delete_notebook(name: NotebookName) -> Result<(), ApiError> {
     use crate::error::service;
-    let name = lifecycle::validate_name(&name)?;
-    service::<Notebooks>()?.delete(name).await
+    service::<Notebooks>()?.delete(&name).await
 }
 
 /// JupyterLab for an InService notebook, through a presigned URL.
 #[server(client = crate::csrf::CsrfClient, endpoint = "notebooks/open")]
-pub async fn open_notebook(name: String) -> Result<String, ApiError> {
+pub async fn open_notebook(name: NotebookName) -> Result<String, ApiError> {
     use crate::error::service;
-    let name = lifecycle::validate_name(&name)?;
-    service::<Notebooks>()?.open(name).await
+    service::<Notebooks>()?.open(&name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "notebooks/roles")]

@@ -6,6 +6,7 @@ use super::{
     NotebookSummary, StartNotebook, StopNotebook,
 };
 use crate::components::{dispatch_or_show, or_dash, short_time, Badge, Card, ConfirmButton, ErrorPanel, Loaded, PageHeader, TextField};
+use crate::names::NotebookName;
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_params_map};
@@ -204,6 +205,10 @@ fn NotebookRow(nb: NotebookSummary, actions: NotebookActions) -> impl IntoView {
 /// Stop, whichever the status allows; changes behind a confirmation.
 #[component]
 fn NotebookButtons(name: String, status: NotebookStatus, actions: NotebookActions) -> impl IntoView {
+    // SageMaker keeps notebook names to its rule; one that is not gets no buttons.
+    let Ok(name) = NotebookName::parse(&name) else {
+        return view! { <span class="muted">"—"</span> }.into_any();
+    };
     let open = can_open(&status).is_ok().then(|| view! { <OpenJupyterLab name=name.clone()/> });
     let delete = can_delete(&status).is_ok().then(|| {
         let n = name.clone();
@@ -218,13 +223,13 @@ fn NotebookButtons(name: String, status: NotebookStatus, actions: NotebookAction
             />
         }
     });
-    view! { {open}{delete}<StartOrStop name status actions/> }
+    view! { {open}{delete}<StartOrStop name status actions/> }.into_any()
 }
 
 /// Asks for a presigned URL and opens JupyterLab in a new tab.
 #[component]
-fn OpenJupyterLab(name: String) -> impl IntoView {
-    let open = Action::new(|name: &String| open_notebook(name.clone()));
+fn OpenJupyterLab(name: NotebookName) -> impl IntoView {
+    let open = Action::new(|name: &NotebookName| open_notebook(name.clone()));
     Effect::new(move |_| {
         if let Some(Ok(url)) = open.value().get() {
             #[cfg(feature = "hydrate")]
@@ -239,7 +244,7 @@ fn OpenJupyterLab(name: String) -> impl IntoView {
     });
     let n = name.clone();
     view! {
-        <button class="btn" data-open-notebook=name disabled=move || open.pending().get() || !crate::auth::allowed("notebooks/open")
+        <button class="btn" data-open-notebook=name.to_string() disabled=move || open.pending().get() || !crate::auth::allowed("notebooks/open")
             on:click=move |_| { open.dispatch(n.clone()); }>
             {move || if open.pending().get() { "Opening…" } else { "Open JupyterLab" }}
         </button>
@@ -251,7 +256,7 @@ fn OpenJupyterLab(name: String) -> impl IntoView {
 }
 
 #[component]
-fn StartOrStop(name: String, status: NotebookStatus, actions: NotebookActions) -> impl IntoView {
+fn StartOrStop(name: NotebookName, status: NotebookStatus, actions: NotebookActions) -> impl IntoView {
     let pending = Signal::derive(move || actions.start.pending().get() || actions.stop.pending().get());
     // Stopping is the risky one: the button says so.
     let stopping = if can_stop(&status).is_ok() {
@@ -310,7 +315,7 @@ pub fn NotebookDetailPage() -> impl IntoView {
     let params = use_params_map();
     let name = move || params.read().get("name").unwrap_or_default();
     let actions = NotebookActions::new();
-    let detail = Resource::new(move || (name(), actions.version()), |(name, _)| describe_notebook(name));
+    let detail = Resource::new(move || (NotebookName::parse(&name()), actions.version()), |(name, _)| async move { describe_notebook(name?).await });
 
     view! {
         <PageHeader title="Notebook">

@@ -12,7 +12,7 @@ pub use page::{summary, ScalingEndpointPage, ScalingPage};
 pub use policy::{ScalingDecision, ScalingPolicy, TargetTracker};
 
 use crate::endpoints::Backend;
-use crate::names::validate_endpoint_name;
+use crate::names::{EndpointName, VariantName};
 use crate::ApiError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -129,20 +129,14 @@ pub struct InvocationTrace {
 #[async_trait::async_trait]
 pub trait ScalingService: Send + Sync {
     async fn overview(&self) -> Result<ScalingOverview, ApiError>;
-    async fn describe(&self, backend: Backend, endpoint: &str) -> Result<EndpointScaling, ApiError>;
-    async fn put_policy(&self, backend: Backend, endpoint: &str, variant: &str, policy: ScalingPolicy) -> Result<EndpointScaling, ApiError>;
-    async fn remove_policy(&self, backend: Backend, endpoint: &str, variant: &str) -> Result<EndpointScaling, ApiError>;
-    async fn trace(&self, backend: Backend, endpoint: &str, hours: u32) -> Result<InvocationTrace, ApiError>;
+    async fn describe(&self, backend: Backend, endpoint: &EndpointName) -> Result<EndpointScaling, ApiError>;
+    async fn put_policy(&self, backend: Backend, endpoint: &EndpointName, variant: &VariantName, policy: ScalingPolicy) -> Result<EndpointScaling, ApiError>;
+    async fn remove_policy(&self, backend: Backend, endpoint: &EndpointName, variant: &VariantName) -> Result<EndpointScaling, ApiError>;
+    async fn trace(&self, backend: Backend, endpoint: &EndpointName, hours: u32) -> Result<InvocationTrace, ApiError>;
 }
 
 #[cfg(feature = "ssr")]
 pub type Scaling = std::sync::Arc<dyn ScalingService>;
-
-#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
-/// Variant names follow SageMaker's rule for names (as endpoint names do).
-fn check_variant(variant: &str) -> Result<(), ApiError> {
-    validate_endpoint_name(variant).map(|_| ()).map_err(|_| ApiError::Invalid(format!("{variant:?} is not a valid variant name")))
-}
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "scaling/overview")]
 pub async fn get_scaling_overview() -> Result<ScalingOverview, ApiError> {
@@ -150,15 +144,12 @@ pub async fn get_scaling_overview() -> Result<ScalingOverview, ApiError> {
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "scaling/describe")]
-pub async fn describe_scaling(backend: Backend, endpoint: String) -> Result<EndpointScaling, ApiError> {
-    validate_endpoint_name(&endpoint)?;
+pub async fn describe_scaling(backend: Backend, endpoint: EndpointName) -> Result<EndpointScaling, ApiError> {
     crate::error::service::<Scaling>()?.describe(backend, &endpoint).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "scaling/put", input = leptos::server_fn::codec::Json)]
-pub async fn put_scaling_policy(backend: Backend, endpoint: String, variant: String, policy: ScalingPolicy) -> Result<EndpointScaling, ApiError> {
-    validate_endpoint_name(&endpoint)?;
-    check_variant(&variant)?;
+pub async fn put_scaling_policy(backend: Backend, endpoint: EndpointName, variant: VariantName, policy: ScalingPolicy) -> Result<EndpointScaling, ApiError> {
     policy
         .validate(backend == Backend::Local)
         .map_err(|errors| ApiError::Invalid(crate::training::spec::describe(&errors)))?;
@@ -166,15 +157,12 @@ pub async fn put_scaling_policy(backend: Backend, endpoint: String, variant: Str
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "scaling/remove")]
-pub async fn remove_scaling_policy(backend: Backend, endpoint: String, variant: String) -> Result<EndpointScaling, ApiError> {
-    validate_endpoint_name(&endpoint)?;
-    check_variant(&variant)?;
+pub async fn remove_scaling_policy(backend: Backend, endpoint: EndpointName, variant: VariantName) -> Result<EndpointScaling, ApiError> {
     crate::error::service::<Scaling>()?.remove_policy(backend, &endpoint, &variant).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "scaling/trace")]
-pub async fn get_invocation_trace(backend: Backend, endpoint: String, hours: u32) -> Result<InvocationTrace, ApiError> {
-    validate_endpoint_name(&endpoint)?;
+pub async fn get_invocation_trace(backend: Backend, endpoint: EndpointName, hours: u32) -> Result<InvocationTrace, ApiError> {
     if !(1..=24).contains(&hours) {
         return Err(ApiError::Invalid(format!("a recorded trace covers 1 to 24 hours, not {hours}")));
     }

@@ -14,6 +14,7 @@ use crate::endpoints::{status_tone, Backend};
 use crate::journal::ChangeTable;
 use crate::overview::recent_changes;
 use crate::training::spec::FieldError;
+use crate::names::{EndpointName, VariantName};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
@@ -101,7 +102,7 @@ pub fn ScalingEndpointPage() -> impl IntoView {
     let version = RwSignal::new(0u32);
     let scaling = Resource::new(
         move || (key(), version.get()),
-        |((backend, name), _)| async move { describe_scaling(Backend::from_slug(&backend)?, name).await },
+        |((backend, name), _)| async move { describe_scaling(Backend::from_slug(&backend)?, EndpointName::parse(&name)?).await },
     );
     // What the last change did, kept here: the editor below is made anew
     // when the scaling is read again after it.
@@ -251,9 +252,13 @@ fn ScalingEditor(scaling: EndpointScaling, on_changed: Callback<&'static str>, v
     let proposed = Memo::new(move |_| fields.policy(local));
     let errors = Memo::new(move |_| proposed.get().err().unwrap_or_default());
     let put = Action::new(move |(variant, policy): &(String, ScalingPolicy)| {
-        put_scaling_policy(backend, endpoint.get_value(), variant.clone(), policy.clone())
+        let (endpoint, variant, policy) = (EndpointName::parse(&endpoint.get_value()), VariantName::parse(variant), policy.clone());
+        async move { put_scaling_policy(backend, endpoint?, variant?, policy).await }
     });
-    let remove = Action::new(move |variant: &String| remove_scaling_policy(backend, endpoint.get_value(), variant.clone()));
+    let remove = Action::new(move |variant: &String| {
+        let (endpoint, variant) = (EndpointName::parse(&endpoint.get_value()), VariantName::parse(variant));
+        async move { remove_scaling_policy(backend, endpoint?, variant?).await }
+    });
     Effect::new(move |_| {
         if matches!(put.value().get(), Some(Ok(_))) {
             on_changed.run("Applied. The change is in the journal below.");
@@ -432,7 +437,10 @@ fn Simulator(
         move || source.get() == "recorded",
         move |wanted| async move {
             if wanted {
-                Some(get_invocation_trace(backend, endpoint.get_value(), 3).await)
+                Some(match EndpointName::parse(&endpoint.get_value()) {
+                    Ok(endpoint) => get_invocation_trace(backend, endpoint, 3).await,
+                    Err(e) => Err(e),
+                })
             } else {
                 None
             }

@@ -52,10 +52,10 @@ impl ScheduleAction {
     pub fn validate(&self) -> Result<(), ApiError> {
         match self {
             ScheduleAction::StopNotebook { name } | ScheduleAction::StartNotebook { name } => {
-                crate::notebooks::lifecycle::validate_name(name)?;
+                crate::names::NotebookName::parse(name)?;
             }
             ScheduleAction::DeleteEndpointIfIdle { name, idle_hours, .. } => {
-                crate::names::validate_endpoint_name(name)?;
+                crate::names::EndpointName::parse(name)?;
                 if !(1..=crate::costs::MAX_IDLE_HOURS as i64).contains(idle_hours) {
                     return Err(ApiError::Invalid(format!(
                         "idle_hours must be from 1 to {} hours, not {idle_hours}",
@@ -64,7 +64,7 @@ impl ScheduleAction {
                 }
             }
             ScheduleAction::SetMinInstances { backend, name, min_instances } => {
-                crate::names::validate_endpoint_name(name)?;
+                crate::names::EndpointName::parse(name)?;
                 // Application Auto Scaling refuses a minimum of 0 for a
                 // real-time endpoint's variant (only inference components
                 // scale to zero); a local endpoint keeps one replica too.

@@ -185,7 +185,7 @@ fn NewJobForm(defaults: TrainingDefaults, on_queued: Callback<()>) -> impl IntoV
         move || query.read().get("from_sagemaker"),
         |name| async move {
             match name {
-                Some(name) => super::sagemaker::describe_sagemaker_job(name).await.ok(),
+                Some(name) => super::sagemaker::describe_sagemaker_job(crate::names::TrainingJobName::parse(&name).ok()?).await.ok(),
                 None => None,
             }
         },

@@ -4,7 +4,7 @@
 //! background poller keeps current; they never call AWS per view.
 
 use super::spec::{Architecture, FieldError};
-use crate::names::{is_role_arn, is_s3_uri};
+use crate::names::{is_role_arn, is_s3_uri, TrainingJobName};
 use crate::ApiError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -128,8 +128,8 @@ impl SageMakerJobSpec {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
         let mut fail = |field: &'static str, message: String| errors.push(FieldError { field, message });
-        if let Err(e) = crate::names::validate_endpoint_name(&self.name) {
-            fail("name", e.message().replace("endpoint name", "training job name"));
+        if let Err(e) = TrainingJobName::parse(&self.name) {
+            fail("name", e.message().to_string());
         }
         if !(self.image.contains('/') && !self.image.contains(char::is_whitespace)) {
             fail("image", "Give the training image's URI (account.dkr.ecr.region.amazonaws.com/repository:tag).".into());
@@ -496,14 +496,14 @@ pub struct AwsCallCounts {
 #[async_trait::async_trait]
 pub trait SageMakerTrainingService: Send + Sync {
     async fn list(&self, status: Option<String>, name_contains: Option<String>) -> Result<SageMakerJobList, ApiError>;
-    async fn describe(&self, name: &str) -> Result<SageMakerJobDetail, ApiError>;
+    async fn describe(&self, name: &TrainingJobName) -> Result<SageMakerJobDetail, ApiError>;
     async fn launch(&self, spec: SageMakerJobSpec) -> Result<SageMakerJobDetail, ApiError>;
-    async fn logs(&self, name: &str, after: i64) -> Result<JobLogs, ApiError>;
+    async fn logs(&self, name: &TrainingJobName, after: i64) -> Result<JobLogs, ApiError>;
     async fn launch_defaults(&self) -> Result<LaunchDefaults, ApiError>;
     async fn refresh(&self) -> Result<CacheState, ApiError>;
     fn aws_calls(&self) -> AwsCallCounts;
-    async fn metrics(&self, name: &str) -> Result<JobMetrics, ApiError>;
-    async fn stop(&self, name: &str) -> Result<SageMakerJobDetail, ApiError>;
+    async fn metrics(&self, name: &TrainingJobName) -> Result<JobMetrics, ApiError>;
+    async fn stop(&self, name: &TrainingJobName) -> Result<SageMakerJobDetail, ApiError>;
 }
 
 #[cfg(feature = "ssr")]
@@ -515,9 +515,8 @@ pub async fn list_sagemaker_jobs(status: Option<String>, name_contains: Option<S
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/describe")]
-pub async fn describe_sagemaker_job(name: String) -> Result<SageMakerJobDetail, ApiError> {
-    let name = crate::names::validate_endpoint_name(&name)?;
-    crate::error::service::<SageMakerTraining>()?.describe(name).await
+pub async fn describe_sagemaker_job(name: TrainingJobName) -> Result<SageMakerJobDetail, ApiError> {
+    crate::error::service::<SageMakerTraining>()?.describe(&name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/launch", input = leptos::server_fn::codec::Json)]
@@ -529,9 +528,8 @@ pub async fn launch_sagemaker_job(spec: SageMakerJobSpec) -> Result<SageMakerJob
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/logs")]
-pub async fn sagemaker_job_logs(name: String, after: i64) -> Result<JobLogs, ApiError> {
-    let name = crate::names::validate_endpoint_name(&name)?;
-    crate::error::service::<SageMakerTraining>()?.logs(name, after).await
+pub async fn sagemaker_job_logs(name: TrainingJobName, after: i64) -> Result<JobLogs, ApiError> {
+    crate::error::service::<SageMakerTraining>()?.logs(&name, after).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/defaults")]
@@ -540,15 +538,13 @@ pub async fn sagemaker_launch_defaults() -> Result<LaunchDefaults, ApiError> {
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/metrics")]
-pub async fn sagemaker_job_metrics(name: String) -> Result<JobMetrics, ApiError> {
-    let name = crate::names::validate_endpoint_name(&name)?;
-    crate::error::service::<SageMakerTraining>()?.metrics(name).await
+pub async fn sagemaker_job_metrics(name: TrainingJobName) -> Result<JobMetrics, ApiError> {
+    crate::error::service::<SageMakerTraining>()?.metrics(&name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/stop")]
-pub async fn stop_sagemaker_job(name: String) -> Result<SageMakerJobDetail, ApiError> {
-    let name = crate::names::validate_endpoint_name(&name)?;
-    crate::error::service::<SageMakerTraining>()?.stop(name).await
+pub async fn stop_sagemaker_job(name: TrainingJobName) -> Result<SageMakerJobDetail, ApiError> {
+    crate::error::service::<SageMakerTraining>()?.stop(&name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "training/sagemaker/refresh")]
@@ -687,7 +683,7 @@ mod tests {
         assert_eq!(shared_hyperparameters(&[]), (None, None, None));
         let name = sagemaker_name_for_local(12, "Dogs: ResNet_18 (try 2)");
         assert_eq!(name, "local-12-dogs-resnet-18-try-2");
-        assert!(crate::names::validate_endpoint_name(&name).is_ok());
+        assert!(TrainingJobName::parse(&name).is_ok());
         assert!(sagemaker_name_for_local(1, &"x".repeat(100)).len() <= 63);
     }
 }

@@ -11,6 +11,7 @@ use crate::components::chart::{LineChart, Series};
 use super::sagemaker::TrainingCode;
 use super::spec::{Architecture, FieldError};
 use crate::components::{or_dash, short_time, Badge, Card, ConfirmButton, ErrorPanel, Loading, PageHeader};
+use crate::names::TrainingJobName;
 use crate::ApiError;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -350,10 +351,15 @@ fn LaunchFormView(d: LaunchDefaults, on_launched: Callback<()>) -> impl IntoView
 pub fn SageMakerJobPage() -> impl IntoView {
     let params = use_params_map();
     let name = move || params.read().get("name").unwrap_or_default();
+    // The route's name, checked once: a bad one is the page's error.
+    let job_name = move || TrainingJobName::parse(&name());
     let tick = RwSignal::new(0u32);
-    let job = Resource::new(move || (name(), tick.get()), |(n, _)| describe_sagemaker_job(n));
-    let metrics = Resource::new(move || (name(), tick.get()), |(n, _)| sagemaker_job_metrics(n));
-    let stop = Action::new(|n: &String| stop_sagemaker_job(n.clone()));
+    let job = Resource::new(move || (job_name(), tick.get()), |(n, _)| async move { describe_sagemaker_job(n?).await });
+    let metrics = Resource::new(move || (job_name(), tick.get()), |(n, _)| async move { sagemaker_job_metrics(n?).await });
+    let stop = Action::new(|n: &String| {
+        let n = TrainingJobName::parse(n);
+        async move { stop_sagemaker_job(n?).await }
+    });
     Effect::new(move |_| {
         if stop.value().get().is_some_and(|r| r.is_ok()) {
             tick.update(|n| *n += 1);
@@ -407,7 +413,7 @@ pub fn SageMakerJobPage() -> impl IntoView {
                 metrics.await.ok().map(|m| view! { <MetricCharts m/> })
             })}
         </Transition>
-        {move || view! { <LogView name=name()/> }}
+        {move || job_name().ok().map(|name| view! { <LogView name/> })}
     }
 }
 
@@ -515,7 +521,7 @@ fn host_class(hosts: &[String], host: &str) -> String {
 }
 
 #[component]
-fn LogView(name: String) -> impl IntoView {
+fn LogView(name: TrainingJobName) -> impl IntoView {
     let name = StoredValue::new(name);
     let lines = RwSignal::new(Vec::<HostLogLine>::new());
     let hosts = RwSignal::new(Vec::<String>::new());

@@ -6,6 +6,7 @@
 
 use super::sagemaker::{SageMakerJobSpec, TrainingCode, METRIC_DEFINITIONS};
 use super::spec::FieldError;
+use crate::names::TrainingJobName;
 use crate::ApiError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -55,7 +56,7 @@ impl TuningSpec {
             errors.extend(e.into_iter().filter(|e| !matches!(e.field, "learning_rate" | "batch_size")));
         }
         let mut fail = |field: &'static str, message: &str| errors.push(FieldError { field, message: message.into() });
-        if crate::names::validate_endpoint_name(&self.name).is_err() || self.name.len() > 32 {
+        if TrainingJobName::parse(&self.name).is_err() || self.name.len() > 32 {
             fail("tuning_name", "Use 1 to 32 letters, digits or hyphens, starting and ending with a letter or digit.");
         }
         if !(self.lr_min > 0.0 && self.lr_min < self.lr_max && self.lr_max < 10.0) {
@@ -246,7 +247,7 @@ pub struct TuningJobPage {
 pub trait TuningService: Send + Sync {
     /// Newest first, `super::history::PAGE_SIZE` a page, from `older` on.
     async fn list_tuning(&self, older: Option<super::history::Cursor>, filter: TuningFilter) -> Result<TuningJobPage, ApiError>;
-    async fn describe_tuning(&self, name: &str) -> Result<TuningJobDetail, ApiError>;
+    async fn describe_tuning(&self, name: &TrainingJobName) -> Result<TuningJobDetail, ApiError>;
     async fn launch_tuning(&self, spec: TuningSpec) -> Result<TuningJobDetail, ApiError>;
 }
 
@@ -261,9 +262,8 @@ pub async fn list_tuning_jobs(older: Option<String>, status: Option<String>, nam
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "training/tuning/describe")]
-pub async fn describe_tuning_job(name: String) -> Result<TuningJobDetail, ApiError> {
-    let name = crate::names::validate_endpoint_name(&name)?;
-    crate::error::service::<Tuning>()?.describe_tuning(name).await
+pub async fn describe_tuning_job(name: TrainingJobName) -> Result<TuningJobDetail, ApiError> {
+    crate::error::service::<Tuning>()?.describe_tuning(&name).await
 }
 
 #[server(client = crate::csrf::CsrfClient, endpoint = "training/tuning/launch", input = leptos::server_fn::codec::Json)]

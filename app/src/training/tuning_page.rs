@@ -254,7 +254,7 @@ fn TuningForm(spec: TuningSpec, roles: Vec<String>, region: String, on_launched:
 pub fn TuningJobPage() -> impl IntoView {
     let params = use_params_map();
     let name = move || params.read().get("name").unwrap_or_default();
-    let job = Resource::new(name, describe_tuning_job);
+    let job = Resource::new(move || crate::names::TrainingJobName::parse(&name()), |name| async move { describe_tuning_job(name?).await });
     view! {
         <PageHeader title=format!("Tuning job {}", params.read_untracked().get("name").unwrap_or_default())>
             <A href="/training" attr:class="btn">"← All training"</A>

@@ -191,7 +191,7 @@ async fn invoke_sagemaker(
     let started = Instant::now();
     let top = requested_top_k(&query, &headers);
     let result = async {
-        app::names::validate_endpoint_name(&name)?;
+        let name = app::names::EndpointName::parse(&name)?;
         let body = read_body(&headers, body).await?;
         let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
         // Checked here too so a wrong type is refused without a paid call;

@@ -17,6 +17,7 @@ use crate::aws::Aws;
 use crate::journal::{Change, Journal};
 use crate::training::jobs::JobStore;
 use crate::training::trainer::Paths;
+use app::names::EndpointName;
 use app::endpoints::{
     list::{self, EndpointPage, EndpointQuery},
     Backend, Batching, DeployableJob, EndpointDetail, EndpointMetrics, EndpointService, EndpointSummary,
@@ -514,7 +515,7 @@ impl EndpointHub {
 pub async fn measured_latency(
     hub: &EndpointHub,
     backend: Backend,
-    endpoint: &str,
+    endpoint: &EndpointName,
 ) -> Option<(app::endpoints::latency::MeasuredLatency, String)> {
     for window in [MetricWindow::Hour, MetricWindow::Day] {
         match hub.metrics(backend, endpoint, window).await {
@@ -524,7 +525,7 @@ pub async fn measured_latency(
                 }
             }
             Err(e) => {
-                tracing::debug!(endpoint, error = %e.message(), "no metrics to measure the endpoint's latency");
+                tracing::debug!(%endpoint, error = %e.message(), "no metrics to measure the endpoint's latency");
                 return None;
             }
         }
@@ -569,14 +570,14 @@ impl EndpointService for EndpointHub {
         }
     }
 
-    async fn describe(&self, backend: Backend, name: &str) -> Result<EndpointDetail, ApiError> {
+    async fn describe(&self, backend: Backend, name: &EndpointName) -> Result<EndpointDetail, ApiError> {
         match backend {
             Backend::Local => Ok(self.local_detail(&self.row(name).await?)),
             Backend::SageMaker => self.sagemaker.describe(name).await,
         }
     }
 
-    async fn metrics(&self, backend: Backend, name: &str, window: MetricWindow) -> Result<EndpointMetrics, ApiError> {
+    async fn metrics(&self, backend: Backend, name: &EndpointName, window: MetricWindow) -> Result<EndpointMetrics, ApiError> {
         match backend {
             Backend::Local => {
                 self.row(name).await?;
@@ -608,7 +609,7 @@ impl EndpointService for EndpointHub {
         );
         self.record("endpoint.local.create", &spec.name, None, Some(after), &result).await;
         result?;
-        self.describe(Backend::Local, &spec.name).await
+        self.describe(Backend::Local, &EndpointName::parse(&spec.name)?).await
     }
 
     async fn deploy_sagemaker(&self, spec: SageMakerDeploySpec) -> Result<EndpointDetail, ApiError> {
@@ -630,7 +631,7 @@ impl EndpointService for EndpointHub {
         }
     }
 
-    async fn delete(&self, backend: Backend, name: &str, with_config: bool) -> Result<(), ApiError> {
+    async fn delete(&self, backend: Backend, name: &EndpointName, with_config: bool) -> Result<(), ApiError> {
         match backend {
             Backend::SageMaker => self.sagemaker.delete(name, with_config).await,
             Backend::Local => {
@@ -645,7 +646,7 @@ impl EndpointService for EndpointHub {
                 if result.is_ok() {
                     // Dropping the runtime closes its queue; replicas finish
                     // the batch in hand and stop.
-                    self.runtimes.write().expect("runtimes").remove(name);
+                    self.runtimes.write().expect("runtimes").remove(name.as_str());
                 }
                 self.record("endpoint.local.delete", name, Some(before), Some("deleted".into()), &result).await;
                 result
@@ -657,7 +658,7 @@ impl EndpointService for EndpointHub {
         self.sagemaker.deployable_jobs().await
     }
 
-    async fn versions(&self, name: &str) -> Result<app::endpoints::rollout::VersionsView, ApiError> {
+    async fn versions(&self, name: &EndpointName) -> Result<app::endpoints::rollout::VersionsView, ApiError> {
         self.versions_view(name).await
     }
 
@@ -665,15 +666,15 @@ impl EndpointService for EndpointHub {
         self.begin_rollout(spec).await
     }
 
-    async fn roll_back(&self, name: &str) -> Result<app::endpoints::rollout::VersionsView, ApiError> {
+    async fn roll_back(&self, name: &EndpointName) -> Result<app::endpoints::rollout::VersionsView, ApiError> {
         self.end_rollout(name).await
     }
 
-    async fn shadow_test(&self, name: &str, source: app::endpoints::rollout::VersionSource, folder: &str, limit: u32) -> Result<app::endpoints::rollout::ShadowReport, ApiError> {
+    async fn shadow_test(&self, name: &EndpointName, source: app::endpoints::rollout::VersionSource, folder: &str, limit: u32) -> Result<app::endpoints::rollout::ShadowReport, ApiError> {
         self.shadow(name, source, folder, limit).await
     }
 
-    async fn sagemaker_rollouts(&self, name: &str) -> Result<app::endpoints::guardrails::SageMakerRollouts, ApiError> {
+    async fn sagemaker_rollouts(&self, name: &EndpointName) -> Result<app::endpoints::guardrails::SageMakerRollouts, ApiError> {
         self.sagemaker_rollouts_view(name).await
     }
 
@@ -681,11 +682,11 @@ impl EndpointService for EndpointHub {
         self.begin_sagemaker_rollout(spec).await
     }
 
-    async fn roll_back_sagemaker(&self, name: &str) -> Result<app::endpoints::guardrails::SageMakerRollouts, ApiError> {
+    async fn roll_back_sagemaker(&self, name: &EndpointName) -> Result<app::endpoints::guardrails::SageMakerRollouts, ApiError> {
         self.sagemaker_rollback(name).await
     }
 
-    async fn alarms(&self, backend: Backend, name: &str) -> Result<Vec<app::endpoints::guardrails::EndpointAlarm>, ApiError> {
+    async fn alarms(&self, backend: Backend, name: &EndpointName) -> Result<Vec<app::endpoints::guardrails::EndpointAlarm>, ApiError> {
         self.endpoint_alarms(backend, name).await
     }
 
@@ -693,7 +694,7 @@ impl EndpointService for EndpointHub {
         self.put_endpoint_alarm(backend, spec).await
     }
 
-    async fn test_bench(&self, backend: Backend, name: &str, folder: &str, limit: u32) -> Result<TestBenchReport, ApiError> {
+    async fn test_bench(&self, backend: Backend, name: &EndpointName, folder: &str, limit: u32) -> Result<TestBenchReport, ApiError> {
         let started = Instant::now();
         let (folder_path, limit) = (self.roots.resolve(folder, "folder")?, limit as usize);
         let labelled = tokio::task::spawn_blocking(move || evaluation::scan(&folder_path, limit))

@@ -10,6 +10,7 @@ use crate::body::read_body;
 use crate::endpoints::EndpointHub;
 use crate::journal::{Change, Journal};
 use crate::scaling::ScalingHub;
+use app::names::{EndpointName, FunctionName};
 use app::endpoints::{Backend, EndpointMetrics, EndpointService, MetricWindow};
 use app::journal::ReverterService;
 use app::lambda::{
@@ -141,7 +142,8 @@ impl LambdaHub {
 
     /// What the capacity check knows about a function's endpoint.
     async fn endpoint_facts(&self, facts: &mut CapacityFacts, backend: Backend) {
-        let Some(endpoint) = facts.endpoint.clone() else { return };
+        // Names in a function's configuration were checked when it was made.
+        let Some(endpoint) = facts.endpoint.as_deref().and_then(|e| EndpointName::parse(e).ok()) else { return };
         facts.endpoint_max_instances = self.scaling.max_instances(backend, &endpoint).await;
         if let Some((m, source)) = crate::endpoints::measured_latency(&self.endpoints, backend, &endpoint).await {
             facts.per_instance_per_minute = Some(m.per_instance_per_minute());
@@ -245,7 +247,7 @@ impl LambdaHub {
         if self.function(&spec.name).is_ok() {
             return Err(ApiError::Conflict(format!("a local function named {} already exists", spec.name)));
         }
-        self.endpoints.describe(Backend::Local, &spec.endpoint).await?;
+        self.endpoints.describe(Backend::Local, &EndpointName::parse(&spec.endpoint)?).await?;
         if let Some(r) = spec.reserved {
             check_reserved(r, Some(self.local_account()), None, spec.provisioned.unwrap_or(0)).map_err(ApiError::Invalid)?;
         }
@@ -330,7 +332,7 @@ impl LambdaService for LambdaHub {
         Ok(FunctionList { functions, aws_note })
     }
 
-    async fn describe(&self, home: FnHome, name: &str) -> Result<FunctionDetail, ApiError> {
+    async fn describe(&self, home: FnHome, name: &FunctionName) -> Result<FunctionDetail, ApiError> {
         let (mut detail, backend) = match home {
             FnHome::Local => (self.local_detail(&*self.function(name)?), Backend::Local),
             FnHome::Aws => (self.aws.describe(name).await?, Backend::SageMaker),
@@ -339,7 +341,7 @@ impl LambdaService for LambdaHub {
         Ok(detail)
     }
 
-    async fn metrics(&self, home: FnHome, name: &str, window: MetricWindow) -> Result<EndpointMetrics, ApiError> {
+    async fn metrics(&self, home: FnHome, name: &FunctionName, window: MetricWindow) -> Result<EndpointMetrics, ApiError> {
         let (series, source) = match home {
             FnHome::Local => {
                 self.function(name)?;
@@ -350,17 +352,17 @@ impl LambdaService for LambdaHub {
         Ok(EndpointMetrics { window, period_seconds: window.period_seconds(), series, source })
     }
 
-    async fn set_reserved(&self, home: FnHome, name: &str, value: Option<u32>) -> Result<FunctionDetail, ApiError> {
+    async fn set_reserved(&self, home: FnHome, name: &FunctionName, value: Option<u32>) -> Result<FunctionDetail, ApiError> {
         self.change_reserved(home, name, value, None).await?;
         self.describe(home, name).await
     }
 
-    async fn set_provisioned(&self, home: FnHome, name: &str, qualifier: &str, value: Option<u32>) -> Result<FunctionDetail, ApiError> {
+    async fn set_provisioned(&self, home: FnHome, name: &FunctionName, qualifier: &str, value: Option<u32>) -> Result<FunctionDetail, ApiError> {
         self.change_provisioned(home, name, qualifier, value, None).await?;
         self.describe(home, name).await
     }
 
-    async fn invoke(&self, home: FnHome, name: &str, event: &str) -> Result<InvokeOutcome, ApiError> {
+    async fn invoke(&self, home: FnHome, name: &FunctionName, event: &str) -> Result<InvokeOutcome, ApiError> {
         match home {
             FnHome::Aws => self.aws.invoke(name, event).await,
             FnHome::Local => {
@@ -379,15 +381,15 @@ impl LambdaService for LambdaHub {
 
     async fn create_local(&self, spec: LocalFunctionSpec) -> Result<FunctionDetail, ApiError> {
         self.create_local_inner(&spec, None).await?;
-        self.describe(FnHome::Local, &spec.name).await
+        self.describe(FnHome::Local, &FunctionName::parse(&spec.name)?).await
     }
 
-    async fn delete(&self, home: FnHome, name: &str) -> Result<(), ApiError> {
+    async fn delete(&self, home: FnHome, name: &FunctionName) -> Result<(), ApiError> {
         self.delete_inner(home, name, None).await.map(|_| ())
     }
 
     async fn setup(&self, spec: LambdaSetupSpec) -> Result<SetupReport, ApiError> {
-        let endpoint = self.endpoints.describe(Backend::SageMaker, &spec.endpoint).await?;
+        let endpoint = self.endpoints.describe(Backend::SageMaker, &EndpointName::parse(&spec.endpoint)?).await?;
         let arn = endpoint.arn.clone().ok_or_else(|| ApiError::Upstream(format!("DescribeEndpoint gave no ARN for {}", spec.endpoint)))?;
         let result = self.aws.setup(&spec, &arn).await;
         let outcome = result.as_ref().map(|_| ()).map_err(|e| ApiError::Internal(e.message().to_string()));

@@ -9,6 +9,7 @@ pub mod sagemaker;
 
 use crate::endpoints::EndpointHub;
 use crate::journal::{Change, Journal};
+use app::names::{EndpointName, VariantName};
 use app::endpoints::{Backend, EndpointService, MetricWindow};
 use app::journal::ReverterService;
 use app::overview::ChangeRecord;
@@ -99,8 +100,8 @@ impl ScalingHub {
     async fn change(
         &self,
         backend: Backend,
-        endpoint: &str,
-        variant: &str,
+        endpoint: &EndpointName,
+        variant: &VariantName,
         change: ScalingChange,
         revert_of: Option<i64>,
     ) -> Result<Option<i64>, ApiError> {
@@ -113,7 +114,7 @@ impl ScalingHub {
         // attempted (and so are not journaled as changes).
         let detail = self.endpoints.describe(backend, endpoint).await?;
         if backend == Backend::SageMaker {
-            if !detail.variants.iter().any(|v| v.name == variant) {
+            if !detail.variants.iter().any(|v| v.name == variant.as_str()) {
                 let names: Vec<&str> = detail.variants.iter().map(|v| v.name.as_str()).collect();
                 return Err(ApiError::NotFound(format!("endpoint {endpoint} has no variant {variant:?} (it has {})", names.join(", "))));
             }
@@ -151,7 +152,7 @@ impl ScalingHub {
 
     /// The most instances an endpoint can have: its policy's maximum, or
     /// its current count when it does not scale.
-    pub async fn max_instances(&self, backend: Backend, endpoint: &str) -> Option<u32> {
+    pub async fn max_instances(&self, backend: Backend, endpoint: &EndpointName) -> Option<u32> {
         match backend {
             Backend::Local => match self.local.policy(endpoint).await.ok().flatten() {
                 Some(p) => Some(p.max_instances),
@@ -167,7 +168,7 @@ impl ScalingHub {
     }
 
     /// What one instance absorbs, from the endpoint's measured latency.
-    async fn measured(&self, backend: Backend, endpoint: &str) -> Option<MeasuredCapacity> {
+    async fn measured(&self, backend: Backend, endpoint: &EndpointName) -> Option<MeasuredCapacity> {
         let (m, source) = crate::endpoints::measured_latency(&self.endpoints, backend, endpoint).await?;
         Some(MeasuredCapacity {
             per_instance_per_minute: m.per_instance_per_minute(),
@@ -175,7 +176,7 @@ impl ScalingHub {
         })
     }
 
-    async fn local_scaling(&self, endpoint: &str) -> Result<EndpointScaling, ApiError> {
+    async fn local_scaling(&self, endpoint: &EndpointName) -> Result<EndpointScaling, ApiError> {
         let detail = self.endpoints.describe(Backend::Local, endpoint).await?;
         let policy = self.local.policy(endpoint).await?;
         let activities = self.local.activities(endpoint, 30).await?;
@@ -209,7 +210,7 @@ impl ScalingHub {
         })
     }
 
-    async fn sagemaker_scaling(&self, endpoint: &str) -> Result<EndpointScaling, ApiError> {
+    async fn sagemaker_scaling(&self, endpoint: &EndpointName) -> Result<EndpointScaling, ApiError> {
         let detail = self.endpoints.describe(Backend::SageMaker, endpoint).await?;
         let ids: Vec<String> = detail.variants.iter().map(|v| resource_id(endpoint, &v.name)).collect();
         let mut states = self.aws.states(&ids).await?;
@@ -277,19 +278,19 @@ impl ScalingService for ScalingHub {
         Ok(ScalingOverview { rows, sagemaker_note: list.list.sagemaker_note.or(aws_note).or(more) })
     }
 
-    async fn describe(&self, backend: Backend, endpoint: &str) -> Result<EndpointScaling, ApiError> {
+    async fn describe(&self, backend: Backend, endpoint: &EndpointName) -> Result<EndpointScaling, ApiError> {
         match backend {
             Backend::Local => self.local_scaling(endpoint).await,
             Backend::SageMaker => self.sagemaker_scaling(endpoint).await,
         }
     }
 
-    async fn put_policy(&self, backend: Backend, endpoint: &str, variant: &str, policy: ScalingPolicy) -> Result<EndpointScaling, ApiError> {
+    async fn put_policy(&self, backend: Backend, endpoint: &EndpointName, variant: &VariantName, policy: ScalingPolicy) -> Result<EndpointScaling, ApiError> {
         self.change(backend, endpoint, variant, ScalingChange::Put(policy), None).await?;
         self.describe(backend, endpoint).await
     }
 
-    async fn remove_policy(&self, backend: Backend, endpoint: &str, variant: &str) -> Result<EndpointScaling, ApiError> {
+    async fn remove_policy(&self, backend: Backend, endpoint: &EndpointName, variant: &VariantName) -> Result<EndpointScaling, ApiError> {
         // The policy the page shows is the one removed.
         let name = match backend {
             Backend::Local => None,
@@ -299,7 +300,7 @@ impl ScalingService for ScalingHub {
         self.describe(backend, endpoint).await
     }
 
-    async fn trace(&self, backend: Backend, endpoint: &str, hours: u32) -> Result<InvocationTrace, ApiError> {
+    async fn trace(&self, backend: Backend, endpoint: &EndpointName, hours: u32) -> Result<InvocationTrace, ApiError> {
         let minutes = i64::from(hours) * 60;
         match backend {
             Backend::Local => {
@@ -347,7 +348,8 @@ impl ReverterService for ScalingHub {
                 .map_err(|e| ApiError::Internal(format!("change #{id} has an unreadable {what}-state: {e}")))
         };
         let undo = ScalingChange::undoing(read(change.before.as_deref(), "before")?, read(change.after.as_deref(), "after")?);
-        let new_id = self.change(backend, endpoint, variant, undo, Some(id)).await?;
+        let (endpoint, variant) = (EndpointName::parse(endpoint)?, VariantName::parse(variant)?);
+        let new_id = self.change(backend, &endpoint, &variant, undo, Some(id)).await?;
         match new_id {
             Some(new_id) => self.journal.get(new_id).await,
             None => Err(ApiError::Internal("the revert was applied but the journal could not record it".into())),

@@ -10,6 +10,7 @@ pub mod clock;
 
 use crate::costs::CostHub;
 use crate::journal::{self, Change, Journal};
+use app::names::{EndpointName, NotebookName, VariantName};
 use app::auth::{Principal, Role};
 use app::endpoints::Endpoints;
 use app::notebooks::Notebooks;
@@ -179,7 +180,8 @@ impl ScheduleHub {
         match action {
             ScheduleAction::StopNotebook { name } | ScheduleAction::StartNotebook { name } => {
                 let stop = matches!(action, ScheduleAction::StopNotebook { .. });
-                let result = if stop { a.notebooks.stop(name).await } else { a.notebooks.start(name).await };
+                let name = NotebookName::parse(name)?;
+                let result = if stop { a.notebooks.stop(&name).await } else { a.notebooks.start(&name).await };
                 match result {
                     Ok(change) => Ok(Done::Did(format!("{} → {}", change.status_before, change.after.summary.status))),
                     // Already in the wanted state (or between states): nothing to do.
@@ -192,11 +194,12 @@ impl ScheduleHub {
                 if calls > 0.0 {
                     return Ok(Done::Skipped(format!("{calls} invocation(s) in the last {idle_hours} h")));
                 }
-                a.endpoints.delete(*backend, name, false).await?;
+                a.endpoints.delete(*backend, &EndpointName::parse(name)?, false).await?;
                 Ok(Done::Did(format!("no invocations in {idle_hours} h: deleted (its configuration kept)")))
             }
             ScheduleAction::SetMinInstances { backend, name, min_instances } => {
-                let scaling = a.scaling.describe(*backend, name).await?;
+                let name = EndpointName::parse(name)?;
+                let scaling = a.scaling.describe(*backend, &name).await?;
                 let Some((variant, mut policy)) = scaling.variants.iter().find_map(|v| v.policy.clone().map(|p| (v.variant.clone(), p))) else {
                     return Err(ApiError::Conflict(format!("endpoint {name} has no auto-scaling policy to set a minimum on; add one on its Scaling page")));
                 };
@@ -207,7 +210,7 @@ impl ScheduleHub {
                 let before = policy.min_instances;
                 policy.min_instances = *min_instances;
                 policy.max_instances = policy.max_instances.max(*min_instances);
-                a.scaling.put_policy(*backend, name, &variant, policy).await?;
+                a.scaling.put_policy(*backend, &name, &VariantName::parse(&variant)?, policy).await?;
                 Ok(Done::Did(format!("minimum {before} → {min_instances}")))
             }
         }

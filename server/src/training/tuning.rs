@@ -5,6 +5,7 @@ use super::sagemaker::{is_terminal, SageMakerJobs};
 use crate::aws::created_key;
 use crate::aws::from_sdk;
 use crate::journal::Change;
+use app::names::TrainingJobName;
 use app::training::history::{Cursor, RunsOn, PAGE_SIZE};
 use app::training::tuning::{TuningFilter, TuningJobDetail, TuningJobPage, TuningJobSummary, TuningService, TuningSpec, TuningTrial};
 use app::ApiError;
@@ -209,9 +210,9 @@ impl TuningService for SageMakerJobs {
         Ok(TuningJobPage { jobs, total: total as u64, older })
     }
 
-    async fn describe_tuning(&self, name: &str) -> Result<TuningJobDetail, ApiError> {
+    async fn describe_tuning(&self, name: &TrainingJobName) -> Result<TuningJobDetail, ApiError> {
         let cached: Option<String> = sqlx::query_scalar("SELECT detail FROM sagemaker_tuning_jobs WHERE name = ?")
-            .bind(name)
+            .bind(name.as_str())
             .fetch_optional(self.pool())
             .await
             .map_err(db)?

@@ -10,6 +10,7 @@ use crate::journal::{Change, Journal};
 use crate::poller::{Pace, Poller};
 use crate::s3::{self, S3Uri};
 use crate::training::sagemaker_code;
+use app::names::TrainingJobName;
 use app::training::sagemaker::{
     AwsCallCounts, CacheState, HostLogLine, JobLogs, JobMetrics, LaunchDefaults, SageMakerJobDetail, SageMakerJobList, SageMakerJobSpec,
     SageMakerJobSummary, SageMakerTrainingService, StatusTransition, TrainingCode, TrainingMetricSeries, CHECKPOINT_LOCAL_PATH,
@@ -460,9 +461,9 @@ impl SageMakerTrainingService for SageMakerJobs {
         Ok(SageMakerJobList { jobs, cache: self.cache_state(), note: None })
     }
 
-    async fn describe(&self, name: &str) -> Result<SageMakerJobDetail, ApiError> {
+    async fn describe(&self, name: &TrainingJobName) -> Result<SageMakerJobDetail, ApiError> {
         let cached: Option<String> = sqlx::query_scalar("SELECT detail FROM sagemaker_training_jobs WHERE name = ?")
-            .bind(name)
+            .bind(name.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?
@@ -543,7 +544,7 @@ impl SageMakerTrainingService for SageMakerJobs {
         Ok(detail)
     }
 
-    async fn logs(&self, name: &str, after: i64) -> Result<JobLogs, ApiError> {
+    async fn logs(&self, name: &TrainingJobName, after: i64) -> Result<JobLogs, ApiError> {
         let logs = &self.aws.clients()?.logs;
         let prefix = format!("{name}/");
         let mut request = logs.filter_log_events().log_group_name(LOG_GROUP).log_stream_name_prefix(&prefix);
@@ -611,13 +612,13 @@ impl SageMakerTrainingService for SageMakerJobs {
         self.aws.call_counts()
     }
 
-    async fn metrics(&self, name: &str) -> Result<JobMetrics, ApiError> {
+    async fn metrics(&self, name: &TrainingJobName) -> Result<JobMetrics, ApiError> {
         let detail = self.describe(name).await?;
         let logs = self.logs(name, 0).await?;
         Ok(read_metrics(&detail.metric_definitions, &logs.lines))
     }
 
-    async fn stop(&self, name: &str) -> Result<SageMakerJobDetail, ApiError> {
+    async fn stop(&self, name: &TrainingJobName) -> Result<SageMakerJobDetail, ApiError> {
         let client = &self.aws.clients()?.sagemaker;
         let before = self.describe(name).await.ok().map(|d| d.summary.status);
         let result = client
