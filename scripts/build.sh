@@ -132,6 +132,7 @@ wait_for_python() {
     fail "the Python environment could not be set up" "read its log above ($python_log)"
   fi
   grep '^==>' "$python_log" | sed 's/^/    python: /'
+  python_pid=""   # reaped: the trap must not signal whatever reuses its number
 }
 
 step "Server (cargo build, profile $server_profile)"

@@ -430,6 +430,22 @@ async fn uploads_go_in_parts_skip_what_is_there_refuse_bad_input_and_resume_afte
         assert!(Instant::now() < deadline, "{u}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The resume asks S3 which parts it holds (ListParts): kill only once it
+    // holds one, not while the first parts are still in flight (a part the
+    // kill cuts off is rightly sent again).
+    let s3 = moto.s3().await;
+    loop {
+        let uploads = s3.list_multipart_uploads().bucket(BUCKET).send().await.unwrap();
+        let held = match uploads.uploads().iter().find(|u| u.key().is_some_and(|k| k.ends_with("+big.png"))) {
+            Some(u) => s3.list_parts().bucket(BUCKET).key(u.key().unwrap_or_default()).upload_id(u.upload_id().unwrap_or_default()).send().await.unwrap().parts().len(),
+            None => 0,
+        };
+        if held >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no part of the big file reached S3 in time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let before_kill = part_puts();
     let app = app.crash_and_restart_with(AwsSetup::Endpoint(proxy.url.clone()));
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -453,7 +469,6 @@ async fn uploads_go_in_parts_skip_what_is_there_refuse_bad_input_and_resume_afte
     assert_eq!(resumed["files_skipped"].as_u64().unwrap() + resumed["files_uploaded"].as_u64().unwrap(), total, "{resumed}");
 
     // Every object is there with S3's ETag for how it was sent: the big one in two parts.
-    let s3 = moto.s3().await;
     let listed = s3.list_objects_v2().bucket(BUCKET).prefix("datasets/shapes/").send().await.unwrap();
     assert_eq!(listed.key_count(), Some(total as i32));
     let head = s3.head_object().bucket(BUCKET).key("datasets/shapes/train/001.Circle/+big.png").send().await.unwrap();
