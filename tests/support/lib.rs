@@ -702,7 +702,14 @@ impl App {
             }
         };
         // Redirects are answers to check (the sign-in form's 303), not to follow.
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        // Idle connections are dropped before the server's header timeout
+        // (10 s) closes them: a request sent on one just as the server closes
+        // it fails with "IncompleteMessage" (seen once in CI after a long step).
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .unwrap();
         App { child: Some(child), url, data_dir, log_path, http, session: std::sync::Mutex::new(None) }
     }
 
