@@ -36,13 +36,6 @@ macro_rules! checked_name {
             }
         }
 
-        impl std::str::FromStr for $name {
-            type Err = ApiError;
-            fn from_str(name: &str) -> Result<Self, ApiError> {
-                Self::parse(name)
-            }
-        }
-
         impl From<$name> for String {
             fn from(name: $name) -> String {
                 name.0
@@ -59,12 +52,6 @@ macro_rules! checked_name {
         impl std::ops::Deref for $name {
             type Target = str;
             fn deref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
                 &self.0
             }
         }
