@@ -1,6 +1,11 @@
 //! The SQLite store: one pool, WAL mode, migrations applied at start-up.
 
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -19,12 +24,79 @@ pub async fn open(url: &str) -> anyhow::Result<SqlitePool> {
         .connect_with(options)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database {url:?}: {e}"))?;
-    sqlx::migrate!("../migrations")
+    Migrator::new(EmbeddedMigrations)
+        .await
+        .map_err(|e| anyhow::anyhow!("the migrations built into this binary cannot be read: {e}"))?
         .run(&pool)
         .await
         .map_err(|e| anyhow::anyhow!("cannot apply migrations to {url:?}: {e}"))?;
     Ok(pool)
 }
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+}
+
+/// The migrations folder as built into the binary (build.rs), read by
+/// sqlx's own rules for a folder (`sqlx::migrate::resolve_blocking`, which
+/// `migrate!` used): `<version>_<description>.sql`, `.up.sql`/`.down.sql`
+/// for reversible ones, `-- no-transaction` as the first line to opt out of
+/// the transaction. The same text gives the same checksums, so a database
+/// migrated by a build that used the macro is recognised as it is.
+#[derive(Debug)]
+pub struct EmbeddedMigrations;
+
+impl EmbeddedMigrations {
+    pub fn list() -> Result<Vec<Migration>, String> {
+        let mut migrations = Vec::new();
+        for (file, sql) in embedded::MIGRATION_FILES {
+            // Like sqlx, a `.sql` file without an underscore is not a migration.
+            let Some((version, rest)) = file.split_once('_') else { continue };
+            let version: i64 = version
+                .parse()
+                .map_err(|_| format!("migration file {file:?} does not start with a number and an underscore"))?;
+            let kind = MigrationType::from_filename(rest);
+            let description = rest.trim_end_matches(kind.suffix()).replace('_', " ");
+            let no_tx = sql.starts_with("-- no-transaction");
+            migrations.push(Migration::new(version, description.into(), kind, Cow::Borrowed(*sql), no_tx));
+        }
+        migrations.sort_by_key(|m| m.version);
+        Ok(migrations)
+    }
+}
+
+impl MigrationSource<'static> for EmbeddedMigrations {
+    fn resolve(self) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send>> {
+        Box::pin(async { Self::list().map_err(BoxDynError::from) })
+    }
+}
+
+/// Declares a struct that a query's row decodes into: each field from the
+/// column of its name, by its type, so a column of another type is an error
+/// the page is told, not a panic. It writes what `#[derive(sqlx::FromRow)]`
+/// would, which needs sqlx's macros crate (see build.rs for its cost).
+///
+/// ```ignore
+/// store::sqlite_row! {
+///     struct StoredUpload { id: i64, status: String, message: Option<String> }
+/// }
+/// let rows: Vec<StoredUpload> = sqlx::query_as("SELECT id, status, message FROM dataset_uploads")...
+/// ```
+macro_rules! sqlite_row {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident {
+        $($(#[$field_meta:meta])* $field_vis:vis $field:ident : $ty:ty),* $(,)?
+    }) => {
+        $(#[$meta])* $vis struct $name { $($(#[$field_meta])* $field_vis $field: $ty),* }
+
+        impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for $name {
+            fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> sqlx::Result<Self> {
+                use sqlx::Row as _;
+                Ok(Self { $($field: row.try_get(stringify!($field))?),* })
+            }
+        }
+    };
+}
+pub(crate) use sqlite_row;
 
 /// How a store failure reaches the browser: the SQL error goes to the
 /// server log, the page gets which store failed and where to look (SQL text
@@ -81,6 +153,38 @@ pub async fn facts(pool: &SqlitePool) -> sqlx::Result<(String, String, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What build.rs embeds is what sqlx reads from the folder (as `migrate!`
+    /// did): same versions, names, kinds and checksums, so databases
+    /// migrated before keep validating.
+    #[tokio::test]
+    async fn the_embedded_migrations_are_the_folder_as_sqlx_reads_it() {
+        let folder = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"));
+        let from_folder = Migrator::new(folder).await.unwrap();
+        let embedded = Migrator::new(EmbeddedMigrations).await.unwrap();
+        let summary = |m: &Migrator| {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string(), m.migration_type, m.checksum.to_vec(), m.no_tx))
+                .collect::<Vec<_>>()
+        };
+        assert!(from_folder.iter().count() >= 19, "the folder's migrations were read");
+        assert_eq!(summary(&embedded), summary(&from_folder));
+    }
+
+    sqlite_row! {
+        struct Pair { id: i64, label: Option<String> }
+    }
+
+    #[tokio::test]
+    async fn a_declared_row_decodes_by_column_name_and_refuses_a_wrong_type() {
+        let pool = SqlitePoolOptions::new().connect("sqlite::memory:").await.unwrap();
+        let row: Pair = sqlx::query_as("SELECT 'x' AS label, 7 AS id").fetch_one(&pool).await.unwrap();
+        assert_eq!((row.id, row.label.as_deref()), (7, Some("x")));
+        let wrong = sqlx::query_as::<_, Pair>("SELECT 'seven' AS id, NULL AS label").fetch_one(&pool).await;
+        assert!(wrong.is_err(), "text in an integer column is an error");
+        let missing = sqlx::query_as::<_, Pair>("SELECT 7 AS id").fetch_one(&pool).await;
+        assert!(missing.is_err(), "a missing column is an error");
+    }
 
     #[tokio::test]
     async fn a_contains_pattern_matches_the_text_as_typed_in_any_case() {

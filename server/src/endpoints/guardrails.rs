@@ -96,20 +96,21 @@ fn progress(e: &DescribeEndpointOutput) -> Vec<VariantProgress> {
         .collect()
 }
 
-/// A `sagemaker_rollouts` row as sqlx decodes it.
-#[derive(sqlx::FromRow)]
-struct StoredRollout {
-    id: i64,
-    from_config: String,
-    to_config: String,
-    source: String,
-    instances: String,
-    deployment: String,
-    state: String,
-    outcome: Option<String>,
-    started_by: String,
-    started_at: String,
-    ended_at: Option<String>,
+crate::store::sqlite_row! {
+    /// A `sagemaker_rollouts` row as sqlx decodes it.
+    struct StoredRollout {
+        id: i64,
+        from_config: String,
+        to_config: String,
+        source: String,
+        instances: String,
+        deployment: String,
+        state: String,
+        outcome: Option<String>,
+        started_by: String,
+        started_at: String,
+        ended_at: Option<String>,
+    }
 }
 
 impl From<StoredRollout> for SageMakerRolloutView {

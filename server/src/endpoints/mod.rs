@@ -100,12 +100,13 @@ struct LocalRow {
     created_at: String,
 }
 
-/// The batching columns of a `local_endpoints` or `endpoint_versions` row.
-#[derive(sqlx::FromRow)]
-pub(super) struct StoredBatching {
-    max_batch: u32,
-    max_wait_ms: u32,
-    queue_capacity: u32,
+crate::store::sqlite_row! {
+    /// The batching columns of a `local_endpoints` or `endpoint_versions` row.
+    pub(super) struct StoredBatching {
+        max_batch: u32,
+        max_wait_ms: u32,
+        queue_capacity: u32,
+    }
 }
 
 impl From<StoredBatching> for Batching {

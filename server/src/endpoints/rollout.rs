@@ -346,21 +346,22 @@ async fn finish(hub: &EndpointHub, rollout: &LiveRollout, ending: Ending) {
         .await;
 }
 
-/// An `endpoint_rollouts` row as sqlx decodes it ([`ROLLOUT_COLUMNS`]).
-#[derive(sqlx::FromRow)]
-pub struct StoredRollout {
-    id: i64,
-    from_version: u32,
-    to_version: u32,
-    spec: String,
-    state: String,
-    step: u32,
-    percent: u32,
-    outcome: Option<String>,
-    counts: Option<String>,
-    started_by: String,
-    started_at: String,
-    ended_at: Option<String>,
+crate::store::sqlite_row! {
+    /// An `endpoint_rollouts` row as sqlx decodes it ([`ROLLOUT_COLUMNS`]).
+    pub struct StoredRollout {
+        id: i64,
+        from_version: u32,
+        to_version: u32,
+        spec: String,
+        state: String,
+        step: u32,
+        percent: u32,
+        outcome: Option<String>,
+        counts: Option<String>,
+        started_by: String,
+        started_at: String,
+        ended_at: Option<String>,
+    }
 }
 
 const ROLLOUT_COLUMNS: &str = "id, from_version, to_version, spec, state, step, percent, outcome, counts, started_by, started_at, ended_at";
@@ -392,20 +393,36 @@ impl StoredRollout {
     }
 }
 
-/// An `endpoint_versions` row as sqlx decodes it ([`VERSION_COLUMNS`]).
-#[derive(sqlx::FromRow)]
+/// An `endpoint_versions` row ([`VERSION_COLUMNS`]), decoded by type.
 struct StoredVersion {
     version: u32,
     job_id: i64,
     sagemaker_job: Option<String>,
     artifact_dir: String,
     instances: u32,
-    #[sqlx(flatten)]
     batching: super::StoredBatching,
     created_at: String,
     created_by: String,
     live_from: Option<String>,
     live_until: Option<String>,
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for StoredVersion {
+    fn from_row(r: &'r sqlx::sqlite::SqliteRow) -> sqlx::Result<Self> {
+        use sqlx::Row;
+        Ok(StoredVersion {
+            version: r.try_get("version")?,
+            job_id: r.try_get("job_id")?,
+            sagemaker_job: r.try_get("sagemaker_job")?,
+            artifact_dir: r.try_get("artifact_dir")?,
+            instances: r.try_get("instances")?,
+            batching: super::StoredBatching::from_row(r)?,
+            created_at: r.try_get("created_at")?,
+            created_by: r.try_get("created_by")?,
+            live_from: r.try_get("live_from")?,
+            live_until: r.try_get("live_until")?,
+        })
+    }
 }
 
 const VERSION_COLUMNS: &str =

@@ -38,30 +38,31 @@ pub struct JobRow {
 pub(crate) const COLUMNS: &str = "id, name, spec, status, created_at, started_at, finished_at, work_dir, epoch, step, \
      steps_per_epoch, phase, images_per_s, eta_seconds, test_accuracy, message, attempts, source, device, dataset_report";
 
-/// A `local_jobs` row as sqlx decodes it (see [`COLUMNS`]): a column of
-/// another type than these is an error the page is told, not a panic.
-#[derive(sqlx::FromRow)]
-pub(crate) struct StoredJob {
-    id: i64,
-    name: String,
-    spec: String,
-    status: String,
-    created_at: String,
-    started_at: Option<String>,
-    finished_at: Option<String>,
-    work_dir: String,
-    epoch: i64,
-    step: i64,
-    steps_per_epoch: i64,
-    phase: String,
-    images_per_s: Option<f64>,
-    eta_seconds: Option<f64>,
-    test_accuracy: Option<f64>,
-    message: Option<String>,
-    attempts: i64,
-    source: String,
-    device: Option<String>,
-    dataset_report: Option<String>,
+crate::store::sqlite_row! {
+    /// A `local_jobs` row as sqlx decodes it (see [`COLUMNS`]): a column of
+    /// another type than these is an error the page is told, not a panic.
+    pub(crate) struct StoredJob {
+        id: i64,
+        name: String,
+        spec: String,
+        status: String,
+        created_at: String,
+        started_at: Option<String>,
+        finished_at: Option<String>,
+        work_dir: String,
+        epoch: i64,
+        step: i64,
+        steps_per_epoch: i64,
+        phase: String,
+        images_per_s: Option<f64>,
+        eta_seconds: Option<f64>,
+        test_accuracy: Option<f64>,
+        message: Option<String>,
+        attempts: i64,
+        source: String,
+        device: Option<String>,
+        dataset_report: Option<String>,
+    }
 }
 
 impl StoredJob {

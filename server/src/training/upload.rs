@@ -364,23 +364,24 @@ async fn checked_files(root: &Path) -> Result<Vec<FileToSend>, ApiError> {
     Ok(files)
 }
 
-/// A `dataset_uploads` row as sqlx decodes it.
-#[derive(sqlx::FromRow)]
-struct StoredUpload {
-    id: i64,
-    dataset: String,
-    destination: String,
-    status: String,
-    files_total: i64,
-    files_uploaded: i64,
-    files_skipped: i64,
-    bytes_total: i64,
-    bytes_uploaded: i64,
-    bytes_skipped: i64,
-    message: Option<String>,
-    created_by: String,
-    created_at: String,
-    finished_at: Option<String>,
+crate::store::sqlite_row! {
+    /// A `dataset_uploads` row as sqlx decodes it.
+    struct StoredUpload {
+        id: i64,
+        dataset: String,
+        destination: String,
+        status: String,
+        files_total: i64,
+        files_uploaded: i64,
+        files_skipped: i64,
+        bytes_total: i64,
+        bytes_uploaded: i64,
+        bytes_skipped: i64,
+        message: Option<String>,
+        created_by: String,
+        created_at: String,
+        finished_at: Option<String>,
+    }
 }
 
 impl From<StoredUpload> for DatasetUpload {
