@@ -76,6 +76,9 @@ impl MigrationSource<'static> for EmbeddedMigrations {
 /// the page is told, not a panic. It writes what `#[derive(sqlx::FromRow)]`
 /// would, which needs sqlx's macros crate (see build.rs for its cost).
 ///
+/// A field in a trailing `flatten { … }` is itself such a row, read from
+/// the same columns (`#[sqlx(flatten)]` in the derive's terms).
+///
 /// ```ignore
 /// store::sqlite_row! {
 ///     struct StoredUpload { id: i64, status: String, message: Option<String> }
@@ -85,13 +88,19 @@ impl MigrationSource<'static> for EmbeddedMigrations {
 macro_rules! sqlite_row {
     ($(#[$meta:meta])* $vis:vis struct $name:ident {
         $($(#[$field_meta:meta])* $field_vis:vis $field:ident : $ty:ty),* $(,)?
-    }) => {
-        $(#[$meta])* $vis struct $name { $($(#[$field_meta])* $field_vis $field: $ty),* }
+    } $(flatten { $($flat:ident : $flat_ty:ty),* $(,)? })?) => {
+        $(#[$meta])* $vis struct $name {
+            $($(#[$field_meta])* $field_vis $field: $ty,)*
+            $($($flat: $flat_ty,)*)?
+        }
 
         impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for $name {
             fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> sqlx::Result<Self> {
                 use sqlx::Row as _;
-                Ok(Self { $($field: row.try_get(stringify!($field))?),* })
+                Ok(Self {
+                    $($field: row.try_get(stringify!($field))?,)*
+                    $($($flat: <$flat_ty as sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>>::from_row(row)?,)*)?
+                })
             }
         }
     };
@@ -175,6 +184,10 @@ mod tests {
         struct Pair { id: i64, label: Option<String> }
     }
 
+    sqlite_row! {
+        struct Outer { name: String } flatten { pair: Pair }
+    }
+
     #[tokio::test]
     async fn a_declared_row_decodes_by_column_name_and_refuses_a_wrong_type() {
         let pool = SqlitePoolOptions::new().connect("sqlite::memory:").await.unwrap();
@@ -184,6 +197,8 @@ mod tests {
         assert!(wrong.is_err(), "text in an integer column is an error");
         let missing = sqlx::query_as::<_, Pair>("SELECT 7 AS id").fetch_one(&pool).await;
         assert!(missing.is_err(), "a missing column is an error");
+        let outer: Outer = sqlx::query_as("SELECT 'o' AS name, 8 AS id, NULL AS label").fetch_one(&pool).await.unwrap();
+        assert_eq!((outer.name.as_str(), outer.pair.id, outer.pair.label), ("o", 8, None));
     }
 
     #[tokio::test]

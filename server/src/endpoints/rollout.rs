@@ -393,35 +393,20 @@ impl StoredRollout {
     }
 }
 
-/// An `endpoint_versions` row ([`VERSION_COLUMNS`]), decoded by type.
-struct StoredVersion {
-    version: u32,
-    job_id: i64,
-    sagemaker_job: Option<String>,
-    artifact_dir: String,
-    instances: u32,
-    batching: super::StoredBatching,
-    created_at: String,
-    created_by: String,
-    live_from: Option<String>,
-    live_until: Option<String>,
-}
-
-impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for StoredVersion {
-    fn from_row(r: &'r sqlx::sqlite::SqliteRow) -> sqlx::Result<Self> {
-        use sqlx::Row;
-        Ok(StoredVersion {
-            version: r.try_get("version")?,
-            job_id: r.try_get("job_id")?,
-            sagemaker_job: r.try_get("sagemaker_job")?,
-            artifact_dir: r.try_get("artifact_dir")?,
-            instances: r.try_get("instances")?,
-            batching: super::StoredBatching::from_row(r)?,
-            created_at: r.try_get("created_at")?,
-            created_by: r.try_get("created_by")?,
-            live_from: r.try_get("live_from")?,
-            live_until: r.try_get("live_until")?,
-        })
+crate::store::sqlite_row! {
+    /// An `endpoint_versions` row as sqlx decodes it ([`VERSION_COLUMNS`]).
+    struct StoredVersion {
+        version: u32,
+        job_id: i64,
+        sagemaker_job: Option<String>,
+        artifact_dir: String,
+        instances: u32,
+        created_at: String,
+        created_by: String,
+        live_from: Option<String>,
+        live_until: Option<String>,
+    } flatten {
+        batching: super::StoredBatching,
     }
 }
 
