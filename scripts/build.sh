@@ -135,21 +135,8 @@ wait_for_python() {
   python_pid=""   # reaped: the trap must not signal whatever reuses its number
 }
 
-# More job slots than cores on a small machine. cargo starts first the crates
-# that the most others wait for; aws-sdk-sagemaker, the longest crate, has one
-# (the server), so with a slot per core it waited ten minutes after it could
-# have started and then ran alone at the end with a core idle. With 8 slots
-# on 2 cores it starts when it can: a first build went from 18 min 38 s to
-# 16 min 12 s (docs/build-times.md). The cores are shared, not added: the
-# slots only change the order. CARGO_BUILD_JOBS, if set, wins.
-cores="$(nproc 2>/dev/null || echo 2)"
-server_jobs=$(( cores * 4 ))
-if [ "$server_jobs" -gt 8 ]; then server_jobs=8; fi
-if [ "$server_jobs" -lt "$cores" ]; then server_jobs=$cores; fi
-server_jobs="${CARGO_BUILD_JOBS:-$server_jobs}"
-
-step "Server (cargo build, profile $server_profile, $server_jobs jobs on $cores cores)"
-if ! PATH="$python_wait:$PATH" cargo build -p server --bin sagedeck --profile "$server_profile" --jobs "$server_jobs"; then
+step "Server (cargo build, profile $server_profile)"
+if ! PATH="$python_wait:$PATH" cargo build -p server --bin sagedeck --profile "$server_profile"; then
   wait_for_python
   fail "the server did not build" "read the compiler error above"
 fi
