@@ -47,7 +47,7 @@ mod embedded {
 pub struct EmbeddedMigrations;
 
 impl EmbeddedMigrations {
-    pub fn list() -> Result<Vec<Migration>, String> {
+    fn list() -> Result<Vec<Migration>, String> {
         let mut migrations = Vec::new();
         for (file, sql) in embedded::MIGRATION_FILES {
             // Like sqlx, a `.sql` file without an underscore is not a migration.
