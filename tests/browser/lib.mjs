@@ -2,14 +2,17 @@
 // background networking off, and a page that collects page and console errors.
 import { chromium } from 'playwright-core';
 
+// How every script starts Chromium, a throwaway browser or a profile on disk.
+export const chromiumLaunch = {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+};
+
 export async function openBrowser(viewport) {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-  });
+  const browser = await chromium.launch(chromiumLaunch);
   const page = await browser.newPage({ viewport });
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));

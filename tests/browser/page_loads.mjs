@@ -6,7 +6,7 @@
 // (that tab loading the page again, as a reload or a typed address does),
 // with the bytes the browser transferred. Figures, not assertions:
 // docs/benchmarks.md keeps them.
-import { openBrowser } from './lib.mjs';
+import { chromiumLaunch, openBrowser } from './lib.mjs';
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 
@@ -39,10 +39,10 @@ async function serverTimes(path) {
 // runs its own script in the page while it loads (about 10 ms of the main
 // thread in a trace), which the measurement would otherwise count.
 const MARK = 'sagedeck-hydrated ';
-const marker = () => {
+const marker = (mark) => {
   new MutationObserver((_, observer) => {
     if (document.body && document.body.dataset.hydrated === 'true') {
-      console.debug('sagedeck-hydrated ' + performance.now());
+      console.debug(mark + performance.now());
       observer.disconnect();
     }
   }).observe(document, { attributes: true, subtree: true, attributeFilter: ['data-hydrated'] });
@@ -77,7 +77,7 @@ async function visit(page, path) {
 
 async function newTab(context) {
   const page = await context.newPage();
-  await page.addInitScript(marker);
+  await page.addInitScript(marker, MARK);
   return page;
 }
 
@@ -113,10 +113,7 @@ for (const path of pages) {
     // first visit; "same tab" is that tab loading the page again 3 s later,
     // in the renderer that already runs the page's module.
     const dir = mkdtempSync('/tmp/sagedeck-profile-');
-    const profile = await chromium.launchPersistentContext(dir, {
-      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const profile = await chromium.launchPersistentContext(dir, chromiumLaunch);
     await load(profile, path);
     await pause(3000);
     const tab = await newTab(profile);
