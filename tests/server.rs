@@ -37,6 +37,42 @@ async fn every_page_renders_with_the_navigation() {
     }
 }
 
+/// The browser files as a release serves them: the brotli or gzip copy when
+/// the browser accepts one, the file itself otherwise, each answer saying it
+/// varies by Accept-Encoding (a shared cache must not hand brotli to a client
+/// that did not ask for it), cached for a year under its content-hashed name.
+#[tokio::test]
+async fn browser_files_are_served_compressed_cached_and_marked_as_varying() {
+    let app = App::spawn(AwsSetup::None);
+    let (_, page) = app.get("/").await;
+    let wasm = page
+        .match_indices("/pkg/sagedeck.")
+        .filter_map(|(at, _)| page[at..].split(['"', '\'']).next())
+        .find(|url| url.ends_with(".wasm"))
+        .expect("the page preloads its wasm")
+        .to_string();
+    let mut sizes = Vec::new();
+    for (accepts, encoding) in [("br, gzip", Some("br")), ("gzip", Some("gzip")), ("identity", None)] {
+        let (status, headers, _) = app.raw("GET", &wasm, &[("accept-encoding", accepts)], Vec::new()).await;
+        assert_eq!(status, 200, "{wasm} with Accept-Encoding: {accepts}");
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        assert_eq!(header("content-encoding").as_deref(), encoding, "{wasm} with Accept-Encoding: {accepts}");
+        assert_eq!(header("content-type").as_deref(), Some("application/wasm"));
+        assert_eq!(header("vary").as_deref(), Some("accept-encoding"), "{wasm} with Accept-Encoding: {accepts}");
+        assert_eq!(header("cache-control").as_deref(), Some("public, max-age=31536000, immutable"));
+        sizes.push(header("content-length").and_then(|n| n.parse::<u64>().ok()).expect("a length"));
+    }
+    // brotli < gzip < the module itself.
+    assert!(sizes[0] < sizes[1] && sizes[1] < sizes[2], "sizes br, gzip, identity: {sizes:?}");
+    // A revalidation answers 304 and still says what the answer varies by.
+    let (_, headers, _) = app.raw("GET", &wasm, &[("accept-encoding", "br")], Vec::new()).await;
+    let modified = headers.get("last-modified").and_then(|v| v.to_str().ok()).expect("Last-Modified").to_string();
+    let (status, headers, _) =
+        app.raw("GET", &wasm, &[("accept-encoding", "br"), ("if-modified-since", modified.as_str())], Vec::new()).await;
+    assert_eq!(status, 304);
+    assert_eq!(headers.get("vary").and_then(|v| v.to_str().ok()), Some("accept-encoding"));
+}
+
 #[tokio::test]
 async fn every_page_is_built_and_works_without_aws() {
     let app = App::spawn(AwsSetup::None);

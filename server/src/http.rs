@@ -109,7 +109,10 @@ pub fn router(state: AppState, auth: std::sync::Arc<crate::auth::Auth>) -> Route
 /// The browser files: the brotli or gzip copy `sagedeck site` wrote when the
 /// browser accepts it, Last-Modified for revalidation, and a year of caching
 /// for content-hashed names (a new build has new names); plain names are
-/// revalidated each time.
+/// revalidated each time. ServeDir picks the copy by Accept-Encoding but
+/// does not say so; `Vary: Accept-Encoding` does (RFC 9110 12.5.5), so that
+/// a shared cache in front of the console (`public` allows one) never hands
+/// the brotli copy to a client that did not ask for it.
 fn assets(options: &leptos::prelude::LeptosOptions) -> Router {
     use tower_http::services::ServeDir;
     let dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
@@ -122,7 +125,9 @@ fn assets(options: &leptos::prelude::LeptosOptions) -> Router {
             } else {
                 "no-cache"
             };
-            response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static(policy));
+            let headers = response.headers_mut();
+            headers.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static(policy));
+            headers.insert(axum::http::header::VARY, axum::http::HeaderValue::from_static("accept-encoding"));
             response
         },
     ))
