@@ -894,6 +894,21 @@ impl Drop for App {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // A failing test's server log goes with its data folder; its warnings,
+        // errors and last lines go to the test's output instead, so that a
+        // 500 "the server log says why" can be read after the fact.
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let problems: Vec<&str> = lines.iter().copied().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")).collect();
+            eprintln!(
+                "--- the server's warnings and errors ({} of {} lines) ---\n{}\n--- its last 30 lines ---\n{}",
+                problems.len(),
+                lines.len(),
+                problems[problems.len().saturating_sub(40)..].join("\n"),
+                lines[lines.len().saturating_sub(30)..].join("\n")
+            );
+        }
     }
 }
 
