@@ -115,7 +115,11 @@ impl JobStore {
     /// Adds a job; its work folder is `jobs_dir/local-<id>` unless given.
     pub async fn insert(&self, spec: &LocalJobSpec, status: JobStatus, source: &str, jobs_dir: &std::path::Path, work_dir: Option<&str>) -> Result<i64, ApiError> {
         let spec_json = serde_json::to_string(spec).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        // IMMEDIATE: the write lock is taken (waiting out a busy writer) when
+        // the transaction starts; a deferred one upgraded at the INSERT can be
+        // refused at once with SQLITE_BUSY_SNAPSHOT (code 517) when another
+        // connection committed in between, as the worker does when a job ends.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         let id: i64 = sqlx::query_scalar(&format!(
             "INSERT INTO local_jobs (name, spec, status, created_at, work_dir, source) VALUES (?, ?, ?, {NOW}, '', ?) RETURNING id"
         ))
