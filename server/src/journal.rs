@@ -78,7 +78,7 @@ impl Journal {
         // The revert's entry and the mark on the original commit together: a
         // crash between them must not leave a change revertible twice.
         let result: sqlx::Result<i64> = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = crate::store::write_tx(&self.pool).await?;
             let id = insert(&mut *tx, &change, Some(of)).await?;
             if succeeded {
                 sqlx::query("UPDATE change_journal SET reverted_by = ? WHERE id = ?").bind(id).bind(of).execute(&mut *tx).await?;
@@ -146,7 +146,7 @@ impl Journal {
 
     /// Turns one mark (or all of them) into journal entries, in one transaction.
     async fn interrupted(&self, id: Option<i64>, why: &str) -> sqlx::Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::write_tx(&self.pool).await?;
         let moved = sqlx::query(
             "INSERT INTO change_journal (at, actor, backend, action, target, before, after, outcome, message)
              SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), actor, 'local', 'request.interrupted', route, NULL, request, 'failed',

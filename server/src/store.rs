@@ -149,6 +149,19 @@ pub fn now() -> String {
         .unwrap_or_default()
 }
 
+/// A transaction that writes: `BEGIN IMMEDIATE`, so it takes the write lock
+/// when it starts and waits out a busy writer (the pool's busy timeout).
+/// A deferred transaction (`pool.begin()`) takes the lock at its first
+/// write instead, and when another connection committed after the
+/// transaction's snapshot, SQLite refuses that upgrade at once with
+/// SQLITE_BUSY_SNAPSHOT (code 517), the busy timeout unused: a 500 on
+/// creating a local job just as the worker recorded another's end was that.
+/// Every transaction that writes opens with this; a read-only one may stay
+/// deferred.
+pub async fn write_tx(pool: &SqlitePool) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 /// Facts about the open database for the Overview.
 pub async fn facts(pool: &SqlitePool) -> sqlx::Result<(String, String, i64)> {
     let version: String = sqlx::query_scalar("SELECT sqlite_version()").fetch_one(pool).await?;
@@ -230,6 +243,40 @@ mod tests {
         pool.close().await;
         let again = open(&url).await.unwrap();
         assert_eq!(facts(&again).await.unwrap().2, applied);
+    }
+
+    /// The race `write_tx` exists for: a transaction reads, another
+    /// connection commits, the transaction writes. Deferred, SQLite refuses
+    /// the write at once (517); with `write_tx` the other writer waits for
+    /// the transaction's commit and both writes land.
+    #[tokio::test]
+    async fn a_write_transaction_is_not_refused_when_another_connection_commits_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = open(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        sqlx::query("CREATE TABLE t (v INTEGER)").execute(&pool).await.unwrap();
+        let other_writer = |v: i64| {
+            let pool = pool.clone();
+            tokio::spawn(async move { sqlx::query("INSERT INTO t (v) VALUES (?)").bind(v).execute(&pool).await.map(|_| ()) })
+        };
+
+        let mut deferred = pool.begin().await.unwrap();
+        let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&mut *deferred).await.unwrap();
+        other_writer(1).await.unwrap().unwrap();
+        let refused = sqlx::query("INSERT INTO t (v) VALUES (2)").execute(&mut *deferred).await.unwrap_err();
+        let code = refused.as_database_error().and_then(|e| e.code()).map(|c| c.to_string());
+        assert_eq!(code.as_deref(), Some("517"), "a deferred transaction is refused with SQLITE_BUSY_SNAPSHOT: {refused}");
+        deferred.rollback().await.unwrap();
+
+        let mut tx = write_tx(&pool).await.unwrap();
+        let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&mut *tx).await.unwrap();
+        let waiting = other_writer(3);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "the other writer waits for the write transaction");
+        sqlx::query("INSERT INTO t (v) VALUES (4)").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        waiting.await.unwrap().unwrap();
+        let values: Vec<i64> = sqlx::query_scalar("SELECT v FROM t ORDER BY v").fetch_all(&pool).await.unwrap();
+        assert_eq!(values, [1, 3, 4]);
     }
 
     #[tokio::test]

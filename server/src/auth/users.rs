@@ -135,7 +135,7 @@ impl Users {
     pub async fn set_password(&self, name: &str, password: &str) -> Result<(), ApiError> {
         check_password(password)?;
         let hash = hash_password(password)?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = crate::store::write_tx(&self.pool).await.map_err(db)?;
         let done = sqlx::query(&format!("UPDATE users SET password_hash = ?, updated_at = {NOW} WHERE name = ?"))
             .bind(hash)
             .bind(name)

@@ -116,7 +116,7 @@ impl EndpointCache {
             let page = page.map_err(|e| from_sdk("SageMaker ListEndpoints", e))?;
             let names: Vec<&str> = page.endpoints().iter().filter_map(|e| e.endpoint_name()).collect();
             let cached = self.cached(&names).await?;
-            let mut tx = self.pool.begin().await.map_err(db)?;
+            let mut tx = crate::store::write_tx(&self.pool).await.map_err(db)?;
             for e in page.endpoints() {
                 let (Some(name), Some(status)) = (e.endpoint_name(), e.endpoint_status()) else { continue };
                 let status = status.as_str();

@@ -60,6 +60,11 @@ pub struct Metrics {
     pending: MinuteBuffer<Bucket>,
 }
 
+/// Store failures, logged; the page is told which store (see `store::failed`).
+fn db(e: sqlx::Error) -> ApiError {
+    crate::store::failed("endpoint metrics store")(e)
+}
+
 impl Metrics {
     pub fn new(pool: SqlitePool) -> Self {
         Self { pool, pending: MinuteBuffer::default() }
@@ -75,8 +80,7 @@ impl Metrics {
         if buckets.is_empty() {
             return Ok(());
         }
-        let db = |e: sqlx::Error| ApiError::Internal(format!("cannot write endpoint metrics: {e}"));
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = crate::store::write_tx(&self.pool).await.map_err(db)?;
         for ((endpoint, minute), b) in &buckets {
             sqlx::query(
                 "INSERT INTO endpoint_metrics (endpoint, minute, instances, invocations, invocation_4xx, invocation_5xx,
@@ -134,7 +138,7 @@ impl Metrics {
         .bind(end)
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| ApiError::Internal(format!("cannot read endpoint metrics: {e}")))?;
+        .map_err(db)?;
         let mut periods = vec![None; count as usize];
         for (slot, invocations, errors, latency) in rows {
             if invocations > 0 {
@@ -158,7 +162,7 @@ impl Metrics {
         .bind(from)
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| ApiError::Internal(format!("cannot read endpoint metrics: {e}")))?;
+        .map_err(db)?;
         let minutes = rows
             .into_iter()
             .map(|r| {
@@ -189,7 +193,7 @@ impl Metrics {
             .bind(first)
             .fetch_all(&self.pool)
             .await
-            .map_err(|e| ApiError::Internal(format!("cannot read endpoint metrics: {e}")))?;
+            .map_err(db)?;
         let mut out = vec![0.0; minutes.max(0) as usize];
         for (minute, n) in rows {
             if let Some(slot) = usize::try_from(minute - first).ok().and_then(|i| out.get_mut(i)) {

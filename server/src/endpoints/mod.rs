@@ -343,7 +343,7 @@ impl EndpointHub {
 
     /// A new endpoint's row and its version 1, stored together.
     async fn store_new_endpoint(&self, row: &LocalRow) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::write_tx(&self.pool).await?;
         sqlx::query(
             "INSERT INTO local_endpoints (name, version, job_id, sagemaker_job, artifact_dir, instances, max_batch, max_wait_ms, queue_capacity, status, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'InService', ?, ?)",
@@ -384,7 +384,7 @@ impl EndpointHub {
 
     /// Removes a local endpoint's row, versions and rollouts.
     async fn forget(&self, name: &str) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::write_tx(&self.pool).await?;
         for table in ["DELETE FROM local_endpoints WHERE name = ?", "DELETE FROM endpoint_versions WHERE endpoint = ?", "DELETE FROM endpoint_rollouts WHERE endpoint = ?"] {
             sqlx::query(table).bind(name).execute(&mut *tx).await?;
         }

@@ -517,7 +517,7 @@ impl EndpointHub {
     /// times, and the rollout's state.
     async fn make_live(&self, rollout: &LiveRollout) -> Result<(), ApiError> {
         let (name, next, at) = (rollout.spec.endpoint.as_str(), &rollout.next, now());
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = crate::store::write_tx(&self.pool).await.map_err(db)?;
         let updated = sqlx::query(
             "UPDATE local_endpoints SET version = ?, job_id = ?, sagemaker_job = ?, artifact_dir = ?, instances = ?, max_batch = ?,
                     max_wait_ms = ?, queue_capacity = ?, status = 'InService', message = NULL, updated_at = ? WHERE name = ?",
@@ -722,7 +722,7 @@ impl EndpointHub {
             }
         }
         let (actor, started) = (journal::current().map(|p| p.name).unwrap_or_else(|| "system".into()), now());
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = crate::store::write_tx(&self.pool).await.map_err(db)?;
         if reused.is_none() {
             insert_version(&mut tx, &name, &next, &started, &actor, None).await.map_err(db)?;
         } else {

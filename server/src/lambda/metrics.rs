@@ -74,7 +74,7 @@ impl FunctionMetrics {
         if buckets.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = crate::store::write_tx(&self.pool).await.map_err(db)?;
         for ((function, minute), b) in &buckets {
             sqlx::query(
                 "INSERT INTO function_metrics (function, minute, invocations, errors, throttles, duration_us_sum, concurrent_max)

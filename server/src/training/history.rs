@@ -372,7 +372,7 @@ pub async fn seed_command(args: SeedArgs) -> anyhow::Result<()> {
     let year_ms: i64 = 365 * 24 * 3600 * 1000;
     let at = |i: u32, n: u32, offset: i64| created_key(&DateTime::from_millis(newest_ms - year_ms + (i as i64 + 1) * year_ms / n.max(1) as i64 - offset));
     let started = std::time::Instant::now();
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::write_tx(&pool).await?;
     for i in 0..args.local {
         let (status, _) = seeded_status(i);
         let spec = app::training::LocalJobSpec { name: seeded_name("local", i), epochs: args.epochs, ..Default::default() };

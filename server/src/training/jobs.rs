@@ -115,11 +115,7 @@ impl JobStore {
     /// Adds a job; its work folder is `jobs_dir/local-<id>` unless given.
     pub async fn insert(&self, spec: &LocalJobSpec, status: JobStatus, source: &str, jobs_dir: &std::path::Path, work_dir: Option<&str>) -> Result<i64, ApiError> {
         let spec_json = serde_json::to_string(spec).map_err(|e| ApiError::Internal(e.to_string()))?;
-        // IMMEDIATE: the write lock is taken (waiting out a busy writer) when
-        // the transaction starts; a deferred one upgraded at the INSERT can be
-        // refused at once with SQLITE_BUSY_SNAPSHOT (code 517) when another
-        // connection committed in between, as the worker does when a job ends.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let mut tx = crate::store::write_tx(&self.pool).await.map_err(db)?;
         let id: i64 = sqlx::query_scalar(&format!(
             "INSERT INTO local_jobs (name, spec, status, created_at, work_dir, source) VALUES (?, ?, ?, {NOW}, '', ?) RETURNING id"
         ))
@@ -321,7 +317,7 @@ impl JobStore {
     }
 
     async fn write_events(&self, id: i64, events: &[Event]) -> sqlx::Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::store::write_tx(&self.pool).await?;
         // Only the newest progress of the batch matters for the row.
         let mut progress = None;
         for event in events {
